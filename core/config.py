@@ -1,0 +1,254 @@
+"""Every setting of a run, in one place: the profile schema, its defaults, ranges and docs.
+
+Each table of a profile is a dataclass below; a field's metadata says what values are allowed.
+``core.profiles`` checks TOML against these definitions, so the schema, the defaults and the
+documentation cannot drift apart (airbench keeps all hyperparameters in one place for the same
+reason).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+ARCHITECTURES = ("alexnet", "vgg16", "vgg_small")
+FLIPS = ("none", "horizontal", "vertical", "horizontal_and_vertical")
+SOURCES = ("cifar10", "folder", "synthetic")
+PREPROCESS = ("device", "host")
+OPTIMIZERS = ("adam", "sgd")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+MONITORS = ("val_accuracy", "val_loss", "accuracy", "loss")
+JIT = ("auto", "on", "off")
+
+#: Native input size of each architecture: what a profile gets when it leaves input_size out.
+DEFAULT_INPUT_SIZE = {"alexnet": 224, "vgg16": 224, "vgg_small": 32}
+
+
+def min_input_size(architecture: str) -> int:
+    """The smallest input for which every pooling layer still has a pixel left."""
+    if architecture == "alexnet":
+        # conv 11/4 valid, then three 3/2 valid max-pools: the last one needs 3 pixels.
+        need = 3
+        for _ in range(2):
+            need = 2 * (need - 1) + 3
+        return 4 * (need - 1) + 11
+    if architecture == "vgg16":
+        return 32  # five 2x2 pools
+    return 8  # vgg_small: three 2x2 pools
+
+
+def spec(default: Any, doc: str, kind: str, **limits: Any) -> Any:
+    """A profile key: its default, a one-line doc, its kind and its allowed values."""
+    return field(default=default, metadata={"doc": doc, "kind": kind, **limits})
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    architecture: str = spec("vgg_small", "network to train", "str", choices=ARCHITECTURES)
+    input_size: int = spec(
+        0, "side of the square input the network sees; 0 = its native size", "int", min=0, max=512
+    )
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    flip: str = spec("none", "random flips during training", "str", choices=FLIPS)
+    rotation: float = spec(
+        0.0, "random rotation, as a fraction of a full turn (0.2 = up to 72 degrees)", "float",
+        min=0.0, max=0.5,
+    )
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    source: str = spec("synthetic", "where the images come from", "str", choices=SOURCES)
+    path: str = spec(
+        "", "folder source: train/<class>/* and test/<class>/* tree, or a .tar.gz of one", "str"
+    )
+    validation_size: int = spec(
+        5000, "first N training images held out for validation (the notebook's split)", "int",
+        min=1,
+    )
+    limit: int = spec(0, "use only the first N training images (test: N/5); 0 = all", "int", min=0)
+    synthetic_train: int = spec(
+        2000, "synthetic source: number of training images", "int", min=2, max=1_000_000
+    )
+    synthetic_test: int = spec(
+        400, "synthetic source: number of test images", "int", min=1, max=1_000_000
+    )
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    preprocess: str = spec(
+        "device",
+        "device: standardize/resize/augment as model layers on raw uint8 batches; "
+        "host: the notebook's tf.data map on the CPU (TensorFlow backend only)",
+        "str",
+        choices=PREPROCESS,
+    )
+    num_parallel_calls: int | str = spec(
+        "autotune", "host map parallelism: a count or \"autotune\"", "int_or_auto", min=1, max=256
+    )
+    shuffle_buffer: int = spec(10000, "tf.data shuffle buffer (images); 0 = no shuffle", "int", min=0)
+    prefetch: int | str = spec(
+        "autotune", "batches prefetched: a count or \"autotune\"", "int_or_auto", min=0, max=1024
+    )
+    cache: bool = spec(False, "host: cache the mapped images after the first epoch", "bool")
+
+
+@dataclass(frozen=True)
+class ReduceLRConfig:
+    enabled: bool = spec(True, "lower the learning rate when the monitored metric stalls", "bool")
+    monitor: str = spec("val_accuracy", "metric watched", "str", choices=MONITORS)
+    factor: float = spec(0.01, "multiply the learning rate by this", "float", min=0.0, max=1.0,
+                         min_exclusive=True, max_exclusive=True)
+    patience: int = spec(3, "epochs without improvement before lowering", "int", min=0)
+    min_lr: float = spec(1e-5, "never go below this learning rate", "float", min=0.0)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    optimizer: str = spec("adam", "optimizer", "str", choices=OPTIMIZERS)
+    learning_rate: float = spec(0.001, "initial learning rate", "float", min=0.0, max=10.0,
+                                min_exclusive=True)
+    momentum: float = spec(0.0, "SGD momentum", "float", min=0.0, max=1.0, max_exclusive=True)
+    batch_size: int = spec(128, "images per step", "int", min=1, max=8192)
+    epochs: int = spec(20, "passes over the training set", "int", min=1, max=100_000)
+    seed: int = spec(0, "seed for weights, shuffling and augmentation", "int", min=0,
+                     max=2**31 - 1)
+    precision: str = spec("float32", "compute precision (Keras dtype policy)", "str",
+                          choices=PRECISIONS)
+    jit_compile: str = spec("auto", "XLA compilation of the train step", "str", choices=JIT)
+    steps_per_execution: int = spec(
+        1, "train steps per compiled call (higher cuts per-step overhead)", "int", min=1, max=1000
+    )
+    reduce_lr: ReduceLRConfig = field(default_factory=ReduceLRConfig)
+
+
+@dataclass(frozen=True)
+class ProfilerConfig:
+    enabled: bool = spec(True, "measure how input-bound the run is", "bool")
+    batches: tuple[int, int] = spec(
+        (500, 520), "[first, last] global batch of the profile window (the notebook's 500,520)",
+        "window",
+    )
+    trace: bool = spec(True, "TensorFlow backend: also save a profiler trace for TensorBoard",
+                       "bool")
+
+
+#: Tables of a run profile, by their TOML name.
+TABLES: dict[str, type] = {
+    "model": ModelConfig,
+    "augment": AugmentConfig,
+    "data": DataConfig,
+    "pipeline": PipelineConfig,
+    "train": TrainConfig,
+    "train.reduce_lr": ReduceLRConfig,
+    "profiler": ProfilerConfig,
+}
+#: Tables a hyperparameter profile may set: the training side only.
+HPARAM_TABLES = ("augment", "train", "train.reduce_lr")
+TOP_LEVEL_KEYS = ("name", "description")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A fully resolved, validated run profile."""
+
+    name: str
+    description: str = ""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    profiler: ProfilerConfig = field(default_factory=ProfilerConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Nested plain dict in TOML's shape (tables as dicts, the window as a list)."""
+        out: dict[str, Any] = {"name": self.name, "description": self.description}
+        for table in ("model", "augment", "data", "pipeline", "train", "profiler"):
+            out[table] = table_dict(getattr(self, table))
+        return out
+
+    def get(self, dotted: str) -> Any:
+        """A value by its dotted key, e.g. ``train.reduce_lr.factor``."""
+        value: Any = self
+        for part in dotted.split("."):
+            value = getattr(value, part)
+        return list(value) if isinstance(value, tuple) else value
+
+
+def table_dict(obj: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        if hasattr(value, "__dataclass_fields__"):
+            value = table_dict(value)
+        elif isinstance(value, tuple):
+            value = list(value)
+        out[f.name] = value
+    return out
+
+
+def describe_allowed(meta: dict[str, Any]) -> str:
+    """Human text for what a key accepts, used in error messages and docs."""
+    kind = meta["kind"]
+    if "choices" in meta:
+        return "one of " + ", ".join(f'"{c}"' for c in meta["choices"])
+    if kind == "bool":
+        return "true or false"
+    if kind == "window":
+        return "a list of two integers [first, last] with 1 <= first <= last"
+    if kind == "str":
+        return "a string"
+    noun = {"int": "an integer", "float": "a number", "int_or_auto": 'an integer or "autotune"'}[
+        kind
+    ]
+    lo, hi = meta.get("min"), meta.get("max")
+    lo_op = ">" if meta.get("min_exclusive") else ">="
+    hi_op = "<" if meta.get("max_exclusive") else "<="
+    parts = []
+    if lo is not None:
+        parts.append(f"{lo_op} {lo:g}" if isinstance(lo, float) else f"{lo_op} {lo}")
+    if hi is not None:
+        parts.append(f"{hi_op} {hi:g}" if isinstance(hi, float) else f"{hi_op} {hi}")
+    return noun + (" " + " and ".join(parts) if parts else "")
+
+
+def check_value(meta: dict[str, Any], value: Any) -> tuple[bool, Any]:
+    """Check one value against its key's metadata; returns (ok, normalized value)."""
+    kind = meta["kind"]
+    if kind == "bool":
+        return isinstance(value, bool), value
+    if kind == "str":
+        if not isinstance(value, str):
+            return False, value
+        return ("choices" not in meta or value in meta["choices"]), value
+    if kind == "window":
+        ok = (
+            isinstance(value, list)
+            and len(value) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+            and 1 <= value[0] <= value[1]
+        )
+        return ok, (tuple(value) if ok else value)
+    if kind == "int_or_auto" and value == "autotune":
+        return True, value
+    if isinstance(value, bool):
+        return False, value
+    if kind in ("int", "int_or_auto"):
+        if not isinstance(value, int):
+            return False, value
+    elif kind == "float":
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            return False, value
+        value = float(value)
+    lo, hi = meta.get("min"), meta.get("max")
+    if lo is not None and (value < lo or (meta.get("min_exclusive") and value == lo)):
+        return False, value
+    if hi is not None and (value > hi or (meta.get("max_exclusive") and value == hi)):
+        return False, value
+    return True, value

@@ -1,0 +1,334 @@
+"""Load, merge and strictly validate run profiles.
+
+A run is described by layers, each checked on its own so an error names the file that holds it:
+the run profile (``profiles/*.toml``), an optional hyperparameter profile
+(``profiles/hparams/*.toml``, training-side tables only) and ``--set table.key=value`` overrides.
+A typo'd key is an error with a "did you mean", never a silent default: a wrong hyperparameter
+that quietly falls back wastes hours of GPU time.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import sys
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from core.config import (
+    DEFAULT_INPUT_SIZE,
+    HPARAM_TABLES,
+    TABLES,
+    TOP_LEVEL_KEYS,
+    DataConfig,
+    ModelConfig,
+    Profile,
+    check_value,
+    describe_allowed,
+    min_input_size,
+)
+from core.errors import ProfileError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+SET_SOURCE = "--set"
+
+
+@dataclass
+class Layer:
+    """One source of settings: its label for errors, its raw dict and its text (for lines)."""
+
+    source: str
+    raw: dict[str, Any]
+    text: str = ""
+    base_dir: Path = field(default_factory=Path.cwd)
+
+    def line_of(self, dotted: str) -> int | None:
+        return find_line(self.text, dotted) if self.text else None
+
+
+def find_line(text: str, dotted: str) -> int | None:
+    """Line of ``key`` inside ``[table]`` (TOML parsers do not report key lines)."""
+    parts = dotted.split(".")
+    key, table = parts[-1], ".".join(parts[:-1])
+    current = ""
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        header = re.match(r"^\[\s*([A-Za-z0-9_.\- ]+?)\s*\]", stripped)
+        if header:
+            current = header.group(1).replace(" ", "")
+            if current == dotted:
+                return number
+            continue
+        if current == table and re.match(rf'^"?{re.escape(key)}"?\s*=', stripped):
+            return number
+    return None
+
+
+def read_toml(path: str | os.PathLike[str]) -> Layer:
+    """Read one TOML file, turning every way it can be unreadable into a ProfileError."""
+    p = Path(path)
+    label = str(path)
+    if not p.exists():
+        raise ProfileError(label, "no such file")
+    if p.is_dir():
+        raise ProfileError(label, "is a directory, not a TOML file")
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise ProfileError(label, f"cannot be read: {exc.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ProfileError(label, "is not a text file (a UTF-8 TOML profile was expected)") from None
+    if "\x00" in text:
+        raise ProfileError(label, "is not a text file (a UTF-8 TOML profile was expected)")
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = getattr(exc, "lineno", None)
+        if line is None:
+            m = re.search(r"line (\d+)", str(exc))
+            line = int(m.group(1)) if m else None
+        message = getattr(exc, "msg", None) or re.sub(r"\s*\(at .*\)$", "", str(exc))
+        raise ProfileError(label, f"invalid TOML: {message}", line=line) from None
+    return Layer(label, raw, text, p.resolve().parent)
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """``table.key=value``; the value is read as TOML, or taken as a bare string."""
+    if "=" not in item:
+        raise ProfileError(SET_SOURCE, f"{item!r} is not of the form table.key=value")
+    key, _, text = item.partition("=")
+    key = key.strip()
+    if not key or "." not in key and key not in TOP_LEVEL_KEYS:
+        raise ProfileError(SET_SOURCE, f"{item!r}: the key must be table.key, e.g. train.epochs")
+    text = text.strip()
+    try:
+        value = tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = text
+    return key, value
+
+
+def overrides_layer(items: list[str] | tuple[str, ...]) -> Layer:
+    raw: dict[str, Any] = {}
+    for item in items:
+        key, value = parse_override(item)
+        node = raw
+        parts = key.split(".")
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ProfileError(SET_SOURCE, f"{key!r} conflicts with another --set", key=key)
+            node = child
+        node[parts[-1]] = value
+    return Layer(SET_SOURCE, raw)
+
+
+def _suggest(word: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    return f' (did you mean "{close[0]}"?)' if close else ""
+
+
+def check_layer(layer: Layer, allowed_tables: tuple[str, ...]) -> dict[str, Any]:
+    """Check keys and value types of one layer; returns flat ``{dotted: value}``."""
+    flat: dict[str, Any] = {}
+    top_tables = sorted({t.split(".")[0] for t in allowed_tables})
+
+    def fail(key: str, message: str) -> ProfileError:
+        return ProfileError(layer.source, message, key=key, line=layer.line_of(key))
+
+    for key, value in layer.raw.items():
+        if key in TOP_LEVEL_KEYS:
+            if not isinstance(value, str):
+                raise fail(key, f"must be a string, got {_show(value)}")
+            flat[key] = value
+            continue
+        if key not in top_tables:
+            all_tables = sorted({t.split(".")[0] for t in TABLES})
+            if key in all_tables:
+                raise fail(key, f"[{key}] is not allowed here; this file may set only "
+                           + ", ".join(f"[{t}]" for t in allowed_tables))
+            raise fail(key, "unknown key or table" + _suggest(key, top_tables + list(TOP_LEVEL_KEYS))
+                       + "; allowed: " + ", ".join(list(TOP_LEVEL_KEYS) + [f"[{t}]" for t in top_tables]))
+        _check_table(layer, key, value, allowed_tables, flat, fail)
+    return flat
+
+
+def _check_table(layer, table, value, allowed_tables, flat, fail) -> None:
+    if not isinstance(value, dict):
+        raise fail(table, f"must be a table ([{table}]), got {_show(value)}")
+    cls = TABLES[table]
+    specs = {f.name: f for f in fields(cls)}
+    for key, item in value.items():
+        dotted = f"{table}.{key}"
+        if key not in specs:
+            raise fail(dotted, f"unknown key in [{table}]" + _suggest(key, list(specs))
+                       + "; allowed: " + ", ".join(specs))
+        meta = specs[key].metadata
+        if not meta:  # a nested table, e.g. train.reduce_lr
+            if dotted not in allowed_tables:
+                raise fail(dotted, f"[{dotted}] is not allowed here")
+            _check_table(layer, dotted, item, allowed_tables, flat, fail)
+            continue
+        ok, normalized = check_value(meta, item)
+        if not ok:
+            raise fail(dotted, f"must be {describe_allowed(meta)}, got {_show(item)}")
+        flat[dotted] = normalized
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, dict):
+        return "a table"
+    return repr(value)
+
+
+def load_profile(
+    path: str | os.PathLike[str],
+    hparams: str | os.PathLike[str] | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+    *,
+    check_data: bool = True,
+) -> Profile:
+    """Resolve a run profile with its optional hyperparameter profile and ``--set`` overrides."""
+    layers = [read_toml(path)]
+    if hparams is not None:
+        layers.append(read_toml(hparams))
+    if overrides:
+        layers.append(overrides_layer(overrides))
+    return resolve(layers, check_data=check_data)
+
+
+def resolve(layers: list[Layer], *, check_data: bool = True) -> Profile:
+    """Merge checked layers (later wins) into a Profile and run the cross-key checks."""
+    merged: dict[str, Any] = {}
+    origin: dict[str, Layer] = {}
+    for index, layer in enumerate(layers):
+        is_hparams = index > 0 and layer.source != SET_SOURCE
+        allowed = HPARAM_TABLES if is_hparams else tuple(TABLES)
+        flat = check_layer(layer, allowed)
+        if is_hparams:
+            flat.pop("name", None)  # an hparams profile's name labels it; it does not rename runs
+            flat.pop("description", None)
+        for key, value in flat.items():
+            merged[key] = value
+            origin[key] = layer
+
+    def fail(key: str, message: str) -> ProfileError:
+        layer = origin.get(key, layers[0])
+        return ProfileError(layer.source, message, key=key, line=layer.line_of(key))
+
+    name = merged.get("name")
+    if name is None:
+        raise ProfileError(layers[0].source, 'missing key "name" (a short run name, e.g. "alexnet")',
+                           key="name")
+    if not NAME_RE.match(name):
+        raise fail("name", "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter "
+                   f"or digit (it names run directories), got {_show(name)}")
+
+    tables: dict[str, Any] = {}
+    for table, cls in TABLES.items():
+        if table == "train.reduce_lr":
+            continue
+        kwargs = {k.split(".", 1)[1]: v for k, v in merged.items()
+                  if k.startswith(table + ".") and k.count(".") == 1}
+        if table == "train":
+            sub = {k.rsplit(".", 1)[1]: v for k, v in merged.items()
+                   if k.startswith("train.reduce_lr.")}
+            kwargs["reduce_lr"] = TABLES["train.reduce_lr"](**sub)
+        tables[table] = cls(**kwargs)
+
+    model: ModelConfig = tables["model"]
+    if model.input_size == 0:
+        tables["model"] = model = replace(model, input_size=DEFAULT_INPUT_SIZE[model.architecture])
+    smallest = min_input_size(model.architecture)
+    if model.input_size < smallest:
+        key = "model.input_size" if "model.input_size" in merged else "model.architecture"
+        raise fail(key, f"input_size {model.input_size} is too small for {model.architecture}: "
+                   f"it needs at least {smallest} (or 0 for its native "
+                   f"{DEFAULT_INPUT_SIZE[model.architecture]})")
+
+    tables["data"] = _check_data(tables["data"], merged, origin, layers, fail, check_data)
+
+    backend = keras_backend()
+    if tables["pipeline"].preprocess == "host" and backend != "tensorflow":
+        raise fail("pipeline.preprocess", 'preprocess = "host" is the tf.data pipeline and needs '
+                   f'the TensorFlow backend (KERAS_BACKEND is "{backend}"); use "device"')
+
+    return Profile(name=name, description=merged.get("description", ""), **tables)
+
+
+def _check_data(data: DataConfig, merged, origin, layers, fail, check_data) -> DataConfig:
+    from core import data as data_mod  # small module, no TensorFlow
+
+    if data.source == "folder":
+        if not data.path:
+            raise fail("data.source", 'source = "folder" needs data.path: a folder with '
+                       "train/<class>/ and test/<class>/, or a .tar.gz of one")
+        layer = origin.get("data.path", layers[0])
+        resolved = Path(os.path.expanduser(data.path))
+        if not resolved.is_absolute():
+            resolved = (layer.base_dir / resolved).resolve()
+        data = replace(data, path=str(resolved))
+        if check_data:
+            problem = data_mod.check_folder(resolved)
+            if problem:
+                raise fail("data.path", problem)
+    elif data.path and "data.path" in merged:
+        raise fail("data.path", f'data.path is used only with source = "folder" '
+                   f'(source is "{data.source}")')
+    if not check_data:
+        return data
+    total = data_mod.train_count(data)
+    if total is None:
+        return data
+    available = min(total, data.limit) if data.limit else total
+    if data.validation_size >= available:
+        key = "data.validation_size" if "data.validation_size" in merged else "data.limit"
+        raise fail(key, f"validation_size {data.validation_size} leaves no training images: "
+                   f"the source has {available} training images"
+                   + (f" after limit = {data.limit}" if data.limit else "")
+                   + "; it must be smaller than that")
+    train = available - data.validation_size
+    batch = merged.get("train.batch_size", 128)
+    if batch > train:
+        raise fail("train.batch_size", f"batch_size {batch} is larger than the {train} training "
+                   "images left after the validation split (every batch is a full one)")
+    return data
+
+
+def keras_backend() -> str:
+    """The Keras backend that will be used, read the way Keras reads it, without importing it."""
+    env = os.environ.get("KERAS_BACKEND")
+    if env:
+        return env
+    config = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "keras.json"
+    try:
+        import json
+
+        return json.loads(config.read_text()).get("backend", "tensorflow")
+    except (OSError, ValueError):
+        return "tensorflow"
+
+
+def dump_profile(profile: Profile) -> str:
+    """The resolved profile as TOML: what a run directory keeps to repeat the run."""
+    import tomli_w
+
+    return tomli_w.dumps(profile.to_dict())
+
+
+def profile_from_dict(raw: dict[str, Any], source: str = "profile") -> Profile:
+    """Re-validate a resolved profile read back from a run directory."""
+    return resolve([Layer(source, raw)], check_data=False)

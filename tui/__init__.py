@@ -1,0 +1,1 @@
+"""Fronts over core: the Textual console and the headless command line."""

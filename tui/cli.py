@@ -1,0 +1,127 @@
+"""The ``cifar-tui`` command: the console with no arguments, headless modes with flags.
+
+Only argparse and ``core`` (which imports no TensorFlow at import time) load before the mode is
+known, so ``--help`` and ``--check`` of a bad profile answer at once, and the console paints
+before TensorFlow is imported.
+
+Exit codes: 0 completed, 1 failed or diverged, 2 bad profile / usage / missing data,
+130 stopped by the user.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from core.errors import EXIT_OK, EXIT_USAGE, CifarTuiError
+
+EPILOG = """\
+exit codes: 0 completed, 1 failed or diverged, 2 bad profile, usage or data, 130 stopped.
+examples:
+  cifar-tui                                   open the console
+  cifar-tui --check profiles/alexnet.toml     validate, print the profile and model summary
+  cifar-tui --run profiles/smoke.toml --set train.epochs=5
+  cifar-tui --resume runs/20261126-101500-smoke
+"""
+
+
+def quiet_tensorflow() -> None:
+    """TensorFlow's C++ start-up chatter is noise in a console or a log file."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="cifar-tui",
+        description="Run, watch and understand CNN training experiments on CIFAR-10.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--check", metavar="PROFILE", help="validate a profile and show its model")
+    mode.add_argument("--run", metavar="PROFILE", help="train headless and save a run report")
+    mode.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped or killed run")
+    mode.add_argument("--sweep", metavar="SWEEP", help="run a sweep profile's runs in turn")
+    mode.add_argument("--compare", metavar="RUN_DIR", nargs="+", help="compare saved runs")
+    p.add_argument("--hparams", metavar="FILE", help="hyperparameter profile laid over PROFILE")
+    p.add_argument("--set", metavar="TABLE.KEY=VALUE", action="append", default=[],
+                   dest="overrides", help="override one key (repeatable), e.g. train.epochs=5")
+    p.add_argument("--runs-dir", metavar="DIR", default="runs", help="where runs are saved")
+    p.add_argument("--plain", action="store_true",
+                   help="one plain line per epoch (automatic when piped or NO_COLOR is set)")
+    p.add_argument("--markdown", metavar="FILE", help="--compare: also write a Markdown table")
+    p.add_argument("--csv", metavar="FILE", help="--compare: also write a CSV table")
+    p.add_argument("--profiles-dir", metavar="DIR", default="profiles",
+                   help="console: where model and hyperparameter profiles are listed from")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    quiet_tensorflow()
+    if (args.hparams or args.overrides) and not (args.check or args.run or args.sweep):
+        parser.error("--hparams and --set go with --check, --run or --sweep")
+    try:
+        if args.check:
+            return _check(args)
+        if args.run or args.resume:
+            from tui.headless import run_headless
+
+            return run_headless(args)
+        if args.sweep:
+            from tui.headless import run_sweep
+
+            return run_sweep(args)
+        if args.compare:
+            from tui.headless import compare
+
+            return compare(args)
+        from tui.app import run_console
+
+        return run_console(profiles_dir=Path(args.profiles_dir), runs_dir=Path(args.runs_dir))
+    except CifarTuiError as exc:
+        print(f"cifar-tui: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+def _check(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from core.models import build_model, summarize
+    from core.profiles import dump_profile, load_profile
+
+    profile = load_profile(args.check, args.hparams, args.overrides)
+    console = Console(highlight=False)
+    console.print(f"[bold]{args.check}[/]: valid. Resolved profile:\n")
+    console.print(dump_profile(profile), markup=False)
+    summary = summarize(build_model(profile))
+    console.print(summary_table(summary))
+    return EXIT_OK
+
+
+def summary_table(summary):
+    """The model summary as a Rich table: layer, output shape, parameters, then the totals."""
+    from rich.table import Table
+
+    from rich.console import Group
+    from rich.text import Text
+
+    table = Table(title=f"Model: {summary.name}")
+    table.add_column("Layer (type)")
+    table.add_column("Output shape")
+    table.add_column("Params", justify="right")
+    for row in summary.rows:
+        table.add_row(f"{row.name} ({row.kind})", row.output_shape, f"{row.params:,}")
+    totals = Text(
+        f"Total params: {summary.total:,}\nTrainable params: {summary.trainable:,}\n"
+        f"Non-trainable params: {summary.non_trainable:,}"
+    )
+    return Group(table, totals)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
