@@ -29,7 +29,7 @@ examples:
 
 def quiet_tensorflow() -> None:
     """TensorFlow's C++ start-up chatter is noise in a console or a log file."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 

@@ -1,0 +1,175 @@
+"""Keras callbacks that connect ``fit`` to the engine: events, guards, profiling, checkpoints."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from core import rundir
+from core.events import BatchProgress
+
+
+def _lr(model: Any) -> float:
+    return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+
+
+class EngineCallback(keras.callbacks.Callback):
+    """Turns fit's progress into engine events and enforces the stop request and the guards.
+
+    Resources tied to a fit call are set up in on_train_begin, as Keras's own callbacks do.
+    """
+
+    def __init__(self, run: Any, steps: int, clock: Any, profiler: Any, num_classes: int,
+                 batches_before: int):
+        super().__init__()
+        self.run = run
+        self.steps = steps
+        self.clock = clock
+        self.profiler = profiler
+        self.chance_loss = math.log(num_classes)
+        self.global_batch = batches_before  # global batch counter, continued when resuming
+        self.profile_sent = False
+
+    def on_train_begin(self, logs=None):
+        self.last_end: float | None = None
+        self.last_progress = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch + 1
+        self.epoch_start = time.perf_counter()
+        self.last_end = None
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.batch_begin = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.perf_counter()
+        self.global_batch += 1
+        logs = logs or {}
+        loss = float(logs.get("loss", math.nan))
+        stamp = self.clock.pop_latest()
+        if self.run.profile.profiler.enabled and stamp is not None and self.last_end is not None:
+            handed_at, wait = stamp
+            if wait < 0:  # tf.data: waited from the step's start until the batch was handed over
+                wait = max(0.0, handed_at - self.batch_begin)
+            self.profiler.record(self.global_batch, wait, now - self.last_end)
+            if not self.profile_sent and self.global_batch >= self.profiler.last:
+                self.finish_profile()
+        self.last_end = now
+        if not math.isfinite(loss):
+            from core.engine import _Diverged
+
+            raise _Diverged(self.epoch, batch + 1, loss)
+        if now - self.last_progress >= 0.25 or batch + 1 == self.steps:
+            self.last_progress = now
+            elapsed = now - self.epoch_start
+            done = batch + 1
+            eta = elapsed / done * (self.steps - done) if done else 0.0
+            self.run.emit(BatchProgress(self.epoch, done, self.steps, loss,
+                                        float(logs.get("accuracy", math.nan)), elapsed, eta))
+        if self.run.stop_requested:
+            from core.engine import _StopNow
+
+            raise _StopNow()
+
+    def on_epoch_end(self, epoch, logs=None):
+        """Compute the epoch's row; the Checkpoint callback commits it once it is saved."""
+        logs = logs or {}
+        self.pending_row = {
+            "epoch": epoch + 1,
+            "seconds": round(time.perf_counter() - self.epoch_start, 4),
+            "loss": rundir.clean_float(logs.get("loss")),
+            "accuracy": rundir.clean_float(logs.get("accuracy")),
+            "val_loss": rundir.clean_float(logs.get("val_loss")),
+            "val_accuracy": rundir.clean_float(logs.get("val_accuracy")),
+            "lr": _lr(self.model),  # the rate this epoch trained with, before ReduceLROnPlateau
+        }
+
+    def commit_epoch(self, row: dict[str, Any]) -> None:
+        self.run.record_epoch(row)
+        loss = row["loss"]
+        if loss is not None and abs(loss - self.chance_loss) <= 0.01 * self.chance_loss:
+            self.run._warn(
+                "not_learning",
+                f"Not learning: after epoch {row['epoch']} the training loss is {loss:.4f}, within "
+                f"1% of ln({round(math.exp(self.chance_loss))}) = {self.chance_loss:.3f} (chance). "
+                "Try a lower train.learning_rate, another seed, or a model with batch norm.",
+            )
+
+    def finish_profile(self) -> None:
+        """Send the profiler summary once: at the window's end, or when the run ends early."""
+        if self.profile_sent or not self.run.profile.profiler.enabled:
+            return
+        summary = self.profiler.summary(self.run.profile)
+        if summary is not None:
+            self.profile_sent = True
+            self.run.record_profile(summary)
+
+
+class Checkpoint(keras.callbacks.Callback):
+    """Runs last at each epoch's end. Saves what resuming needs: weights with optimizer state, the epoch's
+    history row and ReduceLROnPlateau's counters. The state file is replaced atomically and names
+    its weights file, so a kill at any moment leaves a consistent pair."""
+
+    def __init__(self, directory: Path):
+        super().__init__()
+        self.directory = directory
+        self.engine: EngineCallback | None = None
+        self.reduce_lr: Any = None
+        self._restored: dict[str, Any] | None = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        assert self.engine is not None
+        row = self.engine.pending_row
+        self.directory.mkdir(exist_ok=True)
+        weights = self.directory / f"epoch-{epoch + 1:04d}.weights.h5"
+        tmp = self.directory / f".tmp-{epoch + 1:04d}.weights.h5"
+        self.model.save_weights(tmp)
+        tmp.replace(weights)
+        state = {"epoch": epoch + 1, "weights": weights.name, "row": row,
+                 "reduce_lr": _reduce_state(self.reduce_lr)}
+        rundir.atomic_write(self.directory / "state.json", json.dumps(state))
+        for old in self.directory.glob("epoch-*.weights.h5"):
+            if old != weights:
+                old.unlink(missing_ok=True)
+        # Only now does the epoch count as finished: history, events and report follow the
+        # checkpoint, and a kill in between is repaired on resume from state.json's row.
+        self.engine.commit_epoch(row)
+
+    def load(self, model: Any) -> dict[str, Any] | None:
+        state_path = self.directory / "state.json"
+        if not state_path.exists():
+            return None
+        state = json.loads(state_path.read_text())
+        model.optimizer.build(model.trainable_variables)
+        model.load_weights(self.directory / state["weights"])
+        self._restored = state
+        return state
+
+    def restore_callback_state(self, reduce: Any) -> None:
+        saved = (self._restored or {}).get("reduce_lr")
+        if reduce is None or not saved:
+            return
+        # ReduceLROnPlateau resets itself in on_train_begin; re-apply the saved counters after.
+        original = reduce.on_train_begin
+
+        def on_train_begin(logs=None):
+            original(logs)
+            reduce.wait = saved["wait"]
+            reduce.cooldown_counter = saved["cooldown_counter"]
+            reduce.best = saved["best"] if saved["best"] is not None else reduce.best
+
+        reduce.on_train_begin = on_train_begin
+
+
+def _reduce_state(reduce: Any) -> dict[str, Any] | None:
+    if reduce is None:
+        return None
+    best = float(reduce.best)
+    return {"wait": int(reduce.wait), "cooldown_counter": int(reduce.cooldown_counter),
+            "best": best if math.isfinite(best) else None}

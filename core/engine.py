@@ -1,0 +1,371 @@
+"""The training engine: one pipeline for the console and the headless command.
+
+``Run(profile, runs_dir, on_event).execute()`` loads the data, builds and compiles the model, fits
+it with the notebook's callbacks, evaluates on the test set and keeps the run directory up to
+date as it goes. It prints nothing: every step is an event passed to ``on_event`` (called from
+the thread that runs ``execute``). ``request_stop()`` may be called from any thread; the run stops
+after the current batch with status "stopped" and everything saved.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from core import rundir
+from core.config import Profile
+from core.data import Dataset, load_dataset
+from core.errors import CifarTuiError, RunDirError
+from core.events import (
+    BatchProgress,
+    EpochEnded,
+    Event,
+    ProfilerSummary,
+    RunFinished,
+    RunStarted,
+    RunWarning,
+    Status,
+)
+from core.profiler import InputProfiler
+from core.profiles import dump_profile, profile_from_dict, read_toml
+
+EventSink = Callable[[Event], None]
+PROGRESS_INTERVAL = 0.25  # seconds between BatchProgress events: bounded, whatever the step rate
+NOT_LEARNING_TOLERANCE = 0.01  # training loss within 1% of ln(classes) = still at chance
+
+
+class _StopNow(Exception):
+    """Raised inside fit to leave it after the current batch."""
+
+
+class _Diverged(Exception):
+    def __init__(self, epoch: int, batch: int, loss: float):
+        super().__init__(f"loss became {loss} at epoch {epoch}, batch {batch}")
+        self.epoch, self.batch, self.loss = epoch, batch, loss
+
+
+class Run:
+    """One training run, new or resumed, bound to its run directory."""
+
+    def __init__(
+        self,
+        profile: Profile,
+        runs_dir: Path | str = "runs",
+        on_event: EventSink | None = None,
+        *,
+        command: str | None = None,
+        resume_dir: Path | None = None,
+    ):
+        self.profile = profile
+        self.runs_dir = Path(runs_dir)
+        self._sink = on_event or (lambda event: None)
+        self.command = command
+        self.resume_dir = resume_dir
+        self.run_dir: Path | None = resume_dir
+        self._stop = threading.Event()
+        self.status = "pending"
+        self._log: rundir.EventLog | None = None
+        self._lock: rundir.RunLock | None = None
+        self.report: dict[str, Any] = {}
+        self.epochs: list[dict[str, Any]] = []
+
+    @classmethod
+    def resume(cls, run_dir: Path | str, on_event: EventSink | None = None) -> Run:
+        """A Run that continues ``run_dir`` from its last finished epoch."""
+        run_dir = Path(run_dir)
+        if not (run_dir / "profile.toml").exists():
+            raise RunDirError(f"{run_dir} is not a run directory (no profile.toml)")
+        record = rundir.load_run(run_dir)
+        if record.status in ("completed",):
+            raise RunDirError(f"{run_dir} is already completed; nothing to resume")
+        if record.status == "running":
+            raise RunDirError(f"{run_dir} is still running in another process")
+        layer = read_toml(run_dir / "profile.toml")
+        profile = profile_from_dict(layer.raw, str(run_dir / "profile.toml"))
+        command = record.report.get("command")
+        return cls(profile, run_dir.parent, on_event, command=command, resume_dir=run_dir)
+
+    # -- thread-safe controls -------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """Stop after the current batch (callable from any thread)."""
+        self._stop.set()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    # -- the run ----------------------------------------------------------------------------
+
+    def emit(self, event: Event) -> None:
+        if self._log is not None and not isinstance(event, BatchProgress):
+            self._log.append(event.to_dict())
+        self._sink(event)
+
+    def execute(self) -> str:
+        """Run to the end; returns the final status. User mistakes raise CifarTuiError before
+        anything is written; failures after that are recorded in the run directory."""
+        started = time.time()
+        self.emit(Status("checking the runs directory"))
+        params_bytes = _estimated_checkpoint_bytes(self.profile)
+        rundir.check_writable(self.runs_dir, params_bytes)
+        self.emit(Status(f"loading data ({self.profile.data.source})"))
+        data = load_dataset(self.profile.data)
+        self.emit(Status("importing Keras"))
+        import keras
+
+        from core import environment
+
+        env = environment.describe()
+        self._prepare_dir(env)
+        try:
+            status = self._train(keras, data, env, started)
+        except CifarTuiError:
+            raise
+        finally:
+            if self._log:
+                self._log.close()
+            if self._lock:
+                self._lock.release()
+        return status
+
+    def _prepare_dir(self, env: dict[str, Any]) -> None:
+        if self.resume_dir is None:
+            self.run_dir = rundir.new_run_dir(self.runs_dir, self.profile.name)
+        assert self.run_dir is not None
+        self._lock = rundir.RunLock(self.run_dir)
+        self._lock.acquire()
+        if self.resume_dir is None:
+            rundir.atomic_write(self.run_dir / "profile.toml", dump_profile(self.profile))
+            self.report = {
+                "schema": rundir.SCHEMA,
+                "status": "running",
+                "profile": self.profile.to_dict(),
+                "command": self.command or f"cifar-tui --run {self.run_dir / 'profile.toml'}",
+                "environment": env,
+                "model": {},
+                "epochs": [],
+                "test": None,
+                "input_pipeline": None,
+                "timing": rundir.timing([], None),
+                "warnings": [],
+                "resumed": [],
+                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            }
+        else:
+            record = rundir.load_run(self.run_dir)
+            self.report = record.report
+            self.report["status"] = "running"
+            self.report.pop("error", None)
+            self.report["environment"] = env
+        self._log = rundir.EventLog(self.run_dir / "events.jsonl")
+
+    def write_report(self) -> None:
+        assert self.run_dir is not None
+        from core.report import render_markdown
+
+        self.report["epochs"] = self.epochs
+        self.report["timing"] = rundir.timing(self.epochs, self.report["timing"].get("total_seconds"))
+        rundir.atomic_write(self.run_dir / "report.json",
+                            json.dumps(self.report, indent=2, default=rundir._json_default))
+        rundir.atomic_write(self.run_dir / "report.md", render_markdown(self.report))
+
+    def _warn(self, code: str, message: str) -> None:
+        entry = {"code": code, "message": message}
+        if entry not in self.report["warnings"]:
+            self.report["warnings"].append(entry)
+        self.emit(RunWarning(code, message))
+
+    def _train(self, keras: Any, data: Dataset, env: dict[str, Any], started: float) -> str:
+        from core.callbacks import Checkpoint, EngineCallback
+        from core.models import build_model, summarize
+        from core.pipeline import HandoverClock, py_datasets, tf_datasets
+
+        assert self.run_dir is not None
+        profile = self.profile
+        initial_epoch = 0
+        try:
+            self.emit(Status("building the model"))
+            keras.utils.set_random_seed(profile.train.seed)
+            model = build_model(profile, data.num_classes)
+            summary = summarize(model)
+            rundir.atomic_write(self.run_dir / "model_summary.txt", summary.to_text() + "\n")
+            self.report["model"] = {
+                "name": summary.name,
+                "params_total": summary.total,
+                "params_trainable": summary.trainable,
+                "params_non_trainable": summary.non_trainable,
+            }
+            model.compile(
+                optimizer=_optimizer(keras, profile),
+                loss="sparse_categorical_crossentropy",
+                metrics=["accuracy"],
+                jit_compile={"auto": "auto", "on": True, "off": False}[profile.train.jit_compile],
+                steps_per_execution=profile.train.steps_per_execution,
+            )
+            checkpoint = Checkpoint(self.run_dir / "checkpoint")
+            if self.resume_dir is not None:
+                initial_epoch = self._restore(model, checkpoint)
+            clock = HandoverClock()
+            if keras.backend.backend() == "tensorflow":
+                train_ds, val_ds, test_ds = tf_datasets(profile, data, clock)
+            else:
+                train_ds, val_ds, test_ds = py_datasets(profile, data, clock)
+            steps = len(data.x_train) // profile.train.batch_size
+            if not env["gpu"]:
+                self._warn("no_gpu", "No GPU found; training on the CPU ("
+                           + ", ".join(env["devices"]) + "). It works, slowly.")
+            self.emit(RunStarted(
+                run_dir=str(self.run_dir), name=profile.name, epochs=profile.train.epochs,
+                initial_epoch=initial_epoch, steps_per_epoch=steps,
+                batch_size=profile.train.batch_size, params_total=summary.total,
+                params_trainable=summary.trainable, backend=keras.backend.backend(),
+                devices=env["devices"], train_images=len(data.x_train),
+                val_images=len(data.x_val), test_images=len(data.x_test),
+            ))
+            self.write_report()
+            if initial_epoch >= profile.train.epochs:
+                return self._finish(model, test_ds, "completed", "", started)
+            profiler = InputProfiler(*profile.profiler.batches)
+            engine_cb = EngineCallback(self, steps, clock, profiler, data.num_classes,
+                                       initial_epoch * steps)
+            callbacks: list[Any] = [engine_cb]
+            if profile.train.reduce_lr.enabled:
+                rl = profile.train.reduce_lr
+                reduce = keras.callbacks.ReduceLROnPlateau(
+                    monitor=rl.monitor, factor=rl.factor, patience=rl.patience, min_lr=rl.min_lr)
+                checkpoint.restore_callback_state(reduce)
+                callbacks.append(reduce)
+                checkpoint.reduce_lr = reduce
+            tensorboard = _tensorboard(keras, profile, self.run_dir, initial_epoch, steps)
+            if tensorboard is not None:
+                callbacks.append(tensorboard)
+            checkpoint.engine = engine_cb
+            callbacks.append(checkpoint)  # last: it commits the epoch once everything is saved
+            self.emit(Status("training (the first steps compile the model)"))
+            try:
+                model.fit(train_ds, validation_data=val_ds, epochs=profile.train.epochs,
+                          initial_epoch=initial_epoch, callbacks=callbacks, verbose=0,
+                          shuffle=False)  # the pipeline shuffles
+            except _StopNow:
+                if tensorboard is not None:
+                    tensorboard.on_train_end()
+                engine_cb.finish_profile()
+                return self._finish(None, None, "stopped", "stopped by the user", started)
+            except _Diverged as exc:
+                if tensorboard is not None:
+                    tensorboard.on_train_end()
+                engine_cb.finish_profile()
+                return self._finish(None, None, "diverged",
+                                    f"Diverged: {exc}. Try a lower train.learning_rate "
+                                    f"(now {profile.train.learning_rate:g}).", started)
+            engine_cb.finish_profile()
+            if self.stop_requested:
+                return self._finish(None, None, "stopped", "stopped by the user", started)
+            return self._finish(model, test_ds, "completed", "", started)
+        except CifarTuiError:
+            raise
+        except Exception as exc:  # a crash inside Keras/TF: keep it in the report, exit 1
+            self.report["error"] = {
+                "type": exc.__class__.__name__,
+                "message": str(exc).strip().splitlines()[0][:500] if str(exc).strip() else "",
+                "traceback": traceback.format_exc(limit=20),
+            }
+            return self._finish(None, None, "failed",
+                                f"{exc.__class__.__name__}: {self.report['error']['message']}",
+                                started)
+
+    def _restore(self, model: Any, checkpoint: Any) -> int:
+        """Load the last checkpoint and make every file agree with it (no epoch lost or twice)."""
+        assert self.run_dir is not None
+        state = checkpoint.load(model)
+        done = state["epoch"] if state else 0
+        history = rundir.read_history(self.run_dir / "history.csv")
+        kept = [row for row in history if row["epoch"] <= done]
+        if state and (not kept or kept[-1]["epoch"] < done):
+            kept.append(state["row"])  # killed between checkpoint and history: the row is saved
+        if len(kept) != len(history) or not (self.run_dir / "history.csv").exists():
+            rundir.write_history(self.run_dir / "history.csv", kept)
+        self.epochs = kept
+        self.report["resumed"] = [*self.report.get("resumed", []),
+                                  {"from_epoch": done, "time": time.time()}]
+        self.emit(Status(f"resuming after epoch {done}"))
+        return done
+
+    def _finish(self, model, test_ds, status: str, message: str, started: float) -> str:
+        test_loss = test_acc = None
+        if model is not None and test_ds is not None:
+            self.emit(Status("evaluating on the test set"))
+            result = model.evaluate(test_ds, verbose=0, return_dict=True)
+            test_loss = rundir.clean_float(result.get("loss"))
+            test_acc = rundir.clean_float(result.get("accuracy"))
+            self.report["test"] = {"loss": test_loss, "accuracy": test_acc}
+        self.status = status
+        self.report["status"] = status
+        total = time.time() - started
+        self.report["timing"]["total_seconds"] = round(total, 3)
+        if status in ("failed", "diverged"):
+            self.report.setdefault("error", {"type": status, "message": message})
+            self.report["error"]["message"] = message
+        self.write_report()
+        self.emit(RunFinished(status, message, test_loss, test_acc, round(total, 3)))
+        return status
+
+    # -- called by the callbacks ------------------------------------------------------------
+
+    def record_epoch(self, row: dict[str, Any]) -> None:
+        assert self.run_dir is not None
+        self.epochs.append(row)
+        rundir.append_history(self.run_dir / "history.csv", row)
+        self.emit(EpochEnded(**row))
+        self.write_report()
+
+    def record_profile(self, summary: ProfilerSummary) -> None:
+        self.report["input_pipeline"] = {
+            "input_bound_percent": summary.input_bound_percent,
+            "verdict": summary.verdict,
+            "method": summary.method,
+            "window": summary.window,
+            "batches_measured": summary.batches_measured,
+            "complete": summary.complete,
+            "advice": summary.advice,
+            "details": summary.details,
+        }
+        self.emit(summary)
+        if not summary.complete and "note" in summary.details:
+            self._warn("window_incomplete", "Profiler: " + summary.details["note"] + ".")
+        self.write_report()
+
+
+def _optimizer(keras: Any, profile: Profile):
+    t = profile.train
+    if t.optimizer == "sgd":
+        return keras.optimizers.SGD(learning_rate=t.learning_rate, momentum=t.momentum)
+    return keras.optimizers.Adam(learning_rate=t.learning_rate)
+
+
+def _tensorboard(keras: Any, profile: Profile, run_dir: Path, initial_epoch: int, steps: int):
+    """Keras's TensorBoard callback; on TensorFlow it also captures the profiler trace."""
+    if keras.backend.backend() != "tensorflow":
+        return None  # its writer needs TensorFlow
+    first, last = profile.profiler.batches
+    trace = profile.profiler.enabled and profile.profiler.trace
+    # Keras counts profile batches from the start of this fit call: shift for resumed runs.
+    offset = initial_epoch * steps
+    window = (first - offset, last - offset) if trace and first - offset >= 1 else 0
+    return keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard"), profile_batch=window,
+                                       write_graph=False)
+
+
+def _estimated_checkpoint_bytes(profile: Profile) -> int:
+    from core.models import NOTEBOOK_PARAMS
+
+    params = NOTEBOOK_PARAMS.get(profile.model.architecture, (50_000_000, 0))[0]
+    return params * 4 * 3 * 2  # weights + two Adam slots, old and new checkpoint side by side
+

@@ -1,0 +1,50 @@
+"""What a run ran on: versions and devices, recorded in every report."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from typing import Any
+
+
+def describe() -> dict[str, Any]:
+    """Python, TensorFlow, Keras and backend versions, device names and CPU count."""
+    import keras
+
+    backend = keras.backend.backend()
+    devices: list[str] = []
+    gpu = False
+    tf_version = None
+    try:
+        import tensorflow as tf
+
+        tf_version = tf.__version__
+    except ImportError:
+        tf = None
+    if backend == "jax":
+        import jax
+
+        devices = [f"{d.platform}:{getattr(d, 'device_kind', d)}" for d in jax.devices()]
+        gpu = any(d.platform in ("gpu", "cuda", "rocm") for d in jax.devices())
+        backend_version = jax.__version__
+    elif backend == "tensorflow" and tf is not None:
+        physical = tf.config.list_physical_devices()
+        devices = [f"{d.device_type}:{d.name.split(':', 1)[-1]}" for d in physical]
+        gpu = any(d.device_type == "GPU" for d in physical)
+        backend_version = tf.__version__
+    else:
+        backend_version = "unknown"
+        devices = ["CPU"]
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "tensorflow": tf_version,
+        "keras": keras.__version__,
+        "backend": backend,
+        "backend_version": backend_version,
+        "devices": devices or ["CPU"],
+        "gpu": gpu,
+        "cpu_count": os.cpu_count(),
+        "argv": sys.argv[:],
+    }

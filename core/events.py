@@ -1,0 +1,118 @@
+"""What the engine tells its fronts while a run goes on.
+
+The engine prints nothing: it calls one ``on_event`` function with these objects, from its own
+thread. The headless CLI renders them with Rich, the console posts them as Textual messages, and
+the run directory appends each one to ``events.jsonl``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class Event:
+    time: float = field(default_factory=time.time, kw_only=True)
+
+    @property
+    def type(self) -> str:
+        return TYPE_OF[type(self)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, **asdict(self)}
+
+
+@dataclass
+class Status(Event):
+    """A stage of the run before training starts ("loading data", "building model"...)."""
+
+    message: str
+
+
+@dataclass
+class RunStarted(Event):
+    run_dir: str
+    name: str
+    epochs: int
+    initial_epoch: int
+    steps_per_epoch: int
+    batch_size: int
+    params_total: int
+    params_trainable: int
+    backend: str
+    devices: list[str]
+    train_images: int
+    val_images: int
+    test_images: int
+
+
+@dataclass
+class BatchProgress(Event):
+    """Sent at a bounded rate (a few per second), not for every batch."""
+
+    epoch: int
+    step: int
+    steps: int
+    loss: float
+    accuracy: float
+    epoch_seconds: float
+    eta_seconds: float
+
+
+@dataclass
+class EpochEnded(Event):
+    epoch: int  # numbered from 1
+    seconds: float
+    loss: float
+    accuracy: float
+    val_loss: float
+    val_accuracy: float
+    lr: float
+
+
+@dataclass
+class ProfilerSummary(Event):
+    input_bound_percent: float
+    verdict: str
+    method: str
+    window: list[int]
+    batches_measured: int
+    complete: bool
+    advice: list[str]
+    details: dict[str, Any]
+
+
+@dataclass
+class RunWarning(Event):
+    code: str  # "no_gpu", "not_learning", "window_incomplete", ...
+    message: str
+
+
+@dataclass
+class RunFinished(Event):
+    status: str  # completed, stopped, failed, diverged
+    message: str
+    test_loss: float | None
+    test_accuracy: float | None
+    total_seconds: float
+
+
+TYPE_OF: dict[type, str] = {
+    Status: "status",
+    RunStarted: "run_started",
+    BatchProgress: "batch_progress",
+    EpochEnded: "epoch_ended",
+    ProfilerSummary: "profiler_summary",
+    RunWarning: "warning",
+    RunFinished: "run_finished",
+}
+CLASS_OF = {name: cls for cls, name in TYPE_OF.items()}
+
+
+def from_dict(data: dict[str, Any]) -> Event:
+    """Rebuild an event read back from ``events.jsonl``."""
+    data = dict(data)
+    cls = CLASS_OF[data.pop("type")]
+    return cls(**data)

@@ -1,0 +1,132 @@
+"""Input pipelines: what ``fit`` reads, and where each batch's hand-over time is stamped.
+
+TensorFlow backend: tf.data, as the notebook built it. ``preprocess = "host"`` maps per-image
+standardization and the resize on the CPU (the notebook's chain); ``"device"`` sends uint8 32x32
+batches and lets the model's front layers do that work. A last, sequential map stamps the moment
+each batch is handed to the training step, which is how the profiler measures waiting.
+Other backends (JAX on the GPU machine): a ``keras.utils.PyDataset`` over the in-memory arrays,
+timed around each ``__getitem__`` that the training loop calls.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from typing import Any
+
+import numpy as np
+
+from core.config import Profile
+
+
+class HandoverClock:
+    """Times at which batches were handed to the training loop, filled from the pipeline side."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stamps: deque[tuple[float, float]] = deque(maxlen=4096)  # (handed_at, wait)
+
+    def stamp(self, handed_at: float, wait: float = -1.0) -> None:
+        with self._lock:
+            self._stamps.append((handed_at, wait))
+
+    def pop_latest(self) -> tuple[float, float] | None:
+        with self._lock:
+            if not self._stamps:
+                return None
+            latest = self._stamps[-1]
+            self._stamps.clear()
+            return latest
+
+
+def _autotune(value: Any, tf: Any) -> Any:
+    return tf.data.AUTOTUNE if value == "autotune" else value
+
+
+def tf_datasets(profile: Profile, data: Any, clock: HandoverClock):
+    """(train, validation, test) tf.data pipelines for the TensorFlow backend."""
+    import tensorflow as tf
+
+    p = profile.pipeline
+    size = profile.model.input_size
+    batch = profile.train.batch_size
+    seed = profile.train.seed
+
+    def host_map(image, label):
+        image = tf.image.per_image_standardization(image)
+        if size != 32:
+            image = tf.image.resize(image, (size, size))
+        return image, label
+
+    def stamp():
+        clock.stamp(time.perf_counter())
+        return np.float64(0.0)
+
+    def handover(images, labels):
+        t = tf.py_function(stamp, [], Tout=tf.float64)
+        with tf.control_dependencies([t]):
+            return tf.identity(images), tf.identity(labels)
+
+    def build(x, y, training: bool):
+        ds = tf.data.Dataset.from_tensor_slices((x, y))
+        if p.preprocess == "host":
+            ds = ds.map(host_map, num_parallel_calls=_autotune(p.num_parallel_calls, tf))
+            if p.cache:
+                ds = ds.cache()
+        if training and p.shuffle_buffer:
+            ds = ds.shuffle(p.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+        ds = ds.batch(batch, drop_remainder=training)
+        ds = ds.prefetch(_autotune(p.prefetch, tf))
+        options = tf.data.Options()
+        # Keep the hand-over stamp on the consumer's side of every buffer.
+        options.experimental_optimization.inject_prefetch = False
+        options.experimental_optimization.map_parallelization = False
+        ds = ds.with_options(options)
+        if training:
+            ds = ds.map(handover)
+        return ds
+
+    return (
+        build(data.x_train, data.y_train, True),
+        build(data.x_val, data.y_val, False),
+        build(data.x_test, data.y_test, False),
+    )
+
+
+def py_datasets(profile: Profile, data: Any, clock: HandoverClock):
+    """(train, validation, test) for backends without tf.data: arrays in memory, uint8."""
+    import keras
+
+    class Batches(keras.utils.PyDataset):
+        def __init__(self, x, y, training: bool):
+            super().__init__(workers=1, use_multiprocessing=False)
+            self.x, self.y, self.training = x, y, training
+            self.batch = profile.train.batch_size
+            self.rng = np.random.default_rng(profile.train.seed)
+            self.order = np.arange(len(x))
+            self.on_epoch_end()
+
+        def __len__(self) -> int:
+            if self.training:
+                return len(self.x) // self.batch
+            return -(-len(self.x) // self.batch)
+
+        def __getitem__(self, index):
+            start = time.perf_counter()
+            idx = self.order[index * self.batch : (index + 1) * self.batch]
+            out = self.x[idx], self.y[idx]
+            if self.training:
+                end = time.perf_counter()
+                clock.stamp(end, end - start)
+            return out
+
+        def on_epoch_end(self) -> None:
+            if self.training and profile.pipeline.shuffle_buffer:
+                self.order = self.rng.permutation(len(self.x))
+
+    return (
+        Batches(data.x_train, data.y_train, True),
+        Batches(data.x_val, data.y_val, False),
+        Batches(data.x_test, data.y_test, False),
+    )

@@ -1,0 +1,144 @@
+"""The notebook's three networks: exact parameter counts, --check's summary, XLA on JAX, and the
+per-image standardization layer. In-process tests use the TensorFlow backend (the default)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.models import NOTEBOOK_PARAMS, build_model, summarize
+from core.profiles import load_profile
+
+ROOT = Path(__file__).resolve().parents[1]
+PROFILES = ROOT / "profiles"
+
+#: (total, non-trainable) as printed by the notebook's model.summary() calls.
+EXPECTED = {
+    "alexnet": (48_930_210, 21_136),
+    "vgg16": (33_638_218, 0),
+    "vgg_small": (552_874, 1_152),
+}
+
+
+@pytest.fixture(scope="module")
+def models():
+    """Each network built once for the module (AlexNet and VGG16 are tens of millions of weights)."""
+    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+        pytest.skip("in-process model tests run on the TensorFlow backend")
+    keras = pytest.importorskip("keras")
+    built = {}
+    for arch in EXPECTED:
+        start = time.perf_counter()
+        built[arch] = build_model(load_profile(PROFILES / f"{arch}.toml"))
+        print(f"built {arch} in {time.perf_counter() - start:.1f} s")
+    yield built
+    built.clear()
+    keras.backend.clear_session()
+
+
+def test_core_table_matches_the_notebook() -> None:
+    assert NOTEBOOK_PARAMS == EXPECTED
+
+
+@pytest.mark.parametrize("arch", list(EXPECTED))
+def test_parameter_counts_match_the_notebook(models, arch: str) -> None:
+    summary = summarize(models[arch])
+    total, non_trainable = EXPECTED[arch]
+    assert summary.name == arch
+    assert summary.total == total
+    assert summary.non_trainable == non_trainable
+    assert summary.trainable == total - non_trainable
+    assert sum(row.params for row in summary.rows) == total
+    text = summary.to_text()
+    assert f"Total params: {total:,}" in text
+    assert f"Non-trainable params: {non_trainable:,}" in text
+
+
+def test_device_models_take_raw_uint8_images(models) -> None:
+    for arch, model in models.items():
+        assert tuple(model.input.shape) == (None, 32, 32, 3), arch
+        assert model.input.dtype == "uint8", arch
+        assert tuple(model.output.shape) == (None, 10), arch
+    names = [layer.name for layer in models["alexnet"].layers]
+    assert names[1:5] == ["standardize", "resize", "random_flip", "random_rotation"]
+    assert "resize" not in [layer.name for layer in models["vgg_small"].layers]
+
+
+def test_standardize_matches_per_image_standardization(models) -> None:
+    import keras
+    import tensorflow as tf
+
+    layer = models["vgg_small"].get_layer("standardize")
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(6, 32, 32, 3), dtype=np.uint8)
+    images[4] = 7  # a flat image: std 0, where the 1/sqrt(N) floor applies
+    images[5] = rng.integers(100, 103, size=(32, 32, 3), dtype=np.uint8)  # a low-contrast one
+    ours = keras.ops.convert_to_numpy(layer(images))
+    theirs = tf.image.per_image_standardization(images).numpy()
+    assert ours.dtype == np.float32
+    np.testing.assert_allclose(ours, theirs, atol=1e-4)
+
+
+def _cli() -> list[str]:
+    script = Path(sys.executable).with_name("cifar-tui")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "tui.cli"]
+
+
+def test_check_alexnet_prints_the_notebook_counts() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [*_cli(), "--check", "profiles/alexnet.toml"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    print(f"cifar-tui --check profiles/alexnet.toml: {time.perf_counter() - start:.1f} s")
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output
+    assert "48,930,210" in proc.stdout
+    assert "21,136" in proc.stdout
+    assert "valid" in proc.stdout
+    assert "Traceback" not in output
+
+
+JAX_SCRIPT = """
+import json
+import keras
+from core.models import build_model, supports_jit
+from core.profiles import load_profile
+
+profile = load_profile("profiles/alexnet.toml", overrides=["model.input_size=67"])
+model = build_model(profile)
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", jit_compile="auto")
+print(json.dumps({
+    "backend": keras.backend.backend(),
+    "jit_compile": model.jit_compile,
+    "supports_jit": supports_jit(model),
+    "rotation": type(model.get_layer("random_rotation")).__name__,
+}))
+"""
+
+
+def test_alexnet_with_rotation_compiles_with_xla_on_jax() -> None:
+    pytest.importorskip("jax")
+    env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="2")
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-c", JAX_SCRIPT],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    print(f"JAX build + compile: {time.perf_counter() - start:.1f} s")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result == {
+        "backend": "jax",
+        "jit_compile": True,
+        "supports_jit": True,
+        "rotation": "JitRandomRotation",
+    }
