@@ -24,8 +24,9 @@ class EngineCallback(keras.callbacks.Callback):
     Resources tied to a fit call are set up in on_train_begin, as Keras's own callbacks do.
     """
 
-    def __init__(self, run: Any, steps: int, clock: Any, profiler: Any, num_classes: int,
-                 batches_before: int):
+    def __init__(
+        self, run: Any, steps: int, clock: Any, profiler: Any, num_classes: int, batches_before: int
+    ):
         super().__init__()
         self.run = run
         self.steps = steps
@@ -70,8 +71,17 @@ class EngineCallback(keras.callbacks.Callback):
             elapsed = now - self.epoch_start
             done = batch + 1
             eta = elapsed / done * (self.steps - done) if done else 0.0
-            self.run.emit(BatchProgress(self.epoch, done, self.steps, loss,
-                                        float(logs.get("accuracy", math.nan)), elapsed, eta))
+            self.run.emit(
+                BatchProgress(
+                    self.epoch,
+                    done,
+                    self.steps,
+                    loss,
+                    float(logs.get("accuracy", math.nan)),
+                    elapsed,
+                    eta,
+                )
+            )
         if self.run.stop_requested:
             from core.engine import _StopNow
 
@@ -112,9 +122,9 @@ class EngineCallback(keras.callbacks.Callback):
 
 
 class Checkpoint(keras.callbacks.Callback):
-    """Runs last at each epoch's end. Saves what resuming needs: weights with optimizer state, the epoch's
-    history row and ReduceLROnPlateau's counters. The state file is replaced atomically and names
-    its weights file, so a kill at any moment leaves a consistent pair."""
+    """Runs last at each epoch's end. Saves what resuming needs: weights with optimizer state,
+    the epoch's history row and ReduceLROnPlateau's counters. The state file is replaced
+    atomically and names its weights file, so a kill at any moment leaves a consistent pair."""
 
     def __init__(self, directory: Path):
         super().__init__()
@@ -131,8 +141,12 @@ class Checkpoint(keras.callbacks.Callback):
         tmp = self.directory / f".tmp-{epoch + 1:04d}.weights.h5"
         self.model.save_weights(tmp)
         tmp.replace(weights)
-        state = {"epoch": epoch + 1, "weights": weights.name, "row": row,
-                 "reduce_lr": _reduce_state(self.reduce_lr)}
+        state = {
+            "epoch": epoch + 1,
+            "weights": weights.name,
+            "row": row,
+            "reduce_lr": _reduce_state(self.reduce_lr),
+        }
         rundir.atomic_write(self.directory / "state.json", json.dumps(state))
         for old in self.directory.glob("epoch-*.weights.h5"):
             if old != weights:
@@ -171,5 +185,8 @@ def _reduce_state(reduce: Any) -> dict[str, Any] | None:
     if reduce is None:
         return None
     best = float(reduce.best)
-    return {"wait": int(reduce.wait), "cooldown_counter": int(reduce.cooldown_counter),
-            "best": best if math.isfinite(best) else None}
+    return {
+        "wait": int(reduce.wait),
+        "cooldown_counter": int(reduce.cooldown_counter),
+        "best": best if math.isfinite(best) else None,
+    }

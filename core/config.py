@@ -55,8 +55,11 @@ class ModelConfig:
 class AugmentConfig:
     flip: str = spec("none", "random flips during training", "str", choices=FLIPS)
     rotation: float = spec(
-        0.0, "random rotation, as a fraction of a full turn (0.2 = up to 72 degrees)", "float",
-        min=0.0, max=0.5,
+        0.0,
+        "random rotation, as a fraction of a full turn (0.2 = up to 72 degrees)",
+        "float",
+        min=0.0,
+        max=0.5,
     )
 
 
@@ -67,7 +70,9 @@ class DataConfig:
         "", "folder source: train/<class>/* and test/<class>/* tree, or a .tar.gz of one", "str"
     )
     validation_size: int = spec(
-        5000, "first N training images held out for validation (the notebook's split)", "int",
+        5000,
+        "first N training images held out for validation (the notebook's split)",
+        "int",
         min=1,
     )
     limit: int = spec(0, "use only the first N training images (test: N/5); 0 = all", "int", min=0)
@@ -89,11 +94,13 @@ class PipelineConfig:
         choices=PREPROCESS,
     )
     num_parallel_calls: int | str = spec(
-        "autotune", "host map parallelism: a count or \"autotune\"", "int_or_auto", min=1, max=256
+        "autotune", 'host map parallelism: a count or "autotune"', "int_or_auto", min=1, max=256
     )
-    shuffle_buffer: int = spec(10000, "tf.data shuffle buffer (images); 0 = no shuffle", "int", min=0)
+    shuffle_buffer: int = spec(
+        10000, "tf.data shuffle buffer (images); 0 = no shuffle", "int", min=0
+    )
     prefetch: int | str = spec(
-        "autotune", "batches prefetched: a count or \"autotune\"", "int_or_auto", min=0, max=1024
+        "autotune", 'batches prefetched: a count or "autotune"', "int_or_auto", min=0, max=1024
     )
     cache: bool = spec(False, "host: cache the mapped images after the first epoch", "bool")
 
@@ -102,8 +109,15 @@ class PipelineConfig:
 class ReduceLRConfig:
     enabled: bool = spec(True, "lower the learning rate when the monitored metric stalls", "bool")
     monitor: str = spec("val_accuracy", "metric watched", "str", choices=MONITORS)
-    factor: float = spec(0.01, "multiply the learning rate by this", "float", min=0.0, max=1.0,
-                         min_exclusive=True, max_exclusive=True)
+    factor: float = spec(
+        0.01,
+        "multiply the learning rate by this",
+        "float",
+        min=0.0,
+        max=1.0,
+        min_exclusive=True,
+        max_exclusive=True,
+    )
     patience: int = spec(3, "epochs without improvement before lowering", "int", min=0)
     min_lr: float = spec(1e-5, "never go below this learning rate", "float", min=0.0)
 
@@ -111,15 +125,16 @@ class ReduceLRConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     optimizer: str = spec("adam", "optimizer", "str", choices=OPTIMIZERS)
-    learning_rate: float = spec(0.001, "initial learning rate", "float", min=0.0, max=10.0,
-                                min_exclusive=True)
+    learning_rate: float = spec(
+        0.001, "initial learning rate", "float", min=0.0, max=10.0, min_exclusive=True
+    )
     momentum: float = spec(0.0, "SGD momentum", "float", min=0.0, max=1.0, max_exclusive=True)
     batch_size: int = spec(128, "images per step", "int", min=1, max=8192)
     epochs: int = spec(20, "passes over the training set", "int", min=1, max=100_000)
-    seed: int = spec(0, "seed for weights, shuffling and augmentation", "int", min=0,
-                     max=2**31 - 1)
-    precision: str = spec("float32", "compute precision (Keras dtype policy)", "str",
-                          choices=PRECISIONS)
+    seed: int = spec(0, "seed for weights, shuffling and augmentation", "int", min=0, max=2**31 - 1)
+    precision: str = spec(
+        "float32", "compute precision (Keras dtype policy)", "str", choices=PRECISIONS
+    )
     jit_compile: str = spec("auto", "XLA compilation of the train step", "str", choices=JIT)
     steps_per_execution: int = spec(
         1, "train steps per compiled call (higher cuts per-step overhead)", "int", min=1, max=1000
@@ -131,11 +146,13 @@ class TrainConfig:
 class ProfilerConfig:
     enabled: bool = spec(True, "measure how input-bound the run is", "bool")
     batches: tuple[int, int] = spec(
-        (500, 520), "[first, last] global batch of the profile window (the notebook's 500,520)",
+        (500, 520),
+        "[first, last] global batch of the profile window (the notebook's 500,520)",
         "window",
     )
-    trace: bool = spec(True, "TensorFlow backend: also save a profiler trace for TensorBoard",
-                       "bool")
+    trace: bool = spec(
+        True, "TensorFlow backend: also save a profiler trace for TensorBoard", "bool"
+    )
 
 
 #: Tables of a run profile, by their TOML name.

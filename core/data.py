@@ -26,7 +26,16 @@ from core.errors import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 CIFAR10_CLASSES = (
-    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
 )
 CACHE_VERSION = 1
 SHUFFLE_SEED = 0  # folder trees come class by class; a fixed shuffle makes the split fair
@@ -118,8 +127,14 @@ def split(x, y, xt, yt, classes, cfg: DataConfig, description: str) -> Dataset:
         )
     v = cfg.validation_size
     return Dataset(
-        x_train=x[v:], y_train=y[v:], x_val=x[:v], y_val=y[:v], x_test=xt, y_test=yt,
-        class_names=tuple(classes), description=description,
+        x_train=x[v:],
+        y_train=y[v:],
+        x_val=x[:v],
+        y_val=y[:v],
+        x_test=xt,
+        y_test=yt,
+        class_names=tuple(classes),
+        description=description,
     )
 
 
@@ -135,8 +150,13 @@ def synthetic_arrays(n_train: int, n_test: int, num_classes: int = 10, seed: int
             idx = np.nonzero(labels == k)[0]
             hue = k / num_classes
             colour = 127 + 100 * np.array(
-                [math.cos(2 * math.pi * hue), math.cos(2 * math.pi * (hue + 1 / 3)),
-                 math.cos(2 * math.pi * (hue + 2 / 3))], dtype=np.float32)
+                [
+                    math.cos(2 * math.pi * hue),
+                    math.cos(2 * math.pi * (hue + 1 / 3)),
+                    math.cos(2 * math.pi * (hue + 2 / 3)),
+                ],
+                dtype=np.float32,
+            )
             angle = math.pi * k / num_classes
             stripes = np.sin((xx * math.cos(angle) + yy * math.sin(angle)) * 0.8)
             images[idx] = colour + 40 * stripes[..., None]
@@ -158,7 +178,8 @@ def _keras_cifar10():
         (x, y), (xt, yt) = keras.datasets.cifar10.load_data()
     except Exception as exc:  # no network and no cache: Keras raises a bare Exception
         raise DataError(
-            f"CIFAR-10 is not cached at {cached} and could not be downloaded ({exc.__class__.__name__}). "
+            f"CIFAR-10 is not cached at {cached} and could not be downloaded "
+            f"({exc.__class__.__name__}). "
             'Put the extracted "cifar-10-batches-py" folder there, or use '
             '[data] source = "folder" with path = a train/ and test/ image tree or its .tar.gz '
             '(e.g. ../shared/data/cifar10-jpeg.tar.gz), or source = "synthetic".'

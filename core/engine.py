@@ -10,7 +10,6 @@ after the current batch with status "stopped" and everything saved.
 from __future__ import annotations
 
 import json
-import math
 import threading
 import time
 import traceback
@@ -171,9 +170,13 @@ class Run:
         from core.report import render_markdown
 
         self.report["epochs"] = self.epochs
-        self.report["timing"] = rundir.timing(self.epochs, self.report["timing"].get("total_seconds"))
-        rundir.atomic_write(self.run_dir / "report.json",
-                            json.dumps(self.report, indent=2, default=rundir._json_default))
+        self.report["timing"] = rundir.timing(
+            self.epochs, self.report["timing"].get("total_seconds")
+        )
+        rundir.atomic_write(
+            self.run_dir / "report.json",
+            json.dumps(self.report, indent=2, default=rundir._json_default),
+        )
         rundir.atomic_write(self.run_dir / "report.md", render_markdown(self.report))
 
     def _warn(self, code: str, message: str) -> None:
@@ -219,27 +222,42 @@ class Run:
                 train_ds, val_ds, test_ds = py_datasets(profile, data, clock)
             steps = len(data.x_train) // profile.train.batch_size
             if not env["gpu"]:
-                self._warn("no_gpu", "No GPU found; training on the CPU ("
-                           + ", ".join(env["devices"]) + "). It works, slowly.")
-            self.emit(RunStarted(
-                run_dir=str(self.run_dir), name=profile.name, epochs=profile.train.epochs,
-                initial_epoch=initial_epoch, steps_per_epoch=steps,
-                batch_size=profile.train.batch_size, params_total=summary.total,
-                params_trainable=summary.trainable, backend=keras.backend.backend(),
-                devices=env["devices"], train_images=len(data.x_train),
-                val_images=len(data.x_val), test_images=len(data.x_test),
-            ))
+                self._warn(
+                    "no_gpu",
+                    "No GPU found; training on the CPU ("
+                    + ", ".join(env["devices"])
+                    + "). It works, slowly.",
+                )
+            self.emit(
+                RunStarted(
+                    run_dir=str(self.run_dir),
+                    name=profile.name,
+                    epochs=profile.train.epochs,
+                    initial_epoch=initial_epoch,
+                    steps_per_epoch=steps,
+                    batch_size=profile.train.batch_size,
+                    params_total=summary.total,
+                    params_trainable=summary.trainable,
+                    backend=keras.backend.backend(),
+                    devices=env["devices"],
+                    train_images=len(data.x_train),
+                    val_images=len(data.x_val),
+                    test_images=len(data.x_test),
+                )
+            )
             self.write_report()
             if initial_epoch >= profile.train.epochs:
                 return self._finish(model, test_ds, "completed", "", started)
             profiler = InputProfiler(*profile.profiler.batches)
-            engine_cb = EngineCallback(self, steps, clock, profiler, data.num_classes,
-                                       initial_epoch * steps)
+            engine_cb = EngineCallback(
+                self, steps, clock, profiler, data.num_classes, initial_epoch * steps
+            )
             callbacks: list[Any] = [engine_cb]
             if profile.train.reduce_lr.enabled:
                 rl = profile.train.reduce_lr
                 reduce = keras.callbacks.ReduceLROnPlateau(
-                    monitor=rl.monitor, factor=rl.factor, patience=rl.patience, min_lr=rl.min_lr)
+                    monitor=rl.monitor, factor=rl.factor, patience=rl.patience, min_lr=rl.min_lr
+                )
                 checkpoint.restore_callback_state(reduce)
                 callbacks.append(reduce)
                 checkpoint.reduce_lr = reduce
@@ -250,9 +268,15 @@ class Run:
             callbacks.append(checkpoint)  # last: it commits the epoch once everything is saved
             self.emit(Status("training (the first steps compile the model)"))
             try:
-                model.fit(train_ds, validation_data=val_ds, epochs=profile.train.epochs,
-                          initial_epoch=initial_epoch, callbacks=callbacks, verbose=0,
-                          shuffle=False)  # the pipeline shuffles
+                model.fit(
+                    train_ds,
+                    validation_data=val_ds,
+                    epochs=profile.train.epochs,
+                    initial_epoch=initial_epoch,
+                    callbacks=callbacks,
+                    verbose=0,
+                    shuffle=False,
+                )  # the pipeline shuffles
             except _StopNow:
                 if tensorboard is not None:
                     tensorboard.on_train_end()
@@ -262,9 +286,14 @@ class Run:
                 if tensorboard is not None:
                     tensorboard.on_train_end()
                 engine_cb.finish_profile()
-                return self._finish(None, None, "diverged",
-                                    f"Diverged: {exc}. Try a lower train.learning_rate "
-                                    f"(now {profile.train.learning_rate:g}).", started)
+                return self._finish(
+                    None,
+                    None,
+                    "diverged",
+                    f"Diverged: {exc}. Try a lower train.learning_rate "
+                    f"(now {profile.train.learning_rate:g}).",
+                    started,
+                )
             engine_cb.finish_profile()
             if self.stop_requested:
                 return self._finish(None, None, "stopped", "stopped by the user", started)
@@ -277,9 +306,13 @@ class Run:
                 "message": str(exc).strip().splitlines()[0][:500] if str(exc).strip() else "",
                 "traceback": traceback.format_exc(limit=20),
             }
-            return self._finish(None, None, "failed",
-                                f"{exc.__class__.__name__}: {self.report['error']['message']}",
-                                started)
+            return self._finish(
+                None,
+                None,
+                "failed",
+                f"{exc.__class__.__name__}: {self.report['error']['message']}",
+                started,
+            )
 
     def _restore(self, model: Any, checkpoint: Any) -> int:
         """Load the last checkpoint and make every file agree with it (no epoch lost or twice)."""
@@ -293,8 +326,10 @@ class Run:
         if len(kept) != len(history) or not (self.run_dir / "history.csv").exists():
             rundir.write_history(self.run_dir / "history.csv", kept)
         self.epochs = kept
-        self.report["resumed"] = [*self.report.get("resumed", []),
-                                  {"from_epoch": done, "time": time.time()}]
+        self.report["resumed"] = [
+            *self.report.get("resumed", []),
+            {"from_epoch": done, "time": time.time()},
+        ]
         self.emit(Status(f"resuming after epoch {done}"))
         return done
 
@@ -359,8 +394,9 @@ def _tensorboard(keras: Any, profile: Profile, run_dir: Path, initial_epoch: int
     # Keras counts profile batches from the start of this fit call: shift for resumed runs.
     offset = initial_epoch * steps
     window = (first - offset, last - offset) if trace and first - offset >= 1 else 0
-    return keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard"), profile_batch=window,
-                                       write_graph=False)
+    return keras.callbacks.TensorBoard(
+        log_dir=str(run_dir / "tensorboard"), profile_batch=window, write_graph=False
+    )
 
 
 def _estimated_checkpoint_bytes(profile: Profile) -> int:
@@ -368,4 +404,3 @@ def _estimated_checkpoint_bytes(profile: Profile) -> int:
 
     params = NOTEBOOK_PARAMS.get(profile.model.architecture, (50_000_000, 0))[0]
     return params * 4 * 3 * 2  # weights + two Adam slots, old and new checkpoint side by side
-

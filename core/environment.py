@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
+from importlib import metadata
 from typing import Any
 
 
@@ -15,13 +16,13 @@ def describe() -> dict[str, Any]:
     backend = keras.backend.backend()
     devices: list[str] = []
     gpu = False
-    tf_version = None
-    try:
+    tf = None
+    try:  # the version only: importing TensorFlow under another backend costs seconds
+        tf_version: str | None = metadata.version("tensorflow")
+    except metadata.PackageNotFoundError:
+        tf_version = None
+    if backend == "tensorflow":
         import tensorflow as tf
-
-        tf_version = tf.__version__
-    except ImportError:
-        tf = None
     if backend == "jax":
         import jax
 

@@ -42,10 +42,15 @@ class ModelSummary:
 
     def to_text(self) -> str:
         width = max([len(r.name) + len(r.kind) + 3 for r in self.rows] + [20])
-        lines = [f'Model: "{self.name}"', f"{'Layer (type)':<{width}}  {'Output Shape':<24}  Param #"]
+        lines = [
+            f'Model: "{self.name}"',
+            f"{'Layer (type)':<{width}}  {'Output Shape':<24}  Param #",
+        ]
         lines.append("=" * (width + 36))
         for r in self.rows:
-            lines.append(f"{f'{r.name} ({r.kind})':<{width}}  {r.output_shape:<24}  {r.params:>10,}")
+            lines.append(
+                f"{f'{r.name} ({r.kind})':<{width}}  {r.output_shape:<24}  {r.params:>10,}"
+            )
         lines.append("=" * (width + 36))
         lines.append(f"Total params: {self.total:,}")
         lines.append(f"Trainable params: {self.trainable:,}")
@@ -110,15 +115,18 @@ def build_model(profile: Profile, num_classes: int = 10):
             inputs = keras.Input(shape=(size, size, 3), dtype="float32", name="images")
             x = inputs
         if profile.augment.flip != "none":
-            x = layers.RandomFlip(profile.augment.flip, seed=seed, name="random_flip",
-                                  dtype="float32")(x)
+            x = layers.RandomFlip(
+                profile.augment.flip, seed=seed, name="random_flip", dtype="float32"
+            )(x)
         if profile.augment.rotation > 0:
-            x = JitRandomRotation(profile.augment.rotation, seed=seed, name="random_rotation",
-                                  dtype="float32")(x)
+            x = JitRandomRotation(
+                profile.augment.rotation, seed=seed, name="random_rotation", dtype="float32"
+            )(x)
         body = {"alexnet": _alexnet, "vgg16": _vgg16, "vgg_small": _vgg_small}[arch]
         x = body(x, layers)
-        outputs = layers.Dense(num_classes, activation="softmax", dtype="float32",
-                               name="predictions")(x)
+        outputs = layers.Dense(
+            num_classes, activation="softmax", dtype="float32", name="predictions"
+        )(x)
         return keras.Model(inputs, outputs, name=arch)
     finally:
         keras.config.set_dtype_policy(previous_policy)
@@ -162,8 +170,9 @@ def _vgg16(x, layers):
 def _vgg_small(x, layers):
     for filters, drop in ((32, 0.2), (64, 0.3), (128, 0.4)):
         for _ in range(2):
-            x = layers.Conv2D(filters, 3, padding="same", activation="relu",
-                              kernel_initializer="he_uniform")(x)
+            x = layers.Conv2D(
+                filters, 3, padding="same", activation="relu", kernel_initializer="he_uniform"
+            )(x)
             x = layers.BatchNormalization()(x)
         x = layers.MaxPooling2D(2)(x)
         x = layers.Dropout(drop)(x)
@@ -183,8 +192,14 @@ def summarize(model: Any) -> ModelSummary:
         if layer.__class__.__name__ == "InputLayer":
             continue
         shape = tuple(layer.output.shape)
-        rows.append(LayerRow(layer.name, layer.__class__.__name__,
-                             str(shape).replace(",)", ")"), layer.count_params()))
+        rows.append(
+            LayerRow(
+                layer.name,
+                layer.__class__.__name__,
+                str(shape).replace(",)", ")"),
+                layer.count_params(),
+            )
+        )
     trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))
     return ModelSummary(model.name, rows, model.count_params(), trainable)
 

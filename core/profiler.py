@@ -68,11 +68,17 @@ class InputProfiler:
         if not inside:
             # The run ended before the window: use what it had, minus the compiling first steps.
             inside = self.timings[2:] if len(self.timings) > 4 else self.timings
-            note = (f"the run ended before batch {self.first}: measured over batches "
-                    f"{inside[0].batch}-{inside[-1].batch} instead" if inside else "")
+            note = (
+                f"the run ended before batch {self.first}: measured over batches "
+                f"{inside[0].batch}-{inside[-1].batch} instead"
+                if inside
+                else ""
+            )
         elif not complete:
-            note = (f"the run ended at batch {inside[-1].batch}, inside the window "
-                    f"{self.first}-{self.last}: measured over the batches it had")
+            note = (
+                f"the run ended at batch {inside[-1].batch}, inside the window "
+                f"{self.first}-{self.last}: measured over the batches it had"
+            )
         if not inside:
             return None
         wait = sum(t.wait for t in inside)
@@ -107,18 +113,26 @@ def advice(profile: Profile, verdict: str) -> list[str]:
     p = profile.pipeline
     tips: list[str] = []
     if p.preprocess == "host":
-        tips.append('Set pipeline.preprocess = "device": standardize, resize and augment as model '
-                    "layers on the accelerator, and send raw uint8 32x32 batches (48x less data "
-                    "per image at 224x224).")
+        tips.append(
+            'Set pipeline.preprocess = "device": standardize, resize and augment as model '
+            "layers on the accelerator, and send raw uint8 32x32 batches (48x less data "
+            "per image at 224x224)."
+        )
         if p.num_parallel_calls != "autotune":
-            tips.append(f"Raise pipeline.num_parallel_calls (now {p.num_parallel_calls}) or set it "
-                        'to "autotune".')
+            tips.append(
+                f"Raise pipeline.num_parallel_calls (now {p.num_parallel_calls}) or set it "
+                'to "autotune".'
+            )
         if not p.cache:
-            tips.append("Set pipeline.cache = true to keep mapped images after the first epoch "
-                        "(needs memory: float32 images at the input size).")
+            tips.append(
+                "Set pipeline.cache = true to keep mapped images after the first epoch "
+                "(needs memory: float32 images at the input size)."
+            )
     if p.prefetch != "autotune":
         tips.append(f'Set pipeline.prefetch = "autotune" (now {p.prefetch}).')
     if p.preprocess == "device":
-        tips.append("The host is slow to hand over batches even without per-pixel work: raise "
-                    "train.steps_per_execution, or train.batch_size, to cut per-step overhead.")
+        tips.append(
+            "The host is slow to hand over batches even without per-pixel work: raise "
+            "train.steps_per_execution, or train.batch_size, to cut per-step overhead."
+        )
     return tips

@@ -86,7 +86,9 @@ def read_toml(path: str | os.PathLike[str]) -> Layer:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise ProfileError(label, "is not a text file (a UTF-8 TOML profile was expected)") from None
+        raise ProfileError(
+            label, "is not a text file (a UTF-8 TOML profile was expected)"
+        ) from None
     if "\x00" in text:
         raise ProfileError(label, "is not a text file (a UTF-8 TOML profile was expected)")
     try:
@@ -107,7 +109,7 @@ def parse_override(item: str) -> tuple[str, Any]:
         raise ProfileError(SET_SOURCE, f"{item!r} is not of the form table.key=value")
     key, _, text = item.partition("=")
     key = key.strip()
-    if not key or "." not in key and key not in TOP_LEVEL_KEYS:
+    if not key or ("." not in key and key not in TOP_LEVEL_KEYS):
         raise ProfileError(SET_SOURCE, f"{item!r}: the key must be table.key, e.g. train.epochs")
     text = text.strip()
     try:
@@ -154,10 +156,18 @@ def check_layer(layer: Layer, allowed_tables: tuple[str, ...]) -> dict[str, Any]
         if key not in top_tables:
             all_tables = sorted({t.split(".")[0] for t in TABLES})
             if key in all_tables:
-                raise fail(key, f"[{key}] is not allowed here; this file may set only "
-                           + ", ".join(f"[{t}]" for t in allowed_tables))
-            raise fail(key, "unknown key or table" + _suggest(key, top_tables + list(TOP_LEVEL_KEYS))
-                       + "; allowed: " + ", ".join(list(TOP_LEVEL_KEYS) + [f"[{t}]" for t in top_tables]))
+                raise fail(
+                    key,
+                    f"[{key}] is not allowed here; this file may set only "
+                    + ", ".join(f"[{t}]" for t in allowed_tables),
+                )
+            raise fail(
+                key,
+                "unknown key or table"
+                + _suggest(key, top_tables + list(TOP_LEVEL_KEYS))
+                + "; allowed: "
+                + ", ".join(list(TOP_LEVEL_KEYS) + [f"[{t}]" for t in top_tables]),
+            )
         _check_table(layer, key, value, allowed_tables, flat, fail)
     return flat
 
@@ -170,8 +180,13 @@ def _check_table(layer, table, value, allowed_tables, flat, fail) -> None:
     for key, item in value.items():
         dotted = f"{table}.{key}"
         if key not in specs:
-            raise fail(dotted, f"unknown key in [{table}]" + _suggest(key, list(specs))
-                       + "; allowed: " + ", ".join(specs))
+            raise fail(
+                dotted,
+                f"unknown key in [{table}]"
+                + _suggest(key, list(specs))
+                + "; allowed: "
+                + ", ".join(specs),
+            )
         meta = specs[key].metadata
         if not meta:  # a nested table, e.g. train.reduce_lr
             if dotted not in allowed_tables:
@@ -231,21 +246,31 @@ def resolve(layers: list[Layer], *, check_data: bool = True) -> Profile:
 
     name = merged.get("name")
     if name is None:
-        raise ProfileError(layers[0].source, 'missing key "name" (a short run name, e.g. "alexnet")',
-                           key="name")
+        raise ProfileError(
+            layers[0].source, 'missing key "name" (a short run name, e.g. "alexnet")', key="name"
+        )
     if not NAME_RE.match(name):
-        raise fail("name", "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter "
-                   f"or digit (it names run directories), got {_show(name)}")
+        raise fail(
+            "name",
+            "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter "
+            f"or digit (it names run directories), got {_show(name)}",
+        )
 
     tables: dict[str, Any] = {}
     for table, cls in TABLES.items():
         if table == "train.reduce_lr":
             continue
-        kwargs = {k.split(".", 1)[1]: v for k, v in merged.items()
-                  if k.startswith(table + ".") and k.count(".") == 1}
+        kwargs = {
+            k.split(".", 1)[1]: v
+            for k, v in merged.items()
+            if k.startswith(table + ".") and k.count(".") == 1
+        }
         if table == "train":
-            sub = {k.rsplit(".", 1)[1]: v for k, v in merged.items()
-                   if k.startswith("train.reduce_lr.")}
+            sub = {
+                k.rsplit(".", 1)[1]: v
+                for k, v in merged.items()
+                if k.startswith("train.reduce_lr.")
+            }
             kwargs["reduce_lr"] = TABLES["train.reduce_lr"](**sub)
         tables[table] = cls(**kwargs)
 
@@ -255,16 +280,22 @@ def resolve(layers: list[Layer], *, check_data: bool = True) -> Profile:
     smallest = min_input_size(model.architecture)
     if model.input_size < smallest:
         key = "model.input_size" if "model.input_size" in merged else "model.architecture"
-        raise fail(key, f"input_size {model.input_size} is too small for {model.architecture}: "
-                   f"it needs at least {smallest} (or 0 for its native "
-                   f"{DEFAULT_INPUT_SIZE[model.architecture]})")
+        raise fail(
+            key,
+            f"input_size {model.input_size} is too small for {model.architecture}: "
+            f"it needs at least {smallest} (or 0 for its native "
+            f"{DEFAULT_INPUT_SIZE[model.architecture]})",
+        )
 
     tables["data"] = _check_data(tables["data"], merged, origin, layers, fail, check_data)
 
     backend = keras_backend()
     if tables["pipeline"].preprocess == "host" and backend != "tensorflow":
-        raise fail("pipeline.preprocess", 'preprocess = "host" is the tf.data pipeline and needs '
-                   f'the TensorFlow backend (KERAS_BACKEND is "{backend}"); use "device"')
+        raise fail(
+            "pipeline.preprocess",
+            'preprocess = "host" is the tf.data pipeline and needs '
+            f'the TensorFlow backend (KERAS_BACKEND is "{backend}"); use "device"',
+        )
 
     return Profile(name=name, description=merged.get("description", ""), **tables)
 
@@ -274,8 +305,11 @@ def _check_data(data: DataConfig, merged, origin, layers, fail, check_data) -> D
 
     if data.source == "folder":
         if not data.path:
-            raise fail("data.source", 'source = "folder" needs data.path: a folder with '
-                       "train/<class>/ and test/<class>/, or a .tar.gz of one")
+            raise fail(
+                "data.source",
+                'source = "folder" needs data.path: a folder with '
+                "train/<class>/ and test/<class>/, or a .tar.gz of one",
+            )
         layer = origin.get("data.path", layers[0])
         resolved = Path(os.path.expanduser(data.path))
         if not resolved.is_absolute():
@@ -286,8 +320,10 @@ def _check_data(data: DataConfig, merged, origin, layers, fail, check_data) -> D
             if problem:
                 raise fail("data.path", problem)
     elif data.path and "data.path" in merged:
-        raise fail("data.path", f'data.path is used only with source = "folder" '
-                   f'(source is "{data.source}")')
+        raise fail(
+            "data.path",
+            f'data.path is used only with source = "folder" (source is "{data.source}")',
+        )
     if not check_data:
         return data
     total = data_mod.train_count(data)
@@ -296,15 +332,21 @@ def _check_data(data: DataConfig, merged, origin, layers, fail, check_data) -> D
     available = min(total, data.limit) if data.limit else total
     if data.validation_size >= available:
         key = "data.validation_size" if "data.validation_size" in merged else "data.limit"
-        raise fail(key, f"validation_size {data.validation_size} leaves no training images: "
-                   f"the source has {available} training images"
-                   + (f" after limit = {data.limit}" if data.limit else "")
-                   + "; it must be smaller than that")
+        raise fail(
+            key,
+            f"validation_size {data.validation_size} leaves no training images: "
+            f"the source has {available} training images"
+            + (f" after limit = {data.limit}" if data.limit else "")
+            + "; it must be smaller than that",
+        )
     train = available - data.validation_size
     batch = merged.get("train.batch_size", 128)
     if batch > train:
-        raise fail("train.batch_size", f"batch_size {batch} is larger than the {train} training "
-                   "images left after the validation split (every batch is a full one)")
+        raise fail(
+            "train.batch_size",
+            f"batch_size {batch} is larger than the {train} training "
+            "images left after the validation split (every batch is a full one)",
+        )
     return data
 
 

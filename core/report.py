@@ -10,8 +10,9 @@ from core.profiler import VERDICT_TEXT
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def text_plot(title: str, series: dict[str, list[float | None]], width: int = 70,
-              height: int = 15) -> str:
+def text_plot(
+    title: str, series: dict[str, list[float | None]], width: int = 70, height: int = 15
+) -> str:
     """A plotext line plot rendered to plain text (no colour codes), for files and logs."""
     import plotext as plt
 
@@ -41,6 +42,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     epochs = report.get("epochs", [])
     train = profile.get("train", {})
     model = report.get("model") or {}
+    data = profile.get("data", {})
     lines = [f"# Run {profile.get('name', '?')}: {report.get('status', '?')}", ""]
     if profile.get("description"):
         lines += [profile["description"], ""]
@@ -51,8 +53,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"{profile.get('model', {}).get('input_size')}x{profile.get('model', {}).get('input_size')}"
         f", {model.get('params_total', 0):,} parameters ({model.get('params_trainable', 0):,} "
         "trainable)",
-        f"- data: {profile.get('data', {}).get('source')} {profile.get('data', {}).get('path', '')}"
-        .rstrip(),
+        f"- data: {data.get('source')} {data.get('path', '')}".rstrip(),
         f"- training: {train.get('optimizer')} lr {train.get('learning_rate')}, batch "
         f"{train.get('batch_size')}, {train.get('epochs')} epochs, {train.get('precision')}, "
         f"seed {train.get('seed')}",
@@ -73,31 +74,52 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"{_fmt(e.get('val_accuracy'))} | {_fmt(e.get('lr'), '.2e')} |"
         )
     if epochs:
-        lines += ["", "## Plots", "", "```",
-                  text_plot("Model accuracy", {
-                      "train": [e.get("accuracy") for e in epochs],
-                      "validation": [e.get("val_accuracy") for e in epochs]}),
-                  "```", "", "```",
-                  text_plot("Model loss", {
-                      "train": [e.get("loss") for e in epochs],
-                      "validation": [e.get("val_loss") for e in epochs]}),
-                  "```"]
+        lines += [
+            "",
+            "## Plots",
+            "",
+            "```",
+            text_plot(
+                "Model accuracy",
+                {
+                    "train": [e.get("accuracy") for e in epochs],
+                    "validation": [e.get("val_accuracy") for e in epochs],
+                },
+            ),
+            "```",
+            "",
+            "```",
+            text_plot(
+                "Model loss",
+                {
+                    "train": [e.get("loss") for e in epochs],
+                    "validation": [e.get("val_loss") for e in epochs],
+                },
+            ),
+            "```",
+        ]
     test = report.get("test") or {}
     timing = report.get("timing") or {}
     lines += ["", "## Result", ""]
-    lines.append(f"- test accuracy: {_fmt(test.get('accuracy'))}, test loss: "
-                 f"{_fmt(test.get('loss'))}" if test else "- no test evaluation (the run did not "
-                 "complete)")
-    lines.append(f"- timing: {_fmt(timing.get('total_seconds'), '.1f')} s in all, first epoch "
-                 f"{_fmt(timing.get('first_epoch_seconds'), '.2f')} s, median epoch "
-                 f"{_fmt(timing.get('median_epoch_seconds'), '.2f')} s")
+    lines.append(
+        f"- test accuracy: {_fmt(test.get('accuracy'))}, test loss: {_fmt(test.get('loss'))}"
+        if test
+        else "- no test evaluation (the run did not complete)"
+    )
+    lines.append(
+        f"- timing: {_fmt(timing.get('total_seconds'), '.1f')} s in all, first epoch "
+        f"{_fmt(timing.get('first_epoch_seconds'), '.2f')} s, median epoch "
+        f"{_fmt(timing.get('median_epoch_seconds'), '.2f')} s"
+    )
     pipe = report.get("input_pipeline")
     lines += ["", "## Input pipeline", ""]
     if pipe:
-        lines.append(f"- {pipe['input_bound_percent']:.1f}% input-bound: "
-                     f"{VERDICT_TEXT.get(pipe['verdict'], pipe['verdict'])} (window "
-                     f"{pipe['window'][0]}-{pipe['window'][1]}, {pipe['batches_measured']} "
-                     "batches measured)")
+        lines.append(
+            f"- {pipe['input_bound_percent']:.1f}% input-bound: "
+            f"{VERDICT_TEXT.get(pipe['verdict'], pipe['verdict'])} (window "
+            f"{pipe['window'][0]}-{pipe['window'][1]}, {pipe['batches_measured']} "
+            "batches measured)"
+        )
         lines.append(f"- method: {pipe['method']}")
         lines += [f"- advice: {tip}" for tip in pipe.get("advice", [])]
         for key in ("note", "xprof"):
@@ -115,6 +137,8 @@ def render_markdown(report: dict[str, Any]) -> str:
 
 
 def _env_line(env: dict[str, Any]) -> str:
-    return (f"Python {env.get('python')}, Keras {env.get('keras')} on {env.get('backend')} "
-            f"{env.get('backend_version')}, devices {', '.join(env.get('devices', []))}, "
-            f"{env.get('cpu_count')} CPUs")
+    return (
+        f"Python {env.get('python')}, Keras {env.get('keras')} on {env.get('backend')} "
+        f"{env.get('backend_version')}, devices {', '.join(env.get('devices', []))}, "
+        f"{env.get('cpu_count')} CPUs"
+    )

@@ -62,8 +62,10 @@ def check_writable(runs_dir: Path, need_bytes: int = 0) -> None:
     free = shutil.disk_usage(runs_dir).free
     need = MIN_FREE_BYTES + need_bytes
     if free < need:
-        raise RunDirError(f"not enough free disk space in {runs_dir}: {free / 1e6:.0f} MB free, "
-                          f"a run of this model needs about {need / 1e6:.0f} MB")
+        raise RunDirError(
+            f"not enough free disk space in {runs_dir}: {free / 1e6:.0f} MB free, "
+            f"a run of this model needs about {need / 1e6:.0f} MB"
+        )
 
 
 def new_run_dir(runs_dir: Path, name: str) -> Path:
@@ -279,7 +281,9 @@ def list_runs(runs_dir: Path) -> list[RunRecord]:
         return []
     runs = []
     for child in sorted(runs_dir.iterdir(), reverse=True):
-        if child.is_dir() and ((child / "report.json").exists() or (child / "history.csv").exists()):
+        if child.is_dir() and (
+            (child / "report.json").exists() or (child / "history.csv").exists()
+        ):
             with contextlib.suppress(RunDirError):
                 runs.append(load_run(child))
     return runs

@@ -15,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-from core.errors import EXIT_OK, EXIT_USAGE, CifarTuiError
+from core.errors import EXIT_OK, CifarTuiError
 
 EPILOG = """\
 exit codes: 0 completed, 1 failed or diverged, 2 bad profile, usage or data, 130 stopped.
@@ -47,15 +47,28 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--sweep", metavar="SWEEP", help="run a sweep profile's runs in turn")
     mode.add_argument("--compare", metavar="RUN_DIR", nargs="+", help="compare saved runs")
     p.add_argument("--hparams", metavar="FILE", help="hyperparameter profile laid over PROFILE")
-    p.add_argument("--set", metavar="TABLE.KEY=VALUE", action="append", default=[],
-                   dest="overrides", help="override one key (repeatable), e.g. train.epochs=5")
+    p.add_argument(
+        "--set",
+        metavar="TABLE.KEY=VALUE",
+        action="append",
+        default=[],
+        dest="overrides",
+        help="override one key (repeatable), e.g. train.epochs=5",
+    )
     p.add_argument("--runs-dir", metavar="DIR", default="runs", help="where runs are saved")
-    p.add_argument("--plain", action="store_true",
-                   help="one plain line per epoch (automatic when piped or NO_COLOR is set)")
+    p.add_argument(
+        "--plain",
+        action="store_true",
+        help="one plain line per epoch (automatic when piped or NO_COLOR is set)",
+    )
     p.add_argument("--markdown", metavar="FILE", help="--compare: also write a Markdown table")
     p.add_argument("--csv", metavar="FILE", help="--compare: also write a CSV table")
-    p.add_argument("--profiles-dir", metavar="DIR", default="profiles",
-                   help="console: where model and hyperparameter profiles are listed from")
+    p.add_argument(
+        "--profiles-dir",
+        metavar="DIR",
+        default="profiles",
+        help="console: where model and hyperparameter profiles are listed from",
+    )
     return p
 
 
@@ -105,9 +118,8 @@ def _check(args: argparse.Namespace) -> int:
 
 def summary_table(summary):
     """The model summary as a Rich table: layer, output shape, parameters, then the totals."""
-    from rich.table import Table
-
     from rich.console import Group
+    from rich.table import Table
     from rich.text import Text
 
     table = Table(title=f"Model: {summary.name}")

@@ -31,13 +31,21 @@ from core.events import (
 )
 from core.profiler import VERDICT_TEXT
 
-EXIT_FOR_STATUS = {"completed": EXIT_OK, "stopped": EXIT_STOPPED, "failed": EXIT_FAILED,
-                   "diverged": EXIT_FAILED}
+EXIT_FOR_STATUS = {
+    "completed": EXIT_OK,
+    "stopped": EXIT_STOPPED,
+    "failed": EXIT_FAILED,
+    "diverged": EXIT_FAILED,
+}
 
 
 def use_plain(args: argparse.Namespace, stream: TextIO = sys.stdout) -> bool:
-    return bool(getattr(args, "plain", False) or os.environ.get("NO_COLOR")
-                or os.environ.get("CI") or not stream.isatty())
+    return bool(
+        getattr(args, "plain", False)
+        or os.environ.get("NO_COLOR")
+        or os.environ.get("CI")
+        or not stream.isatty()
+    )
 
 
 def _fmt(value: Any, spec: str = ".4f") -> str:
@@ -45,22 +53,31 @@ def _fmt(value: Any, spec: str = ".4f") -> str:
 
 
 def epoch_line(e: EpochEnded, epochs: int) -> str:
-    return (f"epoch {e.epoch}/{epochs}  {e.seconds:.2f}s  loss {_fmt(e.loss)}  "
-            f"accuracy {_fmt(e.accuracy)}  val_loss {_fmt(e.val_loss)}  "
-            f"val_accuracy {_fmt(e.val_accuracy)}  lr {_fmt(e.lr, '.2e')}")
+    return (
+        f"epoch {e.epoch}/{epochs}  {e.seconds:.2f}s  loss {_fmt(e.loss)}  "
+        f"accuracy {_fmt(e.accuracy)}  val_loss {_fmt(e.val_loss)}  "
+        f"val_accuracy {_fmt(e.val_accuracy)}  lr {_fmt(e.lr, '.2e')}"
+    )
 
 
 def profiler_line(e: ProfilerSummary) -> str:
-    return (f"input pipeline: {e.input_bound_percent:.1f}% input-bound "
-            f"({VERDICT_TEXT[e.verdict]}) over {e.batches_measured} batches; "
-            + " ".join(e.advice))
+    return (
+        f"input pipeline: {e.input_bound_percent:.1f}% input-bound "
+        f"({VERDICT_TEXT[e.verdict]}) over {e.batches_measured} batches; " + " ".join(e.advice)
+    )
 
 
 def finished_line(e: RunFinished, run_dir: str | None) -> str:
-    test = (f"test accuracy {_fmt(e.test_accuracy)}, test loss {_fmt(e.test_loss)}; "
-            if e.test_accuracy is not None else "")
-    return (f"run {e.status}{': ' + e.message if e.message else ''}. {test}"
-            f"{e.total_seconds:.1f} s in all. Report: {run_dir}/report.md")
+    test = (
+        f"test accuracy {_fmt(e.test_accuracy)}, test loss {_fmt(e.test_loss)}; "
+        if e.test_accuracy is not None
+        else ""
+    )
+    message = f": {e.message.rstrip('.')}" if e.message else ""
+    return (
+        f"run {e.status}{message}. {test}"
+        f"{e.total_seconds:.1f} s in all. Report: {run_dir}/report.md"
+    )
 
 
 class PlainRenderer:
@@ -76,10 +93,12 @@ class PlainRenderer:
         if isinstance(event, RunStarted):
             self.epochs, self.run_dir = event.epochs, event.run_dir
             resumed = f", resuming after epoch {event.initial_epoch}" if event.initial_epoch else ""
-            line = (f"run {event.name} -> {event.run_dir}: {event.params_total:,} parameters, "
-                    f"{event.train_images} train / {event.val_images} val / {event.test_images} "
-                    f"test images, {event.steps_per_epoch} steps per epoch, {event.backend} on "
-                    f"{', '.join(event.devices)}{resumed}")
+            line = (
+                f"run {event.name} -> {event.run_dir}: {event.params_total:,} parameters, "
+                f"{event.train_images} train / {event.val_images} val / {event.test_images} "
+                f"test images, {event.steps_per_epoch} steps per epoch, {event.backend} on "
+                f"{', '.join(event.devices)}{resumed}"
+            )
         elif isinstance(event, EpochEnded):
             line = epoch_line(event, self.epochs)
         elif isinstance(event, ProfilerSummary):
@@ -107,16 +126,25 @@ class LiveRenderer:
         )
 
         self.console = Console()
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
-                                 MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
-                                 TimeRemainingColumn(), console=self.console)
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}"),
+            TimeRemainingColumn(),
+            console=self.console,
+        )
         self.task = None
         self.rows: list[EpochEnded] = []
         self.epochs = 0
         self.status = "starting"
         self.run_dir: str | None = None
-        self.live = Live(Group(self._table(), self.progress), console=self.console,
-                         refresh_per_second=4, transient=False)
+        self.live = Live(
+            Group(self._table(), self.progress),
+            console=self.console,
+            refresh_per_second=4,
+            transient=False,
+        )
         self._group = Group
         self.live.start()
 
@@ -127,9 +155,15 @@ class LiveRenderer:
         for col in ("epoch", "seconds", "loss", "accuracy", "val_loss", "val_accuracy", "lr"):
             table.add_column(col, justify="right")
         for e in self.rows[-20:]:
-            table.add_row(f"{e.epoch}/{self.epochs}", f"{e.seconds:.2f}", _fmt(e.loss),
-                          _fmt(e.accuracy), _fmt(e.val_loss), _fmt(e.val_accuracy),
-                          _fmt(e.lr, ".2e"))
+            table.add_row(
+                f"{e.epoch}/{self.epochs}",
+                f"{e.seconds:.2f}",
+                _fmt(e.loss),
+                _fmt(e.accuracy),
+                _fmt(e.val_loss),
+                _fmt(e.val_accuracy),
+                _fmt(e.lr, ".2e"),
+            )
         return table
 
     def _refresh(self) -> None:
@@ -141,13 +175,19 @@ class LiveRenderer:
         elif isinstance(event, RunStarted):
             self.epochs, self.run_dir = event.epochs, event.run_dir
             self.status = f"{event.name}: {event.params_total:,} parameters on " + ", ".join(
-                event.devices)
+                event.devices
+            )
         elif isinstance(event, BatchProgress):
             desc = f"epoch {event.epoch}/{self.epochs}"
             if self.task is None:
                 self.task = self.progress.add_task(desc, total=event.steps, loss="-")
-            self.progress.update(self.task, description=desc, completed=event.step,
-                                 total=event.steps, loss=f"{event.loss:.4f}")
+            self.progress.update(
+                self.task,
+                description=desc,
+                completed=event.step,
+                total=event.steps,
+                loss=f"{event.loss:.4f}",
+            )
         elif isinstance(event, EpochEnded):
             self.rows.append(event)
         elif isinstance(event, ProfilerSummary):
@@ -187,8 +227,11 @@ def drive(run: Any, render: Any) -> str:
         nonlocal interrupts
         interrupts += 1
         if interrupts == 1:
-            print("\nstopping after the current batch (Ctrl+C again to quit at once)",
-                  file=sys.stderr, flush=True)
+            print(
+                "\nstopping after the current batch (Ctrl+C again to quit at once)",
+                file=sys.stderr,
+                flush=True,
+            )
             run.request_stop()
         else:
             os._exit(EXIT_STOPPED)
