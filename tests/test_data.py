@@ -3,6 +3,7 @@ the cifar10 source's error when it is offline."""
 
 from __future__ import annotations
 
+import io
 import shutil
 import tarfile
 from collections import Counter
@@ -18,12 +19,20 @@ from core.errors import DataError
 
 ROOT = Path(__file__).resolve().parents[1]
 MINI = ROOT.parent / "shared" / "data" / "cifar10-mini"
-needs_mini = pytest.mark.skipif(
-    not MINI.is_dir(), reason=f"real CIFAR-10 sample not found at {MINI} (../shared beside the repo)"
-)
+NO_MINI = f"real CIFAR-10 sample not found at {MINI} (../shared beside the repo)"
+needs_mini = pytest.mark.skipif(not MINI.is_dir(), reason=NO_MINI)
 
 CIFAR10_ORDER = (
-    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
 )
 
 
@@ -46,8 +55,12 @@ def decode_file(path: Path) -> np.ndarray:
 
 
 def synthetic(**kw) -> DataConfig:
-    base = {"source": "synthetic", "synthetic_train": 300, "synthetic_test": 50,
-            "validation_size": 60}
+    base = {
+        "source": "synthetic",
+        "synthetic_train": 300,
+        "synthetic_test": 50,
+        "validation_size": 60,
+    }
     return DataConfig(**{**base, **kw})
 
 
@@ -76,7 +89,8 @@ def test_synthetic_shapes_and_split() -> None:
     np.testing.assert_array_equal(ds.x_train, x[60:])
     np.testing.assert_array_equal(ds.y_val, y[:60])
     # the images are not blank: every class has its own look
-    assert len({tuple(ds.x_train[ds.y_train == k].mean(axis=(0, 1, 2)).round()) for k in range(10)}) == 10
+    means = {tuple(ds.x_train[ds.y_train == k].mean(axis=(0, 1, 2)).round()) for k in range(10)}
+    assert len(means) == 10
 
 
 def test_synthetic_limit() -> None:
@@ -95,7 +109,7 @@ def test_synthetic_limit() -> None:
 @pytest.fixture(scope="module")
 def mini_dataset(tmp_path_factory: pytest.TempPathFactory):
     if not MINI.is_dir():
-        pytest.skip(f"real CIFAR-10 sample not found at {MINI} (../shared beside the repo)")
+        pytest.skip(NO_MINI)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CIFAR_TUI_CACHE", str(tmp_path_factory.mktemp("mini-cache")))
         yield load_dataset(DataConfig(source="folder", path=str(MINI), validation_size=200))
@@ -144,7 +158,7 @@ SMALL_CLASSES = ("bird", "cat", "dog")
 def small_tree(tmp_path: Path) -> Path:
     """3 classes x 5 train and 2 test images copied from cifar10-mini."""
     if not MINI.is_dir():
-        pytest.skip(f"real CIFAR-10 sample not found at {MINI} (../shared beside the repo)")
+        pytest.skip(NO_MINI)
     root = tmp_path / "small"
     for split, n in (("train", 5), ("test", 2)):
         for cls in SMALL_CLASSES:
@@ -186,7 +200,7 @@ def test_cache_is_written_and_reused(
         calls = count_decodes(mp)
         first = load_folder(small_tree)
         assert calls[0] == 15 + 6
-    x, y, xt, yt, classes = first
+    x, _, xt, _, classes = first
     assert classes == SMALL_CLASSES
     assert x.shape == (15, 32, 32, 3) and xt.shape == (6, 32, 32, 3)
     cached = cache_path_for(small_tree)
@@ -281,9 +295,15 @@ def test_folder_errors_are_data_errors(tmp_path: Path) -> None:
         load_folder(bad)
 
 
-def _archive(tmp_path: Path, members: dict[str, bytes]) -> Path:
-    import io
+def jpeg_bytes(colour: tuple[int, int, int] = (0, 128, 255)) -> bytes:
+    from PIL import Image
 
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32), colour).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+def _archive(tmp_path: Path, members: dict[str, bytes]) -> Path:
     path = tmp_path / "a.tar.gz"
     with tarfile.open(path, "w:gz") as tar:
         for name, data in members.items():
@@ -293,22 +313,26 @@ def _archive(tmp_path: Path, members: dict[str, bytes]) -> Path:
     return path
 
 
-@pytest.mark.xfail(strict=True, raises=OSError,
-                   reason="core bug: _decode_archive lets PIL's UnidentifiedImageError escape")
-def test_archive_with_a_bad_image_is_a_data_error(small_tree: Path, tmp_path: Path) -> None:
-    good = next((small_tree / "train" / "cat").glob("*.jpg")).read_bytes()
+@pytest.mark.xfail(
+    strict=True,
+    raises=OSError,
+    reason="core bug: _decode_archive lets PIL's UnidentifiedImageError escape",
+)
+def test_archive_with_a_bad_image_is_a_data_error(tmp_path: Path) -> None:
+    good = jpeg_bytes()
     path = _archive(tmp_path, {"train/cat/0.jpg": good, "test/cat/0.jpg": b"not a jpeg"})
     with pytest.raises(DataError, match="cannot decode image"):
         load_folder(path)
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="core bug: _decode_archive raises ValueError (tuple.index) for a test "
-                   "class missing from train/")
-def test_archive_with_an_unknown_test_class_is_a_data_error(
-    small_tree: Path, tmp_path: Path
-) -> None:
-    good = next((small_tree / "train" / "cat").glob("*.jpg")).read_bytes()
+@pytest.mark.xfail(
+    strict=True,
+    raises=ValueError,
+    reason="core bug: _decode_archive raises ValueError (tuple.index) for a test "
+    "class missing from train/",
+)
+def test_archive_with_an_unknown_test_class_is_a_data_error(tmp_path: Path) -> None:
+    good = jpeg_bytes()
     path = _archive(tmp_path, {"train/cat/0.jpg": good, "test/dog/0.jpg": good})
     with pytest.raises(DataError, match="does not have"):
         load_folder(path)

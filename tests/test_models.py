@@ -3,11 +3,13 @@ per-image standardization layer. In-process tests use the TensorFlow backend (th
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +31,7 @@ EXPECTED = {
 
 @pytest.fixture(scope="module")
 def models():
-    """Each network built once for the module (AlexNet and VGG16 are tens of millions of weights)."""
+    """Each network built once per module: AlexNet and VGG16 hold tens of millions of weights."""
     if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
         pytest.skip("in-process model tests run on the TensorFlow backend")
     keras = pytest.importorskip("keras")
@@ -91,22 +93,6 @@ def _cli() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "tui.cli"]
 
 
-def test_check_alexnet_prints_the_notebook_counts() -> None:
-    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
-    start = time.perf_counter()
-    proc = subprocess.run(
-        [*_cli(), "--check", "profiles/alexnet.toml"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
-    )
-    print(f"cifar-tui --check profiles/alexnet.toml: {time.perf_counter() - start:.1f} s")
-    output = proc.stdout + proc.stderr
-    assert proc.returncode == 0, output
-    assert "48,930,210" in proc.stdout
-    assert "21,136" in proc.stdout
-    assert "valid" in proc.stdout
-    assert "Traceback" not in output
-
-
 JAX_SCRIPT = """
 import json
 import keras
@@ -125,17 +111,63 @@ print(json.dumps({
 """
 
 
-def test_alexnet_with_rotation_compiles_with_xla_on_jax() -> None:
-    pytest.importorskip("jax")
-    env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="2")
-    start = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-c", JAX_SCRIPT],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+@dataclass
+class Launched:
+    """A subprocess started early, so it runs while the in-process models build."""
+
+    label: str
+    proc: subprocess.Popen
+    start: float = field(default_factory=time.perf_counter)
+
+    def finish(self) -> tuple[int, str, str]:
+        out, err = self.proc.communicate(timeout=300)
+        print(f"{self.label}: {time.perf_counter() - self.start:.1f} s after its start")
+        return self.proc.returncode, out, err
+
+
+def _launch(label: str, args: list[str], env: dict[str, str]) -> Launched:
+    proc = subprocess.Popen(
+        args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    print(f"JAX build + compile: {time.perf_counter() - start:.1f} s")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    return Launched(label, proc)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def launched():
+    """The two slow subprocesses (about 10 s each) start with the module and overlap."""
+    tf_env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    procs = {
+        "check": _launch(
+            "cifar-tui --check profiles/alexnet.toml",
+            [*_cli(), "--check", "profiles/alexnet.toml"],
+            tf_env,
+        )
+    }
+    if importlib.util.find_spec("jax") is not None:
+        jax_env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="2")
+        procs["jax"] = _launch("JAX build + compile", [sys.executable, "-c", JAX_SCRIPT], jax_env)
+    yield procs
+    for item in procs.values():
+        if item.proc.poll() is None:
+            item.proc.kill()
+            item.proc.communicate()
+
+
+def test_check_alexnet_prints_the_notebook_counts(launched) -> None:
+    returncode, out, err = launched["check"].finish()
+    assert returncode == 0, out + err
+    assert "48,930,210" in out
+    assert "21,136" in out
+    assert "valid" in out
+    assert "Traceback" not in out + err
+
+
+def test_alexnet_with_rotation_compiles_with_xla_on_jax(launched) -> None:
+    if "jax" not in launched:
+        pytest.skip("jax is not installed")
+    returncode, out, err = launched["jax"].finish()
+    assert returncode == 0, out + err
+    result = json.loads(out.strip().splitlines()[-1])
     assert result == {
         "backend": "jax",
         "jit_compile": True,

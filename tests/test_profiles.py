@@ -263,8 +263,13 @@ def test_dump_reloads_equal_with_overrides_and_folder(tmp_path: Path) -> None:
     profile = load_profile(
         run,
         None,
-        ["train.optimizer=sgd", "train.momentum=0.5", "profiler.batches=[1, 3]",
-         "pipeline.num_parallel_calls=4", "train.precision=mixed_bfloat16"],
+        [
+            "train.optimizer=sgd",
+            "train.momentum=0.5",
+            "profiler.batches=[1, 3]",
+            "pipeline.num_parallel_calls=4",
+            "train.precision=mixed_bfloat16",
+        ],
     )
     again = roundtrip(profile)
     assert again == profile
@@ -306,8 +311,25 @@ def test_relative_data_path_from_set_is_resolved_against_the_working_directory(
     tree = make_tree(tmp_path / "tree")
     run = write(
         tmp_path / "profiles" / "run.toml",
-        'name = "rel"\n[data]\nsource = "synthetic"\nvalidation_size = 2\n[train]\nbatch_size = 2\n',
+        'name = "rel"\n[data]\nsource = "synthetic"\nvalidation_size = 2\n'
+        "[train]\nbatch_size = 2\n",
     )
     monkeypatch.chdir(tmp_path)
     profile = load_profile(run, None, ["data.source=folder", "data.path=tree"])
     assert profile.data.path == str(tree.resolve())
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="core bug: _check_data blames data.limit when neither data.validation_size nor "
+    "data.limit is in the profile (the default validation_size 5000 is the culprit)",
+)
+def test_default_validation_size_too_large_names_validation_size(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "p.toml", 'name = "p"\n[data]\nsource = "synthetic"\nsynthetic_train = 1000\n'
+    )
+    with pytest.raises(ProfileError) as info:
+        load_profile(path)
+    assert "validation_size 5000 leaves no training images" in str(info.value)
+    assert info.value.key == "data.validation_size"
