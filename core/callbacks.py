@@ -90,6 +90,11 @@ class EngineCallback(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         """Compute the epoch's row; the Checkpoint callback commits it once it is saved."""
         logs = logs or {}
+        val_loss = logs.get("val_loss")
+        if val_loss is not None and not math.isfinite(float(val_loss)):
+            from core.engine import _Diverged
+
+            raise _Diverged(epoch + 1, None, float(val_loss))
         self.pending_row = {
             "epoch": epoch + 1,
             "seconds": round(time.perf_counter() - self.epoch_start, 4),

@@ -77,10 +77,10 @@ class DataConfig:
     )
     limit: int = spec(0, "use only the first N training images (test: N/5); 0 = all", "int", min=0)
     synthetic_train: int = spec(
-        2000, "synthetic source: number of training images", "int", min=2, max=1_000_000
+        10000, "synthetic source: number of training images", "int", min=2, max=1_000_000
     )
     synthetic_test: int = spec(
-        400, "synthetic source: number of test images", "int", min=1, max=1_000_000
+        2000, "synthetic source: number of test images", "int", min=1, max=1_000_000
     )
 
 

@@ -279,11 +279,20 @@ def _decode_archive(path: Path):
     if not found["train"] or not found["test"]:
         raise DataError(f"{path} holds no train/<class>/<image> and test/<class>/<image> members")
     classes = tuple(sorted({c for c, _, _ in found["train"]}))
+    unknown = {c for c, _, _ in found["test"]} - set(classes)
+    if unknown:
+        raise DataError(f"{path}: test/{sorted(unknown)[0]} is a class that train/ does not have")
     out = []
     for split_name in ("train", "test"):
-        entries = sorted(found[split_name])
-        images = [_decode(d) for _, _, d in entries]
-        labels = [classes.index(c) for c, _, _ in entries]
+        images, labels = [], []
+        for class_name, file_name, data in sorted(found[split_name]):
+            try:
+                images.append(_decode(data))
+            except Exception as exc:
+                raise DataError(
+                    f"cannot decode image {path}:{split_name}/{class_name}/{file_name}: {exc}"
+                ) from None
+            labels.append(classes.index(class_name))
         out.append(_shuffled(images, labels, split_name))
     (x, y), (xt, yt) = out
     return x, y, xt, yt, classes

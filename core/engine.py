@@ -44,8 +44,12 @@ class _StopNow(Exception):
 
 
 class _Diverged(Exception):
-    def __init__(self, epoch: int, batch: int, loss: float):
-        super().__init__(f"loss became {loss} at epoch {epoch}, batch {batch}")
+    """A non-finite loss: ``batch`` is None when it was the validation loss at the epoch's end."""
+
+    def __init__(self, epoch: int, batch: int | None, loss: float):
+        where = f"at epoch {epoch}, batch {batch}" if batch else f"after epoch {epoch}"
+        what = "loss" if batch else "validation loss"
+        super().__init__(f"the {what} became {loss} {where}")
         self.epoch, self.batch, self.loss = epoch, batch, loss
 
 

@@ -84,7 +84,7 @@ def read_toml(path: str | os.PathLike[str]) -> Layer:
     except OSError as exc:
         raise ProfileError(label, f"cannot be read: {exc.strerror}") from None
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # a BOM, as Windows editors write, is fine
     except UnicodeDecodeError:
         raise ProfileError(
             label, "is not a text file (a UTF-8 TOML profile was expected)"
@@ -287,7 +287,9 @@ def resolve(layers: list[Layer], *, check_data: bool = True) -> Profile:
             f"{DEFAULT_INPUT_SIZE[model.architecture]})",
         )
 
-    tables["data"] = _check_data(tables["data"], merged, origin, layers, fail, check_data)
+    tables["data"] = _check_data(
+        tables["data"], tables["train"].batch_size, merged, origin, layers, fail, check_data
+    )
 
     backend = keras_backend()
     if tables["pipeline"].preprocess == "host" and backend != "tensorflow":
@@ -300,7 +302,9 @@ def resolve(layers: list[Layer], *, check_data: bool = True) -> Profile:
     return Profile(name=name, description=merged.get("description", ""), **tables)
 
 
-def _check_data(data: DataConfig, merged, origin, layers, fail, check_data) -> DataConfig:
+def _check_data(
+    data: DataConfig, batch_size: int, merged, origin, layers, fail, check_data
+) -> DataConfig:
     from core import data as data_mod  # small module, no TensorFlow
 
     if data.source == "folder":
@@ -331,16 +335,21 @@ def _check_data(data: DataConfig, merged, origin, layers, fail, check_data) -> D
         return data
     available = min(total, data.limit) if data.limit else total
     if data.validation_size >= available:
-        key = "data.validation_size" if "data.validation_size" in merged else "data.limit"
+        key = (
+            "data.limit"
+            if "data.limit" in merged and "data.validation_size" not in merged
+            else "data.validation_size"
+        )
+        default = "" if "data.validation_size" in merged else " (the default)"
         raise fail(
             key,
-            f"validation_size {data.validation_size} leaves no training images: "
+            f"validation_size {data.validation_size}{default} leaves no training images: "
             f"the source has {available} training images"
             + (f" after limit = {data.limit}" if data.limit else "")
             + "; it must be smaller than that",
         )
     train = available - data.validation_size
-    batch = merged.get("train.batch_size", 128)
+    batch = batch_size
     if batch > train:
         raise fail(
             "train.batch_size",

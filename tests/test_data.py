@@ -313,11 +313,6 @@ def _archive(tmp_path: Path, members: dict[str, bytes]) -> Path:
     return path
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OSError,
-    reason="core bug: _decode_archive lets PIL's UnidentifiedImageError escape",
-)
 def test_archive_with_a_bad_image_is_a_data_error(tmp_path: Path) -> None:
     good = jpeg_bytes()
     path = _archive(tmp_path, {"train/cat/0.jpg": good, "test/cat/0.jpg": b"not a jpeg"})
@@ -325,12 +320,6 @@ def test_archive_with_a_bad_image_is_a_data_error(tmp_path: Path) -> None:
         load_folder(path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="core bug: _decode_archive raises ValueError (tuple.index) for a test "
-    "class missing from train/",
-)
 def test_archive_with_an_unknown_test_class_is_a_data_error(tmp_path: Path) -> None:
     good = jpeg_bytes()
     path = _archive(tmp_path, {"train/cat/0.jpg": good, "test/dog/0.jpg": good})

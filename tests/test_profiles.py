@@ -319,17 +319,11 @@ def test_relative_data_path_from_set_is_resolved_against_the_working_directory(
     assert profile.data.path == str(tree.resolve())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="core bug: _check_data blames data.limit when neither data.validation_size nor "
-    "data.limit is in the profile (the default validation_size 5000 is the culprit)",
-)
 def test_default_validation_size_too_large_names_validation_size(tmp_path: Path) -> None:
     path = write(
         tmp_path / "p.toml", 'name = "p"\n[data]\nsource = "synthetic"\nsynthetic_train = 1000\n'
     )
     with pytest.raises(ProfileError) as info:
         load_profile(path)
-    assert "validation_size 5000 leaves no training images" in str(info.value)
+    assert "validation_size 5000 (the default) leaves no training images" in str(info.value)
     assert info.value.key == "data.validation_size"

@@ -1,0 +1,248 @@
+"""The training engine on tiny synthetic data: the run directory, stop, resume and the guards."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import threading
+from pathlib import Path
+
+import pytest
+
+from core import events as ev
+from core.engine import Run
+from core.errors import RunDirError
+from core.profiles import load_profile, profile_from_dict, read_toml
+from core.rundir import SCHEMA, load_run, read_history
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = ROOT / "profiles" / "smoke.toml"
+FAST = ["train.epochs=2", "data.synthetic_train=300", "data.synthetic_test=60"]
+
+
+def smoke(*overrides: str):
+    return load_profile(SMOKE, overrides=[*FAST, *overrides])
+
+
+def collect(run_list: list) -> callable:
+    def sink(event):
+        run_list.append(event)
+
+    return sink
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """One completed two-epoch smoke run, shared by the file-content tests."""
+    seen: list = []
+    run = Run(smoke(), tmp_path_factory.mktemp("runs"), collect(seen))
+    status = run.execute()
+    return status, run.run_dir, seen
+
+
+def test_run_completes_and_events_arrive_in_order(finished):
+    status, run_dir, seen = finished
+    assert status == "completed"
+    kinds = [e.type for e in seen]
+    assert kinds.index("run_started") < kinds.index("epoch_ended") < kinds.index("run_finished")
+    assert kinds.count("epoch_ended") == 2
+    assert kinds[-1] == "run_finished"
+    assert "profiler_summary" in kinds
+    progress = [e for e in seen if isinstance(e, ev.BatchProgress)]
+    assert progress, "batch progress reaches the front"
+    assert all(p.step <= p.steps for p in progress)
+
+
+def test_run_directory_files_agree(finished):
+    _, run_dir, seen = finished
+    for name in ("profile.toml", "events.jsonl", "history.csv", "report.json", "report.md",
+                 "model_summary.txt"):
+        assert (run_dir / name).is_file(), name
+    report = json.loads((run_dir / "report.json").read_text())
+    assert report["schema"] == SCHEMA
+    assert report["status"] == "completed"
+    assert report["model"] == {"name": "vgg_small", "params_total": 552_874,
+                               "params_trainable": 551_722, "params_non_trainable": 1_152}
+    env = report["environment"]
+    for key in ("python", "tensorflow", "keras", "backend", "devices", "cpu_count"):
+        assert env[key], key
+    # history.csv, report.json and the events all hold the same two epochs.
+    history = read_history(run_dir / "history.csv")
+    assert [row["epoch"] for row in history] == [1, 2]
+    assert report["epochs"] == history
+    logged = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    epoch_events = [e for e in logged if e["type"] == "epoch_ended"]
+    assert [{k: e[k] for k in history[0]} for e in epoch_events] == history
+    for row in history:
+        assert 0.0 <= row["accuracy"] <= 1.0 and 0.0 <= row["val_accuracy"] <= 1.0
+        assert row["seconds"] > 0 and row["lr"] == pytest.approx(0.001)
+    assert 0.0 <= report["test"]["accuracy"] <= 1.0
+    finished_event = [e for e in logged if e["type"] == "run_finished"][0]
+    assert finished_event["test_accuracy"] == report["test"]["accuracy"]
+    timing = report["timing"]
+    assert timing["first_epoch_seconds"] == pytest.approx(history[0]["seconds"], abs=1e-3)
+    assert timing["median_epoch_seconds"] == pytest.approx(history[1]["seconds"], abs=1e-3)
+    assert timing["total_seconds"] >= sum(r["seconds"] for r in history)
+    # The profiler's figures are the same in the events and the report.
+    summary = [e for e in logged if e["type"] == "profiler_summary"][0]
+    assert report["input_pipeline"]["input_bound_percent"] == summary["input_bound_percent"]
+    assert report["input_pipeline"]["verdict"] == summary["verdict"]
+
+
+def test_saved_profile_repeats_the_run(finished):
+    _, run_dir, _ = finished
+    again = profile_from_dict(read_toml(run_dir / "profile.toml").raw)
+    assert again == smoke()
+    report = json.loads((run_dir / "report.json").read_text())
+    assert report["command"] == f"cifar-tui --run {run_dir / 'profile.toml'}"
+
+
+def test_report_md_and_summary(finished):
+    _, run_dir, _ = finished
+    md = (run_dir / "report.md").read_text()
+    assert "# Run smoke: completed" in md
+    assert "| 2 |" in md  # the epoch table
+    assert "Model accuracy" in md and "Model loss" in md
+    assert "\x1b" not in md  # plots as plain text
+    assert "input-bound" in md
+    assert f"cifar-tui --run {run_dir / 'profile.toml'}" in md
+    assert "552,874" in (run_dir / "model_summary.txt").read_text()
+
+
+def test_tensorboard_logs_load_with_tensorboard(finished):
+    event_accumulator = pytest.importorskip(
+        "tensorboard.backend.event_processing.event_accumulator")
+    _, run_dir, _ = finished
+    for split, tags in (("train", {"epoch_accuracy", "epoch_loss"}),
+                        ("validation", {"epoch_accuracy", "epoch_loss"})):
+        acc = event_accumulator.EventAccumulator(
+            str(run_dir / "tensorboard" / split),
+            size_guidance={event_accumulator.TENSORS: 0})
+        acc.Reload()
+        assert tags <= set(acc.Tags()["tensors"]), acc.Tags()
+        steps = [t.step for t in acc.Tensors("epoch_loss")]
+        assert steps == [0, 1]
+
+
+def test_stop_from_another_thread_mid_epoch_then_resume(tmp_path):
+    profile = smoke("train.epochs=3", "data.synthetic_train=600", "train.batch_size=20")
+    seen: list = []
+    stop_sent = threading.Event()
+    holder: dict = {}
+
+    def sink(event):
+        seen.append(event)
+        if (isinstance(event, ev.BatchProgress) and event.epoch == 2
+                and event.step < event.steps and not stop_sent.is_set()):
+            stop_sent.set()
+            threading.Thread(target=holder["run"].request_stop).start()
+
+    run = Run(profile, tmp_path, sink)
+    holder["run"] = run
+    worker_result: dict = {}
+    worker = threading.Thread(target=lambda: worker_result.update(status=run.execute()))
+    worker.start()
+    worker.join(timeout=300)
+    assert worker_result["status"] == "stopped"
+    record = load_run(run.run_dir)
+    assert record.status == "stopped"
+    assert [e["epoch"] for e in record.epochs] == [1], "the partial epoch is not recorded"
+    assert seen[-1].status == "stopped"
+
+    resumed_events: list = []
+    again = Run.resume(run.run_dir, collect(resumed_events))
+    assert again.execute() == "completed"
+    started = [e for e in resumed_events if isinstance(e, ev.RunStarted)][0]
+    assert started.initial_epoch == 1
+    record = load_run(run.run_dir)
+    assert record.status == "completed"
+    assert [e["epoch"] for e in record.epochs] == [1, 2, 3]
+    with open(run.run_dir / "history.csv") as fh:
+        assert [int(r["epoch"]) for r in csv.DictReader(fh)] == [1, 2, 3]
+    assert record.report["resumed"][0]["from_epoch"] == 1
+
+
+def test_completed_run_cannot_be_resumed(finished):
+    _, run_dir, _ = finished
+    with pytest.raises(RunDirError, match="already completed"):
+        Run.resume(run_dir)
+
+
+def test_nan_loss_stops_the_run_as_diverged(tmp_path):
+    profile = load_profile(SMOKE, overrides=["train.learning_rate=10.0", "train.optimizer=sgd"])
+    status = Run(profile, tmp_path).execute()
+    assert status == "diverged"
+    record = load_run(next(tmp_path.iterdir()))
+    assert record.report["status"] == "diverged"
+    message = record.report["error"]["message"]
+    # Here validation sees the blow-up first (inf after epoch 1); the per-batch check is below.
+    assert "loss became" in message and "epoch" in message
+    assert "train.learning_rate" in message
+
+
+def test_nan_training_loss_names_epoch_and_batch():
+    from core.callbacks import EngineCallback
+    from core.engine import _Diverged
+    from core.profiler import InputProfiler
+
+    class FakeRun:
+        stop_requested = False
+        profile = smoke()
+
+        def emit(self, event):
+            pass
+
+    class Clock:
+        def pop_latest(self):
+            return None
+
+    cb = EngineCallback(FakeRun(), steps=10, clock=Clock(), profiler=InputProfiler(3, 8),
+                        num_classes=10, batches_before=0)
+    cb.on_train_begin()
+    cb.on_epoch_begin(1)
+    cb.on_train_batch_begin(0)
+    cb.on_train_batch_end(0, {"loss": 2.0, "accuracy": 0.1})
+    cb.on_train_batch_begin(1)
+    with pytest.raises(_Diverged, match="loss became nan at epoch 2, batch 2"):
+        cb.on_train_batch_end(1, {"loss": float("nan"), "accuracy": 0.1})
+
+
+def test_not_learning_warning(tmp_path):
+    """The guard itself, fed an epoch whose loss sits at ln(10), the chance level."""
+    from core.callbacks import EngineCallback
+
+    warned: list = []
+
+    class FakeRun:
+        def record_epoch(self, row):
+            pass
+
+        def _warn(self, code, message):
+            warned.append((code, message))
+
+    cb = EngineCallback(FakeRun(), steps=10, clock=None, profiler=None, num_classes=10,
+                        batches_before=0)
+    cb.commit_epoch({"epoch": 1, "loss": math.log(10) * 1.005})
+    cb.commit_epoch({"epoch": 2, "loss": 1.5})
+    assert [code for code, _ in warned] == ["not_learning"]
+    assert "epoch 1" in warned[0][1] and "2.303" in warned[0][1]
+
+
+def test_unwritable_runs_dir_fails_before_anything_is_written(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    with pytest.raises(RunDirError, match="cannot write runs"):
+        Run(smoke(), blocker / "runs").execute()
+
+
+def test_full_disk_fails_before_anything_is_written(tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9, 1000))
+    runs = tmp_path / "runs"
+    with pytest.raises(RunDirError, match="not enough free disk space"):
+        Run(smoke(), runs).execute()
+    assert list(runs.iterdir()) == []
