@@ -64,12 +64,17 @@ class Run:
         *,
         command: str | None = None,
         resume_dir: Path | None = None,
+        transform_train: Callable[[Any], Any] | None = None,
     ):
+        """``transform_train`` (TensorFlow backend) is applied to the batched training tf.data
+        pipeline, before prefetch and the hand-over stamp: benchmarks and tests use it to put a
+        deliberately slow stage in front of the model."""
         self.profile = profile
         self.runs_dir = Path(runs_dir)
         self._sink = on_event or (lambda event: None)
         self.command = command
         self.resume_dir = resume_dir
+        self.transform_train = transform_train
         self.run_dir: Path | None = resume_dir
         self._stop = threading.Event()
         self.status = "pending"
@@ -77,6 +82,7 @@ class Run:
         self._lock: rundir.RunLock | None = None
         self.report: dict[str, Any] = {}
         self.epochs: list[dict[str, Any]] = []
+        self._profile_summary: ProfilerSummary | None = None
 
     @classmethod
     def resume(cls, run_dir: Path | str, on_event: EventSink | None = None) -> Run:
@@ -221,7 +227,7 @@ class Run:
                 initial_epoch = self._restore(model, checkpoint)
             clock = HandoverClock()
             if keras.backend.backend() == "tensorflow":
-                train_ds, val_ds, test_ds = tf_datasets(profile, data, clock)
+                train_ds, val_ds, test_ds = tf_datasets(profile, data, clock, self.transform_train)
             else:
                 train_ds, val_ds, test_ds = py_datasets(profile, data, clock)
             steps = len(data.x_train) // profile.train.batch_size
@@ -338,6 +344,7 @@ class Run:
         return done
 
     def _finish(self, model, test_ds, status: str, message: str, started: float) -> str:
+        self._add_xprof()
         test_loss = test_acc = None
         if model is not None and test_ds is not None:
             self.emit(Status("evaluating on the test set"))
@@ -365,7 +372,24 @@ class Run:
         self.emit(EpochEnded(**row))
         self.write_report()
 
+    def _add_xprof(self) -> None:
+        """Lay xprof's reading of the TensorFlow trace beside the measured number."""
+        summary = self._profile_summary
+        p = self.profile.profiler
+        if summary is None or not (
+            p.trace and self.report["environment"]["backend"] == "tensorflow"
+        ):
+            return
+        from core.xprof_report import analyze
+
+        assert self.run_dir is not None
+        analysis = analyze(self.run_dir)
+        summary.details["xprof"] = analysis.pop("summary")
+        summary.details["xprof_analysis"] = analysis
+        self.record_profile(summary)
+
     def record_profile(self, summary: ProfilerSummary) -> None:
+        self._profile_summary = summary
         self.report["input_pipeline"] = {
             "input_bound_percent": summary.input_bound_percent,
             "verdict": summary.verdict,

@@ -44,7 +44,7 @@ def _autotune(value: Any, tf: Any) -> Any:
     return tf.data.AUTOTUNE if value == "autotune" else value
 
 
-def tf_datasets(profile: Profile, data: Any, clock: HandoverClock):
+def tf_datasets(profile: Profile, data: Any, clock: HandoverClock, transform_train: Any = None):
     """(train, validation, test) tf.data pipelines for the TensorFlow backend."""
     import tensorflow as tf
 
@@ -77,6 +77,8 @@ def tf_datasets(profile: Profile, data: Any, clock: HandoverClock):
         if training and p.shuffle_buffer:
             ds = ds.shuffle(p.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
         ds = ds.batch(batch, drop_remainder=training)
+        if training and transform_train is not None:
+            ds = transform_train(ds)
         ds = ds.prefetch(_autotune(p.prefetch, tf))
         options = tf.data.Options()
         # Keep the hand-over stamp on the consumer's side of every buffer.

@@ -56,14 +56,24 @@ def test_run_completes_and_events_arrive_in_order(finished):
 
 def test_run_directory_files_agree(finished):
     _, run_dir, seen = finished
-    for name in ("profile.toml", "events.jsonl", "history.csv", "report.json", "report.md",
-                 "model_summary.txt"):
+    for name in (
+        "profile.toml",
+        "events.jsonl",
+        "history.csv",
+        "report.json",
+        "report.md",
+        "model_summary.txt",
+    ):
         assert (run_dir / name).is_file(), name
     report = json.loads((run_dir / "report.json").read_text())
     assert report["schema"] == SCHEMA
     assert report["status"] == "completed"
-    assert report["model"] == {"name": "vgg_small", "params_total": 552_874,
-                               "params_trainable": 551_722, "params_non_trainable": 1_152}
+    assert report["model"] == {
+        "name": "vgg_small",
+        "params_total": 552_874,
+        "params_trainable": 551_722,
+        "params_non_trainable": 1_152,
+    }
     env = report["environment"]
     for key in ("python", "tensorflow", "keras", "backend", "devices", "cpu_count"):
         assert env[key], key
@@ -112,13 +122,16 @@ def test_report_md_and_summary(finished):
 
 def test_tensorboard_logs_load_with_tensorboard(finished):
     event_accumulator = pytest.importorskip(
-        "tensorboard.backend.event_processing.event_accumulator")
+        "tensorboard.backend.event_processing.event_accumulator"
+    )
     _, run_dir, _ = finished
-    for split, tags in (("train", {"epoch_accuracy", "epoch_loss"}),
-                        ("validation", {"epoch_accuracy", "epoch_loss"})):
+    for split, tags in (
+        ("train", {"epoch_accuracy", "epoch_loss"}),
+        ("validation", {"epoch_accuracy", "epoch_loss"}),
+    ):
         acc = event_accumulator.EventAccumulator(
-            str(run_dir / "tensorboard" / split),
-            size_guidance={event_accumulator.TENSORS: 0})
+            str(run_dir / "tensorboard" / split), size_guidance={event_accumulator.TENSORS: 0}
+        )
         acc.Reload()
         assert tags <= set(acc.Tags()["tensors"]), acc.Tags()
         steps = [t.step for t in acc.Tensors("epoch_loss")]
@@ -133,8 +146,12 @@ def test_stop_from_another_thread_mid_epoch_then_resume(tmp_path):
 
     def sink(event):
         seen.append(event)
-        if (isinstance(event, ev.BatchProgress) and event.epoch == 2
-                and event.step < event.steps and not stop_sent.is_set()):
+        if (
+            isinstance(event, ev.BatchProgress)
+            and event.epoch == 2
+            and event.step < event.steps
+            and not stop_sent.is_set()
+        ):
             stop_sent.set()
             threading.Thread(target=holder["run"].request_stop).start()
 
@@ -197,8 +214,14 @@ def test_nan_training_loss_names_epoch_and_batch():
         def pop_latest(self):
             return None
 
-    cb = EngineCallback(FakeRun(), steps=10, clock=Clock(), profiler=InputProfiler(3, 8),
-                        num_classes=10, batches_before=0)
+    cb = EngineCallback(
+        FakeRun(),
+        steps=10,
+        clock=Clock(),
+        profiler=InputProfiler(3, 8),
+        num_classes=10,
+        batches_before=0,
+    )
     cb.on_train_begin()
     cb.on_epoch_begin(1)
     cb.on_train_batch_begin(0)
@@ -221,8 +244,9 @@ def test_not_learning_warning(tmp_path):
         def _warn(self, code, message):
             warned.append((code, message))
 
-    cb = EngineCallback(FakeRun(), steps=10, clock=None, profiler=None, num_classes=10,
-                        batches_before=0)
+    cb = EngineCallback(
+        FakeRun(), steps=10, clock=None, profiler=None, num_classes=10, batches_before=0
+    )
     cb.commit_epoch({"epoch": 1, "loss": math.log(10) * 1.005})
     cb.commit_epoch({"epoch": 2, "loss": 1.5})
     assert [code for code, _ in warned] == ["not_learning"]

@@ -87,6 +87,7 @@ class PlainRenderer:
         self.out = out
         self.epochs = 0
         self.run_dir: str | None = None
+        self.profiled = False
 
     def __call__(self, event: Event) -> None:
         line = None
@@ -102,7 +103,11 @@ class PlainRenderer:
         elif isinstance(event, EpochEnded):
             line = epoch_line(event, self.epochs)
         elif isinstance(event, ProfilerSummary):
-            line = profiler_line(event)
+            # Sent again at the end with xprof's reading of the trace added: print only that.
+            line = profiler_line(event) if not self.profiled else None
+            if "xprof" in event.details:
+                line = f"xprof: {event.details['xprof']}"
+            self.profiled = True
         elif isinstance(event, RunWarning):
             line = f"warning: {event.message}"
         elif isinstance(event, RunFinished):
@@ -191,7 +196,10 @@ class LiveRenderer:
         elif isinstance(event, EpochEnded):
             self.rows.append(event)
         elif isinstance(event, ProfilerSummary):
-            self.console.print(profiler_line(event))
+            if "xprof" in event.details:
+                self.console.print(f"xprof: {event.details['xprof']}", markup=False)
+            else:
+                self.console.print(profiler_line(event), markup=False)
         elif isinstance(event, RunWarning):
             self.console.print(f"[bold yellow]warning:[/] {event.message}")
         elif isinstance(event, RunFinished):

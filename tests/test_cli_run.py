@@ -1,0 +1,212 @@
+"""The headless command as a user runs it: a subprocess, its output, its exit codes, kill -9."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from core.rundir import load_run, read_history
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = str(ROOT / "profiles" / "smoke.toml")
+SMALL = ["--set", "data.synthetic_train=300", "--set", "data.synthetic_test=60"]
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "tui.cli", *args]
+
+
+def env() -> dict[str, str]:
+    e = dict(os.environ)
+    e.pop("NO_COLOR", None)
+    return e
+
+
+def only_run(runs: Path) -> Path:
+    (run_dir,) = list(runs.iterdir())
+    return run_dir
+
+
+def test_run_completes_with_plain_output_when_piped(tmp_path):
+    runs = tmp_path / "runs"
+    proc = subprocess.run(
+        cli("--run", SMOKE, "--runs-dir", str(runs), *SMALL, "--set", "train.epochs=2"),
+        capture_output=True,
+        text=True,
+        env=env(),
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "\x1b" not in out and "\r" not in out, "no control characters in piped output"
+    lines = out.splitlines()
+    assert [line.split()[1] for line in lines if line.startswith("epoch ")] == ["1/2", "2/2"]
+    assert not any("step" in line and "/" in line and "epoch" not in line for line in lines)
+    assert lines[-1].startswith("run completed.")
+    assert "Traceback" not in proc.stderr
+    run_dir = only_run(runs)
+    assert json.loads((run_dir / "report.json").read_text())["status"] == "completed"
+
+
+def test_diverged_run_exits_1(tmp_path):
+    proc = subprocess.run(
+        cli(
+            "--run",
+            SMOKE,
+            "--runs-dir",
+            str(tmp_path),
+            "--set",
+            "train.learning_rate=10.0",
+            "--set",
+            "train.optimizer=sgd",
+        ),
+        capture_output=True,
+        text=True,
+        env=env(),
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "run diverged" in proc.stdout
+    assert "Traceback" not in proc.stderr
+
+
+def test_bad_profile_exits_2_and_writes_nothing(tmp_path):
+    runs = tmp_path / "runs"
+    proc = subprocess.run(
+        cli("--run", SMOKE, "--runs-dir", str(runs), "--set", "train.batch_size=0"),
+        capture_output=True,
+        text=True,
+        env=env(),
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 2
+    assert "train.batch_size" in proc.stderr and "Traceback" not in proc.stderr
+    assert not runs.exists()
+
+
+def test_unwritable_runs_dir_exits_2(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    proc = subprocess.run(
+        cli("--run", SMOKE, "--runs-dir", str(blocker / "runs")),
+        capture_output=True,
+        text=True,
+        env=env(),
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 2
+    assert "cannot write runs" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def _start(runs: Path, epochs: int) -> subprocess.Popen:
+    return subprocess.Popen(
+        cli("--run", SMOKE, "--runs-dir", str(runs), *SMALL, "--set", f"train.epochs={epochs}"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env(),
+        cwd=ROOT,
+    )
+
+
+def _wait_for_line(proc: subprocess.Popen, prefix: str, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        if line.startswith(prefix):
+            return
+    proc.kill()
+    pytest.fail(f"never printed {prefix!r}")
+
+
+def test_ctrl_c_stops_with_status_stopped_and_exit_130(tmp_path):
+    runs = tmp_path / "runs"
+    proc = _start(runs, epochs=4)
+    _wait_for_line(proc, "epoch 1/4")
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out + err
+    assert "Traceback" not in err
+    record = load_run(only_run(runs))
+    assert record.status == "stopped"
+    assert len(record.epochs) < 4
+
+
+def test_sigkill_mid_run_then_resume_finishes_every_epoch_once(tmp_path):
+    runs = tmp_path / "runs"
+    proc = _start(runs, epochs=4)
+    _wait_for_line(proc, "epoch 2/4")
+    proc.kill()  # SIGKILL: no chance to clean up
+    proc.wait(timeout=30)
+    run_dir = only_run(runs)
+    report = json.loads((run_dir / "report.json").read_text())
+    assert report["status"] == "running"
+    record = load_run(run_dir)
+    assert record.status == "interrupted"
+    finished = [row["epoch"] for row in read_history(run_dir / "history.csv")]
+    assert finished[:2] == [1, 2]
+
+    proc = subprocess.run(
+        cli("--resume", str(run_dir)),
+        capture_output=True,
+        text=True,
+        env=env(),
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "resuming after epoch" in proc.stdout
+    history = read_history(run_dir / "history.csv")
+    assert [row["epoch"] for row in history] == [1, 2, 3, 4]
+    report = json.loads((run_dir / "report.json").read_text())
+    assert report["status"] == "completed"
+    assert [e["epoch"] for e in report["epochs"]] == [1, 2, 3, 4]
+    assert report["test"]["accuracy"] is not None
+
+
+def test_resume_of_a_completed_run_is_a_usage_error(tmp_path):
+    (tmp_path / "profile.toml").write_text((ROOT / "profiles" / "smoke.toml").read_text())
+    (tmp_path / "report.json").write_text(json.dumps({"status": "completed", "profile": {}}))
+    proc = subprocess.run(
+        cli("--resume", str(tmp_path)),
+        capture_output=True,
+        text=True,
+        env=env(),
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 2
+    assert "already completed" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_plain_mode_choice(monkeypatch):
+    import argparse
+    import io
+
+    from tui.headless import use_plain
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    for var in ("NO_COLOR", "CI"):
+        monkeypatch.delenv(var, raising=False)
+    assert not use_plain(argparse.Namespace(plain=False), Tty())
+    assert use_plain(argparse.Namespace(plain=True), Tty())
+    assert use_plain(argparse.Namespace(plain=False), io.StringIO())  # piped
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert use_plain(argparse.Namespace(plain=False), Tty())
