@@ -43,7 +43,8 @@ b = profile.train.batch_size
 train = (tf.data.Dataset.from_tensor_slices((data.x_train, data.y_train))
          .shuffle(profile.pipeline.shuffle_buffer, seed=profile.train.seed)
          .batch(b, drop_remainder=True).prefetch(tf.data.AUTOTUNE))
-val = tf.data.Dataset.from_tensor_slices((data.x_val, data.y_val)).batch(b).prefetch(tf.data.AUTOTUNE)
+val = (tf.data.Dataset.from_tensor_slices((data.x_val, data.y_val))
+       .batch(b).prefetch(tf.data.AUTOTUNE))
 
 class Times(keras.callbacks.Callback):
     seconds = []

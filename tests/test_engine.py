@@ -42,7 +42,7 @@ def finished(tmp_path_factory):
 
 
 def test_run_completes_and_events_arrive_in_order(finished):
-    status, run_dir, seen = finished
+    status, _run_dir, seen = finished
     assert status == "completed"
     kinds = [e.type for e in seen]
     assert kinds.index("run_started") < kinds.index("epoch_ended") < kinds.index("run_finished")
@@ -55,7 +55,7 @@ def test_run_completes_and_events_arrive_in_order(finished):
 
 
 def test_run_directory_files_agree(finished):
-    _, run_dir, seen = finished
+    _, run_dir, _seen = finished
     for name in (
         "profile.toml",
         "events.jsonl",
@@ -88,14 +88,14 @@ def test_run_directory_files_agree(finished):
         assert 0.0 <= row["accuracy"] <= 1.0 and 0.0 <= row["val_accuracy"] <= 1.0
         assert row["seconds"] > 0 and row["lr"] == pytest.approx(0.001)
     assert 0.0 <= report["test"]["accuracy"] <= 1.0
-    finished_event = [e for e in logged if e["type"] == "run_finished"][0]
+    finished_event = next(e for e in logged if e["type"] == "run_finished")
     assert finished_event["test_accuracy"] == report["test"]["accuracy"]
     timing = report["timing"]
     assert timing["first_epoch_seconds"] == pytest.approx(history[0]["seconds"], abs=1e-3)
     assert timing["median_epoch_seconds"] == pytest.approx(history[1]["seconds"], abs=1e-3)
     assert timing["total_seconds"] >= sum(r["seconds"] for r in history)
     # The profiler's figures are the same in the events and the report.
-    summary = [e for e in logged if e["type"] == "profiler_summary"][0]
+    summary = next(e for e in logged if e["type"] == "profiler_summary")
     assert report["input_pipeline"]["input_bound_percent"] == summary["input_bound_percent"]
     assert report["input_pipeline"]["verdict"] == summary["verdict"]
 
@@ -170,7 +170,7 @@ def test_stop_from_another_thread_mid_epoch_then_resume(tmp_path):
     resumed_events: list = []
     again = Run.resume(run.run_dir, collect(resumed_events))
     assert again.execute() == "completed"
-    started = [e for e in resumed_events if isinstance(e, ev.RunStarted)][0]
+    started = next(e for e in resumed_events if isinstance(e, ev.RunStarted))
     assert started.initial_epoch == 1
     record = load_run(run.run_dir)
     assert record.status == "completed"

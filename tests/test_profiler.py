@@ -86,7 +86,7 @@ def test_device_preprocessing_from_memory_is_not_input_bound(tmp_path):
 
 
 def test_run_that_ends_before_the_window_still_reports(tmp_path):
-    report, summaries, logged, _ = run_and_read(smoke("profiler.batches=[500, 520]"), tmp_path)
+    report, _summaries, logged, _ = run_and_read(smoke("profiler.batches=[500, 520]"), tmp_path)
     pipe = report["input_pipeline"]
     assert pipe["complete"] is False
     assert isinstance(pipe["input_bound_percent"], float)
