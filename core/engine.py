@@ -127,11 +127,13 @@ class Run:
         self.emit(Status(f"loading data ({self.profile.data.source})"))
         data = load_dataset(self.profile.data)
         self.emit(Status("importing Keras"))
-        import keras
-
         from core import environment
+        from core.quiet import quiet_native_stderr
 
-        env = environment.describe()
+        with quiet_native_stderr():
+            import keras
+
+            env = environment.describe()
         self._prepare_dir(env)
         try:
             status = self._train(keras, data, env, started)

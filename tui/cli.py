@@ -111,6 +111,10 @@ def _check(args: argparse.Namespace) -> int:
     console = Console(highlight=False)
     console.print(f"[bold]{args.check}[/]: valid. Resolved profile:\n")
     console.print(dump_profile(profile), markup=False)
+    from core.quiet import quiet_native_stderr
+
+    with quiet_native_stderr():
+        import keras  # noqa: F401 - loads TensorFlow here, with its chatter silenced
     summary = summarize(build_model(profile))
     console.print(summary_table(summary))
     return EXIT_OK
