@@ -1,0 +1,399 @@
+"""The console, driven with Textual's pilot: pick, launch, watch, stop, browse, resume.
+
+The training tests run the real engine on the smoke profile (synthetic data, CPU) for a few
+epochs; they wait for the worker by polling ``pilot.pause()`` with a timeout, never by a fixed
+sleep. The other tests need no training and take a second or two each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_tui_helpers import REPO, copy_profiles, fake_report, killed_copy, standard_runs, write_run
+from textual.pilot import Pilot
+from textual.widgets import Button, DataTable, Input, Markdown, Static
+
+from core.events import BatchProgress
+from tui.app import CifarTuiApp, create_app
+from tui.dialogs import ConfirmScreen, HelpScreen
+from tui.images import ImagesScreen, ImageTile, half_block
+from tui.launch import LaunchScreen
+from tui.messages import EngineDone
+from tui.report_view import ReportScreen
+from tui.runner import ProgressThrottle, RunControl, command_line
+from tui.runs import RunsScreen, sort_records
+from tui.state import RunState
+from tui.watch import WatchScreen
+
+SIZE = (120, 40)
+TRAIN_TIMEOUT = 150.0  # seconds; the smoke profile needs ~15-30 s on 2 CPU cores
+
+BROKEN_PROFILE = """\
+name = "broken"
+description = "a typo in a key"
+
+[model]
+architecture = "vgg_small"
+
+[train]
+epocs = 3
+"""
+
+
+def in_event_loop(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
+    """Run an async test in its own event loop (no pytest asyncio plugin is needed)."""
+
+    @functools.wraps(test)
+    def run(*args: Any, **kwargs: Any) -> None:
+        asyncio.run(test(*args, **kwargs))
+
+    return run
+
+
+async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Let the app run until ``condition`` holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        await pilot.pause(0.1)
+
+
+def table_column(table: DataTable, key: str) -> list[str]:
+    return [str(table.get_cell(row, key)) for row in table.rows]
+
+
+def status_of(screen: RunsScreen, run_dir: Path) -> str:
+    table = screen.query_one("#runs", DataTable)
+    return str(table.get_cell(str(run_dir), "status"))
+
+
+# -- the whole path, with the real engine -------------------------------------------------
+
+
+@pytest.mark.slow
+@in_event_loop
+async def test_pick_launch_watch_stop_browse_resume(tmp_path: Path) -> None:
+    profiles = copy_profiles(tmp_path / "profiles")
+    runs_dir = tmp_path / "runs"
+    app = create_app(profiles, runs_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        launch = app.screen
+        assert isinstance(launch, LaunchScreen)
+        assert [e.name for e in launch.profiles] == ["smoke"]
+
+        # Pick the smoke profile and the lr-0.002 hyperparameter profile, by keyboard.
+        hparams = launch.query_one("#hparams", DataTable)
+        hparams.focus()
+        names = [e.name for e in launch.hparams]
+        for _ in range(names.index("lr-0.002")):
+            await pilot.press("down")
+        await pilot.pause()
+        assert launch.hparams_entry.name == "lr-0.002"
+        assert launch.query_one("#field-lr", Input).value == "0.002"
+
+        # Enter goes on to the settings (the epochs field, its text selected): type over it.
+        await pilot.press("enter")
+        assert app.focused is launch.query_one("#field-epochs", Input)
+        await pilot.press("2", "enter")
+        await pilot.pause()
+        assert launch.overrides == ["train.epochs=2"]
+        assert launch.resolved is not None and launch.resolved.train.epochs == 2
+        assert launch.resolved.train.learning_rate == 0.002
+        assert not launch.query_one("#error", Static).display
+
+        # Launch with the mouse; the watch screen comes up and the UI keeps answering.
+        await pilot.click("#launch")
+        await pilot.pause()
+        assert app.run_active
+        watch = app.screen
+        assert isinstance(watch, WatchScreen)
+        table = watch.query_one("#epochs", DataTable)
+        accuracy = watch.query_one("#plot-accuracy")
+        await wait_for(pilot, lambda: table.row_count >= 1, TRAIN_TIMEOUT, "the first epoch")
+        assert app.run_state.started is not None
+        assert "tensorflow" in str(watch.query_one("#device", Static).render())
+        assert accuracy.points >= 1 and accuracy.draws >= 2
+        assert set(accuracy.series) == {"train", "validation"}
+        assert app.run_state.progress is not None  # the bar moved during the epoch
+        assert watch.query_one("#warnings", Static).display  # no_gpu on this CPU machine
+
+        # Stop mid-run.
+        await pilot.press("s")
+        await wait_for(pilot, lambda: not app.run_active, TRAIN_TIMEOUT, "the stop")
+        assert app.engine_status == "stopped"
+        assert app.run_state.finished is not None
+        assert app.run_state.finished.status == "stopped"
+        stopped_epochs = len(app.run_state.epochs)
+        assert 1 <= stopped_epochs <= 2  # 1 unless the stop lost a race with the last batch
+        run_dir = Path(app.run_state.run_dir or "")
+        assert json.loads((run_dir / "report.json").read_text())["status"] == "stopped"
+        assert "stopped" in str(watch.query_one("#outcome", Static).render()).lower()
+
+        # The runs screen lists it as stopped; its report opens from its files.
+        await pilot.press("b")
+        runs = app.screen
+        assert isinstance(runs, RunsScreen)
+        assert status_of(runs, run_dir) == "stopped"
+        await pilot.press("enter")
+        await pilot.pause()
+        report = app.screen
+        assert isinstance(report, ReportScreen)
+        assert report.markdown.startswith("# Run smoke: stopped")
+        assert report.query_one("#report-accuracy").points == stopped_epochs
+        assert report.query_one("#report", Markdown).source == report.markdown
+
+        # Resume it from the report (r): the worker runs Run.resume, to completion.
+        await pilot.press("r")
+        await pilot.pause()
+        assert isinstance(app.screen, WatchScreen)
+        await wait_for(pilot, lambda: not app.run_active, TRAIN_TIMEOUT, "the resumed run")
+        assert app.engine_status == "completed", app.run_state.error
+        assert [row["epoch"] for row in app.run_state.epochs] == [1, 2]
+        assert watch.query_one("#epochs", DataTable).row_count == 2
+        assert watch.query_one("#plot-loss").points == 2
+        await pilot.press("b")
+        assert status_of(app.screen, run_dir) == "completed"
+
+
+# -- no training needed -------------------------------------------------------------------
+
+
+@in_event_loop
+async def test_broken_profile_shows_inline_error(tmp_path: Path) -> None:
+    profiles = copy_profiles(tmp_path / "profiles", {"broken.toml": BROKEN_PROFILE})
+    app = create_app(profiles, tmp_path / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        launch = app.screen
+        assert isinstance(launch, LaunchScreen)
+        assert [e.name for e in launch.profiles] == ["broken", "smoke"]
+        error = launch.query_one("#error", Static)
+        # The first profile (broken) is selected: its error shows inline, launch is off.
+        assert error.display
+        assert 'unknown key in [train] (did you mean "epochs"?)' in str(error.render())
+        assert launch.query_one("#launch", Button).disabled
+        await pilot.press("l")  # refused with a message, no crash, no run
+        await pilot.pause()
+        assert not app.run_active and app.is_running
+
+        # The valid profile clears it; a bad value typed in a field brings an error back.
+        await pilot.press("down")
+        await pilot.pause()
+        assert not error.display and launch.resolved is not None
+        launch.query_one("#field-lr", Input).focus()  # as tab would: the text is selected
+        await pilot.press("a", "b", "c", "enter")
+        await pilot.pause()
+        assert error.display
+        assert "train.learning_rate" in str(error.render())
+        assert launch.query_one("#launch", Button).disabled
+        launch.query_one("#field-batch", Input).focus()
+        await pilot.press("9", "9", "9", "enter")  # two problems now: lr shown first
+        launch.query_one("#field-lr", Input).focus()
+        await pilot.press("0", ".", "0", "1", "enter")
+        await pilot.pause()
+        assert "batch_size 999 is larger than the 500 training" in str(error.render())
+        assert app.is_running
+
+
+@in_event_loop
+async def test_killed_run_shows_interrupted(tmp_path: Path) -> None:
+    runs_dir = tmp_path / "runs"
+    finished = write_run(runs_dir, "20260101-120000-smoke", fake_report())
+    killed = killed_copy(finished, "20260105-080000-smoke")
+    app = create_app(copy_profiles(tmp_path / "profiles"), runs_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("b")
+        runs = app.screen
+        assert isinstance(runs, RunsScreen)
+        assert status_of(runs, killed) == "interrupted"
+        assert status_of(runs, finished) == "completed"
+        # Newest first: the killed run is selected; its report says "interrupted".
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ReportScreen)
+        assert app.screen.markdown.startswith("# Run smoke: interrupted")
+        await pilot.press("escape")
+        # A completed run cannot be resumed: refused with a message, nothing starts.
+        await pilot.press("down", "r")
+        await pilot.pause()
+        assert not app.run_active and isinstance(app.screen, RunsScreen)
+        # The launch screen shows each profile's last result.
+        await pilot.press("p")
+        table = app.screen.query_one("#profiles", DataTable)
+        assert table_column(table, "last") == ["interrupted"]
+
+
+@in_event_loop
+async def test_runs_screen_sorts(tmp_path: Path) -> None:
+    runs_dir = tmp_path / "runs"
+    paths = standard_runs(runs_dir)
+    app = create_app(copy_profiles(tmp_path / "profiles"), runs_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("b")
+        runs = app.screen
+        table = runs.query_one("#runs", DataTable)
+        assert [Path(str(k.value)).name for k in table.rows] == sorted(
+            [p.name for p in paths.values()], reverse=True
+        )
+        await pilot.press("o")  # next column: status
+        assert runs.sort_key == "status"
+        assert table_column(table, "status") == ["completed", "interrupted", "stopped"]
+        await pilot.press("O")
+        assert table_column(table, "status") == ["stopped", "interrupted", "completed"]
+        runs.sort_by("test")  # what clicking the "test" header does; runs without go last
+        assert table_column(table, "test")[0] == "29.0%"
+        await pilot.click("#runs", offset=(2, 0))  # click the "run" header
+        await pilot.pause()
+        assert runs.sort_key == "run"
+
+
+@in_event_loop
+async def test_quit_during_a_run_asks_first(tmp_path: Path) -> None:
+    app = create_app(copy_profiles(tmp_path / "profiles"), tmp_path / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        app.run_state = RunState(label="smoke", active=True)  # as if the engine were running
+        await pilot.press("q")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        assert not isinstance(app.screen, ConfirmScreen) and app.is_running
+        assert not app.control.stop_requested
+        await pilot.press("ctrl+c")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        assert app.control.stop_requested and app.is_running  # waits for the engine to stop
+        app.post_message(EngineDone("stopped"))
+        await pilot.pause()
+    assert app.return_value == 130
+
+
+@in_event_loop
+async def test_help_and_quit(tmp_path: Path) -> None:
+    app = create_app(copy_profiles(tmp_path / "profiles"), tmp_path / "runs")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape", "w")
+        assert isinstance(app.screen, WatchScreen)
+        await pilot.press("s")  # no run: a message, nothing else
+        await pilot.press("q")
+    assert app.return_value == 0
+
+
+@in_event_loop
+async def test_images_view(tmp_path: Path) -> None:
+    app = create_app(copy_profiles(tmp_path / "profiles"), tmp_path / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("i")
+        screen = app.screen
+        assert isinstance(screen, ImagesScreen)
+        await wait_for(pilot, lambda: len(screen.query(ImageTile)) == 12, 30, "the images")
+        tile = screen.query(ImageTile).first()
+        assert tile.caption.startswith("#0 pattern")
+        await pilot.press("n")
+        await wait_for(pilot, lambda: screen.start == 12, 5, "the next page")
+        await pilot.press("escape")
+        assert isinstance(app.screen, LaunchScreen)
+
+
+# -- small pieces -------------------------------------------------------------------------
+
+
+def test_half_block_draws_two_pixels_per_cell() -> None:
+    image = [[(x * 8, y * 8, 0) for x in range(32)] for y in range(32)]
+    text = half_block(image)
+    lines = text.plain.split("\n")
+    assert len(lines) == 16 and all(line == "▀" * 32 for line in lines)
+    first = text.spans[0].style
+    assert first.color.triplet == (0, 0, 0) and first.bgcolor.triplet == (0, 8, 0)
+    mono = half_block(image, mono=True).plain.split("\n")
+    assert len(mono) == 16 and "▀" not in "".join(mono)
+
+
+def test_progress_throttle_and_run_control() -> None:
+    now = [0.0]
+    throttle = ProgressThrottle(0.25, clock=lambda: now[0])
+
+    def progress(step: int) -> BatchProgress:
+        return BatchProgress(
+            epoch=1, step=step, steps=10, loss=1.0, accuracy=0.5, epoch_seconds=1.0, eta_seconds=1.0
+        )
+
+    assert throttle.allow(progress(1))
+    now[0] = 0.1
+    assert not throttle.allow(progress(2))
+    assert throttle.allow(progress(10))  # an epoch's last step always shows
+    now[0] = 0.5
+    assert throttle.allow(progress(3))
+
+    class FakeRun:
+        stopped = False
+
+        def request_stop(self) -> None:
+            self.stopped = True
+
+    control, run = RunControl(), FakeRun()
+    control.request_stop()  # before the worker attached its run: kept
+    control.attach(run)
+    assert run.stopped
+
+
+def test_command_line_and_sorting(tmp_path: Path) -> None:
+    line = command_line(
+        Path("profiles/smoke.toml"),
+        Path("profiles/hparams/sgd.toml"),
+        ["train.epochs=2"],
+        Path("my runs"),
+    )
+    assert line == (
+        "cifar-tui --run profiles/smoke.toml --hparams profiles/hparams/sgd.toml "
+        "--set train.epochs=2 --runs-dir 'my runs'"
+    )
+    from core.rundir import list_runs
+
+    standard_runs(tmp_path)
+    records = list_runs(tmp_path)
+    ordered = sort_records(records, "test", reverse=True)
+    assert ordered[0].test_accuracy == 0.29 and ordered[-1].test_accuracy is None
+
+
+def test_console_module_imports_no_tensorflow() -> None:
+    """The console must paint before TensorFlow loads: nothing heavy at import or mount."""
+    code = (
+        "import asyncio, sys\n"
+        "from pathlib import Path\n"
+        "from tui.app import create_app\n"
+        "async def main():\n"
+        "    app = create_app(Path('profiles'), Path('/nonexistent-runs'))\n"
+        "    async with app.run_test() as pilot:\n"
+        "        await pilot.pause()\n"
+        "asyncio.run(main())\n"
+        "heavy = [m for m in ('tensorflow', 'keras', 'jax', 'core.engine') if m in sys.modules]\n"
+        "print(heavy)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_app_factory(tmp_path: Path) -> None:
+    app = create_app(tmp_path / "p", tmp_path / "r")
+    assert isinstance(app, CifarTuiApp)
+    assert app.profiles_dir == tmp_path / "p" and app.runs_dir == tmp_path / "r"

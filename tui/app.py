@@ -1,0 +1,304 @@
+"""The Textual console: pick a profile, launch, watch, stop, browse runs, look at the data.
+
+``create_app`` is the one factory, used by ``run_console`` (the ``cifar-tui`` command with no
+arguments) and by the tests. TensorFlow is never imported here: the engine (``core.engine``)
+is imported inside the thread worker that runs it, so the console paints at once.
+
+Threads: the engine runs in a Textual thread worker; its only way to the UI is posting
+messages (``tui.messages``) to the app, whose handlers update :class:`RunState` and the watch
+screen on the UI thread. Stopping goes the other way through a thread-safe ``RunControl``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding, BindingType
+
+from core.errors import EXIT_OK, EXIT_STOPPED
+from core.events import Event, RunFinished, RunStarted, RunWarning
+from tui.dialogs import ConfirmScreen, HelpScreen
+from tui.launch import LaunchScreen
+from tui.messages import EngineDone, EngineEvent
+from tui.runner import LaunchRequest, RunControl, execute
+from tui.runs import RESUMABLE, RunsScreen
+from tui.state import BAD_ENDINGS, RunState
+from tui.watch import WatchScreen
+
+if TYPE_CHECKING:
+    from core.rundir import RunRecord
+
+#: Seconds a confirmed quit waits for the engine to stop and save before leaving anyway.
+QUIT_GRACE_SECONDS = 20.0
+
+
+class CifarTuiApp(App[int]):
+    """The console. Modes: "launch" (pick), "watch" and "runs", each keeping its screen."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "cifar-tui"
+    ENABLE_COMMAND_PALETTE = False
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (110, "-wide")]
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (34, "-tall")]
+    SCREENS: ClassVar[dict] = {"watch": WatchScreen}
+    MODES: ClassVar[dict] = {"launch": LaunchScreen, "watch": "watch", "runs": RunsScreen}
+    DEFAULT_MODE = "launch"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("p", "switch_mode('launch')", "Pick"),
+        Binding("w", "switch_mode('watch')", "Watch"),
+        Binding("b", "switch_mode('runs')", "Runs"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("f1", "help", "Help", show=False),
+        Binding("q", "quit_console", "Quit"),
+        Binding("ctrl+c", "quit_console", "Quit", show=False, priority=True),
+        Binding("ctrl+q", "quit_console", "Quit", show=False, priority=True),
+    ]
+
+    def __init__(self, profiles_dir: Path, runs_dir: Path) -> None:
+        super().__init__()
+        self.profiles_dir = Path(profiles_dir)
+        self.runs_dir = Path(runs_dir)
+        self.run_state = RunState()
+        self.control = RunControl()
+        self.engine_status: str | None = None  # what the last execute() returned
+        self._quitting = False
+
+    # -- running the engine -----------------------------------------------------------------
+
+    @property
+    def run_active(self) -> bool:
+        return self.run_state.active
+
+    def start_run(self, request: LaunchRequest) -> bool:
+        """Start the engine in a thread worker; refused while another run trains."""
+        if self.run_active:
+            self.notify(
+                "A run is already training: stop it first (w, then s).",
+                severity="warning",
+                markup=False,
+            )
+            return False
+        state = RunState(label=request.label, active=True, status="starting")
+        if request.profile is not None and request.profile.profiler.enabled:
+            state.profiler_window = tuple(request.profile.profiler.batches)  # type: ignore[assignment]
+        self.run_state = state
+        self.control = RunControl()
+        self.engine_status = None
+        self._run_engine(request, self.control)
+        self._watch_screen().redraw_if_mounted()
+        self.switch_mode("watch")
+        self.refresh_bindings()
+        return True
+
+    @work(thread=True, exclusive=True, group="engine", exit_on_error=False)
+    def _run_engine(self, request: LaunchRequest, control: RunControl) -> str:
+        """The thread worker: runs the engine; talks to the UI only by posting messages."""
+        return execute(request, control, self.post_message)
+
+    def stop_run(self) -> None:
+        if not self.run_active:
+            self.notify("No run is training.", timeout=3, markup=False)
+            return
+        if not self.control.stop_requested:
+            self.control.request_stop()
+            self.run_state.status = "stopping after the current batch"
+            self._watch_screen().status_if_mounted()
+            self.notify(
+                "Stopping after the current batch; everything is saved.", timeout=4, markup=False
+            )
+
+    def why_not_resume(self, record: RunRecord) -> str | None:
+        """Why ``record`` cannot be resumed now, or None if it can."""
+        if self.run_active:
+            return "A run is already training: stop it first (w, then s)."
+        if record.status not in RESUMABLE:
+            return f"Only stopped or interrupted runs can be resumed; this one is {record.status}."
+        return None
+
+    def resume_run(self, record: RunRecord) -> bool:
+        """Resume a stopped or interrupted run (``Run.resume`` in the worker)."""
+        reason = self.why_not_resume(record)
+        if reason is not None:
+            self.notify(reason, severity="warning", markup=False)
+            return False
+        request = LaunchRequest(
+            label=record.path.name, runs_dir=record.path.parent, resume_dir=record.path
+        )
+        return self.start_run(request)
+
+    def on_engine_event(self, message: EngineEvent) -> None:
+        """An engine event, on the UI thread: update the state, the watch screen, notify."""
+        event = message.event
+        state = self.run_state
+        state.apply(event)
+        if isinstance(event, RunStarted) and event.initial_epoch and not state.epochs:
+            from core.rundir import read_history  # a resumed run: show its earlier epochs
+
+            rows = read_history(Path(event.run_dir) / "history.csv")
+            state.epochs = [r for r in rows if r["epoch"] <= event.initial_epoch]
+            self._watch_screen().redraw_if_mounted()
+        if isinstance(event, RunWarning):
+            self.notify(event.message, title="Warning", severity="warning", timeout=8, markup=False)
+        if isinstance(event, RunFinished):
+            if event.status in BAD_ENDINGS:
+                self.notify(
+                    event.message,
+                    title=f"Run {event.status}",
+                    severity="error",
+                    timeout=15,
+                    markup=False,
+                )
+            else:
+                self.notify(f"Run {event.status}.", timeout=5, markup=False)
+        self._watch_screen().apply_if_mounted(event)
+
+    def on_engine_done(self, message: EngineDone) -> None:
+        state = self.run_state
+        state.active = False
+        self.engine_status = message.status or "error"
+        if message.error:
+            state.error = message.error
+            state.status = "could not start"
+            self.notify(
+                message.error,
+                title="The run could not start",
+                severity="error",
+                timeout=15,
+                markup=False,
+            )
+        self._watch_screen().status_if_mounted()
+        self.refresh_bindings()
+        if self._quitting:
+            self.exit(EXIT_STOPPED)
+
+    def _watch_screen(self) -> _WatchHandle:
+        return _WatchHandle(self)
+
+    # -- navigation ---------------------------------------------------------------------------
+
+    def open_report(self, run_dir: Path) -> None:
+        from tui.report_view import ReportScreen
+
+        self.push_screen(ReportScreen(run_dir))
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_quit_console(self) -> None:
+        if self._quitting:
+            return
+        if not self.run_active:
+            self.exit(EXIT_OK)
+            return
+        if isinstance(self.screen, ConfirmScreen):
+            return
+        self.push_screen(
+            ConfirmScreen(
+                "A run is training. Stop it (it is saved after the current batch "
+                "and can be resumed) and quit?"
+            ),
+            self._quit_confirmed,
+        )
+
+    def _quit_confirmed(self, yes: bool | None) -> None:
+        if not yes:
+            return
+        self._quitting = True
+        self.control.request_stop()
+        self.notify("Stopping the run, then quitting…", timeout=QUIT_GRACE_SECONDS, markup=False)
+        self.set_timer(QUIT_GRACE_SECONDS, lambda: self.exit(EXIT_STOPPED))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # No footer key for the screen already shown.
+        return not (action == "switch_mode" and parameters and parameters[0] == self.current_mode)
+
+
+class _WatchHandle:
+    """Reaches the watch screen only when it is mounted (it draws from the state on mount)."""
+
+    def __init__(self, app: CifarTuiApp) -> None:
+        self.screen: WatchScreen = app.get_screen("watch")  # type: ignore[assignment]
+
+    def _ready(self) -> bool:
+        return self.screen.is_mounted
+
+    def redraw_if_mounted(self) -> None:
+        if self._ready():
+            self.screen.redraw()
+
+    def apply_if_mounted(self, event: Event) -> None:
+        if self._ready():
+            self.screen.apply(event)
+
+    def status_if_mounted(self) -> None:
+        if self._ready():
+            self.screen.draw_status()
+
+
+def create_app(profiles_dir: Path, runs_dir: Path) -> CifarTuiApp:
+    """The console app for a profiles directory and a runs directory."""
+    return CifarTuiApp(profiles_dir=Path(profiles_dir), runs_dir=Path(runs_dir))
+
+
+def run_console(profiles_dir: Path, runs_dir: Path) -> int:
+    """Run the console in this terminal; returns the exit code (130 if a run was stopped)."""
+    app = create_app(profiles_dir, runs_dir)
+    with _native_stderr_to_log() as (driver_class, log_path):
+        if driver_class is not None:
+            app.driver_class = driver_class
+        result = app.run()
+    if app.return_code:
+        if log_path is not None:  # the crash report went to the log: show it
+            with contextlib.suppress(OSError):
+                sys.stderr.write(log_path.read_text(encoding="utf-8", errors="replace")[-20000:])
+        return app.return_code
+    return result if isinstance(result, int) else EXIT_OK
+
+
+@contextlib.contextmanager
+def _native_stderr_to_log():
+    """Keep TensorFlow's C++ messages (written straight to fd 2) off the console's screen.
+
+    Textual draws on stderr; TensorFlow's native code writes there too, which would scribble
+    over the screen. While the console runs, fd 2 goes to a log file and Textual draws on a
+    duplicate of the terminal's descriptor. Yields the driver class to use and the log's path
+    (both None when nothing was redirected).
+    """
+    if os.name != "posix" or not os.isatty(2) or os.environ.get("TEXTUAL_DRIVER"):
+        yield None, None
+        return
+    from textual.drivers.linux_driver import LinuxDriver
+
+    log_path = Path(tempfile.gettempdir()) / f"cifar-tui-console-{os.getuid()}.log"
+    terminal_fd = os.dup(2)
+    terminal = os.fdopen(terminal_fd, "w", encoding="utf-8", errors="replace")
+    try:
+        log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    except OSError:
+        terminal.close()
+        yield None, None
+        return
+
+    class TerminalDriver(LinuxDriver):
+        """The Linux driver, drawing on the saved terminal descriptor."""
+
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self._file = terminal
+
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
+    try:
+        yield TerminalDriver, log_path
+    finally:
+        sys.stderr.flush()
+        os.dup2(terminal_fd, 2)
+        terminal.close()

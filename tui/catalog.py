@@ -1,0 +1,186 @@
+"""What the launch screen lists: model profiles, hyperparameter profiles, last results.
+
+Listing reads TOML files and run reports only; it never builds a model (the parameter count
+is the notebook's, from ``core.models.NOTEBOOK_PARAMS``, when the input size is the native one).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from core.errors import CifarTuiError, ProfileError
+from core.profiles import load_profile, read_toml
+
+if TYPE_CHECKING:
+    from core.config import Profile
+    from core.rundir import RunRecord
+
+
+@dataclass(frozen=True)
+class ProfileEntry:
+    """A model profile file and what could be read from it (or why it could not)."""
+
+    path: Path
+    name: str
+    description: str = ""
+    architecture: str | None = None
+    params: int | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class HparamsEntry:
+    """A hyperparameter profile file; ``path`` None is the "(none)" choice."""
+
+    path: Path | None
+    name: str
+    description: str = ""
+
+
+NO_HPARAMS = HparamsEntry(None, "(none)", "the model profile's own settings")
+
+
+def native_params(profile: Profile) -> int | None:
+    """The notebook's parameter count, valid only at the architecture's native input size."""
+    from core.config import DEFAULT_INPUT_SIZE
+    from core.models import NOTEBOOK_PARAMS  # imports no Keras at module level
+
+    arch = profile.model.architecture
+    if profile.model.input_size != DEFAULT_INPUT_SIZE.get(arch) or arch not in NOTEBOOK_PARAMS:
+        return None
+    return NOTEBOOK_PARAMS[arch][0]
+
+
+def list_model_profiles(profiles_dir: Path) -> list[ProfileEntry]:
+    """Every ``*.toml`` in ``profiles_dir``, sorted by file name; broken ones keep their error."""
+    entries = []
+    for path in sorted(profiles_dir.glob("*.toml")):
+        try:
+            profile = load_profile(path, check_data=False)
+        except CifarTuiError as exc:
+            entries.append(ProfileEntry(path, path.stem, error=str(exc)))
+            continue
+        entries.append(
+            ProfileEntry(
+                path,
+                profile.name,
+                profile.description,
+                profile.model.architecture,
+                native_params(profile),
+            )
+        )
+    return entries
+
+
+def list_hparams(profiles_dir: Path) -> list[HparamsEntry]:
+    """ "(none)" then every ``hparams/*.toml``; errors surface when one is chosen."""
+    entries = [NO_HPARAMS]
+    for path in sorted((profiles_dir / "hparams").glob("*.toml")):
+        try:
+            raw = read_toml(path).raw
+        except ProfileError:
+            entries.append(HparamsEntry(path, path.stem, "(unreadable)"))
+            continue
+        name, description = raw.get("name", path.stem), raw.get("description", "")
+        entries.append(HparamsEntry(path, str(name), str(description)))
+    return entries
+
+
+def last_results(runs_dir: Path) -> dict[str, RunRecord]:
+    """The newest run of each profile name in ``runs_dir``."""
+    from core.rundir import list_runs
+
+    latest: dict[str, RunRecord] = {}
+    for record in list_runs(runs_dir):  # newest first
+        latest.setdefault(record.name, record)
+    return latest
+
+
+# -- formatting shared by the screens ---------------------------------------------------------
+
+
+def fmt(value: Any, spec: str = ".4f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def percent(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value * 100:.{digits}f}%"
+
+
+def params_text(params: int | None) -> str:
+    return "-" if params is None else f"{params:,}"
+
+
+def short_count(count: int | None) -> str:
+    """48.9M, 553k: parameter counts that fit a narrow list."""
+    if count is None:
+        return "-"
+    if count >= 1_000_000:
+        return f"{count / 1e6:.1f}M"
+    if count >= 1_000:
+        return f"{count / 1e3:.0f}k"
+    return str(count)
+
+
+def last_result_text(record: RunRecord | None) -> str:
+    """ "completed 29.0%" (test accuracy), "stopped", "interrupted"... or "-" for never run."""
+    if record is None:
+        return "-"
+    acc = record.test_accuracy
+    return record.status + (f" {percent(acc)}" if acc is not None else "")
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = max(0, round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def settings_rows(profile: Profile) -> list[tuple[str, str]]:
+    """The resolved profile as short (label, value) rows for the launch screen."""
+    m, d, a, t, p = profile.model, profile.data, profile.augment, profile.train, profile.pipeline
+    if d.source == "synthetic":
+        data = (
+            f"synthetic, {d.synthetic_train} train ({d.validation_size} val), "
+            f"{d.synthetic_test} test"
+        )
+    else:
+        data = f"{d.source} {d.path}".rstrip() + f", {d.validation_size} val"
+    if d.limit:
+        data += f", limit {d.limit}"
+    rl = t.reduce_lr
+    reduce = (
+        f"x{rl.factor:g} on {rl.monitor} after {rl.patience}, min {rl.min_lr:g}"
+        if rl.enabled
+        else "off"
+    )
+    train = f"{t.optimizer} lr {t.learning_rate:g}"
+    if t.optimizer == "sgd":
+        train += f" momentum {t.momentum:g}"
+    train += f", batch {t.batch_size}, {t.epochs} epochs, {t.precision}, seed {t.seed}"
+    prof = (
+        f"batches {profile.profiler.batches[0]}-{profile.profiler.batches[1]}"
+        if profile.profiler.enabled
+        else "off"
+    )
+    return [
+        (
+            "model",
+            f"{m.architecture} at {m.input_size}x{m.input_size}, "
+            f"{params_text(native_params(profile))} params",
+        ),
+        ("data", data),
+        ("augment", f"flip {a.flip}, rotation {a.rotation:g}"),
+        ("train", train),
+        ("reduce_lr", reduce),
+        (
+            "pipeline",
+            f"preprocess on {p.preprocess}, shuffle {p.shuffle_buffer}, jit {t.jit_compile}",
+        ),
+        ("profiler", prof),
+    ]

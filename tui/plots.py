@@ -1,0 +1,74 @@
+"""Live plotext plots of a run's metrics, one figure per widget (no shared plotext state)."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import RenderResult
+from textual_plotext import PlotextPlot
+
+Series = dict[str, list[float | None]]
+LEGEND_MIN_HEIGHT = 14  # rows; below this the legend goes into the title
+MARKERS = ("braille", "dot")  # first series, second series
+SYMBOL = {"braille": "⠿", "dot": "•"}
+SHORT = {"validation": "val"}
+
+
+class MetricPlot(PlotextPlot):
+    """A line plot per epoch; redrawn only when ``show`` is called (at epoch end)."""
+
+    def __init__(self, title: str, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.title = title
+        self.series: Series = {}
+        self.epochs: int | None = None
+        self.draws = 0  # how many times new data was drawn (tests and debugging)
+        self._draw()
+
+    def show(self, series: Series, epochs: int | None = None) -> None:
+        """Draw ``series`` (one value per epoch); ``epochs`` fixes the x axis to the plan."""
+        self.series = {label: list(values) for label, values in series.items()}
+        self.epochs = epochs
+        self.draws += 1
+        self._draw()
+        self.refresh()
+
+    @property
+    def points(self) -> int:
+        """Number of epochs drawn (the longest series)."""
+        return max((len(v) for v in self.series.values()), default=0)
+
+    def _draw(self) -> None:
+        plt = self.plt
+        plt.clear_data()
+        plotted = False
+        # Small plots keep their canvas for data: the legend moves into the title, and the
+        # series differ by marker too, so they stay apart without colour (NO_COLOR).
+        legend = self.size.height >= LEGEND_MIN_HEIGHT
+        keys = []
+        for (label, values), marker in zip(self.series.items(), MARKERS, strict=False):
+            points = [(i + 1, v) for i, v in enumerate(values) if v is not None]
+            if points:
+                xs = [x for x, _ in points]
+                ys = [y for _, y in points]
+                plt.plot(xs, ys, label=label if legend else "", marker=marker)
+                keys.append(f"{SYMBOL[marker]}{SHORT.get(label, label)}")
+                plotted = True
+        if not plotted:
+            plt.title(f"{self.title}: no epoch yet")
+            return
+        plt.title(self.title if legend or len(keys) < 2 else f"{self.title} {' '.join(keys)}")
+        last = max(self.points, self.epochs or 0)
+        step = max(1, -(-last // 6))
+        plt.xticks(list(range(1, last + 1, step)))
+        plt.xlim(1, max(2, last))
+
+    def on_resize(self) -> None:
+        if self.series:
+            self._draw()
+
+    def render(self) -> RenderResult:
+        """Draw the figure; a plotext failure shows as text rather than ending the console."""
+        try:
+            return super().render()
+        except Exception as exc:  # plotext has edge cases (degenerate ranges, tiny sizes)
+            return Text(f"{self.title}: cannot draw ({exc.__class__.__name__})")

@@ -1,0 +1,106 @@
+"""A saved run's report, read from its files alone: the Markdown report and its plots.
+
+It uses the same ``core.report.render_markdown`` as ``report.md``, on the run as read back by
+``core.rundir.load_run`` (so a killed run shows as "interrupted", with every finished epoch).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Markdown, Static, TabbedContent, TabPane
+
+from core.errors import CifarTuiError
+from core.rundir import RunRecord, load_run
+from tui.plots import MetricPlot
+
+if TYPE_CHECKING:
+    from tui.app import CifarTuiApp
+
+
+def report_markdown(record: RunRecord) -> str:
+    """The run's report as Markdown, with the status a reader derives ("interrupted")."""
+    from core.report import render_markdown
+
+    report = dict(record.report)
+    report["status"] = record.status
+    report["epochs"] = record.epochs
+    return render_markdown(report)
+
+
+class ReportScreen(Screen):
+    """One run's report (tab 1) and its plots (tab 2)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back"),
+        Binding("v", "toggle_view", "Report/Plots"),
+        Binding("r", "resume", "Resume"),
+    ]
+
+    app: CifarTuiApp
+
+    def __init__(self, run_dir: Path) -> None:
+        super().__init__()
+        self.run_dir = Path(run_dir)
+        self.record: RunRecord | None = None
+        self.markdown = ""
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with TabbedContent(id="report-tabs"):
+            with TabPane("Report", id="tab-report"), VerticalScroll(id="report-scroll"):
+                yield Static(id="report-error", markup=False)
+                yield Markdown(id="report")
+            with TabPane("Plots", id="tab-plots"), Horizontal(id="report-plots"):
+                yield MetricPlot("accuracy", id="report-accuracy")
+                yield MetricPlot("loss", id="report-loss")
+                yield MetricPlot("learning rate", id="report-lr")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"run {self.run_dir.name}"
+        error = self.query_one("#report-error", Static)
+        error.display = False
+        try:
+            self.record = load_run(self.run_dir)
+        except CifarTuiError as exc:
+            error.update(f"Cannot read this run: {exc}")
+            error.display = True
+            return
+        self.markdown = report_markdown(self.record)
+        self.query_one("#report", Markdown).update(self.markdown)
+        epochs = self.record.epochs
+        series = {
+            k: [e.get(k) for e in epochs]
+            for k in ("accuracy", "val_accuracy", "loss", "val_loss", "lr")
+        }
+        self.query_one("#report-accuracy", MetricPlot).show(
+            {"train": series["accuracy"], "validation": series["val_accuracy"]}
+        )
+        self.query_one("#report-loss", MetricPlot).show(
+            {"train": series["loss"], "validation": series["val_loss"]}
+        )
+        self.query_one("#report-lr", MetricPlot).show({"lr": series["lr"]})
+        self.query_one("#report-scroll").focus()
+
+    def action_back(self) -> None:
+        self.dismiss()
+
+    def action_toggle_view(self) -> None:
+        tabs = self.query_one("#report-tabs", TabbedContent)
+        tabs.active = "tab-plots" if tabs.active == "tab-report" else "tab-report"
+
+    def action_resume(self) -> None:
+        if self.record is None:
+            return
+        reason = self.app.why_not_resume(self.record)
+        if reason is not None:
+            self.notify(reason, severity="warning", markup=False)
+            return
+        self.dismiss()  # this report is about to change: back to the runs list, then resume
+        self.app.resume_run(self.record)

@@ -1,0 +1,232 @@
+"""The runs screen: every run in the runs directory, sortable, to open or resume.
+
+Runs are read from their files alone (``core.rundir.list_runs``), so runs made headless,
+finished, stopped or killed ("interrupted": still "running" on disk with no live lock) all show.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from core.rundir import RunRecord, list_runs
+from tui.catalog import fmt, percent
+
+if TYPE_CHECKING:
+    from tui.app import CifarTuiApp
+
+RESUMABLE = ("stopped", "interrupted")
+
+
+def planned_epochs(record: RunRecord) -> int | None:
+    return (record.report.get("profile") or {}).get("train", {}).get("epochs")
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    cell: Callable[[RunRecord], str]
+    sort: Callable[[RunRecord], Any]
+    right: bool = False
+
+
+def _epochs(r: RunRecord) -> str:
+    planned = planned_epochs(r)
+    return f"{len(r.epochs)}/{planned}" if planned else str(len(r.epochs))
+
+
+def _best_val(r: RunRecord) -> str:
+    return percent(r.best_val_accuracy)
+
+
+def _test(r: RunRecord) -> str:
+    return percent(r.test_accuracy)
+
+
+def _seconds(r: RunRecord) -> str:
+    return fmt(r.seconds_per_epoch, ".1f")
+
+
+def _input_bound(r: RunRecord) -> str:
+    return "-" if r.input_bound_percent is None else f"{r.input_bound_percent:.0f}%"
+
+
+COLUMNS = (
+    Column("run", "run", lambda r: r.path.name, lambda r: r.path.name),
+    Column("status", "status", lambda r: r.status, lambda r: r.status),
+    Column("model", "model", lambda r: r.architecture, lambda r: r.architecture),
+    Column("epochs", "epochs", _epochs, lambda r: len(r.epochs), right=True),
+    Column("best_val", "best val", _best_val, lambda r: r.best_val_accuracy, right=True),
+    Column("test", "test", _test, lambda r: r.test_accuracy, right=True),
+    Column("s_epoch", "s/ep", _seconds, lambda r: r.seconds_per_epoch, right=True),
+    Column("input_bound", "input", _input_bound, lambda r: r.input_bound_percent, right=True),
+)
+#: Below this width the model column is left out (the run's name holds its profile).
+MODEL_COLUMN_MIN_WIDTH = 100
+COLUMN_KEYS = [c.key for c in COLUMNS]
+STATUS_STYLE = {
+    "completed": "green",
+    "stopped": "yellow",
+    "interrupted": "magenta",
+    "failed": "bold red",
+    "diverged": "bold red",
+    "running": "cyan",
+}
+
+
+def sort_records(records: list[RunRecord], key: str, reverse: bool) -> list[RunRecord]:
+    """Sort by a column; runs without a value (None) always go last."""
+    column = COLUMNS[COLUMN_KEYS.index(key)]
+    present = [r for r in records if column.sort(r) is not None]
+    missing = [r for r in records if column.sort(r) is None]
+    return sorted(present, key=column.sort, reverse=reverse) + missing
+
+
+class RunsScreen(Screen):
+    """The runs directory as a table."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "open", "Open report", show=False),
+        Binding("r", "resume", "Resume"),
+        Binding("o", "sort_next", "Sort"),
+        Binding("O", "sort_reverse", "Reverse", show=False),
+        Binding("u", "reload", "Reload"),
+    ]
+
+    app: CifarTuiApp
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[RunRecord] = []
+        self._shown: list[Column] = []
+        self.sort_key = "run"
+        self.sort_reverse = True  # newest first
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+        yield Static(id="runs-hint", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"runs in {self.app.runs_dir}"
+        self.reload()
+
+    def on_resize(self) -> None:
+        if self._visible_columns() != self._shown:
+            self._fill()
+
+    def _visible_columns(self) -> list[Column]:
+        wide = self.size.width >= MODEL_COLUMN_MIN_WIDTH
+        return [c for c in COLUMNS if wide or c.key != "model"]
+
+    def on_screen_resume(self) -> None:
+        self.reload()
+
+    def _header(self, column: Column) -> Text:
+        arrow = ""
+        if column.key == self.sort_key:
+            arrow = " ▼" if self.sort_reverse else " ▲"
+        return Text(column.label + arrow, justify="right" if column.right else "left")
+
+    def reload(self) -> None:
+        """Read the runs directory again (cheap: report.json and history.csv per run)."""
+        self.records = list_runs(self.app.runs_dir)
+        self._fill()
+
+    def _fill(self) -> None:
+        """Rebuild the table: columns (their sort arrow, the width), then the sorted rows."""
+        table = self.query_one("#runs", DataTable)
+        selected = self.selected_path()
+        self._shown = self._visible_columns()
+        table.clear(columns=True)
+        records = sort_records(self.records, self.sort_key, self.sort_reverse)
+        rows = [[column.cell(record) for column in self._shown] for record in records]
+        for index, column in enumerate(self._shown):
+            header = self._header(column)
+            # Fixed widths: every cell is known here, and auto widths lagged a render behind.
+            width = max([header.cell_len] + [len(row[index]) for row in rows])
+            table.add_column(header, key=column.key, width=width)
+        for record, row in zip(records, rows, strict=True):
+            cells = []
+            for column, value in zip(self._shown, row, strict=True):
+                style = STATUS_STYLE.get(record.status, "") if column.key == "status" else ""
+                cells.append(Text(value, style=style, justify="right" if column.right else "left"))
+            table.add_row(*cells, key=str(record.path))
+        if selected is not None and str(selected) in table.rows:
+            table.move_cursor(row=table.get_row_index(str(selected)))
+        hint = self.query_one("#runs-hint", Static)
+        if self.records:
+            label = COLUMNS[COLUMN_KEYS.index(self.sort_key)].label
+            order = "descending" if self.sort_reverse else "ascending"
+            hint.update(
+                f"{len(self.records)} run(s), sorted by {label} ({order}) · enter: open · "
+                "click a header to sort"
+            )
+        else:
+            hint.update(
+                f"No runs yet in {self.app.runs_dir}. Launch one from the pick screen (p), or "
+                "with cifar-tui --run PROFILE."
+            )
+
+    def selected_path(self) -> Path | None:
+        table = self.query_one("#runs", DataTable)
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return Path(key) if key else None
+
+    def selected_record(self) -> RunRecord | None:
+        path = self.selected_path()
+        return next((r for r in self.records if r.path == path), None)
+
+    def sort_by(self, key: str, reverse: bool | None = None) -> None:
+        if reverse is None:
+            # Same column: flip. A new one: numbers best-first, the run (its time) newest
+            # first, other text A to Z.
+            column = COLUMNS[COLUMN_KEYS.index(key)]
+            new_order = column.right or key == "run"
+            reverse = not self.sort_reverse if key == self.sort_key else new_order
+        self.sort_key, self.sort_reverse = key, reverse
+        self._fill()
+
+    # -- events and actions ---------------------------------------------------------------
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        event.stop()
+        self.sort_by(str(event.column_key.value))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open()
+
+    def action_open(self) -> None:
+        path = self.selected_path()
+        if path is not None:
+            self.app.open_report(path)
+
+    def action_resume(self) -> None:
+        record = self.selected_record()
+        if record is None:
+            return
+        self.app.resume_run(record)
+
+    def action_sort_next(self) -> None:
+        index = (COLUMN_KEYS.index(self.sort_key) + 1) % len(COLUMN_KEYS)
+        self.sort_by(COLUMN_KEYS[index])
+        self.notify(f"sorted by {COLUMNS[index].label}", timeout=2, markup=False)
+
+    def action_sort_reverse(self) -> None:
+        self.sort_by(self.sort_key, not self.sort_reverse)
+
+    def action_reload(self) -> None:
+        self.reload()
