@@ -24,16 +24,13 @@ class EngineCallback(keras.callbacks.Callback):
     Resources tied to a fit call are set up in on_train_begin, as Keras's own callbacks do.
     """
 
-    def __init__(
-        self, run: Any, steps: int, clock: Any, profiler: Any, num_classes: int, batches_before: int
-    ):
+    def __init__(self, run: Any, steps: int, clock: Any, profiler: Any, num_classes: int):
         super().__init__()
         self.run = run
         self.steps = steps
         self.clock = clock
         self.profiler = profiler
         self.chance_loss = math.log(num_classes)
-        self.global_batch = batches_before  # global batch counter, continued when resuming
         self.profile_sent = False
 
     def on_train_begin(self, logs=None):
@@ -50,7 +47,9 @@ class EngineCallback(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         now = time.perf_counter()
-        self.global_batch += 1
+        # Global batch number over the whole run (resumed runs continue it). ``batch`` is the
+        # last step of the execution, so this also holds with steps_per_execution > 1.
+        self.global_batch = (self.epoch - 1) * self.steps + batch + 1
         logs = logs or {}
         loss = float(logs.get("loss", math.nan))
         stamp = self.clock.pop_latest()

@@ -261,9 +261,7 @@ class Run:
             if initial_epoch >= profile.train.epochs:
                 return self._finish(model, test_ds, "completed", "", started)
             profiler = InputProfiler(*profile.profiler.batches)
-            engine_cb = EngineCallback(
-                self, steps, clock, profiler, data.num_classes, initial_epoch * steps
-            )
+            engine_cb = EngineCallback(self, steps, clock, profiler, data.num_classes)
             callbacks: list[Any] = [engine_cb]
             if profile.train.reduce_lr.enabled:
                 rl = profile.train.reduce_lr

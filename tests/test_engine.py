@@ -220,7 +220,6 @@ def test_nan_training_loss_names_epoch_and_batch():
         clock=Clock(),
         profiler=InputProfiler(3, 8),
         num_classes=10,
-        batches_before=0,
     )
     cb.on_train_begin()
     cb.on_epoch_begin(1)
@@ -244,9 +243,7 @@ def test_not_learning_warning(tmp_path):
         def _warn(self, code, message):
             warned.append((code, message))
 
-    cb = EngineCallback(
-        FakeRun(), steps=10, clock=None, profiler=None, num_classes=10, batches_before=0
-    )
+    cb = EngineCallback(FakeRun(), steps=10, clock=None, profiler=None, num_classes=10)
     cb.commit_epoch({"epoch": 1, "loss": math.log(10) * 1.005})
     cb.commit_epoch({"epoch": 2, "loss": 1.5})
     assert [code for code, _ in warned] == ["not_learning"]
