@@ -14,78 +14,14 @@ epoch compiles and is left out) is compared. The last line is ``ratio N.NN``: he
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-
-BARE = r"""
-import json, sys, time
-import keras
-from core.data import load_dataset
-from core.models import build_model
-from core.profiles import load_profile
-import tensorflow as tf
-
-profile = load_profile(sys.argv[1], overrides=json.loads(sys.argv[2]))
-data = load_dataset(profile.data)
-keras.utils.set_random_seed(profile.train.seed)
-model = build_model(profile, data.num_classes)
-model.compile(optimizer=keras.optimizers.Adam(profile.train.learning_rate),
-              loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-b = profile.train.batch_size
-train = (tf.data.Dataset.from_tensor_slices((data.x_train, data.y_train))
-         .shuffle(profile.pipeline.shuffle_buffer, seed=profile.train.seed)
-         .batch(b, drop_remainder=True).prefetch(tf.data.AUTOTUNE))
-val = (tf.data.Dataset.from_tensor_slices((data.x_val, data.y_val))
-       .batch(b).prefetch(tf.data.AUTOTUNE))
-
-class Times(keras.callbacks.Callback):
-    seconds = []
-    def on_epoch_begin(self, epoch, logs=None):
-        self.t = time.perf_counter()
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self.t)
-
-rl = profile.train.reduce_lr
-model.fit(train, validation_data=val, epochs=profile.train.epochs, verbose=0, callbacks=[
-    Times(), keras.callbacks.ReduceLROnPlateau(monitor=rl.monitor, factor=rl.factor,
-                                               patience=rl.patience, min_lr=rl.min_lr)])
-print(json.dumps(Times.seconds))
-"""
-
-
-def steady(seconds: list[float]) -> float:
-    return statistics.median(seconds[1:] or seconds)
-
-
-def run_bare(profile: str, overrides: list[str]) -> list[float]:
-    out = subprocess.run(
-        [sys.executable, "-c", BARE, profile, json.dumps(overrides)],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def run_headless(profile: str, overrides: list[str]) -> list[float]:
-    with tempfile.TemporaryDirectory() as runs:
-        args = [sys.executable, "-m", "tui.cli", "--run", profile, "--runs-dir", runs, "--plain"]
-        for item in overrides:
-            args += ["--set", item]
-        subprocess.run(args, capture_output=True, text=True, check=True, cwd=ROOT)
-        (run_dir,) = Path(runs).iterdir()
-        report = json.loads((run_dir / "report.json").read_text())
-        return [e["seconds"] for e in report["epochs"]]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bare import ROOT, run_bare, run_headless, steady
 
 
 def main() -> None:
@@ -96,7 +32,7 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=2500, help="training images (synthetic)")
     parser.add_argument("--rounds", type=int, default=2, help="alternating pairs of runs")
     args = parser.parse_args()
-    overrides = [f"train.epochs={args.epochs}", "profiler.trace=false"]
+    overrides = [f"train.epochs={args.epochs}"]
     if args.data:
         overrides += [
             "data.source=folder",
