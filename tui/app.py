@@ -11,6 +11,7 @@ screen on the UI thread. Stopping goes the other way through a thread-safe ``Run
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import sys
@@ -193,7 +194,8 @@ class CifarTuiApp(App[int]):
             self.push_screen(HelpScreen())
 
     def action_quit_console(self) -> None:
-        if self._quitting:
+        if self._quitting:  # asked again while the run stops: leave now (files stay whole)
+            self.exit(EXIT_STOPPED)
             return
         if not self.run_active:
             self.exit(EXIT_OK)
@@ -251,10 +253,20 @@ def create_app(profiles_dir: Path, runs_dir: Path) -> CifarTuiApp:
 def run_console(profiles_dir: Path, runs_dir: Path) -> int:
     """Run the console in this terminal; returns the exit code (130 if a run was stopped)."""
     app = create_app(profiles_dir, runs_dir)
+    # Our own loop: leaving it does not wait for the engine thread (asyncio.run would, with
+    # the screen already gone and nothing said); the interpreter waits for it at exit instead.
+    loop = asyncio.new_event_loop()
     with _native_stderr_to_log() as (driver_class, log_path):
         if driver_class is not None:
             app.driver_class = driver_class
-        result = app.run()
+        result = app.run(loop=loop)
+    if app.run_active:
+        print(
+            "cifar-tui: the run stops after its current batch and is saved; it can be "
+            "resumed from the runs screen.",
+            file=sys.stderr,
+            flush=True,
+        )
     if app.return_code:
         if log_path is not None:  # the crash report went to the log: show it
             with contextlib.suppress(OSError):

@@ -81,6 +81,9 @@ class LaunchScreen(Screen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("l", "launch", "Launch"),
         Binding("i", "images", "Images"),
+        # While a field has focus its printable keys are text, so the footer offers a way out.
+        Binding("escape", "leave_field", "Leave field"),
+        Binding("ctrl+l", "launch_from_field", "Launch"),
     ]
 
     app: CifarTuiApp
@@ -245,7 +248,26 @@ class LaunchScreen(Screen):
         self._timer = self.set_timer(REVALIDATE_DELAY, self.revalidate)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Enter in a field checks the settings and moves on to the next field."""
         self.revalidate()
+        self.focus_next()
+
+    def on_descendant_focus(self) -> None:
+        self.refresh_bindings()  # "Leave field" shows only while a field has focus
+
+    def _editing(self) -> bool:
+        return isinstance(self.app.focused, (Input, Select))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("leave_field", "launch_from_field"):
+            return self._editing()
+        return True
+
+    def action_launch_from_field(self) -> None:
+        self.action_launch()
+
+    def action_leave_field(self) -> None:
+        self.query_one("#profiles", DataTable).focus()
 
     def on_select_changed(self, event: Select.Changed) -> None:
         self.revalidate()

@@ -215,10 +215,13 @@ class WatchScreen(Screen):
         if p is not None:
             label.update(f"epoch {p.epoch}/{planned} ")
             bar.update(total=p.steps, progress=p.step)
-            eta = "" if p.step >= p.steps else f" · ETA {duration(p.eta_seconds)}"
-            info.update(
-                f" {p.step}/{p.steps}{eta} · loss {fmt(p.loss)} · acc {fmt(p.accuracy, '.3f')}"
-            )
+            if s.active:
+                eta = "" if p.step >= p.steps else f" · ETA {duration(p.eta_seconds)}"
+                info.update(
+                    f" {p.step}/{p.steps}{eta} · loss {fmt(p.loss)} · acc {fmt(p.accuracy, '.3f')}"
+                )
+            else:
+                info.update(f" {s.status} at step {p.step}/{p.steps}")
         elif s.active:
             label.update("epoch - ")
             bar.update(total=None, progress=0)
