@@ -1,0 +1,179 @@
+"""Saved runs side by side: the settings that differ, then what each run measured.
+
+Data only (no terminal): ``tui/compare_cli.py`` renders it, ``core/sweepdir.py`` reuses it for a
+sweep's summary. Settings are compared as flat dotted keys of each run's resolved profile, so a
+comparison reads in the same words as the profiles and ``--set``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from core.errors import RunDirError
+from core.rundir import RunRecord, load_run
+from core.table import Column, Table, format_cell, format_delta
+from core.values import flatten, show_value
+
+#: Profile keys that label a run rather than set it up.
+NOT_SETTINGS = ("name", "description")
+
+
+@dataclass(frozen=True)
+class Metric:
+    attr: str  # RunRecord property, and the CSV header
+    title: str
+    kind: str
+
+
+METRICS = (
+    Metric("seconds_per_epoch", "s/epoch", "seconds"),  # median of the epochs after the first
+    Metric("best_val_accuracy", "best val acc", "accuracy"),
+    Metric("test_accuracy", "test acc", "accuracy"),
+    Metric("input_bound_percent", "input-bound %", "percent"),
+    Metric("params", "params", "count"),
+)
+
+
+@dataclass
+class RunRow:
+    """One run as a comparison sees it."""
+
+    label: str
+    path: Path | None
+    status: str
+    settings: dict[str, Any]  # flat dotted keys of the resolved profile
+    metrics: dict[str, Any]
+
+    @classmethod
+    def from_record(cls, record: RunRecord, label: str | None = None) -> RunRow:
+        return cls(
+            label=label or record.path.name,
+            path=record.path,
+            status=record.status,
+            settings=flatten(record.report.get("profile") or {}),
+            metrics={m.attr: getattr(record, m.attr) for m in METRICS},
+        )
+
+
+def differing_keys(settings: list[dict[str, Any]]) -> list[str]:
+    """Dotted keys whose values are not all the same, in profile order (a missing key differs)."""
+    keys: list[str] = []
+    for flat in settings:
+        keys += [k for k in flat if k not in keys and k not in NOT_SETTINGS]
+
+    def same(key: str) -> bool:
+        seen = {json.dumps(flat.get(key, "<missing>"), sort_keys=True) for flat in settings}
+        return len(seen) == 1
+
+    return [k for k in keys if not same(k)]
+
+
+@dataclass
+class Comparison:
+    rows: list[RunRow]
+    keys: list[str]
+
+    @classmethod
+    def of(cls, rows: list[RunRow]) -> Comparison:
+        return cls(rows, differing_keys([r.settings for r in rows]))
+
+    def table(self) -> Table:
+        """One row per run: differing settings first, then the metrics and the status."""
+        columns = [
+            Column("run", "run"),
+            *(Column(k, k, "setting") for k in self.keys),
+            *(Column(m.title, m.attr, m.kind) for m in METRICS),
+            Column("status", "status"),
+            Column("run dir", "run_dir", csv_only=True),
+        ]
+        rows = [
+            [
+                r.label,
+                *(r.settings.get(k) for k in self.keys),
+                *(r.metrics.get(m.attr) for m in METRICS),
+                r.status,
+                str(r.path) if r.path else None,
+            ]
+            for r in self.rows
+        ]
+        return Table(columns, rows)
+
+    def pair_table(self) -> Table | None:
+        """For exactly two runs: each differing key and each metric, both values side by side."""
+        if len(self.rows) != 2:
+            return None
+        a, b = self.rows
+        columns = [
+            Column("", "item"),
+            Column(a.label, "a"),
+            Column(b.label, "b"),
+            Column("difference (b - a)", "difference", "number"),
+        ]
+        rows: list[list[Any]] = [
+            [key, show_value(a.settings.get(key)), show_value(b.settings.get(key)), ""]
+            for key in self.keys
+        ]
+        for m in METRICS:
+            va, vb = a.metrics.get(m.attr), b.metrics.get(m.attr)
+            rows.append(
+                [
+                    m.title,
+                    format_cell(va, m.kind),
+                    format_cell(vb, m.kind),
+                    format_delta(va, vb, m.kind),
+                ]
+            )
+        rows.append(["status", a.status, b.status, ""])
+        return Table(columns, rows)
+
+    def to_markdown(self) -> str:
+        lines = [f"# Comparison of {len(self.rows)} runs", ""]
+        if self.keys:
+            lines += ["Settings that differ: " + ", ".join(f"`{k}`" for k in self.keys), ""]
+        else:
+            lines += ["The runs have the same settings.", ""]
+        lines.append(self.table().to_markdown())
+        pair = self.pair_table()
+        if pair is not None:
+            lines += ["## Side by side", "", pair.to_markdown()]
+        lines += ["## Run directories", ""]
+        lines += [f"- {r.label}: `{r.path}`" for r in self.rows]
+        return "\n".join(lines) + "\n"
+
+    def to_csv(self) -> str:
+        return self.table().to_csv()
+
+
+def collect(paths: list[Path]) -> list[RunRow]:
+    """Runs named on the command line; a sweep directory stands for its started runs."""
+    from core.sweepdir import SWEEP_FILE, sweep_run_dirs
+
+    rows: list[RunRow] = []
+    seen: set[Path] = set()
+
+    def add(run_dir: Path) -> None:
+        key = run_dir.resolve()
+        if key not in seen:
+            seen.add(key)
+            rows.append(RunRow.from_record(load_run(run_dir)))
+
+    for path in paths:
+        if (path / SWEEP_FILE).is_file():
+            run_dirs = sweep_run_dirs(path)
+            if not run_dirs:
+                raise RunDirError(f"{path}: this sweep has no started runs yet")
+            for run_dir in run_dirs:
+                add(run_dir)
+        elif path.is_dir() and ((path / "report.json").exists() or (path / "history.csv").exists()):
+            add(path)
+        else:
+            if not path.exists():
+                raise RunDirError(f"{path}: no such run or sweep directory")
+            raise RunDirError(
+                f"{path} is not a run directory (no report.json or history.csv) "
+                f"nor a sweep directory (no {SWEEP_FILE})"
+            )
+    return rows

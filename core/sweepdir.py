@@ -1,0 +1,313 @@
+"""The sweep directory, ``<runs-dir>/sweeps/<name>-<hash>/``: what a sweep has done so far.
+
+It holds ``sweep.json`` (the sweep file, and for each run its label, settings, run directory or
+null, and status) and a summary table, ``summary.md`` and ``summary.csv``, refreshed after each
+run. The runs themselves are ordinary run directories in the runs directory, and they are the
+truth: every status is re-read from them, so a sweep stopped or killed at any moment resumes by
+skipping what finished, resuming what stopped and starting the rest. The hash in the name comes
+from the expanded, resolved runs: the same command finds the same directory; changed settings
+(a ``--set`` too) make a new sweep.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from core.compare import METRICS, differing_keys
+from core.errors import RunDirError
+from core.rundir import RunLock, RunRecord, atomic_write, load_run
+from core.sweeps import SCHEMA, Sweep, SweepRun
+from core.table import Column, Table
+from core.values import flatten
+
+SWEEP_FILE = "sweep.json"
+SWEEPS_FOLDER = "sweeps"
+#: Run statuses a sweep does not run again (a failed or diverged run would do the same again).
+FINISHED = ("completed", "failed", "diverged")
+SUMMARY_METRICS = tuple(m for m in METRICS if m.attr != "params")
+
+
+@dataclass
+class SweepEntry:
+    """One run of the sweep and where it stands."""
+
+    run: SweepRun
+    run_dir: Path | None = None
+    status: str = "pending"  # pending, running, then a run status (or interrupted)
+    started: float | None = None
+    record: RunRecord | None = None
+
+    @property
+    def label(self) -> str:
+        return self.run.label
+
+    @property
+    def epochs(self) -> int:
+        return self.run.profile.train.epochs
+
+    @property
+    def epochs_done(self) -> int:
+        return len(self.record.epochs) if self.record else 0
+
+    @property
+    def epochs_left(self) -> int:
+        return 0 if self.status in FINISHED else max(0, self.epochs - self.epochs_done)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.run.index,
+            "label": self.label,
+            "overrides": self.run.overrides,
+            "base": str(self.run.base),
+            "hparams": str(self.run.hparams) if self.run.hparams else None,
+            "name": self.run.profile.name,
+            "run_dir": str(self.run_dir) if self.run_dir else None,
+            "status": self.status,
+            "started": self.started,
+        }
+
+
+@dataclass(frozen=True)
+class Eta:
+    seconds: float | None  # None until an epoch has been measured
+    epochs_left: int
+    median_epoch_seconds: float | None
+
+
+class SweepDir:
+    """An open sweep directory, locked against a second process running the same sweep."""
+
+    def __init__(self, path: Path, sweep: Sweep, runs_dir: Path, command: str = ""):
+        self.path = path
+        self.sweep = sweep
+        self.runs_dir = runs_dir
+        self.command = command
+        self.entries = [SweepEntry(run) for run in sweep.runs]
+        self.state = "incomplete"  # the driver sets "running" and "stopped"
+        self._lock = RunLock(path)
+
+    @classmethod
+    def open(cls, runs_dir: Path, sweep: Sweep, command: str = "") -> SweepDir:
+        """Create or reopen the sweep's directory and read back what earlier sessions did."""
+        path = Path(runs_dir) / SWEEPS_FOLDER / sweep.dir_name
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunDirError(f"cannot create {path}: {exc.strerror or exc}") from None
+        sweep_dir = cls(path, sweep, Path(runs_dir), command)
+        try:
+            sweep_dir._lock.acquire()
+        except RunDirError:
+            raise RunDirError(
+                f"this sweep is already running in another process ({path})"
+            ) from None
+        sweep_dir._read_back()
+        sweep_dir.save()
+        sweep_dir.write_summary()
+        return sweep_dir
+
+    def close(self) -> None:
+        self._lock.release()
+
+    # -- state -----------------------------------------------------------------------------------
+
+    def _read_back(self) -> None:
+        previous: dict[str, Any] = {}
+        with contextlib.suppress(OSError, ValueError):
+            previous = json.loads((self.path / SWEEP_FILE).read_text(encoding="utf-8"))
+        old_runs = previous.get("runs") if isinstance(previous.get("runs"), list) else []
+        for entry, old in zip(self.entries, old_runs, strict=False):
+            if not isinstance(old, dict) or old.get("label") != entry.label:
+                continue
+            entry.started = old.get("started")
+            if old.get("run_dir"):
+                entry.run_dir = _locate(Path(old["run_dir"]), self.runs_dir)
+        for entry in self.entries:
+            self.refresh(entry)
+        self._adopt_orphans()
+
+    def refresh(self, entry: SweepEntry) -> None:
+        """Re-read one run's status from its run directory."""
+        entry.record = None
+        if entry.run_dir is None or not entry.run_dir.is_dir():
+            entry.run_dir = None
+            entry.status = "pending"
+            return
+        try:
+            entry.record = load_run(entry.run_dir)
+        except RunDirError:  # killed before it wrote anything: start it afresh
+            entry.run_dir = None
+            entry.status = "pending"
+            return
+        entry.status = entry.record.status
+
+    def _adopt_orphans(self) -> None:
+        """A run started but killed before sweep.json named its directory: find it by profile."""
+        claimed = {e.run_dir.resolve() for e in self.entries if e.run_dir is not None}
+        for entry in self.entries:
+            if entry.run_dir is not None or entry.started is None:
+                continue
+            want = json.dumps(entry.run.profile.to_dict(), sort_keys=True)
+            for child in sorted(self.runs_dir.iterdir()):
+                if child.name == SWEEPS_FOLDER or not child.is_dir():
+                    continue
+                if child.resolve() in claimed or child.stat().st_mtime < entry.started - 2:
+                    continue
+                try:
+                    record = load_run(child)
+                except RunDirError:
+                    continue
+                if json.dumps(record.report.get("profile"), sort_keys=True) == want:
+                    entry.run_dir = child.resolve()
+                    claimed.add(entry.run_dir)
+                    self.refresh(entry)
+                    break
+
+    def action(self, entry: SweepEntry) -> str:
+        """ "skip" a finished run, "resume" a stopped or interrupted one, "start" the rest."""
+        if entry.status in FINISHED:
+            return "skip"
+        if entry.run_dir is not None and entry.record is not None:
+            return "resume"
+        return "start"
+
+    def mark_started(self, entry: SweepEntry) -> None:
+        entry.started = time.time()
+        entry.status = "running"
+        self.save()
+
+    def attach(self, entry: SweepEntry, run_dir: Path) -> None:
+        """Record a new run's directory as soon as the engine has made it."""
+        entry.run_dir = Path(run_dir).resolve()
+        self.save()
+
+    def finish(self, entry: SweepEntry) -> None:
+        self.refresh(entry)
+        self.save()
+        self.write_summary()
+
+    @property
+    def status(self) -> str:
+        """completed, failed (all finished, some failed or diverged), running, stopped, or
+        incomplete (not running now, runs left)."""
+        statuses = [e.status for e in self.entries]
+        if all(s in FINISHED for s in statuses):
+            return "completed" if all(s == "completed" for s in statuses) else "failed"
+        return self.state
+
+    def eta(self, live_seconds: list[float] | tuple[float, ...] = ()) -> Eta:
+        """Median measured epoch time so far x epochs left (``live_seconds``: epochs of the run
+        going on now that its record does not hold yet)."""
+        measured = [
+            row["seconds"]
+            for e in self.entries
+            if e.record is not None
+            for row in e.record.epochs
+            if row.get("seconds") is not None
+        ]
+        measured += list(live_seconds)
+        left = max(0, sum(e.epochs_left for e in self.entries) - len(live_seconds))
+        if not measured:
+            return Eta(None, left, None)
+        median = statistics.median(measured)
+        return Eta(median * left, left, median)
+
+    # -- files -----------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "name": self.sweep.name,
+            "description": self.sweep.description,
+            "sweep_file": str(self.sweep.path.resolve()),
+            "hash": self.sweep.digest,
+            "set": list(self.sweep.overrides),
+            "command": self.command,
+            "runs_dir": str(self.runs_dir.resolve()),
+            "status": self.status,
+            "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "runs": [e.to_dict() for e in self.entries],
+        }
+
+    def save(self) -> None:
+        atomic_write(self.path / SWEEP_FILE, json.dumps(self.to_dict(), indent=2, default=str))
+
+    def summary_table(self) -> Table:
+        """label, status, the settings that differ between the runs, then the measurements."""
+        keys = differing_keys([flatten(e.run.profile.to_dict()) for e in self.entries])
+        columns = [
+            Column("#", "index", "number"),
+            Column("label", "label"),
+            Column("status", "status"),
+            *(Column(k, k, "setting") for k in keys),
+            *(Column(m.title, m.attr, m.kind) for m in SUMMARY_METRICS),
+            Column("run dir", "run_dir", csv_only=True),
+        ]
+        rows = []
+        for e in self.entries:
+            settings = flatten(e.run.profile.to_dict())
+            rows.append(
+                [
+                    e.run.index,
+                    e.label,
+                    e.status,
+                    *(settings.get(k) for k in keys),
+                    *(getattr(e.record, m.attr) if e.record else None for m in SUMMARY_METRICS),
+                    str(e.run_dir) if e.run_dir else None,
+                ]
+            )
+        return Table(columns, rows)
+
+    def write_summary(self) -> None:
+        counts: dict[str, int] = {}
+        for e in self.entries:
+            counts[e.status] = counts.get(e.status, 0) + 1
+        lines = [f"# Sweep {self.sweep.name}: {self.status}", ""]
+        if self.sweep.description:
+            lines += [self.sweep.description, ""]
+        lines.append(f"- sweep file: `{self.sweep.path}`")
+        if self.command:
+            lines.append(f"- command: `{self.command}`")
+        lines += [
+            f"- runs: {len(self.entries)} ("
+            + ", ".join(f"{n} {status}" for status, n in counts.items())
+            + ")",
+            f"- run directories: `{self.runs_dir}`",
+            f"- updated: {time.strftime('%Y-%m-%d %H:%M:%S')}",
+            "",
+            self.summary_table().to_markdown(),
+            "s/epoch is the median epoch after the first (which compiles the model). "
+            f"Compare runs: `cifar-tui --compare {self.path}`.",
+        ]
+        atomic_write(self.path / "summary.md", "\n".join(lines) + "\n")
+        atomic_write(self.path / "summary.csv", self.summary_table().to_csv())
+
+
+def _locate(run_dir: Path, runs_dir: Path) -> Path:
+    """A recorded run directory; if the runs directory was moved, look for it by name."""
+    if run_dir.is_dir():
+        return run_dir
+    moved = runs_dir / run_dir.name
+    return moved if moved.is_dir() else run_dir
+
+
+def sweep_run_dirs(path: Path) -> list[Path]:
+    """The run directories a sweep directory names that exist, in sweep order."""
+    try:
+        data = json.loads((path / SWEEP_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise RunDirError(f"{path / SWEEP_FILE} cannot be read: {exc}") from None
+    runs_dir = path.resolve().parent.parent
+    found = []
+    for run in data.get("runs") or []:
+        if isinstance(run, dict) and run.get("run_dir"):
+            run_dir = _locate(Path(run["run_dir"]), runs_dir)
+            if run_dir.is_dir():
+                found.append(run_dir)
+    return found
