@@ -1,4 +1,4 @@
-"""Headless front: ``--run``, ``--resume`` (and the sweep/compare commands) rendered with Rich.
+"""Headless front: ``--run``, ``--resume`` (``--sweep`` and ``--compare`` live beside it) with Rich.
 
 The engine runs in a worker thread and sends events through a queue; the main thread renders
 them and owns Ctrl+C: the first one asks the engine to stop after the current batch (status
@@ -18,7 +18,7 @@ import threading
 from pathlib import Path
 from typing import Any, TextIO
 
-from core.errors import EXIT_FAILED, EXIT_OK, EXIT_STOPPED, CifarTuiError
+from core.errors import EXIT_FAILED, EXIT_OK, EXIT_STOPPED
 from core.events import (
     BatchProgress,
     EpochEnded,
@@ -280,9 +280,15 @@ def run_headless(args: argparse.Namespace) -> int:
     return EXIT_FOR_STATUS.get(status, EXIT_FAILED)
 
 
-def run_sweep(args: argparse.Namespace) -> int:  # filled in by the sweeps issue
-    raise CifarTuiError("--sweep is not available yet")
+def run_sweep(args: argparse.Namespace) -> int:
+    """``--sweep``: see tui/sweep_cli.py."""
+    from tui.sweep_cli import run_sweep as sweep
+
+    return sweep(args)
 
 
-def compare(args: argparse.Namespace) -> int:  # filled in by the sweeps issue
-    raise CifarTuiError("--compare is not available yet")
+def compare(args: argparse.Namespace) -> int:
+    """``--compare``: see tui/compare_cli.py."""
+    from tui.compare_cli import compare as compare_runs
+
+    return compare_runs(args)
