@@ -11,6 +11,7 @@ written), 130 stopped.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import shlex
 import signal
@@ -61,6 +62,15 @@ def duration(seconds: float) -> str:
     if s < 3600:
         return f"{s // 60} min {s % 60:02d} s"
     return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+def _release_models() -> None:
+    """Free the finished run's model and compiled functions before the next run builds its own:
+    eleven AlexNets in one process must not pile up in (GPU) memory."""
+    keras = sys.modules.get("keras")
+    if keras is not None:
+        keras.backend.clear_session()
+    gc.collect()
 
 
 def _acc(value: float | None) -> str:
@@ -268,6 +278,7 @@ class SweepDriver:
             if entry.run_dir is None and getattr(run, "run_dir", None) is not None:
                 entry.run_dir = Path(run.run_dir).resolve()
             sweep_dir.finish(entry)
+            _release_models()
         if status == "stopped" or run.stop_requested:
             self.stop.set()
         style = "green" if entry.status == "completed" else "bold red"
