@@ -88,7 +88,8 @@ class CifarTuiApp(App[int]):
             return False
         state = RunState(label=request.label, active=True, status="starting")
         if request.profile is not None and request.profile.profiler.enabled:
-            state.profiler_window = tuple(request.profile.profiler.batches)  # type: ignore[assignment]
+            first, last = request.profile.profiler.batches
+            state.profiler_window = (first, last)
         self.run_state = state
         self.control = RunControl()
         self.engine_status = None
@@ -109,7 +110,7 @@ class CifarTuiApp(App[int]):
             return
         if not self.control.stop_requested:
             self.control.request_stop()
-            self.run_state.status = "stopping after the current batch"
+            self.run_state.stopping = True
             self._watch_screen().status_if_mounted()
             self.notify(
                 "Stopping after the current batch; everything is saved.", timeout=4, markup=False

@@ -171,7 +171,8 @@ class LaunchScreen(Screen):
         results = last_results(self.app.runs_dir)
         for index, entry in enumerate(self.profiles):
             if not entry.error:
-                table.update_cell(str(index), "last", last_result_text(results.get(entry.name)))
+                text = last_result_text(results.get(entry.name))
+                table.update_cell(str(index), "last", text, update_width=True)
 
     # -- choosing ---------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ class RunState:
 
     label: str = ""
     active: bool = False
+    stopping: bool = False  # a stop was asked for; the engine stops after the current batch
     status: str = "idle"  # a Status message while starting, then the run's status
     planned_epochs: int = 0
     profiler_window: tuple[int, int] | None = None
@@ -59,6 +60,8 @@ class RunState:
                 for k in ("epoch", "seconds", "loss", "accuracy", "val_loss", "val_accuracy", "lr")
             }
             self.epochs = [e for e in self.epochs if e["epoch"] < event.epoch] + [row]
+            if self.status.startswith("training"):
+                self.status = "training"  # the "first steps compile" note is over
         elif isinstance(event, ProfilerSummary):
             self.profiler = event
         elif isinstance(event, RunWarning):

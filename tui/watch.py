@@ -166,9 +166,11 @@ class WatchScreen(Screen):
                 "the runs screen (b)."
             )
         if s.label:
-            line.append(
-                f" · {s.status}" + ("…" if s.active else ""), "bold" if not s.active else ""
-            )
+            if s.active and s.stopping:
+                line.append(" · stopping after the current batch…", "bold")
+            else:
+                status = f" · {s.status}" + ("…" if s.active else "")
+                line.append(status, "" if s.active else "bold")
         self.query_one("#device", Static).update(line)
 
     def _draw_banner(self) -> None:
