@@ -22,12 +22,12 @@ from test_tui_helpers import REPO, copy_profiles, fake_report, killed_copy, stan
 from textual.pilot import Pilot
 from textual.widgets import Button, DataTable, Input, Markdown, Static
 
-from core.events import BatchProgress
+from core.events import BatchProgress, RunFinished, RunWarning
 from tui.app import CifarTuiApp, create_app
 from tui.dialogs import ConfirmScreen, HelpScreen
 from tui.images import ImagesScreen, ImageTile, half_block
 from tui.launch import LaunchScreen
-from tui.messages import EngineDone
+from tui.messages import EngineDone, EngineEvent
 from tui.report_view import ReportScreen
 from tui.runner import ProgressThrottle, RunControl, command_line
 from tui.runs import RunsScreen, sort_records
@@ -273,6 +273,35 @@ async def test_quit_during_a_run_asks_first(tmp_path: Path) -> None:
         app.post_message(EngineDone("stopped"))
         await pilot.pause()
     assert app.return_value == 130
+
+
+@in_event_loop
+async def test_warnings_and_bad_endings_cannot_be_missed(tmp_path: Path) -> None:
+    """Fed the events of a diverged run, as the worker posts them: banner and notification."""
+    app = create_app(copy_profiles(tmp_path / "profiles"), tmp_path / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("w")
+        app.run_state = RunState(label="smoke", active=True)
+        for event in (
+            RunWarning("not_learning", "The training loss is still at chance level."),
+            RunFinished("diverged", "Diverged: loss became nan", None, None, 3.0),
+        ):
+            app.post_message(EngineEvent(event))
+        app.post_message(EngineDone("diverged"))
+        await wait_for(pilot, lambda: not app.run_active, 5, "the end of the run")
+        watch = app.screen
+        outcome = watch.query_one("#outcome", Static)
+        assert outcome.display and outcome.has_class("-error")
+        assert "Run diverged: Diverged: loss became nan" in str(outcome.render())
+        assert "still at chance" in str(watch.query_one("#warnings", Static).render())
+        severities = [n.severity for n in app._notifications]
+        assert "warning" in severities and "error" in severities
+
+        # A run that could not start (e.g. missing data) says why, in the same place.
+        app.run_state = RunState(label="smoke", active=True)
+        app.post_message(EngineDone(None, "CIFAR-10 is not cached"))
+        await wait_for(pilot, lambda: not app.run_active, 5, "the engine's answer")
+        assert "could not start: CIFAR-10 is not cached" in str(outcome.render())
 
 
 @in_event_loop
