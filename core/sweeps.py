@@ -216,20 +216,22 @@ class _Reader:
 
     def span_of(self, table: str, occurrence: int = 1) -> tuple[int, int] | None:
         """Lines of ``[table]`` (or the n-th ``[[table]]``) with its sub-tables."""
-        seen = 0
-        for pos, (number, name, _) in enumerate(self.headers):
-            if name != table:
-                continue
-            seen += 1
-            if seen != occurrence:
-                continue
-            end = len(self.lines)
-            for later, later_name, _ in self.headers[pos + 1 :]:
-                if not later_name.startswith(table + "."):
-                    end = later
-                    break
-            return (number, end)
-        return None
+        starts = [pos for pos, (_, name, _) in enumerate(self.headers) if name == table]
+        if not starts:  # [grid.train] with no [grid] above it opens the grid too
+            prefix = table + "."
+            starts = [
+                pos for pos, (_, name, _) in enumerate(self.headers) if name.startswith(prefix)
+            ]
+            starts = starts[:1]
+        if len(starts) < occurrence:
+            return None
+        pos = starts[occurrence - 1]
+        end = len(self.lines)
+        for later, later_name, _ in self.headers[pos + 1 :]:
+            if not later_name.startswith(table + "."):
+                end = later
+                break
+        return (self.headers[pos][0], end)
 
     def line_of(self, key: str | None, span: tuple[int, int] | None) -> int | None:
         if key is None:
@@ -501,7 +503,11 @@ class _Reader:
             raw = nest(spec.overrides)
         except ValueError as exc:
             raise self.fail(
-                f"{exc} is set both as a value and as a table", where=spec.where, span=spec.span
+                "conflicts with another key of this run that sets its table to a value; "
+                'write each setting once, as "table.key" = value',
+                key=str(exc),
+                where=spec.where,
+                span=spec.span,
             ) from None
         layer = _SweepLayer(
             f"{self.label} {spec.where}",

@@ -108,6 +108,14 @@ CASES = [
         expect=("must be a list of the values to try", "got 0.001"),
     ),
     Case(
+        "grid-subtable-value-not-a-list",
+        "grid_subtable_not_list.toml",
+        key="train.batch_size",
+        line=5,
+        where="[grid]",
+        expect=("must be a list of the values to try, e.g. [50]", "got 50"),
+    ),
+    Case(
         "grid-empty-list",
         "grid_empty_list.toml",
         key="train.batch_size",
