@@ -752,6 +752,24 @@ def test_stop_between_runs_leaves_the_rest_pending(tmp_path: Path) -> None:
     assert [r["status"] for r in sweep_json(runs)["runs"]] == ["completed", "pending", "pending"]
 
 
+def test_stop_while_the_next_run_is_set_up_does_not_start_it(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    drivers: list[SweepDriver] = []
+
+    def make_run(profile: Any) -> FakeRun:
+        if profile.train.learning_rate == 0.002:
+            drivers[0]._on_sigint(signal.SIGINT, None)  # Ctrl+C lands between runs
+        return FakeRun(profile, runs)
+
+    sweep = load_sweep(fake_sweep(tmp_path), ["train.epochs=2"])
+    driver = SweepDriver(sweep, runs, out=io.StringIO(), make_run=make_run)
+    drivers.append(driver)
+    assert driver.execute() == EXIT_STOPPED
+    data = sweep_json(runs)
+    assert [r["status"] for r in data["runs"]] == ["completed", "pending", "pending"]
+    assert data["runs"][1]["started"] is None and len(run_dirs(runs)) == 1
+
+
 def test_killed_sweep_resumes_the_interrupted_run_and_finds_an_unrecorded_one(
     tmp_path: Path,
 ) -> None:

@@ -143,7 +143,7 @@ class SweepDriver:
         """Ctrl+C between runs (during a run, drive() handles it and the run stops)."""
         if self.stop.is_set():
             os._exit(EXIT_STOPPED)
-        self.stop.set()
+        self.request_stop()
         print("\nstopping the sweep (Ctrl+C again to quit at once)", file=sys.stderr, flush=True)
 
     # -- output ----------------------------------------------------------------------------------
@@ -265,11 +265,15 @@ class SweepDriver:
                 else Run(entry.run.profile, self.runs_dir)
             )
         sweep_dir.mark_started(entry)
+        self.current_run = run  # from here a Ctrl+C also stops the run itself
+        if self.stop.is_set():  # Ctrl+C while the run was being set up: leave it untouched
+            self.current_run = None
+            entry.started = None
+            sweep_dir.refresh(entry)
+            sweep_dir.save()
+            return
         renderer = PlainRenderer(self.out) if self.plain else LiveRenderer()
         tracker = self._tracker = _Tracker(sweep_dir, entry, run, renderer)
-        self.current_run = run
-        if self.stop.is_set():  # asked to stop while the run was being set up
-            run.request_stop()
         try:
             status = drive(run, tracker)
         finally:
