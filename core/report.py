@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+import threading
 from typing import Any
 
 from core.profiler import VERDICT_TEXT
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# plotext draws on one global figure; the engine thread and the console may both render.
+_PLOT_LOCK = threading.Lock()
 
 
 def text_plot(
@@ -16,21 +19,22 @@ def text_plot(
     """A plotext line plot rendered to plain text (no colour codes), for files and logs."""
     import plotext as plt
 
-    plt.clear_figure()
-    plt.plotsize(width, height)
-    plt.theme("clear")
-    plt.title(title)
-    plotted = False
-    for label, values in series.items():
-        points = [(i + 1, v) for i, v in enumerate(values) if v is not None]
-        if points:
-            xs, ys = zip(*points, strict=True)
-            plt.plot(list(xs), list(ys), label=label, marker="braille")
-            plotted = True
-    if not plotted:
-        return f"{title}: no finished epoch yet"
-    plt.xlabel("epoch")
-    return ANSI.sub("", plt.build())
+    with _PLOT_LOCK:
+        plt.clear_figure()
+        plt.plotsize(width, height)
+        plt.theme("clear")
+        plt.title(title)
+        plotted = False
+        for label, values in series.items():
+            points = [(i + 1, v) for i, v in enumerate(values) if v is not None]
+            if points:
+                xs, ys = zip(*points, strict=True)
+                plt.plot(list(xs), list(ys), label=label, marker="braille")
+                plotted = True
+        if not plotted:
+            return f"{title}: no finished epoch yet"
+        plt.xlabel("epoch")
+        return ANSI.sub("", plt.build())
 
 
 def _fmt(value: Any, spec: str = ".4f") -> str:
