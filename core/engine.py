@@ -83,6 +83,7 @@ class Run:
         self.report: dict[str, Any] = {}
         self.epochs: list[dict[str, Any]] = []
         self._profile_summary: ProfilerSummary | None = None
+        self._earlier_seconds = 0.0  # training time before a resume
 
     @classmethod
     def resume(cls, run_dir: Path | str, on_event: EventSink | None = None) -> Run:
@@ -137,8 +138,6 @@ class Run:
         self._prepare_dir(env)
         try:
             status = self._train(keras, data, env, started)
-        except CifarTuiError:
-            raise
         finally:
             if self._log:
                 self._log.close()
@@ -172,6 +171,10 @@ class Run:
         else:
             record = rundir.load_run(self.run_dir)
             self.report = record.report
+            # Time already spent: the last total written, or (killed runs) the finished epochs.
+            self._earlier_seconds = (self.report.get("timing") or {}).get("total_seconds") or sum(
+                e.get("seconds") or 0.0 for e in record.epochs
+            )
             self.report["status"] = "running"
             self.report.pop("error", None)
             self.report["environment"] = env
@@ -354,7 +357,7 @@ class Run:
             self.report["test"] = {"loss": test_loss, "accuracy": test_acc}
         self.status = status
         self.report["status"] = status
-        total = time.time() - started
+        total = time.time() - started + self._earlier_seconds
         self.report["timing"]["total_seconds"] = round(total, 3)
         if status in ("failed", "diverged"):
             self.report.setdefault("error", {"type": status, "message": message})
