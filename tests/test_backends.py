@@ -26,7 +26,7 @@ def test_smoke_profile_runs_on_jax(tmp_path):
             "--runs-dir",
             str(tmp_path),
             "--set",
-            "train.epochs=2",
+            "train.epochs=1",
             "--set",
             "data.synthetic_train=300",
             "--set",
