@@ -95,3 +95,45 @@ def test_installed_script_help() -> None:
     proc = run([*args, "--help"], "cifar-tui --help")
     assert proc.returncode == 0, proc.stderr
     assert "usage: cifar-tui" in proc.stdout
+
+
+def usage_error(args: list[str], label: str) -> subprocess.CompletedProcess[str]:
+    """A refused combination of options: exit 2 from argparse, before any module is loaded."""
+    proc = run([sys.executable, "-X", "importtime", "-m", "tui.cli", *args], label)
+    assert proc.returncode == EXIT_USAGE
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert heavy(imported_modules(proc.stderr)) == []
+    return proc
+
+
+def test_hparams_with_sweep_is_a_usage_error(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    proc = usage_error(
+        [
+            "--sweep",
+            "profiles/sweeps/smoke-lr.toml",
+            "--hparams",
+            "profiles/hparams/sgd.toml",
+            "--runs-dir",
+            str(runs),
+        ],
+        "--sweep --hparams",
+    )
+    assert "usage: cifar-tui" in proc.stderr
+    assert (
+        "cifar-tui: error: --hparams goes with --check or --run: a sweep names its "
+        'hyperparameter profile in the sweep file (hparams = "...")'
+    ) in proc.stderr
+    assert not runs.exists()
+
+
+def test_markdown_or_csv_without_compare_is_a_usage_error(tmp_path: Path) -> None:
+    for option in ("--markdown", "--csv"):
+        target = tmp_path / f"out{option.replace('-', '.')}"
+        proc = usage_error(["--run", "profiles/smoke.toml", option, str(target)], option)
+        assert (
+            "cifar-tui: error: --markdown and --csv go with --compare: they export its table"
+        ) in proc.stderr
+        assert not target.exists()
+    proc = usage_error(["--markdown", str(tmp_path / "cmp.md")], "--markdown alone")
+    assert "go with --compare" in proc.stderr

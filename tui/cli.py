@@ -26,6 +26,12 @@ examples:
   cifar-tui --resume runs/20261126-101500-smoke
 """
 
+#: A sweep file names its own hyperparameter profile; said before anything is read or written.
+SWEEP_HPARAMS = (
+    "--hparams goes with --check or --run: a sweep names its hyperparameter profile "
+    'in the sweep file (hparams = "..."), and --set applies to every run'
+)
+
 
 def quiet_tensorflow() -> None:
     """TensorFlow's C++ start-up chatter is noise in a console or a log file."""
@@ -78,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     quiet_tensorflow()
     if (args.hparams or args.overrides) and not (args.check or args.run or args.sweep):
         parser.error("--hparams and --set go with --check, --run or --sweep")
+    if args.hparams and args.sweep:
+        parser.error(SWEEP_HPARAMS)
+    if (args.markdown or args.csv) and not args.compare:
+        parser.error("--markdown and --csv go with --compare: they export its table")
     try:
         if args.check:
             return _check(args)
