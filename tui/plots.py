@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
+
 from rich.text import Text
 from textual.app import RenderResult
 from textual_plotext import PlotextPlot
 
 Series = dict[str, list[float | None]]
 LEGEND_MIN_HEIGHT = 14  # rows; below this the legend goes into the title
-MARKERS = ("braille", "dot")  # first series, second series
-SYMBOL = {"braille": "⠿", "dot": "•"}
+# One marker per series, in turn (a comparison may overlay many runs), so the series stay
+# apart without colour too.
+MARKERS = ("braille", "dot", "+", "x", "*", "o")
+SYMBOL = {"braille": "⠿", "dot": "•", "+": "+", "x": "x", "*": "*", "o": "o"}
 SHORT = {"validation": "val"}
 
 
@@ -45,7 +49,7 @@ class MetricPlot(PlotextPlot):
         # series differ by marker too, so they stay apart without colour (NO_COLOR).
         legend = self.size.height >= LEGEND_MIN_HEIGHT
         keys = []
-        for (label, values), marker in zip(self.series.items(), MARKERS, strict=False):
+        for (label, values), marker in zip(self.series.items(), itertools.cycle(MARKERS)):
             points = [(i + 1, v) for i, v in enumerate(values) if v is not None]
             if points:
                 xs = [x for x, _ in points]
