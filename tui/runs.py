@@ -1,7 +1,8 @@
-"""The runs screen: every run in the runs directory, sortable, to open or resume.
+"""The runs screen: every run in the runs directory, sortable, to open, resume or compare.
 
 Runs are read from their files alone (``core.rundir.list_runs``), so runs made headless,
 finished, stopped or killed ("interrupted": still "running" on disk with no live lock) all show.
+Runs marked with space (or m) are compared with c (``tui.compare_view``), in the order marked.
 """
 
 from __future__ import annotations
@@ -73,6 +74,8 @@ COLUMNS = (
 #: Below this width the model column is left out (the run's name holds its profile).
 MODEL_COLUMN_MIN_WIDTH = 100
 COLUMN_KEYS = [c.key for c in COLUMNS]
+MARK_KEY = "mark"  # the first column: a mark on runs to compare (not a sort column)
+MARK = "✓"
 STATUS_STYLE = {
     "completed": "green",
     "stopped": "yellow",
@@ -100,6 +103,9 @@ class RunsScreen(Screen):
         Binding("o", "sort_next", "Sort"),
         Binding("O", "sort_reverse", "Reverse", show=False),
         Binding("u", "reload", "Reload"),
+        Binding("m", "mark", "Mark"),  # the footer shows m: "space" would not fit at 80 columns
+        Binding("space", "mark", "Mark", show=False),
+        Binding("c", "compare", "Compare"),
     ]
 
     app: CifarTuiApp
@@ -110,6 +116,7 @@ class RunsScreen(Screen):
         self._shown: list[Column] = []
         self.sort_key = "run"
         self.sort_reverse = True  # newest first
+        self.marked: list[Path] = []  # runs to compare, in the order they were marked
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -141,6 +148,8 @@ class RunsScreen(Screen):
     def reload(self) -> None:
         """Read the runs directory again (cheap: report.json and history.csv per run)."""
         self.records = list_runs(self.app.runs_dir)
+        present = {r.path for r in self.records}
+        self.marked = [p for p in self.marked if p in present]
         self._fill()
 
     def _fill(self) -> None:
@@ -151,13 +160,14 @@ class RunsScreen(Screen):
         table.clear(columns=True)
         records = sort_records(self.records, self.sort_key, self.sort_reverse)
         rows = [[column.cell(record) for column in self._shown] for record in records]
+        table.add_column(Text(MARK), key=MARK_KEY, width=1)
         for index, column in enumerate(self._shown):
             header = self._header(column)
             # Fixed widths: every cell is known here, and auto widths lagged a render behind.
             width = max([header.cell_len] + [len(row[index]) for row in rows])
             table.add_column(header, key=column.key, width=width)
         for record, row in zip(records, rows, strict=True):
-            cells = []
+            cells = [self._mark_cell(record.path)]
             for column, value in zip(self._shown, row, strict=True):
                 style = STATUS_STYLE.get(record.status, "") if column.key == "status" else ""
                 cells.append(Text(value, style=style, justify="right" if column.right else "left"))
@@ -168,15 +178,23 @@ class RunsScreen(Screen):
         if self.records:
             label = COLUMNS[COLUMN_KEYS.index(self.sort_key)].label
             order = "descending" if self.sort_reverse else "ascending"
+            marks = (
+                f" · {len(self.marked)} marked: c compares them"
+                if self.marked
+                else " · space or m marks runs to compare"
+            )
             hint.update(
-                f"{len(self.records)} run(s), sorted by {label} ({order}) · enter: open · "
-                "click a header to sort"
+                f"{len(self.records)} run(s), sorted by {label} ({order}) · enter: open"
+                f"{marks} · click a header to sort"
             )
         else:
             hint.update(
                 f"No runs yet in {self.app.runs_dir}. Launch one from the pick screen (p), or "
                 "with cifar-tui --run PROFILE."
             )
+
+    def _mark_cell(self, path: Path) -> Text:
+        return Text(MARK if path in self.marked else " ", style="bold green")
 
     def selected_path(self) -> Path | None:
         table = self.query_one("#runs", DataTable)
@@ -203,7 +221,8 @@ class RunsScreen(Screen):
 
     def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
         event.stop()
-        self.sort_by(str(event.column_key.value))
+        if event.column_key.value in COLUMN_KEYS:
+            self.sort_by(str(event.column_key.value))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
@@ -230,3 +249,28 @@ class RunsScreen(Screen):
 
     def action_reload(self) -> None:
         self.reload()
+
+    def action_mark(self) -> None:
+        """Mark or unmark the selected run, then move down (space, space marks a run of rows)."""
+        path = self.selected_path()
+        if path is None:
+            return
+        if path in self.marked:
+            self.marked.remove(path)
+        else:
+            self.marked.append(path)
+        self._fill()
+        table = self.query_one("#runs", DataTable)
+        table.move_cursor(row=min(table.cursor_row + 1, table.row_count - 1))
+
+    def action_compare(self) -> None:
+        if len(self.marked) < 2:
+            self.notify(
+                "Mark two or more runs to compare (space marks the selected run).",
+                severity="warning",
+                markup=False,
+            )
+            return
+        from tui.compare_view import CompareScreen
+
+        self.app.push_screen(CompareScreen(list(self.marked)))
