@@ -7,6 +7,8 @@ is imported inside the thread worker that runs it, so the console paints at once
 Threads: the engine runs in a Textual thread worker; its only way to the UI is posting
 messages (``tui.messages``) to the app, whose handlers update :class:`RunState` and the watch
 screen on the UI thread. Stopping goes the other way through a thread-safe ``RunControl``.
+A sweep is one such worker running its runs in turn (``tui.sweep_runner``); each of its runs
+becomes the current run, and :class:`SweepState` holds the sweep's own progress.
 """
 
 from __future__ import annotations
@@ -27,14 +29,16 @@ from core.errors import EXIT_OK, EXIT_STOPPED
 from core.events import Event, RunFinished, RunStarted, RunWarning
 from tui.dialogs import ConfirmScreen, HelpScreen
 from tui.launch import LaunchScreen
-from tui.messages import EngineDone, EngineEvent
+from tui.messages import EngineDone, EngineEvent, SweepDone, SweepRunStarting, SweepUpdate
 from tui.runner import LaunchRequest, RunControl, execute
 from tui.runs import RESUMABLE, RunsScreen
-from tui.state import BAD_ENDINGS, RunState
+from tui.state import BAD_ENDINGS, RunState, SweepState
+from tui.sweep_runner import SweepControl, execute_sweep
 from tui.watch import WatchScreen
 
 if TYPE_CHECKING:
     from core.rundir import RunRecord
+    from core.sweeps import Sweep
 
 #: Seconds a confirmed quit waits for the engine to stop and save before leaving anyway.
 QUIT_GRACE_SECONDS = 20.0
@@ -67,7 +71,8 @@ class CifarTuiApp(App[int]):
         self.profiles_dir = Path(profiles_dir)
         self.runs_dir = Path(runs_dir)
         self.run_state = RunState()
-        self.control = RunControl()
+        self.sweep_state: SweepState | None = None  # the running or last sweep, if any
+        self.control: RunControl = RunControl()
         self.engine_status: str | None = None  # what the last execute() returned
         self._quitting = False
 
@@ -75,17 +80,25 @@ class CifarTuiApp(App[int]):
 
     @property
     def run_active(self) -> bool:
-        return self.run_state.active
+        """A run trains, or a sweep is between two of its runs: the engine is busy."""
+        return self.run_state.active or self.sweep_active
+
+    @property
+    def sweep_active(self) -> bool:
+        return self.sweep_state is not None and self.sweep_state.active
+
+    def busy_message(self) -> str:
+        """Why nothing else can start now (one engine worker at a time)."""
+        if self.sweep_active:
+            return "A sweep is running: stop it first (w, then s)."
+        return "A run is already training: stop it first (w, then s)."
 
     def start_run(self, request: LaunchRequest) -> bool:
         """Start the engine in a thread worker; refused while another run trains."""
         if self.run_active:
-            self.notify(
-                "A run is already training: stop it first (w, then s).",
-                severity="warning",
-                markup=False,
-            )
+            self.notify(self.busy_message(), severity="warning", markup=False)
             return False
+        self.sweep_state = None  # a single run: no sweep line on the watch screen
         state = RunState(label=request.label, active=True, status="starting")
         if request.profile is not None and request.profile.profiler.enabled:
             first, last = request.profile.profiler.batches
@@ -104,22 +117,60 @@ class CifarTuiApp(App[int]):
         """The thread worker: runs the engine; talks to the UI only by posting messages."""
         return execute(request, control, self.post_message)
 
+    def start_sweep(self, sweep: Sweep) -> bool:
+        """Run a validated sweep's runs in turn in the engine worker; refused while busy.
+
+        The sweep directory is the one ``cifar-tui --sweep`` uses for the same file and runs
+        directory, so either front resumes what the other left.
+        """
+        if self.run_active:
+            self.notify(self.busy_message(), severity="warning", markup=False)
+            return False
+        import argparse
+
+        from tui.sweep_cli import sweep_command
+
+        command = sweep_command(
+            argparse.Namespace(
+                sweep=str(sweep.path), overrides=[], runs_dir=self.runs_dir, plain=False
+            )
+        )
+        self.sweep_state = SweepState(sweep.name, str(sweep.path), len(sweep.runs), command)
+        self.run_state = RunState(label=f"sweep {sweep.name}", status="opening the sweep")
+        control = SweepControl()
+        self.control = control
+        self.engine_status = None
+        self._run_sweep(sweep, control, command)
+        self._watch_screen().redraw_if_mounted()
+        self.switch_mode("watch")
+        self.refresh_bindings()
+        return True
+
+    @work(thread=True, exclusive=True, group="engine", exit_on_error=False)
+    def _run_sweep(self, sweep: Sweep, control: SweepControl, command: str) -> str:
+        """The thread worker of a sweep: its runs in turn; talks to the UI only by messages."""
+        return execute_sweep(sweep, self.runs_dir, control, self.post_message, command)
+
     def stop_run(self) -> None:
         if not self.run_active:
             self.notify("No run is training.", timeout=3, markup=False)
             return
         if not self.control.stop_requested:
             self.control.request_stop()
-            self.run_state.stopping = True
+            self.run_state.stopping = self.run_state.active
             self._watch_screen().status_if_mounted()
-            self.notify(
-                "Stopping after the current batch; everything is saved.", timeout=4, markup=False
-            )
+            text = "Stopping after the current batch; everything is saved."
+            if self.sweep_active:
+                text = (
+                    "Stopping the run after the current batch, and the sweep; everything is "
+                    "saved. Start the sweep again to resume it."
+                )
+            self.notify(text, timeout=6, markup=False)
 
     def why_not_resume(self, record: RunRecord) -> str | None:
         """Why ``record`` cannot be resumed now, or None if it can."""
         if self.run_active:
-            return "A run is already training: stop it first (w, then s)."
+            return self.busy_message()
         if record.status not in RESUMABLE:
             return f"Only stopped or interrupted runs can be resumed; this one is {record.status}."
         return None
@@ -177,6 +228,66 @@ class CifarTuiApp(App[int]):
             )
         self._watch_screen().status_if_mounted()
         self.refresh_bindings()
+        if self._quitting and not self.sweep_active:  # a sweep first closes its directory
+            self.exit(EXIT_STOPPED)
+
+    # -- a sweep's own messages (its runs' events come as for any run) ------------------------
+
+    def on_sweep_run_starting(self, message: SweepRunStarting) -> None:
+        """The sweep's next run becomes the current run: a fresh RunState, the watch redrawn."""
+        sweep = self.sweep_state
+        if sweep is None:
+            return
+        sweep.snapshot = message.snapshot
+        view = message.snapshot.run(message.index)
+        self.run_state = RunState(
+            label=view.label,
+            active=True,
+            status="resuming" if message.action == "resume" else "starting",
+            profiler_window=message.profiler_window,
+        )
+        self.engine_status = None
+        self._watch_screen().redraw_if_mounted()
+
+    def on_sweep_update(self, message: SweepUpdate) -> None:
+        if self.sweep_state is not None:
+            self.sweep_state.snapshot = message.snapshot
+            self._watch_screen().sweep_if_mounted()
+
+    def on_sweep_done(self, message: SweepDone) -> None:
+        sweep = self.sweep_state
+        if sweep is None:
+            return
+        sweep.active = False
+        if message.snapshot is not None:
+            sweep.snapshot = message.snapshot
+        sweep.error = message.error
+        if self.run_state.label == f"sweep {sweep.name}":  # no run started (all finished before)
+            self.run_state.status = message.snapshot.status if message.snapshot else "not started"
+        if message.error:
+            self.notify(
+                message.error,
+                title=f"Sweep {sweep.name} cannot go on",
+                severity="error",
+                timeout=15,
+                markup=False,
+            )
+        elif message.snapshot is not None:
+            snap = message.snapshot
+            where = f"Summary: {snap.path / 'summary.md'}"
+            if snap.status in ("completed", "failed"):
+                text = (
+                    f"Sweep {sweep.name} {snap.status}: {snap.finished} of {len(snap.runs)} runs."
+                )
+            else:
+                text = (
+                    f"Sweep {sweep.name} {snap.status}: {snap.finished} of {len(snap.runs)} "
+                    "runs finished; start it again to resume."
+                )
+            severity = "error" if snap.status == "failed" else "information"
+            self.notify(f"{text} {where}", severity=severity, timeout=10, markup=False)
+        self._watch_screen().status_if_mounted()
+        self.refresh_bindings()
         if self._quitting:
             self.exit(EXIT_STOPPED)
 
@@ -203,13 +314,16 @@ class CifarTuiApp(App[int]):
             return
         if isinstance(self.screen, ConfirmScreen):
             return
-        self.push_screen(
-            ConfirmScreen(
-                "A run is training. Stop it (it is saved after the current batch "
-                "and can be resumed) and quit?"
-            ),
-            self._quit_confirmed,
+        question = (
+            "A run is training. Stop it (it is saved after the current batch "
+            "and can be resumed) and quit?"
         )
+        if self.sweep_active:
+            question = (
+                "A sweep is running. Stop it (its run is saved after the current batch; "
+                "starting the sweep again resumes it) and quit?"
+            )
+        self.push_screen(ConfirmScreen(question), self._quit_confirmed)
 
     def _quit_confirmed(self, yes: bool | None) -> None:
         if not yes:
@@ -245,6 +359,10 @@ class _WatchHandle:
         if self._ready():
             self.screen.draw_status()
 
+    def sweep_if_mounted(self) -> None:
+        if self._ready():
+            self.screen.draw_sweep()
+
 
 def create_app(profiles_dir: Path, runs_dir: Path) -> CifarTuiApp:
     """The console app for a profiles directory and a runs directory."""
@@ -261,7 +379,14 @@ def run_console(profiles_dir: Path, runs_dir: Path) -> int:
         if driver_class is not None:
             app.driver_class = driver_class
         result = app.run(loop=loop)
-    if app.run_active:
+    if app.sweep_active:
+        print(
+            "cifar-tui: the sweep stops; its run is saved after the current batch. Resume it "
+            f"from the console or with: {app.sweep_state.command if app.sweep_state else ''}",
+            file=sys.stderr,
+            flush=True,
+        )
+    elif app.run_active:
         print(
             "cifar-tui: the run stops after its current batch and is saved; it can be "
             "resumed from the runs screen.",

@@ -1,4 +1,4 @@
-"""What the launch screen lists: model profiles, hyperparameter profiles, last results.
+"""What the launch screen lists: model profiles, hyperparameter profiles, sweeps, last results.
 
 Listing reads TOML files and run reports only; it never builds a model (the parameter count
 is the notebook's, from ``core.models.NOTEBOOK_PARAMS``, when the input size is the native one).
@@ -6,6 +6,7 @@ is the notebook's, from ``core.models.NOTEBOOK_PARAMS``, when the input size is 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -86,6 +87,67 @@ def list_hparams(profiles_dir: Path) -> list[HparamsEntry]:
         name, description = raw.get("name", path.stem), raw.get("description", "")
         entries.append(HparamsEntry(path, str(name), str(description)))
     return entries
+
+
+@dataclass(frozen=True)
+class SweepFileEntry:
+    """A sweep file (``<profiles>/sweeps/*.toml``), its runs, and how far it got before."""
+
+    path: Path
+    name: str
+    description: str = ""
+    labels: tuple[str, ...] = ()
+    directory: Path | None = None  # <runs-dir>/sweeps/<name>-<hash>: where it is recorded
+    last: str = "-"  # "stopped 1/3" (finished of all), "-" when never started
+    error: str | None = None
+
+    @property
+    def runs(self) -> int:
+        return len(self.labels)
+
+
+def list_sweeps(profiles_dir: Path, runs_dir: Path) -> list[SweepFileEntry]:
+    """Every ``sweeps/*.toml`` under ``profiles_dir``, validated (no data check) and expanded as
+    ``--sweep`` would; a broken one keeps its error for the screen to show."""
+    from core.sweepdir import SWEEPS_FOLDER
+    from core.sweeps import load_sweep
+
+    entries = []
+    for path in sorted((profiles_dir / "sweeps").glob("*.toml")):
+        try:
+            sweep = load_sweep(path, check_data=False)
+        except CifarTuiError as exc:
+            entries.append(SweepFileEntry(path, path.stem, error=str(exc)))
+            continue
+        directory = runs_dir / SWEEPS_FOLDER / sweep.dir_name
+        entries.append(
+            SweepFileEntry(
+                path,
+                sweep.name,
+                sweep.description,
+                tuple(run.label for run in sweep.runs),
+                directory,
+                sweep_progress(directory),
+            )
+        )
+    return entries
+
+
+def sweep_progress(directory: Path) -> str:
+    """What a sweep directory's sweep.json last said: "stopped 1/3" (runs finished of all)."""
+    from core.rundir import is_live
+    from core.sweepdir import FINISHED, SWEEP_FILE
+
+    try:
+        data = json.loads((directory / SWEEP_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "-"
+    runs = [r for r in data.get("runs") or [] if isinstance(r, dict)]
+    status = str(data.get("status", "?"))
+    if status == "running" and not is_live(directory):
+        status = "interrupted"  # killed: nobody holds its lock
+    done = sum(r.get("status") in FINISHED for r in runs)
+    return f"{status} {done}/{len(runs)}"
 
 
 def last_results(runs_dir: Path) -> dict[str, RunRecord]:

@@ -81,6 +81,7 @@ class LaunchScreen(Screen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("l", "launch", "Launch"),
         Binding("i", "images", "Images"),
+        Binding("S", "sweeps", "Sweeps"),
         # While a field has focus its printable keys are text, so the footer offers a way out.
         Binding("escape", "leave_field", "Leave field"),
         Binding("ctrl+l", "launch_from_field", "Launch"),
@@ -343,6 +344,11 @@ class LaunchScreen(Screen):
                 label=profile.name, runs_dir=self.app.runs_dir, profile=profile, command=command
             )
         )
+
+    def action_sweeps(self) -> None:
+        from tui.sweep_list import SweepsScreen
+
+        self.app.push_screen(SweepsScreen())
 
     def action_images(self) -> None:
         profile = self.resolved or self.base

@@ -6,11 +6,14 @@ Worker threads never touch widgets or reactives: they only ``post_message`` one 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
 from core.events import Event
+
+if TYPE_CHECKING:
+    from tui.sweep_runner import SweepSnapshot
 
 
 class EngineEvent(Message):
@@ -27,6 +30,42 @@ class EngineDone(Message):
     def __init__(self, status: str | None, error: str | None = None) -> None:
         super().__init__()
         self.status = status
+        self.error = error
+
+
+class SweepRunStarting(Message):
+    """The sweep worker starts (or resumes) run ``index``: it becomes the console's current run,
+    and its engine events follow."""
+
+    def __init__(
+        self,
+        snapshot: SweepSnapshot,
+        index: int,
+        action: str,
+        profiler_window: tuple[int, int] | None,
+    ) -> None:
+        super().__init__()
+        self.snapshot = snapshot
+        self.index = index
+        self.action = action  # "start" or "resume"
+        self.profiler_window = profiler_window
+
+
+class SweepUpdate(Message):
+    """Where the sweep stands now (a run ended, an epoch was measured): statuses and ETA."""
+
+    def __init__(self, snapshot: SweepSnapshot) -> None:
+        super().__init__()
+        self.snapshot = snapshot
+
+
+class SweepDone(Message):
+    """The sweep worker is done: every run ran, it was stopped, or ``error`` ended it early
+    (``snapshot`` is None when the sweep directory could not even be opened)."""
+
+    def __init__(self, snapshot: SweepSnapshot | None, error: str | None = None) -> None:
+        super().__init__()
+        self.snapshot = snapshot
         self.error = error
 
 

@@ -1,4 +1,4 @@
-"""The state of the console's current run, kept apart from any widget.
+"""The state of the console's current run (and sweep), kept apart from any widget.
 
 The app applies every engine event here (on the UI thread); the watch screen draws from it, so
 the screen can be built, hidden or rebuilt at any moment without losing what happened.
@@ -7,7 +7,7 @@ the screen can be built, hidden or rebuilt at any moment without losing what hap
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.events import (
     BatchProgress,
@@ -19,6 +19,9 @@ from core.events import (
     RunWarning,
     Status,
 )
+
+if TYPE_CHECKING:
+    from tui.sweep_runner import SweepSnapshot
 
 BAD_ENDINGS = ("failed", "diverged")
 
@@ -73,3 +76,20 @@ class RunState:
 
     def series(self, key: str) -> list[float | None]:
         return [e.get(key) for e in self.epochs]
+
+
+@dataclass
+class SweepState:
+    """The console's sweep (running, or the last one): what the watch screen's sweep line shows.
+
+    ``snapshot`` is the worker's latest copy of the sweep directory's bookkeeping; the current
+    run itself is in the app's RunState as for any run.
+    """
+
+    name: str
+    file: str
+    runs: int
+    command: str
+    active: bool = True
+    snapshot: SweepSnapshot | None = None
+    error: str | None = None

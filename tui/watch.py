@@ -2,7 +2,9 @@
 
 It draws from the app's :class:`~tui.state.RunState`. The app calls :meth:`WatchScreen.apply`
 for each engine event (on the UI thread); batch progress only moves the bar, and the plots are
-redrawn at epoch end only, so watching costs the training little.
+redrawn at epoch end only, so watching costs the training little. During a sweep a line on top
+(from :class:`~tui.state.SweepState`) says which run of how many this is, the sweep's ETA and
+each run's outcome so far.
 """
 
 from __future__ import annotations
@@ -28,13 +30,82 @@ from core.events import (
 )
 from tui.catalog import duration, fmt, percent
 from tui.plots import MetricPlot
-from tui.state import BAD_ENDINGS, RunState
+from tui.state import BAD_ENDINGS, RunState, SweepState
 
 if TYPE_CHECKING:
+    from core.sweepdir import Eta
     from tui.app import CifarTuiApp
+    from tui.sweep_runner import SweepRunView
 
 EPOCH_COLUMNS = ("epoch", "seconds", "loss", "accuracy", "val_loss", "val_accuracy", "lr")
 VERDICT_STYLE = {"not": "green", "moderately": "yellow", "highly": "bold red"}
+
+
+#: How each run's outcome shows on the sweep line: a mark and its style.
+RUN_MARK = {
+    "completed": ("✔", "green"),
+    "stopped": ("■", "yellow"),
+    "interrupted": ("■", "magenta"),
+    "failed": ("✖", "bold red"),
+    "diverged": ("✖", "bold red"),
+    "running": ("▶", "bold cyan"),
+    "pending": ("·", "dim"),
+}
+
+
+def eta_text(eta: Eta) -> str:
+    if eta.seconds is None or eta.median_epoch_seconds is None:
+        return "ETA unknown until an epoch is measured"
+    return (
+        f"ETA {duration(eta.seconds)} ({eta.epochs_left} epoch(s) left at "
+        f"{eta.median_epoch_seconds:.1f} s/epoch)"
+    )
+
+
+def run_outcome(view: SweepRunView) -> Text:
+    """ "2 lr=0.002 ✔ 29.0%": a sweep run, its mark and its test accuracy or epochs."""
+    mark, style = RUN_MARK.get(view.status, ("?", ""))
+    text = Text(f"{view.index} {view.label} ")
+    text.append(mark, style)
+    if view.status == "completed":
+        accuracy = view.test_accuracy if view.test_accuracy is not None else view.best_val_accuracy
+        text.append(f" {percent(accuracy)}")
+    elif view.status in ("stopped", "interrupted", "running"):
+        text.append(f" {view.epochs_done}/{view.epochs}")
+    elif view.status != "pending":
+        text.append(f" {view.status}")
+    return text
+
+
+def sweep_text(sweep: SweepState, stopping: bool) -> Text:
+    """The sweep line: "sweep NAME: run 2/3 LABEL · ETA ...", then each run's outcome."""
+    snap = sweep.snapshot
+    text = Text()
+    text.append(f"sweep {sweep.name}", "bold")
+    if snap is None:
+        if sweep.error:
+            text.append(f": cannot start: {sweep.error}", "bold red")
+        else:
+            text.append(": opening its directory…")
+        return text
+    count = len(snap.runs)
+    busy = " · stopping…" if stopping else ""
+    if sweep.active and snap.current is not None:
+        text.append(f": run {snap.current}/{count} {snap.run(snap.current).label}", "bold")
+        text.append(busy or f" · {eta_text(snap.eta)}")
+    elif sweep.active:
+        text.append(f": {snap.finished} of {count} runs finished" + (busy or " · next run…"))
+    elif sweep.error:
+        text.append(f": stopped by an error: {sweep.error}", "bold red")
+    else:
+        text.append(f": {snap.status}, {snap.finished} of {count} runs finished")
+        if snap.status in ("completed", "failed"):
+            text.append(f" · summary {snap.path / 'summary.md'}")
+        else:
+            text.append(" · start it again to resume (p, then S)")
+    text.append("\n")
+    text.append(Text("   ").join(run_outcome(view) for view in snap.runs))
+    return text
 
 
 def epoch_cells(row: dict[str, Any], planned: int) -> list[Text]:
@@ -59,6 +130,7 @@ class WatchScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield Static(id="sweep", markup=False)
         yield Static(id="device", markup=False)
         yield Static(id="outcome", markup=False)
         yield Static(id="warnings", markup=False)
@@ -97,6 +169,7 @@ class WatchScreen(Screen):
             table.add_row(*epoch_cells(row, self.state.planned_epochs), key=str(row["epoch"]))
         if table.row_count:
             table.move_cursor(row=table.row_count - 1)
+        self.draw_sweep()
         self._draw_device()
         self._draw_banner()
         self._draw_progress()
@@ -129,10 +202,20 @@ class WatchScreen(Screen):
 
     def draw_status(self) -> None:
         """The run's state changed outside an event (stopping, engine done): show it."""
+        self.draw_sweep()
         self._draw_device()
         self._draw_banner()
         self._draw_progress()
         self.refresh_bindings()
+
+    def draw_sweep(self) -> None:
+        """The sweep line, shown while a sweep runs and after it (until a single run starts)."""
+        widget = self.query_one("#sweep", Static)
+        sweep = self.app.sweep_state
+        widget.display = sweep is not None
+        if sweep is not None:
+            stopping = sweep.active and self.app.control.stop_requested
+            widget.update(sweep_text(sweep, stopping))
 
     def _add_epoch_row(self) -> None:
         table = self.query_one("#epochs", DataTable)
@@ -188,6 +271,11 @@ class WatchScreen(Screen):
                     f"■ Stopped after {len(s.epochs)} epoch(s): resume it from the runs "
                     "screen (b, then r)."
                 )
+                if self.app.sweep_state is not None:
+                    outcome = (
+                        f"■ Stopped after {len(s.epochs)} epoch(s), and the sweep with it: "
+                        "start the sweep again to resume both (p, then S)."
+                    )
                 level = "-info"
             else:
                 test = (
@@ -274,7 +362,7 @@ class WatchScreen(Screen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "stop":
-            return True if self.state.active else None  # shown dimmed when there is no run
+            return True if self.app.run_active else None  # dimmed when nothing trains
         return True
 
     def action_stop(self) -> None:

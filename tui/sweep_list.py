@@ -1,0 +1,171 @@
+"""The sweeps screen: the sweep files of the profiles folder, to run (or resume) one, or to
+compare the runs it has made.
+
+Each file is validated and expanded as ``cifar-tui --sweep`` would (``core.sweeps``), so the run
+count is the real one and a broken file shows its one-line error here instead of failing later.
+Starting a sweep whose directory already exists resumes it: finished runs are skipped.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from core.errors import CifarTuiError
+from tui.catalog import SweepFileEntry, list_sweeps
+
+if TYPE_CHECKING:
+    from tui.app import CifarTuiApp
+
+DESCRIPTION_WIDTH = 60
+
+
+class SweepsScreen(Screen):
+    """Sweep files: enter runs the selected one, c compares the runs it has made so far."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "start", "Run sweep"),
+        Binding("l", "start", "Run sweep", show=False),
+        Binding("c", "compare", "Compare its runs"),
+        Binding("escape", "back", "Back"),
+    ]
+
+    app: CifarTuiApp
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entries: list[SweepFileEntry] = []
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield DataTable(id="sweeps", cursor_type="row", zebra_stripes=True)
+        with VerticalScroll(id="sweep-details-scroll"):
+            yield Static(id="sweep-details", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"sweeps in {self.app.profiles_dir / 'sweeps'}"
+        table = self.query_one("#sweeps", DataTable)
+        table.add_column("sweep", key="sweep")
+        table.add_column(Text("runs", justify="right"), key="runs")
+        table.add_column("last", key="last")
+        table.add_column("description", key="description", width=DESCRIPTION_WIDTH)
+        self.reload()
+        table.focus()
+
+    def on_screen_resume(self) -> None:
+        self.reload()
+
+    def reload(self) -> None:
+        """List the sweep files again (a sweep may have run since)."""
+        table = self.query_one("#sweeps", DataTable)
+        row = table.cursor_row
+        self.entries = list_sweeps(self.app.profiles_dir, self.app.runs_dir)
+        table.clear()
+        for index, entry in enumerate(self.entries):
+            if entry.error:
+                cells = [Text(entry.name, "red"), Text("-", justify="right"), "invalid", ""]
+            else:
+                cells = [
+                    Text(entry.name, "bold"),
+                    Text(str(entry.runs), justify="right"),
+                    entry.last,
+                    Text(entry.description, "dim"),
+                ]
+            table.add_row(*cells, key=str(index))
+        if self.entries:
+            table.move_cursor(row=min(max(row, 0), len(self.entries) - 1))
+        self._draw_details()
+
+    def selected(self) -> SweepFileEntry | None:
+        table = self.query_one("#sweeps", DataTable)
+        if not self.entries or not table.row_count:
+            return None
+        return self.entries[min(table.cursor_row, len(self.entries) - 1)]
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._draw_details()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_start()
+
+    def _draw_details(self) -> None:
+        details = self.query_one("#sweep-details", Static)
+        entry = self.selected()
+        if entry is None:
+            details.update(
+                f"No sweep files (*.toml) in {self.app.profiles_dir / 'sweeps'}. A sweep names a "
+                "base profile and a [grid] or [[runs]]: see README.md."
+            )
+            return
+        text = Text()
+        text.append(entry.name, "bold")
+        if entry.error:
+            text.append(f"\n✖ {entry.error}", "bold red")
+            details.update(text)
+            return
+        if entry.description:
+            text.append(f": {entry.description}")
+        runs = " · ".join(f"{n} {label}" for n, label in enumerate(entry.labels, start=1))
+        text.append(f"\n{entry.runs} run(s): {runs}")
+        if entry.last == "-":
+            text.append("\nNot started yet. enter runs it; ")
+        else:
+            text.append(f"\nRecorded in {entry.directory}: {entry.last} finished. ")
+            text.append("enter goes on with it (finished runs are skipped); ")
+        text.append(f"headless: cifar-tui --sweep {entry.path} --runs-dir {self.app.runs_dir}")
+        details.update(text)
+
+    # -- actions ------------------------------------------------------------------------------
+
+    def action_start(self) -> None:
+        entry = self.selected()
+        if entry is None:
+            return
+        if entry.error:
+            self.notify(entry.error, title="Invalid sweep", severity="error", markup=False)
+            return
+        if self.app.run_active:
+            self.notify(self.app.busy_message(), severity="warning", markup=False)
+            return
+        from core.sweeps import load_sweep
+
+        try:
+            sweep = load_sweep(entry.path)  # again, with the data checked: the file may be newer
+        except CifarTuiError as exc:
+            self.notify(str(exc), title="Cannot run this sweep", severity="error", markup=False)
+            return
+        self.dismiss()
+        self.app.start_sweep(sweep)
+
+    def action_compare(self) -> None:
+        entry = self.selected()
+        if entry is None or entry.error or entry.directory is None:
+            return
+        from core.sweepdir import SWEEP_FILE, sweep_run_dirs
+
+        started: list[Path] = []
+        if (entry.directory / SWEEP_FILE).is_file():
+            try:
+                started = sweep_run_dirs(entry.directory)
+            except CifarTuiError:
+                started = []
+        if not started:
+            self.notify(
+                f"Sweep {entry.name} has no started runs yet.", severity="warning", markup=False
+            )
+            return
+        from tui.compare_view import CompareScreen
+
+        self.app.push_screen(CompareScreen([entry.directory]))
+
+    def action_back(self) -> None:
+        self.dismiss()
