@@ -195,3 +195,21 @@ def standard_runs(runs_dir: Path) -> dict[str, Path]:
     )
     killed = killed_copy(completed, "20260103-180000-smoke")
     return {"completed": completed, "stopped": stopped, "killed": killed}
+
+
+def lr_run(
+    runs_dir: Path, dirname: str, learning_rate: float, gain: float, test_accuracy: float
+) -> Path:
+    """A completed run like ``fake_report``'s at another learning rate, its validation accuracy
+    raised and its loss lowered by ``gain``: two such runs differ in one setting, for compare."""
+    report = fake_report(test_accuracy=test_accuracy)
+    report["profile"]["train"]["learning_rate"] = learning_rate
+    report["epochs"] = [
+        dict(
+            row,
+            val_accuracy=round(row["val_accuracy"] + gain, 6),
+            loss=round(row["loss"] * (1 - gain), 6),
+        )
+        for row in report["epochs"]
+    ]
+    return write_run(runs_dir, dirname, report)

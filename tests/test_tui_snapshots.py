@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_tui_helpers import copy_profiles, standard_runs
+from test_tui_helpers import copy_profiles, lr_run, standard_runs
 
 from core.events import (
     BatchProgress,
@@ -143,3 +143,18 @@ def test_watch_screen(app, snap_compare, size) -> None:
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=feed)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_compare_screen(app, snap_compare, size) -> None:
+    """Two runs marked on the runs screen (they differ in the learning rate), then compared."""
+    lr_run(Path("runs"), "20260104-100000-smoke", 0.002, gain=0.1, test_accuracy=0.41)
+
+    async def compare(pilot) -> None:
+        await pilot.press("b")
+        await settle(pilot)
+        # Newest first: mark the lr=0.002 run, then the completed run (the last row).
+        await pilot.press("space", "down", "down", "space", "c")
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=compare)

@@ -26,13 +26,27 @@ KEYS: dict[str, list[tuple[str, str]]] = {
         ("enter", "go on: profiles, hyperparameters, settings"),
         ("l", "launch the run (or the Launch button)"),
         ("i", "look at training images of the profile's data"),
+        ("S", "sweeps: the sweep files of profiles/sweeps"),
     ],
-    "Watch": [("s", "stop after the current batch; the run can be resumed")],
+    "Sweeps": [
+        ("enter", "run the sweep's runs in turn; again, it resumes (finished runs are skipped)"),
+        ("c", "compare the runs the sweep has made so far"),
+        ("escape", "back"),
+    ],
+    "Watch": [
+        ("s", "stop after the current batch (a sweep stops too); both can be resumed"),
+    ],
     "Runs": [
         ("enter", "open the selected run's report"),
         ("r", "resume a stopped or interrupted run"),
+        ("space / m", "mark or unmark the run to compare"),
+        ("c", "compare the marked runs"),
         ("o / O", "sort by the next column / reverse (or click a header)"),
         ("u", "read the runs directory again"),
+    ],
+    "Compare": [
+        ("e", "export the comparison: <runs dir>/compare-<time>.md and .csv"),
+        ("escape", "back"),
     ],
     "Report": [("v", "switch between the report and its plots"), ("escape", "back")],
     "Images": [("n / N", "next / previous page"), ("escape", "back")],
