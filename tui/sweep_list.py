@@ -24,7 +24,7 @@ from tui.catalog import SweepFileEntry, list_sweeps
 if TYPE_CHECKING:
     from tui.app import CifarTuiApp
 
-DESCRIPTION_WIDTH = 60
+DESCRIPTION_MIN_WIDTH = 16
 
 
 class SweepsScreen(Screen):
@@ -52,13 +52,11 @@ class SweepsScreen(Screen):
 
     def on_mount(self) -> None:
         self.sub_title = f"sweeps in {self.app.profiles_dir / 'sweeps'}"
-        table = self.query_one("#sweeps", DataTable)
-        table.add_column("sweep", key="sweep")
-        table.add_column(Text("runs", justify="right"), key="runs")
-        table.add_column("last", key="last")
-        table.add_column("description", key="description", width=DESCRIPTION_WIDTH)
         self.reload()
-        table.focus()
+        self.query_one("#sweeps", DataTable).focus()
+
+    def on_resize(self) -> None:
+        self.reload()
 
     def on_screen_resume(self) -> None:
         self.reload()
@@ -68,7 +66,15 @@ class SweepsScreen(Screen):
         table = self.query_one("#sweeps", DataTable)
         row = table.cursor_row
         self.entries = list_sweeps(self.app.profiles_dir, self.app.runs_dir)
-        table.clear()
+        table.clear(columns=True)
+        # Fixed widths so the description takes what is left of the line (no sideways scroll).
+        name = max([5] + [len(e.name) for e in self.entries])
+        last = max([4] + [len(e.last) for e in self.entries])
+        left = self.app.size.width - (name + 4 + last) - 4 * 2 - 1
+        table.add_column("sweep", key="sweep", width=name)
+        table.add_column(Text("runs", justify="right"), key="runs", width=4)
+        table.add_column("last", key="last", width=last)
+        table.add_column("description", key="description", width=max(DESCRIPTION_MIN_WIDTH, left))
         for index, entry in enumerate(self.entries):
             if entry.error:
                 cells = [Text(entry.name, "red"), Text("-", justify="right"), "invalid", ""]
