@@ -319,6 +319,7 @@ async def test_stop_stops_the_sweep_and_starting_it_again_resumes(
         await wait_for(pilot, lambda: not app.run_active, FAST_TIMEOUT, "the resumed sweep")
         assert app.sweep_state.snapshot.status == "completed"
         (first,) = [p for p in runs_dir.iterdir() if p.name.endswith("tiny-lr-0.001")]
+        (second,) = [p for p in runs_dir.iterdir() if p.name.endswith("tiny-lr-0.002")]
         assert fake_engine.made == [
             "start tiny-lr-0.001",
             f"resume {first.name}",
@@ -327,6 +328,20 @@ async def test_stop_stops_the_sweep_and_starting_it_again_resumes(
         assert [row["epoch"] for row in app.run_state.epochs] == [1, 2]
         folder = app.sweep_state.snapshot.path
         assert json.loads((folder / "sweep.json").read_text())["status"] == "completed"
+
+        # c on the sweeps screen compares the sweep's runs (its directory stands for them).
+        await pilot.press("p", "S", "c")
+        await pilot.pause()
+        compare = app.screen
+        assert isinstance(compare, CompareScreen)
+        assert [row[:2] for row in cells(compare.query_one("#compare-table", DataTable))] == [
+            [first.name, "0.001"],
+            [second.name, "0.002"],
+        ]
+        assert list(compare.query_one("#compare-val", MetricPlot).series) == [
+            "lr=0.001",
+            "lr=0.002",
+        ]
 
 
 @in_event_loop
