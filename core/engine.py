@@ -9,7 +9,9 @@ after the current batch with status "stopped" and everything saved.
 
 from __future__ import annotations
 
+import gc
 import json
+import sys
 import threading
 import time
 import traceback
@@ -436,3 +438,12 @@ def _estimated_checkpoint_bytes(profile: Profile) -> int:
 
     params = NOTEBOOK_PARAMS.get(profile.model.architecture, (50_000_000, 0))[0]
     return params * 4 * 3 * 2  # weights + two Adam slots, old and new checkpoint side by side
+
+
+def release_models() -> None:
+    """Free the finished run's model and compiled functions before the next run builds its own:
+    eleven AlexNets in one process must not pile up in (GPU) memory."""
+    keras = sys.modules.get("keras")
+    if keras is not None:
+        keras.backend.clear_session()
+    gc.collect()

@@ -11,7 +11,6 @@ written), 130 stopped.
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import shlex
 import signal
@@ -22,7 +21,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from core import rundir
-from core.errors import EXIT_FAILED, EXIT_OK, EXIT_STOPPED, CifarTuiError
+from core.engine import release_models
+from core.errors import EXIT_FAILED, EXIT_OK, EXIT_STOPPED
 from core.events import EpochEnded, Event, RunFinished
 from core.sweepdir import FINISHED, SweepDir, SweepEntry
 from core.sweeps import Sweep, load_sweep
@@ -32,11 +32,6 @@ from tui.tables import plain_text, rich_table
 
 def run_sweep(args: argparse.Namespace) -> int:
     """The ``--sweep`` mode: validate every run first, then run them in turn."""
-    if args.hparams:
-        raise CifarTuiError(
-            "--hparams goes with --check or --run: a sweep names its hyperparameter profile "
-            'in the sweep file (hparams = "..."), and --set applies to every run'
-        )
     sweep = load_sweep(args.sweep, args.overrides)
     runs_dir = Path(args.runs_dir)
     rundir.check_writable(runs_dir)
@@ -62,15 +57,6 @@ def duration(seconds: float) -> str:
     if s < 3600:
         return f"{s // 60} min {s % 60:02d} s"
     return f"{s // 3600} h {s % 3600 // 60:02d} min"
-
-
-def _release_models() -> None:
-    """Free the finished run's model and compiled functions before the next run builds its own:
-    eleven AlexNets in one process must not pile up in (GPU) memory."""
-    keras = sys.modules.get("keras")
-    if keras is not None:
-        keras.backend.clear_session()
-    gc.collect()
 
 
 def _acc(value: float | None) -> str:
@@ -282,7 +268,7 @@ class SweepDriver:
             if entry.run_dir is None and getattr(run, "run_dir", None) is not None:
                 entry.run_dir = Path(run.run_dir).resolve()
             sweep_dir.finish(entry)
-            _release_models()
+            release_models()
         if status == "stopped" or run.stop_requested:
             self.stop.set()
         style = "green" if entry.status == "completed" else "bold red"

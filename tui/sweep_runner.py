@@ -21,6 +21,7 @@ from typing import Any
 
 from textual.message import Message
 
+from core.engine import release_models
 from core.errors import CifarTuiError
 from core.events import EpochEnded
 from core.sweepdir import FINISHED, Eta, SweepDir, SweepEntry
@@ -200,15 +201,8 @@ def _one(sweep_dir: SweepDir, entry: SweepEntry, control: SweepControl, post: Po
             entry.run_dir = Path(run.run_dir).resolve()
         control.current = None
         sweep_dir.finish(entry)
-        _release_models()
+        release_models()
     if status == "error":  # could not start (e.g. missing data): the next runs would not either
         return tracker.error or "the run could not start"
     post(SweepUpdate(snapshot(sweep_dir)))
     return None
-
-
-def _release_models() -> None:
-    """Free the finished run's model before the next run builds its own (as sweep_cli does)."""
-    from tui.sweep_cli import _release_models as release
-
-    release()
