@@ -50,8 +50,8 @@ def main() -> None:
     head_all: list[float] = []
     started = time.time()
     for r in range(args.rounds):
-        bare = run_bare(args.profile, overrides)
-        head = run_headless(args.profile, overrides)
+        bare = run_bare(args.profile, overrides)["seconds"]
+        head = run_headless(args.profile, overrides)["seconds"]
         bare_all.append(steady(bare))
         head_all.append(steady(head))
         print(
