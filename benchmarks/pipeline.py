@@ -24,7 +24,10 @@ def measure(profile_path: Path, overrides: list[str], batches: int, repeats: int
     from core.data import load_dataset
     from core.pipeline import HandoverClock, tf_datasets
     from core.profiles import load_profile
+    from core.quiet import quiet_native_stderr
 
+    with quiet_native_stderr():
+        import tensorflow  # noqa: F401 - loaded here with its start-up chatter silenced
     profile = load_profile(profile_path, overrides=overrides)
     data = load_dataset(profile.data)
     train, _, _ = tf_datasets(profile, data, HandoverClock())
