@@ -88,7 +88,11 @@ def run_bare(profile: str, overrides: list[str]) -> dict:
         capture_output=True,
         text=True,
         cwd=ROOT,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)},
+        env={
+            **os.environ,
+            "TF_CPP_MIN_LOG_LEVEL": "3",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        },
     )
     if out.returncode != 0:
         raise RuntimeError(f"bare run failed:\n{out.stderr[-3000:]}")

@@ -49,7 +49,13 @@ def run_console(profile: str, overrides: list[str]) -> list[float]:
             capture_output=True,
             text=True,
             cwd=ROOT,
-            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)},
+            env={
+                **os.environ,
+                "TF_CPP_MIN_LOG_LEVEL": "3",
+                "PYTHONPATH": os.pathsep.join(
+                    filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])
+                ),
+            },
         )
         if out.returncode != 0:
             raise RuntimeError(out.stderr[-3000:])
