@@ -21,7 +21,6 @@ from typing import Any
 
 from textual.message import Message
 
-from core.engine import release_models
 from core.errors import CifarTuiError
 from core.events import EpochEnded
 from core.sweepdir import FINISHED, Eta, SweepDir, SweepEntry
@@ -201,6 +200,8 @@ def _one(sweep_dir: SweepDir, entry: SweepEntry, control: SweepControl, post: Po
             entry.run_dir = Path(run.run_dir).resolve()
         control.current = None
         sweep_dir.finish(entry)
+        from core.engine import release_models  # in the worker: the engine loads TensorFlow
+
         release_models()
     if status == "error":  # could not start (e.g. missing data): the next runs would not either
         return tracker.error or "the run could not start"
