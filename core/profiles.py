@@ -48,6 +48,9 @@ class Layer:
     raw: dict[str, Any]
     text: str = ""
     base_dir: Path = field(default_factory=Path.cwd)
+    #: A hyperparameter profile: it may set only the training-side tables, and its name
+    #: labels the file without renaming the run.
+    hparams: bool = False
 
     def line_of(self, dotted: str) -> int | None:
         return find_line(self.text, dotted) if self.text else None
@@ -219,7 +222,7 @@ def load_profile(
     """Resolve a run profile with its optional hyperparameter profile and ``--set`` overrides."""
     layers = [read_toml(path)]
     if hparams is not None:
-        layers.append(read_toml(hparams))
+        layers.append(replace(read_toml(hparams), hparams=True))
     if overrides:
         layers.append(overrides_layer(overrides))
     return resolve(layers, check_data=check_data)
@@ -229,11 +232,10 @@ def resolve(layers: list[Layer], *, check_data: bool = True) -> Profile:
     """Merge checked layers (later wins) into a Profile and run the cross-key checks."""
     merged: dict[str, Any] = {}
     origin: dict[str, Layer] = {}
-    for index, layer in enumerate(layers):
-        is_hparams = index > 0 and layer.source != SET_SOURCE
-        allowed = HPARAM_TABLES if is_hparams else tuple(TABLES)
+    for layer in layers:
+        allowed = HPARAM_TABLES if layer.hparams else tuple(TABLES)
         flat = check_layer(layer, allowed)
-        if is_hparams:
+        if layer.hparams:
             flat.pop("name", None)  # an hparams profile's name labels it; it does not rename runs
             flat.pop("description", None)
         for key, value in flat.items():

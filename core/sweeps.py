@@ -527,9 +527,9 @@ class _Reader:
             raw["data"]["path"] = str(self.folder / path)  # relative to the sweep file
         layers = [self._read(spec.base)]
         if spec.hparams is not None:
-            layers.append(self._read(spec.hparams))
-        # The run's settings and --set go in last as one layer that may set any table (a
-        # hyperparameter layer may not set [model]); errors are then blamed on the right one.
+            layers.append(replace(self._read(spec.hparams), hparams=True))
+        # The run's settings and --set go in last as one layer; _blame then points an error
+        # at the run or at --set, whichever set the key.
         combined = _merge(raw, cli.raw)
         if combined:
             layers.append(Layer(SET_SOURCE, combined))
