@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import markdown_tables
 
 from core.compare import Comparison, collect, differing_keys
 from core.engine import Run
@@ -72,19 +73,6 @@ def numbers(record: RunRecord) -> dict[str, str]:
         "input-bound %": f"{record.input_bound_percent:.1f}",
         "params": f"{record.params:,}",
     }
-
-
-def markdown_tables(text: str) -> list[list[dict[str, str]]]:
-    """Every Markdown table in ``text`` as a list of rows keyed by header."""
-    tables, block = [], []
-    for line in [*text.splitlines(), ""]:
-        if line.startswith("|"):
-            block.append([c.strip() for c in line.strip().strip("|").split("|")])
-        elif block:
-            header, _, *rows = block
-            tables.append([dict(zip(header, row, strict=True)) for row in rows])
-            block = []
-    return tables
 
 
 def test_two_runs_plain_names_the_differing_key_and_the_reports_numbers(runs):

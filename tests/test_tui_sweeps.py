@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from helpers import markdown_tables
 from test_tui import in_event_loop, wait_for
 from test_tui_helpers import REPO, copy_profiles, lr_run, standard_runs
 from textual.widgets import DataTable, Static
@@ -80,19 +81,6 @@ def headers(table: DataTable) -> list[str]:
 
 def last_notification(app: Any) -> str:
     return list(app._notifications)[-1].message
-
-
-def markdown_tables(text: str) -> list[list[dict[str, str]]]:
-    """Every Markdown table in ``text`` as a list of rows keyed by header."""
-    tables, block = [], []
-    for line in [*text.splitlines(), ""]:
-        if line.startswith("|"):
-            block.append([c.strip() for c in line.strip().strip("|").split("|")])
-        elif block:
-            header, _, *rows = block
-            tables.append([dict(zip(header, row, strict=True)) for row in rows])
-            block = []
-    return tables
 
 
 # -- a real sweep -------------------------------------------------------------------------
