@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,17 @@ def _lr(model: Any) -> float:
 class EngineCallback(keras.callbacks.Callback):
     """Turns fit's progress into engine events and enforces the stop request and the guards.
 
-    Resources tied to a fit call are set up in on_train_begin, as Keras's own callbacks do.
+    ``async_safe``: Keras then runs ``on_train_batch_end`` on a thread pool (when every other
+    callback allows it too, as on JAX), so fit need not wait for each step's loss: reading it is
+    a host-device sync, which on a GPU leaves the device idle between steps. That hook therefore
+    only records numbers under a lock; every event, stop and guard is acted on in fit's own
+    thread (``on_train_batch_begin``, ``on_test_begin``, ``on_epoch_end``). Up to the end of the
+    profile window each step waits for the previous one, so the window is timed step by step
+    and its cycles are the device's, not the host's dispatch rate. Resources tied to a fit call
+    are set up in on_train_begin, as Keras's own callbacks do.
     """
+
+    async_safe = True
 
     def __init__(self, run: Any, steps: int, clock: Any, profiler: Any, num_classes: int):
         super().__init__()
@@ -32,62 +42,100 @@ class EngineCallback(keras.callbacks.Callback):
         self.profiler = profiler
         self.chance_loss = math.log(num_classes)
         self.profile_sent = False
+        self._cond = threading.Condition()
 
     def on_train_begin(self, logs=None):
         self.last_end: float | None = None
         self.last_progress = 0.0
+        self.diverged: tuple[int, int, float] | None = None
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch + 1
         self.epoch_start = time.perf_counter()
-        self.last_end = None
+        with self._cond:
+            self.last_end = None
+            self.done = -1  # last batch (0-based, this epoch) whose logs have arrived
+            self.loss = self.accuracy = math.nan
+
+    def _global(self, batch: int) -> int:
+        """Batch number over the whole run, from 1 (resumed runs continue it)."""
+        return (self.epoch - 1) * self.steps + batch + 1
+
+    def _timed(self, global_batch: int) -> bool:
+        """Steps up to the window's end are timed (and, dispatched async, run one by one)."""
+        return (
+            self.profiler is not None
+            and self.run.profile.profiler.enabled
+            and global_batch <= self.profiler.last
+        )
 
     def on_train_batch_begin(self, batch, logs=None):
-        self.batch_begin = time.perf_counter()
+        if self._timed(self._global(batch)):
+            with self._cond:  # one step at a time: wait for the previous step's logs
+                self._cond.wait_for(lambda: self.done >= batch - 1, timeout=120)
+        self._check_guards()
+        now = time.perf_counter()
+        self.batch_begin = now
+        if not self.profile_sent and self.profiler is not None and self.profiler.window_complete:
+            self.finish_profile()
+        if now - self.last_progress >= 0.25:
+            self.last_progress = now
+            self._progress(batch, now)
 
     def on_train_batch_end(self, batch, logs=None):
+        """Fit's thread or Keras's callback pool: record, never raise, never emit."""
         now = time.perf_counter()
-        # Global batch number over the whole run (resumed runs continue it). ``batch`` is the
-        # last step of the execution, so this also holds with steps_per_execution > 1.
-        self.global_batch = (self.epoch - 1) * self.steps + batch + 1
         logs = logs or {}
         loss = float(logs.get("loss", math.nan))
-        stamp = self.clock.pop_latest()
-        if self.run.profile.profiler.enabled and stamp is not None and self.last_end is not None:
-            handed_at, wait = stamp
-            if wait < 0:  # tf.data: waited from the step's start until the batch was handed over
-                wait = max(0.0, handed_at - self.batch_begin)
-            self.profiler.record(self.global_batch, wait, now - self.last_end)
-            if not self.profile_sent and self.global_batch >= self.profiler.last:
-                self.finish_profile()
-        self.last_end = now
-        if not math.isfinite(loss):
+        accuracy = float(logs.get("accuracy", math.nan))
+        # ``batch`` is the last step of the execution, so this holds with steps_per_execution > 1.
+        global_batch = self._global(batch)
+        with self._cond:
+            if self._timed(global_batch):
+                stamp = self.clock.pop_latest()
+                if stamp is not None and self.last_end is not None:
+                    handed_at, wait = stamp
+                    if wait < 0:  # tf.data: waited from the step's start until the hand-over
+                        wait = max(0.0, handed_at - self.batch_begin)
+                    self.profiler.record(global_batch, wait, now - self.last_end)
+                self.last_end = now
+            if batch > self.done:
+                self.done, self.loss, self.accuracy = batch, loss, accuracy
+            if not math.isfinite(loss) and (self.diverged is None or batch + 1 < self.diverged[1]):
+                self.diverged = (self.epoch, batch + 1, loss)
+            self._cond.notify_all()
+
+    def _check_guards(self) -> None:
+        with self._cond:
+            diverged = self.diverged
+        if diverged is not None:
             from core.engine import _Diverged
 
-            raise _Diverged(self.epoch, batch + 1, loss)
-        if now - self.last_progress >= 0.25 or batch + 1 == self.steps:
-            self.last_progress = now
-            elapsed = now - self.epoch_start
-            done = batch + 1
-            eta = elapsed / done * (self.steps - done) if done else 0.0
-            self.run.emit(
-                BatchProgress(
-                    self.epoch,
-                    done,
-                    self.steps,
-                    loss,
-                    float(logs.get("accuracy", math.nan)),
-                    elapsed,
-                    eta,
-                )
-            )
+            raise _Diverged(*diverged)
         if self.run.stop_requested:
             from core.engine import _StopNow
 
             raise _StopNow()
 
+    def _progress(self, done: int, now: float) -> None:
+        with self._cond:
+            loss, accuracy = self.loss, self.accuracy
+        elapsed = now - self.epoch_start
+        eta = elapsed / done * (self.steps - done) if done else 0.0
+        self.run.emit(BatchProgress(self.epoch, done, self.steps, loss, accuracy, elapsed, eta))
+
+    def on_test_begin(self, logs=None):
+        """Validation starts: every training step of the epoch has finished."""
+        if getattr(self, "epoch", None) is None or self.done < 0:
+            return
+        with self._cond:  # the pool may still be delivering the last steps' logs
+            self._cond.wait_for(lambda: self.done >= self.steps - 1, timeout=60)
+        self._check_guards()
+        self._progress(self.steps, time.perf_counter())
+
     def on_epoch_end(self, epoch, logs=None):
         """Compute the epoch's row; the Checkpoint callback commits it once it is saved."""
+        self._check_guards()  # a non-finite training loss is named with its batch
         logs = logs or {}
         val_loss = logs.get("val_loss")
         if val_loss is not None and not math.isfinite(float(val_loss)):
@@ -119,7 +167,8 @@ class EngineCallback(keras.callbacks.Callback):
         """Send the profiler summary once: at the window's end, or when the run ends early."""
         if self.profile_sent or not self.run.profile.profiler.enabled:
             return
-        summary = self.profiler.summary(self.run.profile)
+        with self._cond:  # the callback pool may still be recording a step
+            summary = self.profiler.summary(self.run.profile)
         if summary is not None:
             self.profile_sent = True
             self.run.record_profile(summary)

@@ -47,3 +47,67 @@ def test_smoke_profile_runs_on_jax(tmp_path):
     # The profiler measures on JAX too (no TensorFlow trace there).
     assert report["input_pipeline"]["verdict"] in ("not", "moderately", "highly")
     assert not (run_dir / "tensorboard").exists()
+
+
+# Run in a JAX subprocess: a spy notes which thread Keras calls the batch-end hook on, and a
+# training array whose batch gather sleeps makes the input pipeline the bottleneck on purpose.
+ASYNC_SCRIPT = r"""
+import json, sys, threading, time
+import numpy as np
+import core.engine
+from core.callbacks import EngineCallback
+from core.profiles import load_profile
+
+threads = set()
+original = EngineCallback.on_train_batch_end
+
+def spy(self, batch, logs=None):
+    threads.add(threading.current_thread().name)
+    return original(self, batch, logs)
+
+EngineCallback.on_train_batch_end = spy
+
+class Slow(np.ndarray):
+    def __getitem__(self, index):
+        if isinstance(index, np.ndarray):  # a batch gather, inside the timed hand-over
+            time.sleep(float(sys.argv[3]))
+        return np.asarray(super().__getitem__(index))
+
+load = core.engine.load_dataset
+def slow_load(spec):
+    data = load(spec)
+    data.x_train = data.x_train.view(Slow)
+    return data
+
+core.engine.load_dataset = slow_load
+profile = load_profile(sys.argv[1], overrides=["train.epochs=2", "profiler.batches=[3, 6]"])
+run = core.engine.Run(profile, sys.argv[2])
+status = run.execute()
+print(json.dumps({"status": status, "threads": sorted(threads),
+                  "main": threading.current_thread().name,
+                  "pipeline": run.report["input_pipeline"], "epochs": len(run.epochs)}))
+"""
+
+
+def test_jax_batch_ends_run_async_and_the_window_is_still_timed(tmp_path):
+    """On JAX, fit need not sync on every step's loss (Keras dispatches the engine's batch-end
+    hook to its callback pool), yet a slow input pipeline is still measured as input-bound."""
+    pytest.importorskip("jax")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-c", ASYNC_SCRIPT, str(ROOT / "profiles" / "smoke.toml"), str(tmp_path)]
+        + ["0.3"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["status"] == "completed" and result["epochs"] == 2
+    assert result["threads"] and result["main"] not in result["threads"], result["threads"]
+    pipe = result["pipeline"]
+    assert pipe["complete"] is True and pipe["batches_measured"] == 4, pipe
+    assert pipe["verdict"] == "highly", pipe
+    assert pipe["details"]["median_wait_ms"] >= 250, pipe
