@@ -73,6 +73,8 @@ def main() -> None:
             )
         rows.append(entry)
         print(json.dumps(entry), flush=True)
+        if args.json:  # after every model, so a run cut short by a time limit keeps its rows
+            Path(args.json).write_text(json.dumps(rows, indent=2))
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")
     print(
         f"\n{backend}, data {args.data}, limit {args.limit or 'all'}, {args.epochs} epochs, "
@@ -91,8 +93,6 @@ def main() -> None:
         if args.baseline:
             line += f" {r['bare']['steady_s_per_epoch']:.2f} | {r['ratio']:.3f} |"
         print(line)
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2))
 
 
 if __name__ == "__main__":

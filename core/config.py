@@ -20,6 +20,7 @@ OPTIMIZERS = ("adam", "sgd")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 MONITORS = ("val_accuracy", "val_loss", "accuracy", "loss")
 JIT = ("auto", "on", "off")
+AUGMENT_ORDERS = ("resize_first", "augment_first")
 
 #: Native input size of each architecture: what a profile gets when it leaves input_size out.
 DEFAULT_INPUT_SIZE = {"alexnet": 224, "vgg16": 224, "vgg_small": 32}
@@ -60,6 +61,14 @@ class AugmentConfig:
         "float",
         min=0.0,
         max=0.5,
+    )
+    order: str = spec(
+        "resize_first",
+        "resize_first: flip and rotate the resized image (the notebook's order); "
+        "augment_first: flip and rotate the 32x32 image, then resize (device only; the same "
+        "flips, rotations interpolated at 32x32, and 49x fewer pixels to rotate at 224)",
+        "str",
+        choices=AUGMENT_ORDERS,
     )
 
 

@@ -106,22 +106,31 @@ def build_model(profile: Profile, num_classes: int = 10):
     previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(profile.train.precision)
     try:
+
+        def augment(x):
+            if profile.augment.flip != "none":
+                x = layers.RandomFlip(
+                    profile.augment.flip, seed=seed, name="random_flip", dtype="float32"
+                )(x)
+            if profile.augment.rotation > 0:
+                x = JitRandomRotation(
+                    profile.augment.rotation, seed=seed, name="random_rotation", dtype="float32"
+                )(x)
+            return x
+
         if profile.pipeline.preprocess == "device":
             inputs = keras.Input(shape=(32, 32, 3), dtype="uint8", name="images")
             x = Standardize(name="standardize", dtype="float32")(inputs)
+            first = profile.augment.order == "augment_first"
+            if first:
+                x = augment(x)
             if size != 32:
                 x = layers.Resizing(size, size, name="resize", dtype="float32")(x)
+            if not first:
+                x = augment(x)
         else:
             inputs = keras.Input(shape=(size, size, 3), dtype="float32", name="images")
-            x = inputs
-        if profile.augment.flip != "none":
-            x = layers.RandomFlip(
-                profile.augment.flip, seed=seed, name="random_flip", dtype="float32"
-            )(x)
-        if profile.augment.rotation > 0:
-            x = JitRandomRotation(
-                profile.augment.rotation, seed=seed, name="random_rotation", dtype="float32"
-            )(x)
+            x = augment(inputs)
         body = {"alexnet": _alexnet, "vgg16": _vgg16, "vgg_small": _vgg_small}[arch]
         x = body(x, layers)
         outputs = layers.Dense(

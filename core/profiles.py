@@ -301,6 +301,17 @@ def resolve(layers: list[Layer], *, check_data: bool = True) -> Profile:
             f'the TensorFlow backend (KERAS_BACKEND is "{backend}"); use "device"',
         )
 
+    if (
+        tables["augment"].order == "augment_first"
+        and tables["pipeline"].preprocess == "host"
+        and model.input_size != 32
+    ):
+        raise fail(
+            "augment.order",
+            'order = "augment_first" needs pipeline.preprocess = "device": the host pipeline '
+            'hands over images already resized; use "resize_first"',
+        )
+
     return Profile(name=name, description=merged.get("description", ""), **tables)
 
 

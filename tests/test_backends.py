@@ -94,9 +94,9 @@ def test_jax_batch_ends_run_async_and_the_window_is_still_timed(tmp_path):
     hook to its callback pool), yet a slow input pipeline is still measured as input-bound."""
     pytest.importorskip("jax")
     env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(ROOT)}
+    smoke = str(ROOT / "profiles" / "smoke.toml")
     proc = subprocess.run(
-        [sys.executable, "-c", ASYNC_SCRIPT, str(ROOT / "profiles" / "smoke.toml"), str(tmp_path)]
-        + ["0.3"],
+        [sys.executable, "-c", ASYNC_SCRIPT, smoke, str(tmp_path), "0.3"],
         capture_output=True,
         text=True,
         env=env,

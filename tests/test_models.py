@@ -88,6 +88,58 @@ def test_standardize_matches_per_image_standardization(models) -> None:
     np.testing.assert_allclose(ours, theirs, atol=1e-4)
 
 
+def _front(order: str, rotation: float):
+    """AlexNet's front layers (standardize, flips, rotation, resize to 67) in ``order``."""
+    import keras
+
+    profile = load_profile(
+        PROFILES / "alexnet.toml",
+        overrides=[
+            "model.input_size=67",
+            f"augment.order={order}",
+            f"augment.rotation={rotation}",
+        ],
+    )
+    model = build_model(profile)
+    names = [layer.name for layer in model.layers]
+    last = names.index("random_rotation" if rotation else "random_flip")
+    end = max(last, names.index("resize"))
+    front = keras.Model(model.input, model.layers[end].output)
+    return front, names[1:5] if rotation else names[1:4]
+
+
+def test_augment_first_flips_exactly_as_the_notebook_order() -> None:
+    """Flipping commutes with the resize: augmenting at 32x32 first gives the same images."""
+    import keras
+
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, size=(8, 32, 32, 3), dtype=np.uint8)
+    late, late_names = _front("resize_first", 0.0)
+    early, early_names = _front("augment_first", 0.0)
+    assert late_names == ["standardize", "resize", "random_flip"]
+    assert early_names == ["standardize", "random_flip", "resize"]
+    a = keras.ops.convert_to_numpy(late(images, training=True))
+    b = keras.ops.convert_to_numpy(early(images, training=True))
+    assert a.shape == b.shape == (8, 67, 67, 3)
+    # Some images were flipped (they differ from the unaugmented resize), in the same way.
+    plain = keras.ops.convert_to_numpy(late(images, training=False))
+    assert np.abs(a - plain).max() > 0.1
+    np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+def test_augment_first_rotates_at_the_input_size() -> None:
+    _, names = _front("augment_first", 0.2)
+    assert names == ["standardize", "random_flip", "random_rotation", "resize"]
+
+
+def test_augment_first_needs_device_preprocessing() -> None:
+    from core.errors import ProfileError
+
+    needs = r'augment\.order.*needs pipeline\.preprocess = "device"'
+    with pytest.raises(ProfileError, match=needs):
+        load_profile(PROFILES / "alexnet-host.toml", overrides=["augment.order=augment_first"])
+
+
 def _cli() -> list[str]:
     script = Path(sys.executable).with_name("cifar-tui")
     return [str(script)] if script.exists() else [sys.executable, "-m", "tui.cli"]

@@ -237,7 +237,11 @@ def settings_rows(profile: Profile) -> list[tuple[str, str]]:
             f"{params_text(native_params(profile))} params",
         ),
         ("data", data),
-        ("augment", f"flip {a.flip}, rotation {a.rotation:g}"),
+        (
+            "augment",
+            f"flip {a.flip}, rotation {a.rotation:g}"
+            + (", before the resize" if a.order == "augment_first" else ""),
+        ),
         ("train", train),
         ("reduce_lr", reduce),
         (
