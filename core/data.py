@@ -66,6 +66,11 @@ def cache_dir() -> Path:
 # --- checks used by profile validation (cheap: no decoding) -------------------------------
 
 
+#: A local copy of CIFAR-10 (image tree or .tar.gz) that ``source = "cifar10"`` reads instead of
+#: downloading: the shipped profiles then run offline with no --set.
+LOCAL_CIFAR10 = "CIFAR_TUI_CIFAR10"
+
+
 def check_folder(path: Path) -> str | None:
     """Why ``path`` is not a usable image-folder source, or None if it is."""
     if not path.exists():
@@ -87,9 +92,13 @@ def train_count(cfg: DataConfig) -> int | None:
     """Number of training images (validation included) without decoding; None if unknown."""
     if cfg.source == "synthetic":
         return cfg.synthetic_train
-    if cfg.source == "cifar10":
+    if cfg.source == "cifar10" and not os.environ.get(LOCAL_CIFAR10):
         return 50000
-    path = Path(cfg.path)
+    path = (
+        Path(os.path.expanduser(os.environ.get(LOCAL_CIFAR10, "")))
+        if cfg.source == "cifar10"
+        else Path(cfg.path)
+    )
     if path.is_dir():
         return sum(1 for _ in _folder_files(path / "train"))
     return None  # an archive: counted when it is decoded
@@ -104,6 +113,10 @@ def load_dataset(cfg: DataConfig, *, num_classes_hint: int = 10) -> Dataset:
         x, y, xt, yt = synthetic_arrays(cfg.synthetic_train, cfg.synthetic_test, num_classes_hint)
         classes = tuple(f"pattern{i}" for i in range(num_classes_hint))
         description = f"synthetic ({cfg.synthetic_train} train, {cfg.synthetic_test} test)"
+    elif cfg.source == "cifar10" and os.environ.get(LOCAL_CIFAR10):
+        local = _local_cifar10()
+        x, y, xt, yt, classes = load_folder(local)
+        description = f"CIFAR-10 (${LOCAL_CIFAR10} = {local})"
     elif cfg.source == "cifar10":
         x, y, xt, yt = _keras_cifar10()
         classes = CIFAR10_CLASSES
@@ -168,6 +181,14 @@ def synthetic_arrays(n_train: int, n_test: int, num_classes: int = 10, seed: int
     return x, y, xt, yt
 
 
+def _local_cifar10() -> Path:
+    local = Path(os.path.expanduser(os.environ[LOCAL_CIFAR10])).resolve()
+    problem = check_folder(local)
+    if problem:
+        raise DataError(f"${LOCAL_CIFAR10} names a copy of CIFAR-10 that cannot be used: {problem}")
+    return local
+
+
 def _keras_cifar10():
     """keras.datasets.cifar10, but with a clear error instead of a failed download."""
     keras_home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
@@ -180,9 +201,10 @@ def _keras_cifar10():
         raise DataError(
             f"CIFAR-10 is not cached at {cached} and could not be downloaded "
             f"({exc.__class__.__name__}). "
-            'Put the extracted "cifar-10-batches-py" folder there, or use '
-            '[data] source = "folder" with path = a train/ and test/ image tree or its .tar.gz '
-            '(e.g. ../shared/data/cifar10-jpeg.tar.gz), or source = "synthetic".'
+            'Put the extracted "cifar-10-batches-py" folder there, or set '
+            f"{LOCAL_CIFAR10} to a local copy (a train/ and test/ image tree or its .tar.gz, "
+            'e.g. ../shared/data/cifar10-jpeg.tar.gz), or use [data] source = "folder" with '
+            'that path, or source = "synthetic".'
         ) from None
     return x, y.reshape(-1).astype(np.int32), xt, yt.reshape(-1).astype(np.int32)
 

@@ -109,6 +109,31 @@ def test_unwritable_runs_dir_exits_2(tmp_path):
     assert "cannot write runs" in proc.stderr and "Traceback" not in proc.stderr
 
 
+MINI = ROOT.parent / "shared" / "data" / "cifar10-mini"
+
+
+@pytest.mark.skipif(not MINI.is_dir(), reason=f"no CIFAR-10 sample at {MINI}")
+def test_shipped_profile_runs_offline_from_the_local_copy(tmp_path):
+    """``cifar-tui --run profiles/vgg_small.toml`` keeps ``source = "cifar10"`` and, with no
+    network, reads the copy that $CIFAR_TUI_CIFAR10 names."""
+    runs = tmp_path / "runs"
+    quick = ["train.epochs=1", "data.limit=300", "data.validation_size=100"]
+    args = [a for item in quick for a in ("--set", item)]
+    proc = subprocess.run(
+        cli("--run", str(ROOT / "profiles" / "vgg_small.toml"), "--runs-dir", str(runs), *args),
+        capture_output=True,
+        text=True,
+        env=env() | {"CIFAR_TUI_CIFAR10": str(MINI), "KERAS_HOME": str(tmp_path / "no-keras")},
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    report = json.loads((only_run(runs) / "report.json").read_text())
+    assert report["status"] == "completed"
+    assert report["profile"]["data"]["source"] == "cifar10"
+    assert not (tmp_path / "no-keras" / "datasets").exists()  # nothing was downloaded
+
+
 def _start(runs: Path, epochs: int) -> subprocess.Popen:
     return subprocess.Popen(
         cli("--run", SMOKE, "--runs-dir", str(runs), *SMALL, "--set", f"train.epochs={epochs}"),

@@ -14,7 +14,14 @@ import pytest
 
 import core.data
 from core.config import DataConfig
-from core.data import cache_path_for, folder_key, load_dataset, load_folder, synthetic_arrays
+from core.data import (
+    cache_path_for,
+    folder_key,
+    load_dataset,
+    load_folder,
+    synthetic_arrays,
+    train_count,
+)
 from core.errors import DataError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -347,3 +354,29 @@ def test_cifar10_offline_is_a_clear_data_error(
     assert "synthetic" in message
     assert str(tmp_path / "keras-home" / "datasets" / "cifar-10-batches-py") in message
     assert "\n" not in message
+    assert "CIFAR_TUI_CIFAR10" in message  # the offline way to keep source = "cifar10"
+
+
+# --- cifar10 from a local copy -----------------------------------------------------------------
+
+
+def test_cifar10_reads_the_local_copy_named_by_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if not MINI.is_dir():
+        pytest.skip(NO_MINI)
+    monkeypatch.setenv("CIFAR_TUI_CIFAR10", str(MINI))
+    local = load_dataset(DataConfig(source="cifar10", validation_size=200))
+    folder = load_dataset(DataConfig(source="folder", path=str(MINI), validation_size=200))
+    for a, b in ((local.x_train, folder.x_train), (local.y_test, folder.y_test)):
+        np.testing.assert_array_equal(a, b)
+    assert "CIFAR_TUI_CIFAR10" in local.description and str(MINI) in local.description
+    assert train_count(DataConfig(source="cifar10")) == len(local.x_train) + 200
+
+
+def test_cifar10_local_copy_that_is_missing_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CIFAR_TUI_CIFAR10", str(tmp_path / "nowhere"))
+    with pytest.raises(DataError, match=r"\$CIFAR_TUI_CIFAR10 .*no such folder or file"):
+        load_dataset(DataConfig(source="cifar10"))

@@ -213,3 +213,15 @@ def lr_run(
         for row in report["epochs"]
     ]
     return write_run(runs_dir, dirname, report)
+
+
+def test_launch_settings_say_when_augmentation_comes_first() -> None:
+    from core.profiles import load_profile
+    from tui.catalog import settings_rows
+
+    alexnet = REPO / "profiles" / "alexnet.toml"
+    first = REPO / "profiles" / "hparams" / "augment-first.toml"
+    notebook = dict(settings_rows(load_profile(alexnet)))["augment"]
+    assert notebook == "flip horizontal_and_vertical, rotation 0.2"
+    cheap = dict(settings_rows(load_profile(alexnet, hparams=first)))["augment"]
+    assert cheap == "flip horizontal_and_vertical, rotation 0.2, before the resize"
