@@ -12,7 +12,7 @@ from typing import Any
 import keras
 
 from core import rundir
-from core.events import BatchProgress
+from core.events import PROGRESS_INTERVAL, BatchProgress
 
 
 def _lr(model: Any) -> float:
@@ -25,11 +25,13 @@ class EngineCallback(keras.callbacks.Callback):
     ``async_safe``: Keras then runs ``on_train_batch_end`` on a thread pool (when every other
     callback allows it too, as on JAX), so fit need not wait for each step's loss: reading it is
     a host-device sync, which on a GPU leaves the device idle between steps. That hook therefore
-    only records numbers under a lock; every event, stop and guard is acted on in fit's own
-    thread (``on_train_batch_begin``, ``on_test_begin``, ``on_epoch_end``). Up to the end of the
-    profile window each step waits for the previous one, so the window is timed step by step
-    and its cycles are the device's, not the host's dispatch rate. Resources tied to a fit call
-    are set up in on_train_begin, as Keras's own callbacks do.
+    records numbers under a lock and sends progress (the sinks are thread-safe: a queue, or
+    Textual's post_message), as steps finish rather than as they are dispatched; stop and guards
+    are acted on in fit's own thread (``on_train_batch_begin``, ``on_test_begin``,
+    ``on_epoch_end``), and so is everything that writes the run directory. Up to the end of the
+    profile window each step waits for the previous one, so the window is timed step by step and
+    its cycles are the device's, not the host's dispatch rate. Resources tied to a fit call are
+    set up in on_train_begin, as Keras's own callbacks do.
     """
 
     async_safe = True
@@ -55,7 +57,9 @@ class EngineCallback(keras.callbacks.Callback):
         with self._cond:
             self.last_end = None
             self.done = -1  # last batch (0-based, this epoch) whose logs have arrived
-            self.loss = self.accuracy = math.nan
+            self.latest = (math.nan, math.nan)  # loss and accuracy of batch ``done``
+            self.shown = 0  # batches the last progress event reported
+            self.in_epoch = True
 
     def _global(self, batch: int) -> int:
         """Batch number over the whole run, from 1 (resumed runs continue it)."""
@@ -74,13 +78,9 @@ class EngineCallback(keras.callbacks.Callback):
             with self._cond:  # one step at a time: wait for the previous step's logs
                 self._cond.wait_for(lambda: self.done >= batch - 1, timeout=120)
         self._check_guards()
-        now = time.perf_counter()
-        self.batch_begin = now
+        self.batch_begin = time.perf_counter()
         if not self.profile_sent and self.profiler is not None and self.profiler.window_complete:
             self.finish_profile()
-        if now - self.last_progress >= 0.25:
-            self.last_progress = now
-            self._progress(batch, now)
 
     def on_train_batch_end(self, batch, logs=None):
         """Fit's thread or Keras's callback pool: record, never raise, never emit."""
@@ -99,10 +99,12 @@ class EngineCallback(keras.callbacks.Callback):
                         wait = max(0.0, handed_at - self.batch_begin)
                     self.profiler.record(global_batch, wait, now - self.last_end)
                 self.last_end = now
-            if batch > self.done:
-                self.done, self.loss, self.accuracy = batch, loss, accuracy
+            if batch >= self.done:
+                self.done, self.latest = batch, (loss, accuracy)
             if not math.isfinite(loss) and (self.diverged is None or batch + 1 < self.diverged[1]):
                 self.diverged = (self.epoch, batch + 1, loss)
+            elif batch + 1 > self.shown and now - self.last_progress >= PROGRESS_INTERVAL:
+                self._progress(batch + 1, loss, accuracy, now)
             self._cond.notify_all()
 
     def _check_guards(self) -> None:
@@ -117,24 +119,31 @@ class EngineCallback(keras.callbacks.Callback):
 
             raise _StopNow()
 
-    def _progress(self, done: int, now: float) -> None:
-        with self._cond:
-            loss, accuracy = self.loss, self.accuracy
+    def _progress(self, done: int, loss: float, accuracy: float, now: float) -> None:
+        """Called with the lock held, so events leave in order whatever thread sends them."""
+        self.shown, self.last_progress = done, now
         elapsed = now - self.epoch_start
         eta = elapsed / done * (self.steps - done) if done else 0.0
         self.run.emit(BatchProgress(self.epoch, done, self.steps, loss, accuracy, elapsed, eta))
 
     def on_test_begin(self, logs=None):
-        """Validation starts: every training step of the epoch has finished."""
-        if getattr(self, "epoch", None) is None or self.done < 0:
+        """Validation starts: every training step has finished."""
+        self._epoch_trained()
+
+    def _epoch_trained(self) -> None:
+        """Show the epoch's training complete (once), then act on a stop or a guard."""
+        if not getattr(self, "in_epoch", False):
             return
         with self._cond:  # the pool may still be delivering the last steps' logs
             self._cond.wait_for(lambda: self.done >= self.steps - 1, timeout=60)
+            self.in_epoch = False
+            if self.diverged is None and self.shown < self.steps:
+                self._progress(self.steps, *self.latest, time.perf_counter())
         self._check_guards()
-        self._progress(self.steps, time.perf_counter())
 
     def on_epoch_end(self, epoch, logs=None):
         """Compute the epoch's row; the Checkpoint callback commits it once it is saved."""
+        self._epoch_trained()  # when there was no validation to announce it
         self._check_guards()  # a non-finite training loss is named with its batch
         logs = logs or {}
         val_loss = logs.get("val_loss")

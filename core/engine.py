@@ -37,7 +37,6 @@ from core.profiler import InputProfiler
 from core.profiles import dump_profile, profile_from_dict, read_toml
 
 EventSink = Callable[[Event], None]
-PROGRESS_INTERVAL = 0.25  # seconds between BatchProgress events: bounded, whatever the step rate
 NOT_LEARNING_TOLERANCE = 0.01  # training loss within 1% of ln(classes) = still at chance
 
 

@@ -48,9 +48,13 @@ class RunStarted(Event):
     test_images: int
 
 
+#: Seconds between two BatchProgress events: bounded, whatever the step rate.
+PROGRESS_INTERVAL = 0.25
+
+
 @dataclass
 class BatchProgress(Event):
-    """Sent at a bounded rate (a few per second), not for every batch."""
+    """Sent at a bounded rate (every PROGRESS_INTERVAL), not for every batch."""
 
     epoch: int
     step: int

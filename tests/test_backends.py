@@ -9,6 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import assert_progress_shows_each_epoch_complete
+
+from core.events import BatchProgress
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,10 +70,14 @@ def spy(self, batch, logs=None):
 
 EngineCallback.on_train_batch_end = spy
 
+gathers = [0]
+
 class Slow(np.ndarray):
     def __getitem__(self, index):
         if isinstance(index, np.ndarray):  # a batch gather, inside the timed hand-over
-            time.sleep(float(sys.argv[3]))
+            gathers[0] += 1
+            if gathers[0] <= 8:  # the window (batches 3-6) is slow; epoch 2 is at full speed
+                time.sleep(float(sys.argv[3]))
         return np.asarray(super().__getitem__(index))
 
 load = core.engine.load_dataset
@@ -80,11 +87,15 @@ def slow_load(spec):
     return data
 
 core.engine.load_dataset = slow_load
-profile = load_profile(sys.argv[1], overrides=["train.epochs=2", "profiler.batches=[3, 6]"])
-run = core.engine.Run(profile, sys.argv[2])
+profile = load_profile(sys.argv[1], overrides=[
+    "train.epochs=2", "train.batch_size=10", "profiler.batches=[3, 6]"])
+events = []
+run = core.engine.Run(profile, sys.argv[2], events.append)
 status = run.execute()
+progress = [[e.epoch, e.step, e.steps, e.loss, e.accuracy] for e in events
+            if e.type == "batch_progress"]
 print(json.dumps({"status": status, "threads": sorted(threads),
-                  "main": threading.current_thread().name,
+                  "main": threading.current_thread().name, "progress": progress,
                   "pipeline": run.report["input_pipeline"], "epochs": len(run.epochs)}))
 """
 
@@ -107,6 +118,9 @@ def test_jax_batch_ends_run_async_and_the_window_is_still_timed(tmp_path):
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["status"] == "completed" and result["epochs"] == 2
     assert result["threads"] and result["main"] not in result["threads"], result["threads"]
+    # Progress is sent as steps finish, in order, and shows every epoch complete.
+    progress = [BatchProgress(*row, 0.0, 0.0) for row in result["progress"]]
+    assert_progress_shows_each_epoch_complete(progress, epochs=2)
     pipe = result["pipeline"]
     assert pipe["complete"] is True and pipe["batches_measured"] == 4, pipe
     assert pipe["verdict"] == "highly", pipe

@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from helpers import assert_progress_shows_each_epoch_complete
 
 from core import events as ev
 from core.engine import Run
@@ -51,7 +52,7 @@ def test_run_completes_and_events_arrive_in_order(finished):
     assert "profiler_summary" in kinds
     progress = [e for e in seen if isinstance(e, ev.BatchProgress)]
     assert progress, "batch progress reaches the front"
-    assert all(p.step <= p.steps for p in progress)
+    assert_progress_shows_each_epoch_complete(progress, epochs=2)
 
 
 def test_run_directory_files_agree(finished):

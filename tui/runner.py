@@ -18,14 +18,11 @@ from typing import TYPE_CHECKING, Any
 from textual.message import Message
 
 from core.errors import CifarTuiError
-from core.events import BatchProgress, Event
+from core.events import PROGRESS_INTERVAL, BatchProgress, Event
 from tui.messages import EngineDone, EngineEvent
 
 if TYPE_CHECKING:
     from core.config import Profile
-
-#: Seconds between two progress updates shown: the bar moves at most ~4 times a second.
-PROGRESS_INTERVAL = 0.25
 
 
 @dataclass(frozen=True)
