@@ -2,9 +2,10 @@
 # Issue 7's GPU figures in one call of the lent machine (../shared/device/README.md), ordered so
 # that the most needed come back first if the time limit cuts it short:
 #   1. small VGG, 20 epochs, float32: cifar-tui against the bare script (ratio, 79% target);
-#   2. AlexNet's on-device front: the notebook's augmentation order against augment_first;
-#   3. AlexNet, 50 epochs, mixed_bfloat16: cifar-tui against the bare script (75% target);
-#   4. VGG16, 2 epochs, mixed_bfloat16 (one steady epoch each side).
+#   2. the same with train.steps_per_execution = 8 (an unrolled scan on JAX, core/scan_steps.py);
+#   3. AlexNet's on-device front: the notebook's augmentation order against augment_first;
+#   4. AlexNet, 50 epochs, mixed_bfloat16: cifar-tui against the bare script (75% target);
+#   5. VGG16, 2 epochs, mixed_bfloat16 (one steady epoch each side).
 # Prepare here, once:
 #   bash ../shared/device/wheels.sh tomli-w
 #   mkdir -p .gpu && cp ../shared/data/cifar10-jpeg.tar.gz .gpu/
@@ -29,6 +30,10 @@ step() { echo "== $1 (at ${SECONDS}s)"; }
 step "small VGG, 20 epochs"
 timeout 200 python3 benchmarks/models.py --profiles vgg_small --data $DATA --epochs 20 \
     --baseline --json "$OUT/vgg_small.json"
+
+step "small VGG, 20 epochs, 8 steps per compiled call (cifar-tui only)"
+timeout 100 python3 benchmarks/models.py --profiles vgg_small --data $DATA --epochs 20 \
+    --set train.steps_per_execution=8 --json "$OUT/vgg_small_spe8.json"
 
 step "AlexNet front: augmentation order"
 timeout 60 python3 benchmarks/augment.py --batches 100 --json "$OUT/augment.json"

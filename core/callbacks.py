@@ -36,10 +36,21 @@ class EngineCallback(keras.callbacks.Callback):
 
     async_safe = True
 
-    def __init__(self, run: Any, steps: int, clock: Any, profiler: Any, num_classes: int):
+    def __init__(
+        self,
+        run: Any,
+        steps: int,
+        clock: Any,
+        profiler: Any,
+        num_classes: int,
+        batches_per_call: int = 1,
+    ):
+        """``batches_per_call`` > 1: Keras counts calls that each train a block of that many
+        batches (core/scan_steps.py); events and the profiler still count batches."""
         super().__init__()
         self.run = run
         self.steps = steps
+        self.per_call = batches_per_call
         self.clock = clock
         self.profiler = profiler
         self.chance_loss = math.log(num_classes)
@@ -73,7 +84,16 @@ class EngineCallback(keras.callbacks.Callback):
             and global_batch <= self.profiler.last
         )
 
+    def _first(self, call: int) -> int:
+        """First batch (0-based, this epoch) that Keras's batch index ``call`` trains."""
+        return call * self.per_call
+
+    def _last(self, call: int) -> int:
+        """Last batch it trains: with steps_per_execution, Keras passes its last step here."""
+        return min((call + 1) * self.per_call, self.steps) - 1 if self.per_call > 1 else call
+
     def on_train_batch_begin(self, batch, logs=None):
+        batch = self._first(batch)
         if self._timed(self._global(batch)):
             with self._cond:  # one step at a time: wait for the previous step's logs
                 self._cond.wait_for(lambda: self.done >= batch - 1, timeout=120)
@@ -83,12 +103,12 @@ class EngineCallback(keras.callbacks.Callback):
             self.finish_profile()
 
     def on_train_batch_end(self, batch, logs=None):
-        """Fit's thread or Keras's callback pool: record, never raise, never emit."""
+        """Fit's thread or Keras's callback pool: record and send progress, never raise."""
         now = time.perf_counter()
+        batch = self._last(batch)
         logs = logs or {}
         loss = float(logs.get("loss", math.nan))
         accuracy = float(logs.get("accuracy", math.nan))
-        # ``batch`` is the last step of the execution, so this holds with steps_per_execution > 1.
         global_batch = self._global(batch)
         with self._cond:
             if self._timed(global_batch):

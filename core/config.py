@@ -146,7 +146,12 @@ class TrainConfig:
     )
     jit_compile: str = spec("auto", "XLA compilation of the train step", "str", choices=JIT)
     steps_per_execution: int = spec(
-        1, "train steps per compiled call (higher cuts per-step overhead)", "int", min=1, max=1000
+        1,
+        "train steps per compiled call (higher cuts per-step overhead; JAX: an unrolled scan, "
+        "so compiling takes longer)",
+        "int",
+        min=1,
+        max=1000,
     )
     reduce_lr: ReduceLRConfig = field(default_factory=ReduceLRConfig)
 

@@ -205,6 +205,7 @@ class Run:
         from core.callbacks import Checkpoint, EngineCallback
         from core.models import build_model, summarize
         from core.pipeline import HandoverClock, py_datasets, tf_datasets
+        from core.scan_steps import uses_scan
 
         assert self.run_dir is not None
         profile = self.profile
@@ -212,7 +213,10 @@ class Run:
         try:
             self.emit(Status("building the model"))
             keras.utils.set_random_seed(profile.train.seed)
-            model = build_model(profile, data.num_classes)
+            # JAX: fuse steps_per_execution steps into one compiled call with a scan, as
+            # Keras's TensorFlow trainer does by itself (core/scan_steps.py).
+            per_call = profile.train.steps_per_execution if uses_scan(profile) else 1
+            model = build_model(profile, data.num_classes, steps_per_call=per_call)
             summary = summarize(model)
             rundir.atomic_write(self.run_dir / "model_summary.txt", summary.to_text() + "\n")
             self.report["model"] = {
@@ -226,7 +230,7 @@ class Run:
                 loss="sparse_categorical_crossentropy",
                 metrics=["accuracy"],
                 jit_compile={"auto": "auto", "on": True, "off": False}[profile.train.jit_compile],
-                steps_per_execution=profile.train.steps_per_execution,
+                steps_per_execution=1 if per_call > 1 else profile.train.steps_per_execution,
             )
             checkpoint = Checkpoint(self.run_dir / "checkpoint")
             if self.resume_dir is not None:
@@ -235,7 +239,7 @@ class Run:
             if keras.backend.backend() == "tensorflow":
                 train_ds, val_ds, test_ds = tf_datasets(profile, data, clock, self.transform_train)
             else:
-                train_ds, val_ds, test_ds = py_datasets(profile, data, clock)
+                train_ds, val_ds, test_ds = py_datasets(profile, data, clock, per_call)
             steps = len(data.x_train) // profile.train.batch_size
             if not env["gpu"]:
                 self._warn(
@@ -265,7 +269,9 @@ class Run:
             if initial_epoch >= profile.train.epochs:
                 return self._finish(model, test_ds, "completed", "", started)
             profiler = InputProfiler(*profile.profiler.batches)
-            engine_cb = EngineCallback(self, steps, clock, profiler, data.num_classes)
+            engine_cb = EngineCallback(
+                self, steps, clock, profiler, data.num_classes, batches_per_call=per_call
+            )
             callbacks: list[Any] = [engine_cb]
             if profile.train.reduce_lr.enabled:
                 rl = profile.train.reduce_lr

@@ -94,8 +94,9 @@ def _layers():
     return Standardize, JitRandomRotation
 
 
-def build_model(profile: Profile, num_classes: int = 10):
-    """Build (not compile) the profile's network under its precision policy."""
+def build_model(profile: Profile, num_classes: int = 10, *, steps_per_call: int = 1):
+    """Build (not compile) the profile's network under its precision policy. With
+    ``steps_per_call`` > 1 (JAX) its train step scans over blocks of that many batches."""
     import keras
     from keras import layers
 
@@ -136,6 +137,12 @@ def build_model(profile: Profile, num_classes: int = 10):
         outputs = layers.Dense(
             num_classes, activation="softmax", dtype="float32", name="predictions"
         )(x)
+        if steps_per_call > 1:
+            from core.scan_steps import scan_model_class
+
+            model = scan_model_class()(inputs, outputs, name=arch)
+            model.micro_batch = profile.train.batch_size
+            return model
         return keras.Model(inputs, outputs, name=arch)
     finally:
         keras.config.set_dtype_policy(previous_policy)

@@ -96,8 +96,11 @@ def tf_datasets(profile: Profile, data: Any, clock: HandoverClock, transform_tra
     )
 
 
-def py_datasets(profile: Profile, data: Any, clock: HandoverClock):
-    """(train, validation, test) for backends without tf.data: arrays in memory, uint8."""
+def py_datasets(profile: Profile, data: Any, clock: HandoverClock, per_call: int = 1):
+    """(train, validation, test) for backends without tf.data: arrays in memory, uint8.
+
+    ``per_call`` > 1: each training item is a block of that many batches (the last block
+    shorter when it does not divide the epoch), for a train step that scans over them."""
     import keras
 
     class Batches(keras.utils.PyDataset):
@@ -105,18 +108,20 @@ def py_datasets(profile: Profile, data: Any, clock: HandoverClock):
             super().__init__(workers=1, use_multiprocessing=False)
             self.x, self.y, self.training = x, y, training
             self.batch = profile.train.batch_size
+            self.per_call = per_call if training else 1
+            self.steps = len(x) // self.batch if training else -(-len(x) // self.batch)
             self.rng = np.random.default_rng(profile.train.seed)
             self.order = np.arange(len(x))
             self.on_epoch_end()
 
         def __len__(self) -> int:
-            if self.training:
-                return len(self.x) // self.batch
-            return -(-len(self.x) // self.batch)
+            return -(-self.steps // self.per_call)
 
         def __getitem__(self, index):
             start = time.perf_counter()
-            idx = self.order[index * self.batch : (index + 1) * self.batch]
+            first = index * self.per_call
+            last = min(first + self.per_call, self.steps)
+            idx = self.order[first * self.batch : last * self.batch]
             out = self.x[idx], self.y[idx]
             if self.training:
                 end = time.perf_counter()

@@ -125,3 +125,53 @@ def test_jax_batch_ends_run_async_and_the_window_is_still_timed(tmp_path):
     assert pipe["complete"] is True and pipe["batches_measured"] == 4, pipe
     assert pipe["verdict"] == "highly", pipe
     assert pipe["details"]["median_wait_ms"] >= 250, pipe
+
+
+SCAN_SCRIPT = r"""
+import json, sys
+import core.engine
+from core.profiles import load_profile
+
+out = {}
+for per_call in (1, 4):
+    events = []
+    profile = load_profile(sys.argv[1], overrides=[
+        "train.epochs=2", f"train.steps_per_execution={per_call}"])
+    run = core.engine.Run(profile, sys.argv[2], events.append)
+    status = run.execute()
+    progress = [[e.epoch, e.step, e.steps, e.loss, e.accuracy] for e in events
+                if e.type == "batch_progress"]
+    out[per_call] = {"status": status, "epochs": run.epochs, "test": run.report["test"],
+                     "progress": progress, "pipeline": run.report["input_pipeline"]}
+    core.engine.release_models()
+print(json.dumps(out))
+"""
+
+
+def test_jax_steps_per_execution_scans_to_the_same_weights(tmp_path):
+    """On JAX, 4 steps per compiled call (blocks of 4, 4 and 2 of the 10 batches per epoch,
+    scanned) train exactly as one step per call: same losses, flips and dropout included."""
+    pytest.importorskip("jax")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(ROOT)}
+    smoke = str(ROOT / "profiles" / "smoke.toml")
+    proc = subprocess.run(
+        [sys.executable, "-c", SCAN_SCRIPT, smoke, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    one, four = result["1"], result["4"]
+    assert one["status"] == four["status"] == "completed"
+    for a, b in zip(one["epochs"], four["epochs"], strict=True):
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            assert b[key] == pytest.approx(a[key], rel=1e-5, abs=1e-6), (key, a, b)
+    assert four["test"]["loss"] == pytest.approx(one["test"]["loss"], rel=1e-5)
+    # Events still count batches, not calls.
+    progress = [BatchProgress(*row, 0.0, 0.0) for row in four["progress"]]
+    assert {p.steps for p in progress} == {10}
+    assert_progress_shows_each_epoch_complete(progress, epochs=2)
+    assert four["pipeline"]["batches_measured"] >= 1
