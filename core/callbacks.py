@@ -44,23 +44,29 @@ class EngineCallback(keras.callbacks.Callback):
         profiler: Any,
         num_classes: int,
         batches_per_call: int = 1,
+        steps_per_execution: int = 1,
     ):
         """``batches_per_call`` > 1: Keras counts calls that each train a block of that many
-        batches (core/scan_steps.py); events and the profiler still count batches."""
+        batches (core/scan_steps.py). Otherwise Keras counts batches, and with
+        ``steps_per_execution`` > 1 (TensorFlow) passes each execution's first and last step.
+        Events and the profiler always count batches."""
         super().__init__()
         self.run = run
         self.steps = steps
         self.per_call = batches_per_call
+        self.per_execution = steps_per_execution
         self.clock = clock
         self.profiler = profiler
         self.chance_loss = math.log(num_classes)
         self.profile_sent = False
         self._cond = threading.Condition()
+        self.closed = False
 
     def on_train_begin(self, logs=None):
         self.last_end: float | None = None
         self.last_progress = 0.0
         self.diverged: tuple[int, int, float] | None = None
+        self.error: BaseException | None = None  # raised in the pool, re-raised in fit's thread
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch + 1
@@ -72,69 +78,106 @@ class EngineCallback(keras.callbacks.Callback):
             self.shown = 0  # batches the last progress event reported
             self.in_epoch = True
 
+    def close(self) -> None:
+        """fit was left by an exception: Keras's pool may still deliver steps; ignore them."""
+        with self._cond:
+            self.closed = True
+
     def _global(self, batch: int) -> int:
         """Batch number over the whole run, from 1 (resumed runs continue it)."""
         return (self.epoch - 1) * self.steps + batch + 1
 
-    def _timed(self, global_batch: int) -> bool:
-        """Steps up to the window's end are timed (and, dispatched async, run one by one)."""
+    def _timed(self, first_batch: int) -> bool:
+        """Whether the call starting at ``first_batch`` (this epoch) is timed: every call up to
+        the window's end is (and, dispatched async, waits for the one before)."""
         return (
             self.profiler is not None
             and self.run.profile.profiler.enabled
-            and global_batch <= self.profiler.last
+            and self._global(first_batch) <= self.profiler.last
         )
 
-    def _first(self, call: int) -> int:
-        """First batch (0-based, this epoch) that Keras's batch index ``call`` trains."""
-        return call * self.per_call
+    def _span(self, index: int) -> tuple[int, int]:
+        """First and last batch (0-based, this epoch) of the call Keras's end hook names."""
+        if self.per_call > 1:
+            first = index * self.per_call
+            return first, min(first + self.per_call, self.steps) - 1
+        # Keras passes the execution's last step, past the epoch for a short last execution.
+        last = min(index, self.steps - 1)
+        return max(0, index - self.per_execution + 1), last
 
-    def _last(self, call: int) -> int:
-        """Last batch it trains: with steps_per_execution, Keras passes its last step here."""
-        return min((call + 1) * self.per_call, self.steps) - 1 if self.per_call > 1 else call
+    def _wait_for(self, predicate: Any, *, stoppable: bool, limit: float = math.inf) -> None:
+        """Wait (lock held) until ``predicate`` or a failure in the pool; also until a stop
+        request when ``stoppable`` (a step may take minutes), or ``limit`` seconds."""
+        deadline = time.monotonic() + limit
+        while not self._cond.wait_for(lambda: predicate() or self.error is not None, timeout=1.0):
+            if (stoppable and self.run.stop_requested) or time.monotonic() > deadline:
+                return
 
     def on_train_batch_begin(self, batch, logs=None):
-        batch = self._first(batch)
-        if self._timed(self._global(batch)):
-            with self._cond:  # one step at a time: wait for the previous step's logs
-                self._cond.wait_for(lambda: self.done >= batch - 1, timeout=120)
-        self._check_guards()
+        first = batch * self.per_call  # Keras counts calls (scan) or batches (otherwise)
+        if self._timed(first):
+            with self._cond:  # one call at a time: wait for the previous call's logs
+                self._wait_for(lambda: self.done >= first - 1, stoppable=True)
+        self._check_guards(stop=True)
         self.batch_begin = time.perf_counter()
         if not self.profile_sent and self.profiler is not None and self.profiler.window_complete:
             self.finish_profile()
 
     def on_train_batch_end(self, batch, logs=None):
-        """Fit's thread or Keras's callback pool: record and send progress, never raise."""
+        """Fit's thread or Keras's callback pool: record and send progress. A failure here is
+        kept and raised in fit's thread, and the step still counts as arrived, so no wait for
+        it can hang."""
         now = time.perf_counter()
-        batch = self._last(batch)
-        logs = logs or {}
+        first, last = self._span(batch)
+        with self._cond:
+            try:
+                if not self.closed:
+                    self._record(first, last, logs or {}, now)
+            except Exception as exc:
+                self.error = self.error or exc
+            finally:
+                self.done = max(self.done, last)
+                self._cond.notify_all()
+
+    def _record(self, first: int, last: int, logs: dict[str, Any], now: float) -> None:
         loss = float(logs.get("loss", math.nan))
         accuracy = float(logs.get("accuracy", math.nan))
-        global_batch = self._global(batch)
-        with self._cond:
-            if self._timed(global_batch):
-                stamp = self.clock.pop_latest()
-                if stamp is not None and self.last_end is not None:
-                    handed_at, wait = stamp
-                    if wait < 0:  # tf.data: waited from the step's start until the hand-over
-                        wait = max(0.0, handed_at - self.batch_begin)
-                    self.profiler.record(global_batch, wait, now - self.last_end)
-                self.last_end = now
-            if batch >= self.done:
-                self.done, self.latest = batch, (loss, accuracy)
-            if not math.isfinite(loss) and (self.diverged is None or batch + 1 < self.diverged[1]):
-                self.diverged = (self.epoch, batch + 1, loss)
-            elif batch + 1 > self.shown and now - self.last_progress >= PROGRESS_INTERVAL:
-                self._progress(batch + 1, loss, accuracy, now)
-            self._cond.notify_all()
+        if self._timed(first):
+            stamps = self.clock.pop_all()
+            if stamps and self.last_end is not None:
+                handed_at, wait = stamps[0]
+                if wait < 0:
+                    # tf.data: from the call's start until its first batch was handed over. Later
+                    # batches of a multi-step call are pulled after a step's compute, which their
+                    # stamps cannot tell apart from waiting: the first one stands for the call.
+                    wait = max(0.0, handed_at - self.batch_begin)
+                else:  # timed around each hand-over (one per call, or per batch)
+                    wait = sum(w for _, w in stamps)
+                # One entry per batch of the call, so the window counts batches.
+                n = last - first + 1
+                for b in range(first, last + 1):
+                    self.profiler.record(self._global(b), wait / n, (now - self.last_end) / n)
+            self.last_end = now
+        if last >= self.done:
+            self.latest = (loss, accuracy)
+        if not math.isfinite(loss):
+            if self.diverged is None or last + 1 < self.diverged[1]:
+                self.diverged = (self.epoch, last + 1, loss)
+        elif last + 1 > self.shown and now - self.last_progress >= PROGRESS_INTERVAL:
+            self._progress(last + 1, loss, accuracy, now)
 
-    def _check_guards(self) -> None:
+    def _check_guards(self, stop: bool) -> None:
+        """Raise, in fit's thread, what the batch-end hook found; and the stop request when
+        ``stop`` (at a batch's start: an epoch that finished training is always kept)."""
         with self._cond:
-            diverged = self.diverged
+            diverged, error = self.diverged, self.error
+        if error is not None:
+            raise error
         if diverged is not None:
             from core.engine import _Diverged
 
             raise _Diverged(*diverged)
-        if self.run.stop_requested:
+        if stop and self.run.stop_requested:
             from core.engine import _StopNow
 
             raise _StopNow()
@@ -151,20 +194,20 @@ class EngineCallback(keras.callbacks.Callback):
         self._epoch_trained()
 
     def _epoch_trained(self) -> None:
-        """Show the epoch's training complete (once), then act on a stop or a guard."""
+        """Show the epoch's training complete (once), then raise what the steps found."""
         if not getattr(self, "in_epoch", False):
             return
-        with self._cond:  # the pool may still be delivering the last steps' logs
-            self._cond.wait_for(lambda: self.done >= self.steps - 1, timeout=60)
+        with self._cond:  # every step has run; the pool may still be delivering their logs
+            self._wait_for(lambda: self.done >= self.steps - 1, stoppable=False, limit=300)
             self.in_epoch = False
-            if self.diverged is None and self.shown < self.steps:
+            complete = self.done >= self.steps - 1
+            if complete and self.diverged is None and self.shown < self.steps:
                 self._progress(self.steps, *self.latest, time.perf_counter())
-        self._check_guards()
+        self._check_guards(stop=False)
 
     def on_epoch_end(self, epoch, logs=None):
         """Compute the epoch's row; the Checkpoint callback commits it once it is saved."""
         self._epoch_trained()  # when there was no validation to announce it
-        self._check_guards()  # a non-finite training loss is named with its batch
         logs = logs or {}
         val_loss = logs.get("val_loss")
         if val_loss is not None and not math.isfinite(float(val_loss)):

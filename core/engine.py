@@ -22,7 +22,7 @@ from typing import Any
 from core import rundir
 from core.config import Profile
 from core.data import Dataset, load_dataset
-from core.errors import CifarTuiError, RunDirError
+from core.errors import CifarTuiError, DataError, RunDirError
 from core.events import (
     BatchProgress,
     EpochEnded,
@@ -128,6 +128,7 @@ class Run:
         rundir.check_writable(self.runs_dir, params_bytes)
         self.emit(Status(f"loading data ({self.profile.data.source})"))
         data = load_dataset(self.profile.data)
+        self._check_same_data(data.description)
         self.emit(Status("importing Keras"))
         from core import environment
         from core.quiet import quiet_native_stderr
@@ -136,7 +137,7 @@ class Run:
             import keras
 
             env = environment.describe()
-        self._prepare_dir(env)
+        self._prepare_dir(env, data.description)
         try:
             status = self._train(keras, data, env, started)
         finally:
@@ -146,7 +147,20 @@ class Run:
                 self._lock.release()
         return status
 
-    def _prepare_dir(self, env: dict[str, Any]) -> None:
+    def _check_same_data(self, description: str) -> None:
+        """A resumed run must train on the data it started with: the saved profile may say
+        ``cifar10`` while the images came from $CIFAR_TUI_CIFAR10's copy, or the other way."""
+        if self.resume_dir is None:
+            return
+        before = rundir.load_run(self.resume_dir).report.get("data")
+        if before is not None and before != description:
+            raise DataError(
+                f"{self.resume_dir} trained on {before}, but its profile now loads {description}; "
+                "resume it with the same data (for a local CIFAR-10 copy: the same "
+                "$CIFAR_TUI_CIFAR10)"
+            )
+
+    def _prepare_dir(self, env: dict[str, Any], data_description: str) -> None:
         if self.resume_dir is None:
             self.run_dir = rundir.new_run_dir(self.runs_dir, self.profile.name)
         assert self.run_dir is not None
@@ -168,6 +182,7 @@ class Run:
                 "warnings": [],
                 "resumed": [],
                 "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "data": data_description,
             }
         else:
             record = rundir.load_run(self.run_dir)
@@ -210,6 +225,7 @@ class Run:
         assert self.run_dir is not None
         profile = self.profile
         initial_epoch = 0
+        engine_cb = None
         try:
             self.emit(Status("building the model"))
             keras.utils.set_random_seed(profile.train.seed)
@@ -270,7 +286,13 @@ class Run:
                 return self._finish(model, test_ds, "completed", "", started)
             profiler = InputProfiler(*profile.profiler.batches)
             engine_cb = EngineCallback(
-                self, steps, clock, profiler, data.num_classes, batches_per_call=per_call
+                self,
+                steps,
+                clock,
+                profiler,
+                data.num_classes,
+                batches_per_call=per_call,
+                steps_per_execution=1 if per_call > 1 else profile.train.steps_per_execution,
             )
             callbacks: list[Any] = [engine_cb]
             if profile.train.reduce_lr.enabled:
@@ -298,11 +320,13 @@ class Run:
                     shuffle=False,
                 )  # the pipeline shuffles
             except _StopNow:
+                engine_cb.close()  # Keras's callback pool may still deliver a step or two
                 if tensorboard is not None:
                     tensorboard.on_train_end()
                 engine_cb.finish_profile()
                 return self._finish(None, None, "stopped", "stopped by the user", started)
             except _Diverged as exc:
+                engine_cb.close()
                 if tensorboard is not None:
                     tensorboard.on_train_end()
                 engine_cb.finish_profile()
@@ -321,6 +345,8 @@ class Run:
         except CifarTuiError:
             raise
         except Exception as exc:  # a crash inside Keras/TF: keep it in the report, exit 1
+            if engine_cb is not None:
+                engine_cb.close()
             self.report["error"] = {
                 "type": exc.__class__.__name__,
                 "message": str(exc).strip().splitlines()[0][:500] if str(exc).strip() else "",

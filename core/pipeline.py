@@ -31,13 +31,12 @@ class HandoverClock:
         with self._lock:
             self._stamps.append((handed_at, wait))
 
-    def pop_latest(self) -> tuple[float, float] | None:
+    def pop_all(self) -> list[tuple[float, float]]:
+        """The stamps since the last call, oldest first (one per batch handed over)."""
         with self._lock:
-            if not self._stamps:
-                return None
-            latest = self._stamps[-1]
+            stamps = list(self._stamps)
             self._stamps.clear()
-            return latest
+            return stamps
 
 
 def _autotune(value: Any, tf: Any) -> Any:

@@ -343,6 +343,15 @@ def _check_data(
         )
     if not check_data:
         return data
+    if data.source == "cifar10" and os.environ.get(data_mod.LOCAL_CIFAR10):
+        local = Path(os.path.expanduser(os.environ[data_mod.LOCAL_CIFAR10])).resolve()
+        problem = data_mod.check_folder(local)
+        if problem:
+            raise fail(
+                "data.source",
+                f'source = "cifar10" reads ${data_mod.LOCAL_CIFAR10}, which cannot be used: '
+                f"{problem}",
+            )
     total = data_mod.train_count(data)
     if total is None:
         return data

@@ -136,13 +136,14 @@ out = {}
 for per_call in (1, 4):
     events = []
     profile = load_profile(sys.argv[1], overrides=[
-        "train.epochs=2", f"train.steps_per_execution={per_call}"])
+        "train.epochs=2", f"train.steps_per_execution={per_call}", "profiler.batches=[3, 6]"])
     run = core.engine.Run(profile, sys.argv[2], events.append)
     status = run.execute()
     progress = [[e.epoch, e.step, e.steps, e.loss, e.accuracy] for e in events
                 if e.type == "batch_progress"]
     out[per_call] = {"status": status, "epochs": run.epochs, "test": run.report["test"],
-                     "progress": progress, "pipeline": run.report["input_pipeline"]}
+                     "progress": progress, "pipeline": run.report["input_pipeline"],
+                     "warnings": run.report["warnings"]}
     core.engine.release_models()
 print(json.dumps(out))
 """
@@ -174,4 +175,7 @@ def test_jax_steps_per_execution_scans_to_the_same_weights(tmp_path):
     progress = [BatchProgress(*row, 0.0, 0.0) for row in four["progress"]]
     assert {p.steps for p in progress} == {10}
     assert_progress_shows_each_epoch_complete(progress, epochs=2)
-    assert four["pipeline"]["batches_measured"] >= 1
+    # Blocks 1-4 (an epoch's first call: no cycle to time) and 5-8 straddle the window 3-6.
+    pipe = four["pipeline"]
+    assert pipe["complete"] is True and pipe["details"]["measured_batches"] == [5, 6], pipe
+    assert not [w for w in four["warnings"] if w["code"] == "window_incomplete"]

@@ -380,3 +380,15 @@ def test_cifar10_local_copy_that_is_missing_is_a_clear_error(
     monkeypatch.setenv("CIFAR_TUI_CIFAR10", str(tmp_path / "nowhere"))
     with pytest.raises(DataError, match=r"\$CIFAR_TUI_CIFAR10 .*no such folder or file"):
         load_dataset(DataConfig(source="cifar10"))
+
+
+def test_cifar10_local_copy_is_checked_with_the_profile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core.errors import ProfileError
+    from core.profiles import load_profile
+
+    monkeypatch.setenv("CIFAR_TUI_CIFAR10", str(tmp_path / "nowhere"))
+    vgg16 = ROOT / "profiles" / "vgg16.toml"
+    with pytest.raises(ProfileError, match=r"data\.source: .*\$CIFAR_TUI_CIFAR10.*no such"):
+        load_profile(vgg16)

@@ -181,6 +181,48 @@ def test_stop_from_another_thread_mid_epoch_then_resume(tmp_path):
     assert record.report["resumed"][0]["from_epoch"] == 1
 
 
+def test_stop_after_an_epochs_last_step_keeps_that_epoch(tmp_path):
+    """A stop that arrives once an epoch has trained (here: at its steps/steps progress, while
+    it validates) stops before the next epoch, with the finished one saved, not thrown away."""
+    seen: list = []
+    holder: dict = {}
+
+    def sink(event):
+        seen.append(event)
+        if isinstance(event, ev.BatchProgress) and event.step == event.steps:
+            holder["run"].request_stop()
+
+    run = Run(smoke("train.epochs=3"), tmp_path, sink)
+    holder["run"] = run
+    assert run.execute() == "stopped"
+    record = load_run(run.run_dir)
+    assert [e["epoch"] for e in record.epochs] == [1]
+    state = json.loads((run.run_dir / "checkpoint" / "state.json").read_text())
+    assert state["epoch"] == 1
+
+
+def test_steps_per_execution_counts_batches_on_tensorflow(tmp_path):
+    """Keras runs 3 steps per call (4 calls for 10 batches, the last one short): events and the
+    profiler still count batches, and never past the epoch."""
+    seen: list = []
+    profile = smoke(
+        "train.epochs=1",
+        "data.synthetic_train=600",
+        "train.steps_per_execution=3",
+        "profiler.batches=[2, 7]",
+    )
+    run = Run(profile, tmp_path, collect(seen))
+    assert run.execute() == "completed"
+    progress = [e for e in seen if isinstance(e, ev.BatchProgress)]
+    assert_progress_shows_each_epoch_complete(progress, epochs=1)
+    pipe = run.report["input_pipeline"]
+    # Calls train batches 1-3, 4-6, 7-9 and 10; an epoch's first call has no cycle to time,
+    # so the window 2-7 is measured over batches 4-7.
+    assert pipe["complete"] is True and pipe["batches_measured"] == 4, pipe
+    assert pipe["details"]["measured_batches"] == [4, 7]
+    assert not any(w["code"] == "window_incomplete" for w in run.report["warnings"])
+
+
 def test_completed_run_cannot_be_resumed(finished):
     _, run_dir, _ = finished
     with pytest.raises(RunDirError, match="already completed"):
@@ -212,8 +254,8 @@ def test_nan_training_loss_names_epoch_and_batch():
             pass
 
     class Clock:
-        def pop_latest(self):
-            return None
+        def pop_all(self):
+            return []
 
     cb = EngineCallback(
         FakeRun(),
@@ -232,6 +274,68 @@ def test_nan_training_loss_names_epoch_and_batch():
     cb.on_train_batch_end(2, {"loss": float("nan"), "accuracy": 0.1})
     with pytest.raises(_Diverged, match="loss became nan at epoch 2, batch 2"):
         cb.on_train_batch_begin(3)
+
+
+def test_steps_delivered_after_fit_was_left_send_nothing():
+    """Keras's callback pool can deliver steps after a stop or a divergence has left fit;
+    once the engine closes the callback they send no progress, yet still count as arrived."""
+    from core.callbacks import EngineCallback
+    from core.profiler import InputProfiler
+
+    sent: list = []
+
+    class FakeRun:
+        stop_requested = False
+        profile = smoke()
+
+        def emit(self, event):
+            sent.append(event)
+
+    class Clock:
+        def pop_all(self):
+            return []
+
+    cb = EngineCallback(
+        FakeRun(), steps=10, clock=Clock(), profiler=InputProfiler(30, 40), num_classes=10
+    )
+    cb.on_train_begin()
+    cb.on_epoch_begin(0)
+    cb.on_train_batch_end(0, {"loss": 2.0, "accuracy": 0.1})
+    assert [e.step for e in sent] == [1]
+    cb.close()
+    cb.last_progress = float("-inf")  # as if long enough had passed to send again
+    cb.on_train_batch_end(1, {"loss": 1.9, "accuracy": 0.2})
+    assert [e.step for e in sent] == [1]
+    assert cb.done == 1 and cb.error is None
+
+
+def test_a_failure_in_the_batch_end_hook_is_raised_in_fits_thread():
+    """The hook may run on Keras's pool: a failure there (a sink that breaks) must neither hang
+    the next step's wait nor vanish; fit's thread raises it at the next step."""
+    from core.callbacks import EngineCallback
+    from core.profiler import InputProfiler
+
+    class FakeRun:
+        stop_requested = False
+        profile = smoke()
+
+        def emit(self, event):
+            raise RuntimeError("the sink broke")
+
+    class Clock:
+        def pop_all(self):
+            return []
+
+    cb = EngineCallback(
+        FakeRun(), steps=10, clock=Clock(), profiler=InputProfiler(3, 8), num_classes=10
+    )
+    cb.on_train_begin()
+    cb.on_epoch_begin(0)
+    cb.on_train_batch_begin(0)
+    cb.on_train_batch_end(0, {"loss": 2.0, "accuracy": 0.1})  # does not raise here
+    assert cb.done == 0
+    with pytest.raises(RuntimeError, match="the sink broke"):
+        cb.on_train_batch_begin(1)  # inside the window: it waited for batch 0, then raised
 
 
 def test_not_learning_warning(tmp_path):
@@ -271,3 +375,36 @@ def test_full_disk_fails_before_anything_is_written(tmp_path, monkeypatch):
     with pytest.raises(RunDirError, match="not enough free disk space"):
         Run(smoke(), runs).execute()
     assert list(runs.iterdir()) == []
+
+
+MINI = ROOT.parent / "shared" / "data" / "cifar10-mini"
+
+
+@pytest.mark.skipif(not MINI.is_dir(), reason=f"no CIFAR-10 sample at {MINI}")
+def test_resume_refuses_other_data_than_the_run_started_with(tmp_path, monkeypatch):
+    """The saved profile says cifar10 either way: the report's data line tells which copy."""
+    import shutil
+
+    from core.errors import DataError
+
+    monkeypatch.setenv("CIFAR_TUI_CIFAR10", str(MINI))
+    profile = load_profile(
+        ROOT / "profiles" / "vgg_small.toml",
+        overrides=["data.limit=400", "data.validation_size=100", "train.epochs=2"],
+    )
+    holder: dict = {}
+
+    def stop_after_epoch_1(event):
+        if isinstance(event, ev.EpochEnded):
+            holder["run"].request_stop()
+
+    run = Run(profile, tmp_path / "runs", stop_after_epoch_1)
+    holder["run"] = run
+    assert run.execute() == "stopped"
+    assert str(MINI) in run.report["data"]
+    other = tmp_path / "other-copy"
+    shutil.copytree(MINI, other)
+    monkeypatch.setenv("CIFAR_TUI_CIFAR10", str(other))
+    with pytest.raises(DataError, match=r"trained on .*same \$CIFAR_TUI_CIFAR10"):
+        Run.resume(run.run_dir).execute()
+    assert load_run(run.run_dir).status == "stopped"  # untouched
