@@ -52,6 +52,22 @@ def test_smoke_profile_runs_on_jax(tmp_path):
     assert not (run_dir / "tensorboard").exists()
 
 
+def run_jax_script(script: str, *args: str) -> dict:
+    """Run ``script`` under KERAS_BACKEND=jax; its last stdout line is a JSON result."""
+    pytest.importorskip("jax")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 # Run in a JAX subprocess: a spy notes which thread Keras calls the batch-end hook on, and a
 # training array whose batch gather sleeps makes the input pipeline the bottleneck on purpose.
 ASYNC_SCRIPT = r"""
@@ -103,19 +119,8 @@ print(json.dumps({"status": status, "threads": sorted(threads),
 def test_jax_batch_ends_run_async_and_the_window_is_still_timed(tmp_path):
     """On JAX, fit need not sync on every step's loss (Keras dispatches the engine's batch-end
     hook to its callback pool), yet a slow input pipeline is still measured as input-bound."""
-    pytest.importorskip("jax")
-    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(ROOT)}
     smoke = str(ROOT / "profiles" / "smoke.toml")
-    proc = subprocess.run(
-        [sys.executable, "-c", ASYNC_SCRIPT, smoke, str(tmp_path), "0.3"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        cwd=ROOT,
-    )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result = run_jax_script(ASYNC_SCRIPT, smoke, str(tmp_path), "0.3")
     assert result["status"] == "completed" and result["epochs"] == 2
     assert result["threads"] and result["main"] not in result["threads"], result["threads"]
     # Progress is sent as steps finish, in order, and shows every epoch complete.
@@ -152,19 +157,7 @@ print(json.dumps(out))
 def test_jax_steps_per_execution_scans_to_the_same_weights(tmp_path):
     """On JAX, 4 steps per compiled call (blocks of 4, 4 and 2 of the 10 batches per epoch,
     scanned) train exactly as one step per call: same losses, flips and dropout included."""
-    pytest.importorskip("jax")
-    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(ROOT)}
-    smoke = str(ROOT / "profiles" / "smoke.toml")
-    proc = subprocess.run(
-        [sys.executable, "-c", SCAN_SCRIPT, smoke, str(tmp_path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        cwd=ROOT,
-    )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result = run_jax_script(SCAN_SCRIPT, str(ROOT / "profiles" / "smoke.toml"), str(tmp_path))
     one, four = result["1"], result["4"]
     assert one["status"] == four["status"] == "completed"
     for a, b in zip(one["epochs"], four["epochs"], strict=True):

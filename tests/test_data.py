@@ -370,7 +370,7 @@ def test_cifar10_reads_the_local_copy_named_by_the_environment(
     folder = load_dataset(DataConfig(source="folder", path=str(MINI), validation_size=200))
     for a, b in ((local.x_train, folder.x_train), (local.y_test, folder.y_test)):
         np.testing.assert_array_equal(a, b)
-    assert "CIFAR_TUI_CIFAR10" in local.description and str(MINI) in local.description
+    assert "CIFAR_TUI_CIFAR10" in local.description and str(MINI.resolve()) in local.description
     assert train_count(DataConfig(source="cifar10")) == len(local.x_train) + 200
 
 

@@ -241,30 +241,32 @@ def test_nan_loss_stops_the_run_as_diverged(tmp_path):
     assert "train.learning_rate" in message
 
 
-def test_nan_training_loss_names_epoch_and_batch():
+def bare_callback(emit=lambda event: None, window=(3, 8)):
+    """The engine's callback on a stand-in run, its fit begun: hooks can be called by hand."""
     from core.callbacks import EngineCallback
-    from core.engine import _Diverged
     from core.profiler import InputProfiler
 
     class FakeRun:
         stop_requested = False
         profile = smoke()
 
-        def emit(self, event):
-            pass
-
     class Clock:
         def pop_all(self):
             return []
 
+    run = FakeRun()
+    run.emit = emit
     cb = EngineCallback(
-        FakeRun(),
-        steps=10,
-        clock=Clock(),
-        profiler=InputProfiler(3, 8),
-        num_classes=10,
+        run, steps=10, clock=Clock(), profiler=InputProfiler(*window), num_classes=10
     )
     cb.on_train_begin()
+    return cb
+
+
+def test_nan_training_loss_names_epoch_and_batch():
+    from core.engine import _Diverged
+
+    cb = bare_callback()
     cb.on_epoch_begin(1)
     cb.on_train_batch_begin(0)
     cb.on_train_batch_end(0, {"loss": 2.0, "accuracy": 0.1})
@@ -279,26 +281,8 @@ def test_nan_training_loss_names_epoch_and_batch():
 def test_steps_delivered_after_fit_was_left_send_nothing():
     """Keras's callback pool can deliver steps after a stop or a divergence has left fit;
     once the engine closes the callback they send no progress, yet still count as arrived."""
-    from core.callbacks import EngineCallback
-    from core.profiler import InputProfiler
-
     sent: list = []
-
-    class FakeRun:
-        stop_requested = False
-        profile = smoke()
-
-        def emit(self, event):
-            sent.append(event)
-
-    class Clock:
-        def pop_all(self):
-            return []
-
-    cb = EngineCallback(
-        FakeRun(), steps=10, clock=Clock(), profiler=InputProfiler(30, 40), num_classes=10
-    )
-    cb.on_train_begin()
+    cb = bare_callback(sent.append, window=(30, 40))
     cb.on_epoch_begin(0)
     cb.on_train_batch_end(0, {"loss": 2.0, "accuracy": 0.1})
     assert [e.step for e in sent] == [1]
@@ -312,24 +296,11 @@ def test_steps_delivered_after_fit_was_left_send_nothing():
 def test_a_failure_in_the_batch_end_hook_is_raised_in_fits_thread():
     """The hook may run on Keras's pool: a failure there (a sink that breaks) must neither hang
     the next step's wait nor vanish; fit's thread raises it at the next step."""
-    from core.callbacks import EngineCallback
-    from core.profiler import InputProfiler
 
-    class FakeRun:
-        stop_requested = False
-        profile = smoke()
+    def broken_sink(event):
+        raise RuntimeError("the sink broke")
 
-        def emit(self, event):
-            raise RuntimeError("the sink broke")
-
-    class Clock:
-        def pop_all(self):
-            return []
-
-    cb = EngineCallback(
-        FakeRun(), steps=10, clock=Clock(), profiler=InputProfiler(3, 8), num_classes=10
-    )
-    cb.on_train_begin()
+    cb = bare_callback(broken_sink)
     cb.on_epoch_begin(0)
     cb.on_train_batch_begin(0)
     cb.on_train_batch_end(0, {"loss": 2.0, "accuracy": 0.1})  # does not raise here
@@ -401,7 +372,7 @@ def test_resume_refuses_other_data_than_the_run_started_with(tmp_path, monkeypat
     run = Run(profile, tmp_path / "runs", stop_after_epoch_1)
     holder["run"] = run
     assert run.execute() == "stopped"
-    assert str(MINI) in run.report["data"]
+    assert str(MINI.resolve()) in run.report["data"]
     other = tmp_path / "other-copy"
     shutil.copytree(MINI, other)
     monkeypatch.setenv("CIFAR_TUI_CIFAR10", str(other))
