@@ -148,7 +148,7 @@ class TrainConfig:
     steps_per_execution: int = spec(
         1,
         "train steps per compiled call (higher cuts per-step overhead; JAX: an unrolled scan, "
-        "so compiling takes longer)",
+        "so compiling takes longer, at most 64)",
         "int",
         min=1,
         max=1000,

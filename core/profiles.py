@@ -228,6 +228,10 @@ def load_profile(
     return resolve(layers, check_data=check_data)
 
 
+#: On JAX a call's steps are unrolled (core/scan_steps.py): compile time grows with their count.
+MAX_SCANNED_STEPS = 64
+
+
 def resolve(layers: list[Layer], *, check_data: bool = True) -> Profile:
     """Merge checked layers (later wins) into a Profile and run the cross-key checks."""
     merged: dict[str, Any] = {}
@@ -301,6 +305,14 @@ def resolve(layers: list[Layer], *, check_data: bool = True) -> Profile:
             f'the TensorFlow backend (KERAS_BACKEND is "{backend}"); use "device"',
         )
 
+    spe = tables["train"].steps_per_execution
+    if backend == "jax" and spe > MAX_SCANNED_STEPS:
+        raise fail(
+            "train.steps_per_execution",
+            f"steps_per_execution {spe} is more than {MAX_SCANNED_STEPS} on JAX: the steps of "
+            "a call are compiled as one unrolled program (one copy per step), so compiling "
+            f"grows with it; use at most {MAX_SCANNED_STEPS}",
+        )
     if (
         tables["augment"].order == "augment_first"
         and tables["pipeline"].preprocess == "host"

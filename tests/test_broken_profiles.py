@@ -299,6 +299,18 @@ CASES = [
             'use "device"',
         ),
     ),
+    Case(
+        "too-many-scanned-steps-on-jax",
+        "too_many_scanned_steps_on_jax.toml",
+        key="train.steps_per_execution",
+        line=11,
+        env=(("KERAS_BACKEND", "jax"),),
+        expect=(
+            "steps_per_execution 65 is more than 64 on JAX",
+            "one unrolled program",
+            "use at most 64",
+        ),
+    ),
     # --- names --------------------------------------------------------------------------------
     Case(
         "missing-name",
