@@ -29,6 +29,18 @@ def env() -> dict[str, str]:
     return e
 
 
+def run_cli(*args: str, timeout: int = 300, extra_env: dict[str, str] | None = None):
+    """``cifar-tui ARGS`` as a subprocess from the repository root, output captured."""
+    return subprocess.run(
+        cli(*args),
+        capture_output=True,
+        text=True,
+        env=env() | (extra_env or {}),
+        timeout=timeout,
+        cwd=ROOT,
+    )
+
+
 def only_run(runs: Path) -> Path:
     (run_dir,) = list(runs.iterdir())
     return run_dir
@@ -36,14 +48,7 @@ def only_run(runs: Path) -> Path:
 
 def test_run_completes_with_plain_output_when_piped(tmp_path):
     runs = tmp_path / "runs"
-    proc = subprocess.run(
-        cli("--run", SMOKE, "--runs-dir", str(runs), *SMALL, "--set", "train.epochs=2"),
-        capture_output=True,
-        text=True,
-        env=env(),
-        timeout=300,
-        cwd=ROOT,
-    )
+    proc = run_cli("--run", SMOKE, "--runs-dir", str(runs), *SMALL, "--set", "train.epochs=2")
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "\x1b" not in out and "\r" not in out, "no control characters in piped output"
@@ -57,22 +62,15 @@ def test_run_completes_with_plain_output_when_piped(tmp_path):
 
 
 def test_diverged_run_exits_1(tmp_path):
-    proc = subprocess.run(
-        cli(
-            "--run",
-            SMOKE,
-            "--runs-dir",
-            str(tmp_path),
-            "--set",
-            "train.learning_rate=10.0",
-            "--set",
-            "train.optimizer=sgd",
-        ),
-        capture_output=True,
-        text=True,
-        env=env(),
-        timeout=300,
-        cwd=ROOT,
+    proc = run_cli(
+        "--run",
+        SMOKE,
+        "--runs-dir",
+        str(tmp_path),
+        "--set",
+        "train.learning_rate=10.0",
+        "--set",
+        "train.optimizer=sgd",
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "run diverged" in proc.stdout
@@ -81,13 +79,8 @@ def test_diverged_run_exits_1(tmp_path):
 
 def test_bad_profile_exits_2_and_writes_nothing(tmp_path):
     runs = tmp_path / "runs"
-    proc = subprocess.run(
-        cli("--run", SMOKE, "--runs-dir", str(runs), "--set", "train.batch_size=0"),
-        capture_output=True,
-        text=True,
-        env=env(),
-        timeout=60,
-        cwd=ROOT,
+    proc = run_cli(
+        "--run", SMOKE, "--runs-dir", str(runs), "--set", "train.batch_size=0", timeout=60
     )
     assert proc.returncode == 2
     assert "train.batch_size" in proc.stderr and "Traceback" not in proc.stderr
@@ -97,14 +90,7 @@ def test_bad_profile_exits_2_and_writes_nothing(tmp_path):
 def test_unwritable_runs_dir_exits_2(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    proc = subprocess.run(
-        cli("--run", SMOKE, "--runs-dir", str(blocker / "runs")),
-        capture_output=True,
-        text=True,
-        env=env(),
-        timeout=120,
-        cwd=ROOT,
-    )
+    proc = run_cli("--run", SMOKE, "--runs-dir", str(blocker / "runs"), timeout=120)
     assert proc.returncode == 2
     assert "cannot write runs" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -119,13 +105,13 @@ def test_shipped_profile_runs_offline_from_the_local_copy(tmp_path):
     runs = tmp_path / "runs"
     quick = ["train.epochs=1", "data.limit=300", "data.validation_size=100"]
     args = [a for item in quick for a in ("--set", item)]
-    proc = subprocess.run(
-        cli("--run", str(ROOT / "profiles" / "vgg_small.toml"), "--runs-dir", str(runs), *args),
-        capture_output=True,
-        text=True,
-        env=env() | {"CIFAR_TUI_CIFAR10": str(MINI), "KERAS_HOME": str(tmp_path / "no-keras")},
-        timeout=300,
-        cwd=ROOT,
+    proc = run_cli(
+        "--run",
+        str(ROOT / "profiles" / "vgg_small.toml"),
+        "--runs-dir",
+        str(runs),
+        *args,
+        extra_env={"CIFAR_TUI_CIFAR10": str(MINI), "KERAS_HOME": str(tmp_path / "no-keras")},
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     report = json.loads((only_run(runs) / "report.json").read_text())
@@ -185,14 +171,7 @@ def test_sigkill_mid_run_then_resume_finishes_every_epoch_once(tmp_path):
     finished = [row["epoch"] for row in read_history(run_dir / "history.csv")]
     assert finished[:2] == [1, 2]
 
-    proc = subprocess.run(
-        cli("--resume", str(run_dir)),
-        capture_output=True,
-        text=True,
-        env=env(),
-        timeout=300,
-        cwd=ROOT,
-    )
+    proc = run_cli("--resume", str(run_dir))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "resuming after epoch" in proc.stdout
     history = read_history(run_dir / "history.csv")
@@ -206,14 +185,7 @@ def test_sigkill_mid_run_then_resume_finishes_every_epoch_once(tmp_path):
 def test_resume_of_a_completed_run_is_a_usage_error(tmp_path):
     (tmp_path / "profile.toml").write_text((ROOT / "profiles" / "smoke.toml").read_text())
     (tmp_path / "report.json").write_text(json.dumps({"status": "completed", "profile": {}}))
-    proc = subprocess.run(
-        cli("--resume", str(tmp_path)),
-        capture_output=True,
-        text=True,
-        env=env(),
-        timeout=60,
-        cwd=ROOT,
-    )
+    proc = run_cli("--resume", str(tmp_path), timeout=60)
     assert proc.returncode == 2
     assert "already completed" in proc.stderr and "Traceback" not in proc.stderr
 
