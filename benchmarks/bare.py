@@ -102,7 +102,16 @@ def run_bare(profile: str, overrides: list[str]) -> dict:
 def run_headless(profile: str, overrides: list[str]) -> dict:
     """``cifar-tui --run`` as a user runs it; the figures come from its report.json."""
     with tempfile.TemporaryDirectory() as runs:
-        args = [sys.executable, "-m", "tui.cli", "--run", profile, "--runs-dir", runs, "--plain"]
+        args = [
+            sys.executable,
+            "-m",
+            "tui.cli.main",
+            "--run",
+            profile,
+            "--runs-dir",
+            runs,
+            "--plain",
+        ]
         for item in overrides:
             args += ["--set", item]
         out = subprocess.run(args, capture_output=True, text=True, cwd=ROOT)

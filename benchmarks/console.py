@@ -1,6 +1,7 @@
 """What watching costs: a run in the Textual console against the same run headless.
 
-The console side starts the real app (``tui.app.create_app``) under Textual's headless driver,
+The console side starts the real app (``tui.console.app.create_app``) under Textual's headless
+driver,
 which renders every frame to a virtual 120x40 screen exactly as it would to a terminal, launches
 the run through the app's own thread worker and waits for it to end. The headless side is
 ``cifar-tui --run --plain``. Each side runs in a fresh process, alternating; the median steady
@@ -28,9 +29,9 @@ from bare import ROOT, run_headless, steady
 
 async def _console_run(profile_path: str, overrides: list[str], runs_dir: Path) -> list[float]:
     from core.profiles import load_profile
-    from core.rundir import load_run
-    from tui.app import create_app
-    from tui.runner import LaunchRequest
+    from core.storage.rundir import load_run
+    from tui.console.app import create_app
+    from tui.console.runner import LaunchRequest
 
     profile = load_profile(profile_path, overrides=overrides)
     app = create_app(ROOT / "profiles", runs_dir)

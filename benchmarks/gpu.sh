@@ -2,7 +2,7 @@
 # Issue 7's GPU figures in one call of the lent machine (../shared/device/README.md), ordered so
 # that the most needed come back first if the time limit cuts it short:
 #   1. small VGG, 20 epochs, float32: cifar-tui against the bare script (ratio, 79% target);
-#   2. the same with train.steps_per_execution = 8 (an unrolled scan on JAX, core/scan_steps.py);
+#   2. the same with train.steps_per_execution = 8 (an unrolled scan on JAX, core/training/scan_steps.py);
 #   3. AlexNet's on-device front: the notebook's augmentation order against augment_first;
 #   4. AlexNet, 50 epochs, mixed_bfloat16: cifar-tui against the bare script (75% target);
 #   5. VGG16, 2 epochs, mixed_bfloat16 (one steady epoch each side).

@@ -22,9 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def measure(profile_path: Path, overrides: list[str], batches: int, repeats: int) -> float:
     from core.data import load_dataset
-    from core.pipeline import HandoverClock, tf_datasets
     from core.profiles import load_profile
     from core.quiet import quiet_native_stderr
+    from core.training.pipeline import HandoverClock, tf_datasets
 
     with quiet_native_stderr():
         import tensorflow  # noqa: F401 - loaded here with its start-up chatter silenced

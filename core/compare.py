@@ -1,6 +1,7 @@
 """Saved runs side by side: the settings that differ, then what each run measured.
 
-Data only (no terminal): ``tui/compare_cli.py`` renders it, ``core/sweepdir.py`` reuses it for a
+Data only (no terminal): ``tui/cli/compare.py`` renders it, ``core/sweeps/sweepdir.py`` reuses it
+for a
 sweep's summary. Settings are compared as flat dotted keys of each run's resolved profile, so a
 comparison reads in the same words as the profiles and ``--set``.
 """
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import RunDirError
-from core.rundir import RunRecord, load_run
+from core.storage.rundir import RunRecord, load_run
 from core.table import Column, Table, format_cell, format_delta
 from core.values import flatten, show_value
 
@@ -149,7 +150,7 @@ class Comparison:
 
 def collect(paths: list[Path]) -> list[RunRow]:
     """Runs named on the command line; a sweep directory stands for its started runs."""
-    from core.sweepdir import SWEEP_FILE, sweep_run_dirs
+    from core.sweeps.sweepdir import SWEEP_FILE, sweep_run_dirs
 
     rows: list[RunRow] = []
     seen: set[Path] = set()

@@ -32,6 +32,16 @@ class Status(Event):
 
 
 @dataclass
+class RunOpened(Event):
+    """The run's directory exists and this process holds its lock: sent once, before anything
+    slow, so a sweep or a watcher knows where the run lives without polling."""
+
+    run_dir: str
+    name: str
+    resumed: bool
+
+
+@dataclass
 class RunStarted(Event):
     run_dir: str
     name: str
@@ -105,6 +115,7 @@ class RunFinished(Event):
 
 TYPE_OF: dict[type, str] = {
     Status: "status",
+    RunOpened: "run_opened",
     RunStarted: "run_started",
     BatchProgress: "batch_progress",
     EpochEnded: "epoch_ended",

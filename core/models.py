@@ -138,7 +138,7 @@ def build_model(profile: Profile, num_classes: int = 10, *, steps_per_call: int 
             num_classes, activation="softmax", dtype="float32", name="predictions"
         )(x)
         if steps_per_call > 1:
-            from core.scan_steps import scan_model_class
+            from core.training.scan_steps import scan_model_class
 
             model = scan_model_class()(inputs, outputs, name=arch)
             model.micro_batch = profile.train.batch_size

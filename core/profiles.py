@@ -228,7 +228,8 @@ def load_profile(
     return resolve(layers, check_data=check_data)
 
 
-#: On JAX a call's steps are unrolled (core/scan_steps.py): compile time grows with their count.
+#: On JAX a call's steps are unrolled (core/training/scan_steps.py): compile time grows with their
+# count.
 MAX_SCANNED_STEPS = 64
 
 

@@ -23,7 +23,7 @@ def test_smoke_profile_runs_on_jax(tmp_path):
         [
             sys.executable,
             "-m",
-            "tui.cli",
+            "tui.cli.main",
             "--run",
             str(ROOT / "profiles" / "smoke.toml"),
             "--runs-dir",
@@ -73,8 +73,8 @@ def run_jax_script(script: str, *args: str) -> dict:
 ASYNC_SCRIPT = r"""
 import json, sys, threading, time
 import numpy as np
-import core.engine
-from core.callbacks import EngineCallback
+import core.training.engine
+from core.training.callbacks import EngineCallback
 from core.profiles import load_profile
 
 threads = set()
@@ -96,17 +96,17 @@ class Slow(np.ndarray):
                 time.sleep(float(sys.argv[3]))
         return np.asarray(super().__getitem__(index))
 
-load = core.engine.load_dataset
+load = core.training.engine.load_dataset
 def slow_load(spec):
     data = load(spec)
     data.x_train = data.x_train.view(Slow)
     return data
 
-core.engine.load_dataset = slow_load
+core.training.engine.load_dataset = slow_load
 profile = load_profile(sys.argv[1], overrides=[
     "train.epochs=2", "train.batch_size=10", "profiler.batches=[3, 6]"])
 events = []
-run = core.engine.Run(profile, sys.argv[2], events.append)
+run = core.training.engine.Run(profile, sys.argv[2], events.append)
 status = run.execute()
 progress = [[e.epoch, e.step, e.steps, e.loss, e.accuracy] for e in events
             if e.type == "batch_progress"]
@@ -134,7 +134,7 @@ def test_jax_batch_ends_run_async_and_the_window_is_still_timed(tmp_path):
 
 SCAN_SCRIPT = r"""
 import json, sys
-import core.engine
+import core.training.engine
 from core.profiles import load_profile
 
 out = {}
@@ -142,14 +142,14 @@ for per_call in (1, 4):
     events = []
     profile = load_profile(sys.argv[1], overrides=[
         "train.epochs=2", f"train.steps_per_execution={per_call}", "profiler.batches=[3, 6]"])
-    run = core.engine.Run(profile, sys.argv[2], events.append)
+    run = core.training.engine.Run(profile, sys.argv[2], events.append)
     status = run.execute()
     progress = [[e.epoch, e.step, e.steps, e.loss, e.accuracy] for e in events
                 if e.type == "batch_progress"]
     out[per_call] = {"status": status, "epochs": run.epochs, "test": run.report["test"],
                      "progress": progress, "pipeline": run.report["input_pipeline"],
                      "warnings": run.report["warnings"]}
-    core.engine.release_models()
+    core.training.engine.release_models()
 print(json.dumps(out))
 """
 

@@ -3,7 +3,7 @@
 A profile mistake must never fall back to a default or end in a traceback: it is one
 ``ProfileError`` whose text names the file, the key and what the key allows. Each case is checked
 in-process through ``core.profiles.load_profile``; a representative subset (``cli=True``) also
-runs ``python -m tui.cli --check`` to pin exit code 2, the message on stderr and no traceback.
+runs ``python -m tui.cli.main --check`` to pin exit code 2, the message on stderr and no traceback.
 """
 
 from __future__ import annotations
@@ -524,7 +524,7 @@ def test_broken_profile_cli(case: Case) -> None:
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
     env.update(case.env)
     proc = subprocess.run(
-        [sys.executable, "-m", "tui.cli", *_cli_args(case)],
+        [sys.executable, "-m", "tui.cli.main", *_cli_args(case)],
         cwd=ROOT,
         env=env,
         capture_output=True,

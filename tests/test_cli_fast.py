@@ -42,19 +42,19 @@ def heavy(names: list[str]) -> list[str]:
 
 
 def test_help_exits_0_without_tensorflow() -> None:
-    proc = run([sys.executable, "-X", "importtime", "-m", "tui.cli", "--help"], "--help")
+    proc = run([sys.executable, "-X", "importtime", "-m", "tui.cli.main", "--help"], "--help")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("usage: cifar-tui")
     assert "--check PROFILE" in proc.stdout
     assert "exit codes" in proc.stdout
     names = imported_modules(proc.stderr)
-    assert "tui.cli" in names or "argparse" in names  # the importtime lines were read
+    assert "tui.cli.main" in names or "argparse" in names  # the importtime lines were read
     assert heavy(names) == []
 
 
 def test_check_of_a_bad_profile_exits_2_without_tensorflow() -> None:
     proc = run(
-        [sys.executable, "-X", "importtime", "-m", "tui.cli", "--check", BAD], "--check (bad)"
+        [sys.executable, "-X", "importtime", "-m", "tui.cli.main", "--check", BAD], "--check (bad)"
     )
     assert proc.returncode == EXIT_USAGE
     assert "cifar-tui: error: " in proc.stderr
@@ -67,7 +67,7 @@ def test_check_of_a_bad_profile_exits_2_without_tensorflow() -> None:
 
 MAIN_SCRIPT = f"""
 import sys
-from tui.cli import main
+from tui.cli.main import main
 
 try:
     main(["--help"])
@@ -91,7 +91,7 @@ def test_main_in_process_leaves_tensorflow_unimported() -> None:
 
 def test_installed_script_help() -> None:
     script = Path(sys.executable).with_name("cifar-tui")
-    args = [str(script)] if script.exists() else [sys.executable, "-m", "tui.cli"]
+    args = [str(script)] if script.exists() else [sys.executable, "-m", "tui.cli.main"]
     proc = run([*args, "--help"], "cifar-tui --help")
     assert proc.returncode == 0, proc.stderr
     assert "usage: cifar-tui" in proc.stdout
@@ -99,7 +99,7 @@ def test_installed_script_help() -> None:
 
 def usage_error(args: list[str], label: str) -> subprocess.CompletedProcess[str]:
     """A refused combination of options: exit 2 from argparse, before any module is loaded."""
-    proc = run([sys.executable, "-X", "importtime", "-m", "tui.cli", *args], label)
+    proc = run([sys.executable, "-X", "importtime", "-m", "tui.cli.main", *args], label)
     assert proc.returncode == EXIT_USAGE
     assert "Traceback" not in proc.stdout + proc.stderr
     assert heavy(imported_modules(proc.stderr)) == []

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from core.rundir import load_run, read_history
+from core.storage.rundir import load_run, read_history
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = str(ROOT / "profiles" / "smoke.toml")
@@ -20,7 +20,7 @@ SMALL = ["--set", "data.synthetic_train=300", "--set", "data.synthetic_test=60"]
 
 
 def cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "tui.cli", *args]
+    return [sys.executable, "-m", "tui.cli.main", *args]
 
 
 def env() -> dict[str, str]:
@@ -194,7 +194,7 @@ def test_plain_mode_choice(monkeypatch):
     import argparse
     import io
 
-    from tui.headless import use_plain
+    from tui.cli.headless import use_plain
 
     class Tty(io.StringIO):
         def isatty(self):

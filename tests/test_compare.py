@@ -21,11 +21,11 @@ import pytest
 from helpers import markdown_tables
 
 from core.compare import Comparison, collect, differing_keys
-from core.engine import Run
 from core.errors import EXIT_USAGE, RunDirError
 from core.profiles import load_profile
-from core.rundir import RunRecord, load_run
-from tui.compare_cli import compare
+from core.storage.rundir import RunRecord, load_run
+from core.training.engine import Run
+from tui.cli.compare import compare
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "profiles" / "smoke.toml"
@@ -54,7 +54,7 @@ def runs(tmp_path_factory) -> list[Path]:
 def cli(*args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
     return subprocess.run(
-        [sys.executable, "-m", "tui.cli", *args],
+        [sys.executable, "-m", "tui.cli.main", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,

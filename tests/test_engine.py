@@ -12,10 +12,10 @@ import pytest
 from helpers import assert_progress_shows_each_epoch_complete
 
 from core import events as ev
-from core.engine import Run
 from core.errors import RunDirError
 from core.profiles import load_profile, profile_from_dict, read_toml
-from core.rundir import SCHEMA, load_run, read_history
+from core.storage.rundir import SCHEMA, load_run, read_history
+from core.training.engine import Run
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "profiles" / "smoke.toml"
@@ -243,8 +243,8 @@ def test_nan_loss_stops_the_run_as_diverged(tmp_path):
 
 def bare_callback(emit=lambda event: None, window=(3, 8)):
     """The engine's callback on a stand-in run, its fit begun: hooks can be called by hand."""
-    from core.callbacks import EngineCallback
-    from core.profiler import InputProfiler
+    from core.training.callbacks import EngineCallback
+    from core.training.profiler import InputProfiler
 
     class FakeRun:
         stop_requested = False
@@ -264,7 +264,7 @@ def bare_callback(emit=lambda event: None, window=(3, 8)):
 
 
 def test_nan_training_loss_names_epoch_and_batch():
-    from core.engine import _Diverged
+    from core.training.engine import _Diverged
 
     cb = bare_callback()
     cb.on_epoch_begin(1)
@@ -311,7 +311,7 @@ def test_a_failure_in_the_batch_end_hook_is_raised_in_fits_thread():
 
 def test_not_learning_warning(tmp_path):
     """The guard itself, fed an epoch whose loss sits at ln(10), the chance level."""
-    from core.callbacks import EngineCallback
+    from core.training.callbacks import EngineCallback
 
     warned: list = []
 

@@ -142,7 +142,7 @@ def test_augment_first_needs_device_preprocessing() -> None:
 
 def _cli() -> list[str]:
     script = Path(sys.executable).with_name("cifar-tui")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "tui.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "tui.cli.main"]
 
 
 JAX_SCRIPT = """

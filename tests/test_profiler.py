@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from core import events as ev
-from core.engine import Run
-from core.profiler import InputProfiler, advice, verdict_for
 from core.profiles import load_profile
-from core.xprof_report import analyze
+from core.training.engine import Run
+from core.training.profiler import InputProfiler, advice, verdict_for
+from core.training.xprof_report import analyze
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "profiles" / "smoke.toml"

@@ -23,12 +23,12 @@ from typing import Any
 
 import pytest
 
-from core import rundir
 from core.errors import EXIT_FAILED, EXIT_OK, EXIT_STOPPED, EXIT_USAGE, ProfileError, RunDirError
 from core.events import EpochEnded, RunFinished, RunStarted
-from core.sweepdir import SweepDir
-from core.sweeps import load_sweep, run_name
-from tui.sweep_cli import SweepDriver
+from core.storage import rundir
+from core.sweeps.spec import load_sweep, run_name
+from core.sweeps.sweepdir import SweepDir
+from tui.cli.sweep import SweepDriver
 
 ROOT = Path(__file__).resolve().parents[1]
 BROKEN = ROOT / "tests" / "broken_sweeps"
@@ -337,7 +337,7 @@ def test_every_broken_sweep_has_a_case() -> None:
 
 
 def cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "tui.cli", *args]
+    return [sys.executable, "-m", "tui.cli.main", *args]
 
 
 def env() -> dict[str, str]:
@@ -527,7 +527,8 @@ def test_run_names() -> None:
 
 
 class FakeRun:
-    """Stands in for core.engine.Run: a minimal run directory and the engine's events, at once.
+    """Stands in for core.training.engine.Run: a minimal run directory and the engine's events, at
+    once.
 
     A learning rate above 1 diverges; ``hook(run, epoch)`` is called after each epoch."""
 
@@ -547,6 +548,9 @@ class FakeRun:
 
         report = json.loads((run_dir / "report.json").read_text())
         return cls(profile_from_dict(report["profile"]), run_dir.parent, run_dir)
+
+    def subscribe(self, listener: Any) -> None:
+        self._sink = listener
 
     def request_stop(self) -> None:
         self._stop.set()

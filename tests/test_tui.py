@@ -23,16 +23,16 @@ from textual.pilot import Pilot
 from textual.widgets import Button, DataTable, Input, Markdown, Static
 
 from core.events import BatchProgress, RunFinished, RunWarning
-from tui.app import CifarTuiApp, create_app
-from tui.dialogs import ConfirmScreen, HelpScreen
-from tui.images import ImagesScreen, ImageTile, half_block
-from tui.launch import LaunchScreen
-from tui.messages import EngineDone, EngineEvent
-from tui.report_view import ReportScreen
-from tui.runner import ProgressThrottle, RunControl, command_line
-from tui.runs import RunsScreen, sort_records
-from tui.state import RunState
-from tui.watch import WatchScreen
+from tui.console.app import CifarTuiApp, create_app
+from tui.console.messages import EngineDone, EngineEvent
+from tui.console.runner import ProgressThrottle, RunControl, command_line
+from tui.console.screens.dialogs import ConfirmScreen, HelpScreen
+from tui.console.screens.images import ImagesScreen, ImageTile, half_block
+from tui.console.screens.launch import LaunchScreen
+from tui.console.screens.report import ReportScreen
+from tui.console.screens.runs import RunsScreen, sort_records
+from tui.console.screens.watch import WatchScreen
+from tui.console.state import RunState
 
 SIZE = (120, 40)
 TRAIN_TIMEOUT = 150.0  # seconds; the smoke profile needs ~15-30 s on 2 CPU cores
@@ -389,7 +389,7 @@ def test_command_line_and_sorting(tmp_path: Path) -> None:
         "cifar-tui --run profiles/smoke.toml --hparams profiles/hparams/sgd.toml "
         "--set train.epochs=2 --runs-dir 'my runs'"
     )
-    from core.rundir import list_runs
+    from core.storage.rundir import list_runs
 
     standard_runs(tmp_path)
     records = list_runs(tmp_path)
@@ -402,14 +402,14 @@ def test_console_module_imports_no_tensorflow() -> None:
     code = (
         "import asyncio, sys\n"
         "from pathlib import Path\n"
-        "from tui.app import create_app\n"
+        "from tui.console.app import create_app\n"
         "async def main():\n"
         "    app = create_app(Path('profiles'), Path('/nonexistent-runs'))\n"
         "    async with app.run_test() as pilot:\n"
         "        await pilot.pause()\n"
         "asyncio.run(main())\n"
-        "heavy = [m for m in ('tensorflow', 'keras', 'jax', 'core.engine') if m in sys.modules]\n"
-        "print(heavy)\n"
+        "heavy = ('tensorflow', 'keras', 'jax', 'core.training.engine')\n"
+        "print([m for m in heavy if m in sys.modules])\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code],

@@ -217,7 +217,7 @@ def lr_run(
 
 def test_launch_settings_say_when_augmentation_comes_first() -> None:
     from core.profiles import load_profile
-    from tui.catalog import settings_rows
+    from tui.console.catalog import settings_rows
 
     alexnet = REPO / "profiles" / "alexnet.toml"
     first = REPO / "profiles" / "hparams" / "augment-first.toml"

@@ -20,9 +20,9 @@ from core.events import (
     RunWarning,
     Status,
 )
-from tui.app import CifarTuiApp, create_app
-from tui.messages import EngineEvent
-from tui.state import RunState
+from tui.console.app import CifarTuiApp, create_app
+from tui.console.messages import EngineEvent
+from tui.console.state import RunState
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
 

@@ -21,19 +21,19 @@ from test_tui import in_event_loop, wait_for
 from test_tui_helpers import REPO, copy_profiles, lr_run, standard_runs
 from textual.widgets import DataTable, Static
 
-from core import rundir
 from core.compare import Comparison, RunRow
 from core.events import EpochEnded, RunFinished, RunStarted
-from core.sweeps import load_sweep
-from tui.app import create_app
-from tui.compare_view import CompareScreen, export_comparison, series_labels
-from tui.dialogs import ConfirmScreen
-from tui.launch import LaunchScreen
-from tui.plots import MetricPlot
-from tui.runs import RunsScreen
-from tui.state import RunState
-from tui.sweep_list import SweepsScreen
-from tui.watch import WatchScreen
+from core.storage import rundir
+from core.sweeps.spec import load_sweep
+from tui.console.app import create_app
+from tui.console.screens.compare import CompareScreen, export_comparison, series_labels
+from tui.console.screens.dialogs import ConfirmScreen
+from tui.console.screens.launch import LaunchScreen
+from tui.console.screens.runs import RunsScreen
+from tui.console.screens.sweeps import SweepsScreen
+from tui.console.screens.watch import WatchScreen
+from tui.console.state import RunState
+from tui.console.widgets.plots import MetricPlot
 
 TRAIN_TIMEOUT = 150.0  # seconds for the whole real sweep; ~25 s on 2 CPU cores
 FAST_TIMEOUT = 10.0
@@ -171,7 +171,7 @@ async def test_queue_a_tiny_sweep_and_watch_it_run_by_run(tmp_path: Path) -> Non
 
 
 class FakeEngineRun:
-    """Stands in for core.engine.Run in the console's worker: writes report.json and
+    """Stands in for core.training.engine.Run in the console's worker: writes report.json and
     history.csv as the engine does and emits its events, with no training. With ``hold`` set,
     the next run waits after its first epoch until it is asked to stop (the test presses s)."""
 
@@ -265,7 +265,7 @@ class FakeEngineRun:
 
 @pytest.fixture
 def fake_engine(monkeypatch: pytest.MonkeyPatch) -> type[FakeEngineRun]:
-    monkeypatch.setattr("core.engine.Run", FakeEngineRun)
+    monkeypatch.setattr("core.training.engine.Run", FakeEngineRun)
     FakeEngineRun.hold = False
     FakeEngineRun.made = []
     return FakeEngineRun

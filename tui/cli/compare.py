@@ -15,8 +15,8 @@ from typing import TextIO
 
 from core.compare import Comparison, collect
 from core.errors import EXIT_OK, CifarTuiError
-from core.rundir import atomic_write
-from tui.headless import use_plain
+from core.storage.rundir import atomic_write
+from tui.cli.headless import use_plain
 from tui.tables import plain_text, rich_table
 
 

@@ -1,8 +1,8 @@
 """The sweeps screen: the sweep files of the profiles folder, to run (or resume) one, or to
 compare the runs it has made.
 
-Each file is validated and expanded as ``cifar-tui --sweep`` would (``core.sweeps``), so the run
-count is the real one and a broken file shows its one-line error here instead of failing later.
+Each file is validated and expanded as ``cifar-tui --sweep`` would (``core.sweeps.spec``), so the
+run count is the real one and a broken file shows its one-line error here instead of failing later.
 Starting a sweep whose directory already exists resumes it: finished runs are skipped.
 """
 
@@ -19,10 +19,10 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from core.errors import CifarTuiError
-from tui.catalog import SweepFileEntry, list_sweeps
+from tui.console.catalog import SweepFileEntry, list_sweeps
 
 if TYPE_CHECKING:
-    from tui.app import CifarTuiApp
+    from tui.console.app import CifarTuiApp
 
 DESCRIPTION_MIN_WIDTH = 16
 
@@ -142,7 +142,7 @@ class SweepsScreen(Screen):
         if self.app.run_active:
             self.notify(self.app.busy_message(), severity="warning", markup=False)
             return
-        from core.sweeps import load_sweep
+        from core.sweeps.spec import load_sweep
 
         try:
             sweep = load_sweep(entry.path)  # again, with the data checked: the file may be newer
@@ -156,7 +156,7 @@ class SweepsScreen(Screen):
         entry = self.selected()
         if entry is None or entry.error or entry.directory is None:
             return
-        from core.sweepdir import SWEEP_FILE, sweep_run_dirs
+        from core.sweeps.sweepdir import SWEEP_FILE, sweep_run_dirs
 
         started: list[Path] = []
         if (entry.directory / SWEEP_FILE).is_file():
@@ -169,7 +169,7 @@ class SweepsScreen(Screen):
                 f"Sweep {entry.name} has no started runs yet.", severity="warning", markup=False
             )
             return
-        from tui.compare_view import CompareScreen
+        from tui.console.screens.compare import CompareScreen
 
         self.app.push_screen(CompareScreen([entry.directory]))
 

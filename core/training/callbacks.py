@@ -11,8 +11,8 @@ from typing import Any
 
 import keras
 
-from core import rundir
 from core.events import PROGRESS_INTERVAL, BatchProgress
+from core.storage import rundir
 
 
 def _lr(model: Any) -> float:
@@ -47,7 +47,7 @@ class EngineCallback(keras.callbacks.Callback):
         steps_per_execution: int = 1,
     ):
         """``batches_per_call`` > 1: Keras counts calls that each train a block of that many
-        batches (core/scan_steps.py). Otherwise Keras counts batches, and with
+        batches (core/training/scan_steps.py). Otherwise Keras counts batches, and with
         ``steps_per_execution`` > 1 (TensorFlow) passes each execution's first and last step.
         Events and the profiler always count batches."""
         super().__init__()
@@ -174,11 +174,11 @@ class EngineCallback(keras.callbacks.Callback):
         if error is not None:
             raise error
         if diverged is not None:
-            from core.engine import _Diverged
+            from core.training.engine import _Diverged
 
             raise _Diverged(*diverged)
         if stop and self.run.stop_requested:
-            from core.engine import _StopNow
+            from core.training.engine import _StopNow
 
             raise _StopNow()
 
@@ -211,7 +211,7 @@ class EngineCallback(keras.callbacks.Callback):
         logs = logs or {}
         val_loss = logs.get("val_loss")
         if val_loss is not None and not math.isfinite(float(val_loss)):
-            from core.engine import _Diverged
+            from core.training.engine import _Diverged
 
             raise _Diverged(epoch + 1, None, float(val_loss))
         self.pending_row = {

@@ -21,7 +21,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from core.errors import CifarTuiError
-from tui.messages import DatasetFailed, DatasetLoaded
+from tui.console.messages import DatasetFailed, DatasetLoaded
 
 if TYPE_CHECKING:
     from core.config import Profile

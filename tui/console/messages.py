@@ -13,7 +13,7 @@ from textual.message import Message
 from core.events import Event
 
 if TYPE_CHECKING:
-    from tui.sweep_runner import SweepSnapshot
+    from tui.console.sweep_runner import SweepSnapshot
 
 
 class EngineEvent(Message):

@@ -1,8 +1,9 @@
 """The runs screen: every run in the runs directory, sortable, to open, resume or compare.
 
-Runs are read from their files alone (``core.rundir.list_runs``), so runs made headless,
+Runs are read from their files alone (``core.storage.rundir.list_runs``), so runs made headless,
 finished, stopped or killed ("interrupted": still "running" on disk with no live lock) all show.
-Runs marked with space (or m) are compared with c (``tui.compare_view``), in the order marked.
+Runs marked with space (or m) are compared with c (``tui.console.screens.compare``), in the order
+marked.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from core.rundir import RunRecord, list_runs
-from tui.catalog import fmt, percent
+from core.storage.rundir import RunRecord, list_runs
+from tui.console.catalog import fmt, percent
 
 if TYPE_CHECKING:
-    from tui.app import CifarTuiApp
+    from tui.console.app import CifarTuiApp
 
 RESUMABLE = ("stopped", "interrupted")
 
@@ -271,6 +272,6 @@ class RunsScreen(Screen):
                 markup=False,
             )
             return
-        from tui.compare_view import CompareScreen
+        from tui.console.screens.compare import CompareScreen
 
         self.app.push_screen(CompareScreen(list(self.marked)))

@@ -1,7 +1,8 @@
 """A saved run's report, read from its files alone: the Markdown report and its plots.
 
-It uses the same ``core.report.render_markdown`` as ``report.md``, on the run as read back by
-``core.rundir.load_run`` (so a killed run shows as "interrupted", with every finished epoch).
+It uses the same ``core.storage.report.render_markdown`` as ``report.md``, on the run as read back
+by ``core.storage.rundir.load_run`` (so a killed run shows as "interrupted", with every finished
+epoch).
 """
 
 from __future__ import annotations
@@ -16,16 +17,16 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Markdown, Static, TabbedContent, TabPane
 
 from core.errors import CifarTuiError
-from core.rundir import RunRecord, load_run
-from tui.plots import MetricPlot
+from core.storage.rundir import RunRecord, load_run
+from tui.console.widgets.plots import MetricPlot
 
 if TYPE_CHECKING:
-    from tui.app import CifarTuiApp
+    from tui.console.app import CifarTuiApp
 
 
 def report_markdown(record: RunRecord) -> str:
     """The run's report as Markdown, with the status a reader derives ("interrupted")."""
-    from core.report import render_markdown
+    from core.storage.report import render_markdown
 
     report = dict(record.report)
     report["status"] = record.status

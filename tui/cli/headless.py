@@ -29,7 +29,7 @@ from core.events import (
     RunWarning,
     Status,
 )
-from core.profiler import VERDICT_TEXT
+from core.training.profiler import VERDICT_TEXT
 
 EXIT_FOR_STATUS = {
     "completed": EXIT_OK,
@@ -228,7 +228,7 @@ def drive(run: Any, render: Any) -> str:
         finally:
             events.put(None)
 
-    run._sink = events.put
+    run.subscribe(events.put)
     interrupts = 0
 
     def on_sigint(signum, frame):
@@ -267,8 +267,8 @@ def drive(run: Any, render: Any) -> str:
 
 
 def run_headless(args: argparse.Namespace) -> int:
-    from core.engine import Run
     from core.profiles import load_profile
+    from core.training.engine import Run
 
     if args.resume:
         run = Run.resume(Path(args.resume))
@@ -281,14 +281,14 @@ def run_headless(args: argparse.Namespace) -> int:
 
 
 def run_sweep(args: argparse.Namespace) -> int:
-    """``--sweep``: see tui/sweep_cli.py."""
-    from tui.sweep_cli import run_sweep as sweep
+    """``--sweep``: see tui/cli/sweep.py."""
+    from tui.cli.sweep import run_sweep as sweep
 
     return sweep(args)
 
 
 def compare(args: argparse.Namespace) -> int:
-    """``--compare``: see tui/compare_cli.py."""
-    from tui.compare_cli import compare as compare_runs
+    """``--compare``: see tui/cli/compare.py."""
+    from tui.cli.compare import compare as compare_runs
 
     return compare_runs(args)

@@ -30,7 +30,7 @@ from textual.widgets import (
 
 from core.config import OPTIMIZERS, PRECISIONS
 from core.profiles import load_profile
-from tui.catalog import (
+from tui.console.catalog import (
     HparamsEntry,
     ProfileEntry,
     last_result_text,
@@ -40,11 +40,11 @@ from tui.catalog import (
     settings_rows,
     short_count,
 )
-from tui.runner import LaunchRequest, command_line
+from tui.console.runner import LaunchRequest, command_line
 
 if TYPE_CHECKING:
     from core.config import Profile
-    from tui.app import CifarTuiApp
+    from tui.console.app import CifarTuiApp
 
 HPARAMS_DESCRIPTION_WIDTH = 60
 REVALIDATE_DELAY = 0.3  # seconds of typing pause before the profile is resolved again
@@ -346,7 +346,7 @@ class LaunchScreen(Screen):
         )
 
     def action_sweeps(self) -> None:
-        from tui.sweep_list import SweepsScreen
+        from tui.console.screens.sweeps import SweepsScreen
 
         self.app.push_screen(SweepsScreen())
 
@@ -357,6 +357,6 @@ class LaunchScreen(Screen):
                 self.error or "Choose a valid profile first.", severity="error", markup=False
             )
             return
-        from tui.images import ImagesScreen
+        from tui.console.screens.images import ImagesScreen
 
         self.app.push_screen(ImagesScreen(profile, profile.name))

@@ -21,8 +21,8 @@ from typing import Any
 
 from core.compare import METRICS, differing_keys
 from core.errors import RunDirError
-from core.rundir import RunLock, RunRecord, atomic_write, load_run
-from core.sweeps import SCHEMA, Sweep, SweepRun
+from core.storage.rundir import RunLock, RunRecord, atomic_write, load_run
+from core.sweeps.spec import SCHEMA, Sweep, SweepRun
 from core.table import Column, Table
 from core.values import flatten
 

@@ -1,15 +1,16 @@
 """The console's sweep: a sweep's runs one after another, in the engine's thread worker.
 
-The bookkeeping is core.sweepdir's, used exactly as ``cifar-tui --sweep`` (tui/sweep_cli.py)
+The bookkeeping is core.sweeps.sweepdir's, used exactly as ``cifar-tui --sweep`` (tui/cli/sweep.py)
 uses it, so both fronts share one sweep directory: finished runs are skipped, a stopped or
 interrupted run resumes, the rest start, and ``sweep.json`` / ``summary.md`` / ``summary.csv``
 are kept up to date. The same command (or starting the sweep again in the console) resumes it.
 
-Each run goes through ``tui.runner.execute``, the body a single console run uses, so the watch
-screen shows it like any run. The worker reaches the UI only by posting messages: the runs'
-engine events, and :class:`~tui.messages.SweepRunStarting`, :class:`~tui.messages.SweepUpdate`
-and :class:`~tui.messages.SweepDone` carrying immutable :class:`SweepSnapshot` copies. The
-:class:`~core.sweepdir.SweepDir` itself is only touched on the worker thread.
+Each run goes through ``tui.console.runner.execute``, the body a single console run uses, so the
+watch screen shows it like any run. The worker reaches the UI only by posting messages: the runs'
+engine events, and :class:`~tui.console.messages.SweepRunStarting`,
+:class:`~tui.console.messages.SweepUpdate`
+and :class:`~tui.console.messages.SweepDone` carrying immutable :class:`SweepSnapshot` copies. The
+:class:`~core.sweeps.sweepdir.SweepDir` itself is only touched on the worker thread.
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ from textual.message import Message
 
 from core.errors import CifarTuiError
 from core.events import EpochEnded
-from core.sweepdir import FINISHED, Eta, SweepDir, SweepEntry
-from core.sweeps import Sweep
-from tui.messages import EngineDone, EngineEvent, SweepDone, SweepRunStarting, SweepUpdate
-from tui.runner import LaunchRequest, RunControl, execute
+from core.sweeps.spec import Sweep
+from core.sweeps.sweepdir import FINISHED, Eta, SweepDir, SweepEntry
+from tui.console.messages import EngineDone, EngineEvent, SweepDone, SweepRunStarting, SweepUpdate
+from tui.console.runner import LaunchRequest, RunControl, execute
 
 Post = Callable[[Message], object]
 
@@ -200,7 +201,9 @@ def _one(sweep_dir: SweepDir, entry: SweepEntry, control: SweepControl, post: Po
             entry.run_dir = Path(run.run_dir).resolve()
         control.current = None
         sweep_dir.finish(entry)
-        from core.engine import release_models  # in the worker: the engine loads TensorFlow
+        from core.training.engine import (
+            release_models,  # in the worker: the engine loads TensorFlow
+        )
 
         release_models()
     if status == "error":  # could not start (e.g. missing data): the next runs would not either

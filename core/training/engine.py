@@ -19,7 +19,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from core import rundir
 from core.config import Profile
 from core.data import Dataset, load_dataset
 from core.errors import CifarTuiError, DataError, RunDirError
@@ -29,12 +28,14 @@ from core.events import (
     Event,
     ProfilerSummary,
     RunFinished,
+    RunOpened,
     RunStarted,
     RunWarning,
     Status,
 )
-from core.profiler import InputProfiler
 from core.profiles import dump_profile, profile_from_dict, read_toml
+from core.storage import rundir
+from core.training.profiler import InputProfiler
 
 EventSink = Callable[[Event], None]
 NOT_LEARNING_TOLERANCE = 0.01  # training loss within 1% of ln(classes) = still at chance
@@ -72,7 +73,7 @@ class Run:
         deliberately slow stage in front of the model."""
         self.profile = profile
         self.runs_dir = Path(runs_dir)
-        self._sink = on_event or (lambda event: None)
+        self._listeners: list[EventSink] = [on_event] if on_event is not None else []
         self.command = command
         self.resume_dir = resume_dir
         self.transform_train = transform_train
@@ -102,6 +103,10 @@ class Run:
         command = record.report.get("command")
         return cls(profile, run_dir.parent, on_event, command=command, resume_dir=run_dir)
 
+    def subscribe(self, listener: EventSink) -> None:
+        """Also send every event to ``listener`` (called from the engine's thread)."""
+        self._listeners.append(listener)
+
     # -- thread-safe controls -------------------------------------------------------------
 
     def request_stop(self) -> None:
@@ -117,7 +122,8 @@ class Run:
     def emit(self, event: Event) -> None:
         if self._log is not None and not isinstance(event, BatchProgress):
             self._log.append(event.to_dict())
-        self._sink(event)
+        for listener in self._listeners:
+            listener(event)
 
     def execute(self) -> str:
         """Run to the end; returns the final status. User mistakes raise CifarTuiError before
@@ -195,10 +201,11 @@ class Run:
             self.report.pop("error", None)
             self.report["environment"] = env
         self._log = rundir.EventLog(self.run_dir / "events.jsonl")
+        self.emit(RunOpened(str(self.run_dir), self.profile.name, self.resume_dir is not None))
 
     def write_report(self) -> None:
         assert self.run_dir is not None
-        from core.report import render_markdown
+        from core.storage.report import render_markdown
 
         self.report["epochs"] = self.epochs
         self.report["timing"] = rundir.timing(
@@ -217,10 +224,10 @@ class Run:
         self.emit(RunWarning(code, message))
 
     def _train(self, keras: Any, data: Dataset, env: dict[str, Any], started: float) -> str:
-        from core.callbacks import Checkpoint, EngineCallback
         from core.models import build_model, summarize
-        from core.pipeline import HandoverClock, py_datasets, tf_datasets
-        from core.scan_steps import uses_scan
+        from core.training.callbacks import Checkpoint, EngineCallback
+        from core.training.pipeline import HandoverClock, py_datasets, tf_datasets
+        from core.training.scan_steps import uses_scan
 
         assert self.run_dir is not None
         profile = self.profile
@@ -230,7 +237,7 @@ class Run:
             self.emit(Status("building the model"))
             keras.utils.set_random_seed(profile.train.seed)
             # JAX: fuse steps_per_execution steps into one compiled call with a scan, as
-            # Keras's TensorFlow trainer does by itself (core/scan_steps.py).
+            # Keras's TensorFlow trainer does by itself (core/training/scan_steps.py).
             per_call = profile.train.steps_per_execution if uses_scan(profile) else 1
             model = build_model(profile, data.num_classes, steps_per_call=per_call)
             summary = summarize(model)
@@ -416,7 +423,7 @@ class Run:
             p.trace and self.report["environment"]["backend"] == "tensorflow"
         ):
             return
-        from core.xprof_report import analyze
+        from core.training.xprof_report import analyze
 
         assert self.run_dir is not None
         analysis = analyze(self.run_dir)

@@ -6,7 +6,7 @@ import re
 import threading
 from typing import Any
 
-from core.profiler import VERDICT_TEXT
+from core.training.profiler import VERDICT_TEXT
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # plotext draws on one global figure; the engine thread and the console may both render.

@@ -22,15 +22,15 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from core.compare import Comparison, collect
 from core.errors import CifarTuiError
-from core.rundir import RunRecord, atomic_write, load_run
-from core.sweeps import SHORT_NAMES
+from core.storage.rundir import RunRecord, atomic_write, load_run
+from core.sweeps.spec import SHORT_NAMES
 from core.values import show_value
-from tui.plots import MetricPlot
-from tui.runs import planned_epochs
+from tui.console.screens.runs import planned_epochs
+from tui.console.widgets.plots import MetricPlot
 
 if TYPE_CHECKING:
     from core.table import Table
-    from tui.app import CifarTuiApp
+    from tui.console.app import CifarTuiApp
 
 #: Up to this many differing settings name a run's curve ("lr=0.002"); more, and its directory.
 LABEL_KEYS = 2

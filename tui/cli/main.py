@@ -92,18 +92,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.check:
             return _check(args)
         if args.run or args.resume:
-            from tui.headless import run_headless
+            from tui.cli.headless import run_headless
 
             return run_headless(args)
         if args.sweep:
-            from tui.headless import run_sweep
+            from tui.cli.headless import run_sweep
 
             return run_sweep(args)
         if args.compare:
-            from tui.headless import compare
+            from tui.cli.headless import compare
 
             return compare(args)
-        from tui.app import run_console
+        from tui.console.app import run_console
 
         return run_console(profiles_dir=Path(args.profiles_dir), runs_dir=Path(args.runs_dir))
     except CifarTuiError as exc:

@@ -1,8 +1,10 @@
 """The bridge between the engine thread and the UI: a stop switch and the worker's body.
 
-The console runs the same engine as the headless command (``core.engine.Run``), in a Textual
+The console runs the same engine as the headless command (``core.training.engine.Run``), in a
+Textual
 thread worker. The worker's only way back to the UI is ``post``: every engine event is posted
-as an :class:`~tui.messages.EngineEvent`, and the end as an :class:`~tui.messages.EngineDone`.
+as an :class:`~tui.console.messages.EngineEvent`, and the end as an
+:class:`~tui.console.messages.EngineDone`.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from textual.message import Message
 
 from core.errors import CifarTuiError
 from core.events import PROGRESS_INTERVAL, BatchProgress, Event
-from tui.messages import EngineDone, EngineEvent
+from tui.console.messages import EngineDone, EngineEvent
 
 if TYPE_CHECKING:
     from core.config import Profile
@@ -100,8 +102,8 @@ class ProgressThrottle:
 def execute(request: LaunchRequest, control: RunControl, post: Callable[[Message], object]) -> str:
     """The engine worker's body (runs in a thread): build the run, execute it, post events.
 
-    Importing ``core.engine`` here, not at module level, keeps TensorFlow out of the console's
-    start-up. Returns the final status, or "error" when the run could not start.
+    Importing ``core.training.engine`` here, not at module level, keeps TensorFlow out of the
+    console's start-up. Returns the final status, or "error" when the run could not start.
     """
     throttle = ProgressThrottle()
 
@@ -111,7 +113,7 @@ def execute(request: LaunchRequest, control: RunControl, post: Callable[[Message
         post(EngineEvent(event))
 
     try:
-        from core.engine import Run
+        from core.training.engine import Run
 
         if request.resume_dir is not None:
             run = Run.resume(request.resume_dir, sink)

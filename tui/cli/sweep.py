@@ -20,13 +20,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from core import rundir
-from core.engine import release_models
 from core.errors import EXIT_FAILED, EXIT_OK, EXIT_STOPPED
 from core.events import EpochEnded, Event, RunFinished
-from core.sweepdir import FINISHED, SweepDir, SweepEntry
-from core.sweeps import Sweep, load_sweep
-from tui.headless import LiveRenderer, PlainRenderer, drive, use_plain
+from core.storage import rundir
+from core.sweeps.spec import Sweep, load_sweep
+from core.sweeps.sweepdir import FINISHED, SweepDir, SweepEntry
+from core.training.engine import release_models
+from tui.cli.headless import LiveRenderer, PlainRenderer, drive, use_plain
 from tui.tables import plain_text, rich_table
 
 
@@ -233,7 +233,7 @@ class SweepDriver:
         if action == "skip":
             self.say(f"{tag}: {entry.status} earlier, skipped ({self._results(entry)})")
             return
-        from core.engine import Run
+        from core.training.engine import Run
 
         if action == "resume":
             assert entry.run_dir is not None

@@ -1,13 +1,14 @@
 """The Textual console: pick a profile, launch, watch, stop, browse runs, look at the data.
 
 ``create_app`` is the one factory, used by ``run_console`` (the ``cifar-tui`` command with no
-arguments) and by the tests. TensorFlow is never imported here: the engine (``core.engine``)
+arguments) and by the tests. TensorFlow is never imported here: the engine
+(``core.training.engine``)
 is imported inside the thread worker that runs it, so the console paints at once.
 
 Threads: the engine runs in a Textual thread worker; its only way to the UI is posting
-messages (``tui.messages``) to the app, whose handlers update :class:`RunState` and the watch
-screen on the UI thread. Stopping goes the other way through a thread-safe ``RunControl``.
-A sweep is one such worker running its runs in turn (``tui.sweep_runner``); each of its runs
+messages (``tui.console.messages``) to the app, whose handlers update :class:`RunState` and the
+watch screen on the UI thread. Stopping goes the other way through a thread-safe ``RunControl``.
+A sweep is one such worker running its runs in turn (``tui.console.sweep_runner``); each of its runs
 becomes the current run, and :class:`SweepState` holds the sweep's own progress.
 """
 
@@ -27,18 +28,18 @@ from textual.binding import Binding, BindingType
 
 from core.errors import EXIT_OK, EXIT_STOPPED
 from core.events import Event, RunFinished, RunStarted, RunWarning
-from tui.dialogs import ConfirmScreen, HelpScreen
-from tui.launch import LaunchScreen
-from tui.messages import EngineDone, EngineEvent, SweepDone, SweepRunStarting, SweepUpdate
-from tui.runner import LaunchRequest, RunControl, execute
-from tui.runs import RESUMABLE, RunsScreen
-from tui.state import BAD_ENDINGS, RunState, SweepState
-from tui.sweep_runner import SweepControl, execute_sweep
-from tui.watch import WatchScreen
+from tui.console.messages import EngineDone, EngineEvent, SweepDone, SweepRunStarting, SweepUpdate
+from tui.console.runner import LaunchRequest, RunControl, execute
+from tui.console.screens.dialogs import ConfirmScreen, HelpScreen
+from tui.console.screens.launch import LaunchScreen
+from tui.console.screens.runs import RESUMABLE, RunsScreen
+from tui.console.screens.watch import WatchScreen
+from tui.console.state import BAD_ENDINGS, RunState, SweepState
+from tui.console.sweep_runner import SweepControl, execute_sweep
 
 if TYPE_CHECKING:
-    from core.rundir import RunRecord
-    from core.sweeps import Sweep
+    from core.storage.rundir import RunRecord
+    from core.sweeps.spec import Sweep
 
 #: Seconds a confirmed quit waits for the engine to stop and save before leaving anyway.
 QUIT_GRACE_SECONDS = 20.0
@@ -128,7 +129,7 @@ class CifarTuiApp(App[int]):
             return False
         import argparse
 
-        from tui.sweep_cli import sweep_command
+        from tui.cli.sweep import sweep_command
 
         command = sweep_command(
             argparse.Namespace(
@@ -192,7 +193,7 @@ class CifarTuiApp(App[int]):
         state = self.run_state
         state.apply(event)
         if isinstance(event, RunStarted) and event.initial_epoch and not state.epochs:
-            from core.rundir import read_history  # a resumed run: show its earlier epochs
+            from core.storage.rundir import read_history  # a resumed run: show its earlier epochs
 
             rows = read_history(Path(event.run_dir) / "history.csv")
             state.epochs = [r for r in rows if r["epoch"] <= event.initial_epoch]
@@ -297,7 +298,7 @@ class CifarTuiApp(App[int]):
     # -- navigation ---------------------------------------------------------------------------
 
     def open_report(self, run_dir: Path) -> None:
-        from tui.report_view import ReportScreen
+        from tui.console.screens.report import ReportScreen
 
         self.push_screen(ReportScreen(run_dir))
 

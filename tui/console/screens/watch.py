@@ -1,10 +1,11 @@
 """The watch screen: a run's epochs, progress, plots, input pipeline, device and warnings.
 
-It draws from the app's :class:`~tui.state.RunState`. The app calls :meth:`WatchScreen.apply`
+It draws from the app's :class:`~tui.console.state.RunState`. The app calls
+:meth:`WatchScreen.apply`
 for each engine event (on the UI thread); batch progress only moves the bar, and the plots are
 redrawn at epoch end only, so watching costs the training little. During a sweep a line on top
-(from :class:`~tui.state.SweepState`) says which run of how many this is, the sweep's ETA and
-each run's outcome so far.
+(from :class:`~tui.console.state.SweepState`) says which run of how many this is, the sweep's ETA
+and each run's outcome so far.
 """
 
 from __future__ import annotations
@@ -28,14 +29,14 @@ from core.events import (
     RunWarning,
     Status,
 )
-from tui.catalog import duration, fmt, percent
-from tui.plots import MetricPlot
-from tui.state import BAD_ENDINGS, RunState, SweepState
+from tui.console.catalog import duration, fmt, percent
+from tui.console.state import BAD_ENDINGS, RunState, SweepState
+from tui.console.widgets.plots import MetricPlot
 
 if TYPE_CHECKING:
-    from core.sweepdir import Eta
-    from tui.app import CifarTuiApp
-    from tui.sweep_runner import SweepRunView
+    from core.sweeps.sweepdir import Eta
+    from tui.console.app import CifarTuiApp
+    from tui.console.sweep_runner import SweepRunView
 
 EPOCH_COLUMNS = ("epoch", "seconds", "loss", "accuracy", "val_loss", "val_accuracy", "lr")
 VERDICT_STYLE = {"not": "green", "moderately": "yellow", "highly": "bold red"}
@@ -327,7 +328,7 @@ class WatchScreen(Screen):
         text = Text()
         if s.profiler is not None:
             p = s.profiler
-            from core.profiler import VERDICT_TEXT
+            from core.training.profiler import VERDICT_TEXT
 
             text.append(
                 f"{p.input_bound_percent:.1f}% input-bound", VERDICT_STYLE.get(p.verdict, "bold")

@@ -9,8 +9,8 @@ of the carried state), so the losses come out as they do step by step (tests/tes
 compares them). The scan is unrolled: rolled, XLA runs the body as a while loop, which on the CPU
 was 20x slower (69 against 3.4 s per smoke epoch) and rounded differently (loss 1.72000 against
 1.71965); unrolled it is N copies of the one-step program, the same numbers at the same speed
-there, dispatched once. The input pipeline hands over the blocks (core/pipeline.py), the last one
-short when N does not divide the epoch, so no batch is dropped.
+there, dispatched once. The input pipeline hands over the blocks (core/training/pipeline.py), the
+last one short when N does not divide the epoch, so no batch is dropped.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from core.events import (
 )
 
 if TYPE_CHECKING:
-    from tui.sweep_runner import SweepSnapshot
+    from tui.console.sweep_runner import SweepSnapshot
 
 BAD_ENDINGS = ("failed", "diverged")
 

@@ -16,7 +16,7 @@ from core.profiles import load_profile, read_toml
 
 if TYPE_CHECKING:
     from core.config import Profile
-    from core.rundir import RunRecord
+    from core.storage.rundir import RunRecord
 
 
 @dataclass(frozen=True)
@@ -109,8 +109,8 @@ class SweepFileEntry:
 def list_sweeps(profiles_dir: Path, runs_dir: Path) -> list[SweepFileEntry]:
     """Every ``sweeps/*.toml`` under ``profiles_dir``, validated (no data check) and expanded as
     ``--sweep`` would; a broken one keeps its error for the screen to show."""
-    from core.sweepdir import SWEEPS_FOLDER
-    from core.sweeps import load_sweep
+    from core.sweeps.spec import load_sweep
+    from core.sweeps.sweepdir import SWEEPS_FOLDER
 
     entries = []
     for path in sorted((profiles_dir / "sweeps").glob("*.toml")):
@@ -135,8 +135,8 @@ def list_sweeps(profiles_dir: Path, runs_dir: Path) -> list[SweepFileEntry]:
 
 def sweep_progress(directory: Path) -> str:
     """What a sweep directory's sweep.json last said: "stopped 1/3" (runs finished of all)."""
-    from core.rundir import is_live
-    from core.sweepdir import FINISHED, SWEEP_FILE
+    from core.storage.rundir import is_live
+    from core.sweeps.sweepdir import FINISHED, SWEEP_FILE
 
     try:
         data = json.loads((directory / SWEEP_FILE).read_text(encoding="utf-8"))
@@ -152,7 +152,7 @@ def sweep_progress(directory: Path) -> str:
 
 def last_results(runs_dir: Path) -> dict[str, RunRecord]:
     """The newest run of each profile name in ``runs_dir``."""
-    from core.rundir import list_runs
+    from core.storage.rundir import list_runs
 
     latest: dict[str, RunRecord] = {}
     for record in list_runs(runs_dir):  # newest first

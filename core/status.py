@@ -1,0 +1,85 @@
+"""Every status a run or a sweep run can have, its groupings and how it looks, in one place.
+
+``report.json`` stores the plain string (a ``StrEnum`` compares equal to it), so files written
+before this enum read the same. ``interrupted`` is never written: readers derive it from a
+``running`` report whose lock no process holds. ``pending`` exists only in a sweep's bookkeeping.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+
+if sys.version_info >= (3, 11):
+    from enum import StrEnum
+else:  # pragma: no cover - Python 3.10
+
+    class StrEnum(str, Enum):
+        def __str__(self) -> str:
+            return str(self.value)
+
+
+class RunStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    STOPPED = "stopped"
+    INTERRUPTED = "interrupted"
+    FAILED = "failed"
+    DIVERGED = "diverged"
+
+    @classmethod
+    def parse(cls, value: object) -> RunStatus | None:
+        """The status a file says, or None when it says something else (a damaged report)."""
+        try:
+            return cls(str(value))
+        except ValueError:
+            return None
+
+
+#: What ``report.json`` may say; the engine writes nothing else.
+WRITTEN = (
+    RunStatus.RUNNING,
+    RunStatus.COMPLETED,
+    RunStatus.STOPPED,
+    RunStatus.FAILED,
+    RunStatus.DIVERGED,
+)
+#: A run that ended badly: the same settings would end the same way.
+BAD_ENDINGS = (RunStatus.FAILED, RunStatus.DIVERGED)
+#: A run that can go on from its last finished epoch.
+RESUMABLE = (RunStatus.STOPPED, RunStatus.INTERRUPTED)
+#: A sweep never runs these again.
+FINISHED = (RunStatus.COMPLETED, *BAD_ENDINGS)
+#: Statuses a run ends a ``Run.execute()`` with.
+ENDINGS = (RunStatus.COMPLETED, RunStatus.STOPPED, *BAD_ENDINGS)
+
+#: How a status shows in a terminal: a mark that reads without colour, and a Rich style.
+MARK = {
+    RunStatus.COMPLETED: "✔",
+    RunStatus.STOPPED: "■",
+    RunStatus.INTERRUPTED: "◆",
+    RunStatus.FAILED: "✖",
+    RunStatus.DIVERGED: "✖",
+    RunStatus.RUNNING: "▶",
+    RunStatus.PENDING: "·",
+}
+STYLE = {
+    RunStatus.COMPLETED: "green",
+    RunStatus.STOPPED: "yellow",
+    RunStatus.INTERRUPTED: "magenta",
+    RunStatus.FAILED: "bold red",
+    RunStatus.DIVERGED: "bold red",
+    RunStatus.RUNNING: "bold cyan",
+    RunStatus.PENDING: "dim",
+}
+
+
+def style_of(status: str) -> str:
+    parsed = RunStatus.parse(status)
+    return STYLE[parsed] if parsed is not None else ""
+
+
+def mark_of(status: str) -> str:
+    parsed = RunStatus.parse(status)
+    return MARK[parsed] if parsed is not None else "?"
