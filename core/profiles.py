@@ -22,9 +22,12 @@ from core.config import (
     HPARAM_TABLES,
     TABLES,
     TOP_LEVEL_KEYS,
+    AugmentConfig,
     DataConfig,
     ModelConfig,
+    PipelineConfig,
     Profile,
+    TrainConfig,
     check_value,
     describe_allowed,
     min_input_size,
@@ -142,48 +145,57 @@ def _suggest(word: str, options: list[str]) -> str:
     return f' (did you mean "{close[0]}"?)' if close else ""
 
 
+def _error(layer: Layer, key: str, message: str) -> ProfileError:
+    """An error located at ``key`` in the layer that holds it: file, line and key."""
+    return ProfileError(layer.source, message, key=key, line=layer.line_of(key))
+
+
 def check_layer(layer: Layer, allowed_tables: tuple[str, ...]) -> dict[str, Any]:
     """Check keys and value types of one layer; returns flat ``{dotted: value}``."""
     flat: dict[str, Any] = {}
     top_tables = sorted({t.split(".")[0] for t in allowed_tables})
-
-    def fail(key: str, message: str) -> ProfileError:
-        return ProfileError(layer.source, message, key=key, line=layer.line_of(key))
-
     for key, value in layer.raw.items():
         if key in TOP_LEVEL_KEYS:
             if not isinstance(value, str):
-                raise fail(key, f"must be a string, got {_show(value)}")
+                raise _error(layer, key, f"must be a string, got {_show(value)}")
             flat[key] = value
-            continue
-        if key not in top_tables:
-            all_tables = sorted({t.split(".")[0] for t in TABLES})
-            if key in all_tables:
-                raise fail(
-                    key,
-                    f"[{key}] is not allowed here; this file may set only "
-                    + ", ".join(f"[{t}]" for t in allowed_tables),
-                )
-            raise fail(
-                key,
-                "unknown key or table"
-                + _suggest(key, top_tables + list(TOP_LEVEL_KEYS))
-                + "; allowed: "
-                + ", ".join(list(TOP_LEVEL_KEYS) + [f"[{t}]" for t in top_tables]),
-            )
-        _check_table(layer, key, value, allowed_tables, flat, fail)
+        elif key in top_tables:
+            _check_table(layer, key, value, allowed_tables, flat)
+        else:
+            raise _error(layer, key, _not_a_table_here(key, top_tables, allowed_tables))
     return flat
 
 
-def _check_table(layer, table, value, allowed_tables, flat, fail) -> None:
+def _not_a_table_here(key: str, top_tables: list[str], allowed_tables: tuple[str, ...]) -> str:
+    """Why a top-level key is refused: a table this layer may not set, or a typo."""
+    if key in {t.split(".")[0] for t in TABLES}:
+        return f"[{key}] is not allowed here; this file may set only " + ", ".join(
+            f"[{t}]" for t in allowed_tables
+        )
+    return (
+        "unknown key or table"
+        + _suggest(key, top_tables + list(TOP_LEVEL_KEYS))
+        + "; allowed: "
+        + ", ".join(list(TOP_LEVEL_KEYS) + [f"[{t}]" for t in top_tables])
+    )
+
+
+def _check_table(
+    layer: Layer,
+    table: str,
+    value: Any,
+    allowed_tables: tuple[str, ...],
+    flat: dict[str, Any],
+) -> None:
+    """Check one ``[table]`` (and its allowed sub-tables) into ``flat``."""
     if not isinstance(value, dict):
-        raise fail(table, f"must be a table ([{table}]), got {_show(value)}")
-    cls = TABLES[table]
-    specs = {f.name: f for f in fields(cls)}
+        raise _error(layer, table, f"must be a table ([{table}]), got {_show(value)}")
+    specs = {f.name: f for f in fields(TABLES[table])}
     for key, item in value.items():
         dotted = f"{table}.{key}"
         if key not in specs:
-            raise fail(
+            raise _error(
+                layer,
                 dotted,
                 f"unknown key in [{table}]"
                 + _suggest(key, list(specs))
@@ -193,12 +205,12 @@ def _check_table(layer, table, value, allowed_tables, flat, fail) -> None:
         meta = specs[key].metadata
         if not meta:  # a nested table, e.g. train.reduce_lr
             if dotted not in allowed_tables:
-                raise fail(dotted, f"[{dotted}] is not allowed here")
-            _check_table(layer, dotted, item, allowed_tables, flat, fail)
+                raise _error(layer, dotted, f"[{dotted}] is not allowed here")
+            _check_table(layer, dotted, item, allowed_tables, flat)
             continue
         ok, normalized = check_value(meta, item)
         if not ok:
-            raise fail(dotted, f"must be {describe_allowed(meta)}, got {_show(item)}")
+            raise _error(layer, dotted, f"must be {describe_allowed(meta)}, got {_show(item)}")
         flat[dotted] = normalized
 
 
@@ -233,141 +245,202 @@ def load_profile(
 MAX_SCANNED_STEPS = 64
 
 
+@dataclass
+class _Merged:
+    """Checked layers merged into flat dotted keys (later wins), each key with the layer that
+    set it, so an error found across keys names the file and line the user must change."""
+
+    layers: list[Layer]
+    values: dict[str, Any] = field(default_factory=dict)
+    origin: dict[str, Layer] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, layers: list[Layer]) -> _Merged:
+        merged = cls(layers)
+        for layer in layers:
+            flat = check_layer(layer, HPARAM_TABLES if layer.hparams else tuple(TABLES))
+            if layer.hparams:
+                flat.pop("name", None)  # it labels the hparams file; it does not rename runs
+                flat.pop("description", None)
+            for key, value in flat.items():
+                merged.values[key] = value
+                merged.origin[key] = layer
+        return merged
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.values
+
+    def layer_of(self, key: str) -> Layer:
+        """The layer that set ``key``; the run profile for a key left at its default."""
+        return self.origin.get(key, self.layers[0])
+
+    def error(self, key: str, message: str) -> ProfileError:
+        return _error(self.layer_of(key), key, message)
+
+
 def resolve(layers: list[Layer], *, check_data: bool = True) -> Profile:
     """Merge checked layers (later wins) into a Profile and run the cross-key checks."""
-    merged: dict[str, Any] = {}
-    origin: dict[str, Layer] = {}
-    for layer in layers:
-        allowed = HPARAM_TABLES if layer.hparams else tuple(TABLES)
-        flat = check_layer(layer, allowed)
-        if layer.hparams:
-            flat.pop("name", None)  # an hparams profile's name labels it; it does not rename runs
-            flat.pop("description", None)
-        for key, value in flat.items():
-            merged[key] = value
-            origin[key] = layer
+    merged = _Merged.of(layers)
+    name = _check_name(merged)
+    tables = _build_tables(merged.values)
+    tables["model"] = model = _check_model(tables["model"], merged)
+    tables["data"] = _check_data(tables["data"], tables["train"].batch_size, merged, check_data)
+    _check_backend(tables["pipeline"], tables["train"], merged)
+    _check_augment_order(tables["augment"], tables["pipeline"], model, merged)
+    return Profile(name=name, description=merged.values.get("description", ""), **tables)
 
-    def fail(key: str, message: str) -> ProfileError:
-        layer = origin.get(key, layers[0])
-        return ProfileError(layer.source, message, key=key, line=layer.line_of(key))
 
-    name = merged.get("name")
+def _check_name(merged: _Merged) -> str:
+    name = merged.values.get("name")
     if name is None:
         raise ProfileError(
-            layers[0].source, 'missing key "name" (a short run name, e.g. "alexnet")', key="name"
+            merged.layers[0].source,
+            'missing key "name" (a short run name, e.g. "alexnet")',
+            key="name",
         )
     if not NAME_RE.match(name):
-        raise fail(
+        raise merged.error(
             "name",
             "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter "
             f"or digit (it names run directories), got {_show(name)}",
         )
+    return name
 
+
+def _build_tables(values: dict[str, Any]) -> dict[str, Any]:
+    """One config object per table from checked flat keys; train.reduce_lr nests in train."""
     tables: dict[str, Any] = {}
     for table, cls in TABLES.items():
         if table == "train.reduce_lr":
             continue
         kwargs = {
             k.split(".", 1)[1]: v
-            for k, v in merged.items()
+            for k, v in values.items()
             if k.startswith(table + ".") and k.count(".") == 1
         }
         if table == "train":
             sub = {
                 k.rsplit(".", 1)[1]: v
-                for k, v in merged.items()
+                for k, v in values.items()
                 if k.startswith("train.reduce_lr.")
             }
             kwargs["reduce_lr"] = TABLES["train.reduce_lr"](**sub)
         tables[table] = cls(**kwargs)
+    return tables
 
-    model: ModelConfig = tables["model"]
+
+def _check_model(model: ModelConfig, merged: _Merged) -> ModelConfig:
+    """Input size 0 becomes the native size; a size the network cannot pool down is refused."""
     if model.input_size == 0:
-        tables["model"] = model = replace(model, input_size=DEFAULT_INPUT_SIZE[model.architecture])
+        model = replace(model, input_size=DEFAULT_INPUT_SIZE[model.architecture])
     smallest = min_input_size(model.architecture)
     if model.input_size < smallest:
         key = "model.input_size" if "model.input_size" in merged else "model.architecture"
-        raise fail(
+        raise merged.error(
             key,
             f"input_size {model.input_size} is too small for {model.architecture}: "
             f"it needs at least {smallest} (or 0 for its native "
             f"{DEFAULT_INPUT_SIZE[model.architecture]})",
         )
+    return model
 
-    tables["data"] = _check_data(
-        tables["data"], tables["train"].batch_size, merged, origin, layers, fail, check_data
-    )
 
+def _check_backend(pipeline: PipelineConfig, train: TrainConfig, merged: _Merged) -> None:
+    """Settings that only one Keras backend can run."""
     backend = keras_backend()
-    if tables["pipeline"].preprocess == "host" and backend != "tensorflow":
-        raise fail(
+    if pipeline.preprocess == "host" and backend != "tensorflow":
+        raise merged.error(
             "pipeline.preprocess",
             'preprocess = "host" is the tf.data pipeline and needs '
             f'the TensorFlow backend (KERAS_BACKEND is "{backend}"); use "device"',
         )
-
-    spe = tables["train"].steps_per_execution
+    spe = train.steps_per_execution
     if backend == "jax" and spe > MAX_SCANNED_STEPS:
-        raise fail(
+        raise merged.error(
             "train.steps_per_execution",
             f"steps_per_execution {spe} is more than {MAX_SCANNED_STEPS} on JAX: the steps of "
             "a call are compiled as one unrolled program (one copy per step), so compiling "
             f"grows with it; use at most {MAX_SCANNED_STEPS}",
         )
+
+
+def _check_augment_order(
+    augment: AugmentConfig, pipeline: PipelineConfig, model: ModelConfig, merged: _Merged
+) -> None:
     if (
-        tables["augment"].order == "augment_first"
-        and tables["pipeline"].preprocess == "host"
+        augment.order == "augment_first"
+        and pipeline.preprocess == "host"
         and model.input_size != 32
     ):
-        raise fail(
+        raise merged.error(
             "augment.order",
             'order = "augment_first" needs pipeline.preprocess = "device": the host pipeline '
             'hands over images already resized; use "resize_first"',
         )
 
-    return Profile(name=name, description=merged.get("description", ""), **tables)
+
+# --- the data source ----------------------------------------------------------------------------
 
 
-def _check_data(
-    data: DataConfig, batch_size: int, merged, origin, layers, fail, check_data
-) -> DataConfig:
-    from core import data as data_mod  # small module, no TensorFlow
-
-    if data.source == "folder":
-        if not data.path:
-            raise fail(
-                "data.source",
-                'source = "folder" needs data.path: a folder with '
-                "train/<class>/ and test/<class>/, or a .tar.gz of one",
-            )
-        layer = origin.get("data.path", layers[0])
-        resolved = Path(os.path.expanduser(data.path))
-        if not resolved.is_absolute():
-            resolved = (layer.base_dir / resolved).resolve()
-        data = replace(data, path=str(resolved))
-        if check_data:
-            problem = data_mod.check_folder(resolved)
-            if problem:
-                raise fail("data.path", problem)
-    elif data.path and "data.path" in merged:
-        raise fail(
-            "data.path",
-            f'data.path is used only with source = "folder" (source is "{data.source}")',
-        )
+def _check_data(data: DataConfig, batch_size: int, merged: _Merged, check_data: bool) -> DataConfig:
+    """Resolve data.path; with ``check_data``, also check the data is there and big enough."""
+    data = _resolve_data_path(data, merged, check_data)
     if not check_data:
         return data
-    if data.source == "cifar10" and os.environ.get(data_mod.LOCAL_CIFAR10):
-        local = Path(os.path.expanduser(os.environ[data_mod.LOCAL_CIFAR10])).resolve()
-        problem = data_mod.check_folder(local)
-        if problem:
-            raise fail(
-                "data.source",
-                f'source = "cifar10" reads ${data_mod.LOCAL_CIFAR10}, which cannot be used: '
-                f"{problem}",
+    _check_local_cifar10(data, merged)
+    _check_split(data, batch_size, merged)
+    return data
+
+
+def _resolve_data_path(data: DataConfig, merged: _Merged, check_data: bool) -> DataConfig:
+    """A folder source's path, made absolute against the file that set it (cwd for --set)."""
+    from core import data as data_mod  # small module, no TensorFlow
+
+    if data.source != "folder":
+        if data.path and "data.path" in merged:
+            raise merged.error(
+                "data.path",
+                f'data.path is used only with source = "folder" (source is "{data.source}")',
             )
+        return data
+    if not data.path:
+        raise merged.error(
+            "data.source",
+            'source = "folder" needs data.path: a folder with '
+            "train/<class>/ and test/<class>/, or a .tar.gz of one",
+        )
+    resolved = Path(os.path.expanduser(data.path))
+    if not resolved.is_absolute():
+        resolved = (merged.layer_of("data.path").base_dir / resolved).resolve()
+    if check_data:
+        problem = data_mod.check_folder(resolved)
+        if problem:
+            raise merged.error("data.path", problem)
+    return replace(data, path=str(resolved))
+
+
+def _check_local_cifar10(data: DataConfig, merged: _Merged) -> None:
+    """The cifar10 source reads a local copy when the environment names one: it must be usable."""
+    from core import data as data_mod
+
+    if data.source != "cifar10" or not os.environ.get(data_mod.LOCAL_CIFAR10):
+        return
+    local = Path(os.path.expanduser(os.environ[data_mod.LOCAL_CIFAR10])).resolve()
+    problem = data_mod.check_folder(local)
+    if problem:
+        raise merged.error(
+            "data.source",
+            f'source = "cifar10" reads ${data_mod.LOCAL_CIFAR10}, which cannot be used: {problem}',
+        )
+
+
+def _check_split(data: DataConfig, batch_size: int, merged: _Merged) -> None:
+    """The validation split leaves training images, and at least one full batch of them."""
+    from core import data as data_mod
+
     total = data_mod.train_count(data)
     if total is None:
-        return data
+        return
     available = min(total, data.limit) if data.limit else total
     if data.validation_size >= available:
         key = (
@@ -376,7 +449,7 @@ def _check_data(
             else "data.validation_size"
         )
         default = "" if "data.validation_size" in merged else " (the default)"
-        raise fail(
+        raise merged.error(
             key,
             f"validation_size {data.validation_size}{default} leaves no training images: "
             f"the source has {available} training images"
@@ -384,14 +457,12 @@ def _check_data(
             + "; it must be smaller than that",
         )
     train = available - data.validation_size
-    batch = batch_size
-    if batch > train:
-        raise fail(
+    if batch_size > train:
+        raise merged.error(
             "train.batch_size",
-            f"batch_size {batch} is larger than the {train} training "
+            f"batch_size {batch_size} is larger than the {train} training "
             "images left after the validation split (every batch is a full one)",
         )
-    return data
 
 
 def keras_backend() -> str:
