@@ -18,6 +18,7 @@ import difflib
 import hashlib
 import itertools
 import json
+import math
 import os
 import re
 from dataclasses import dataclass, field, replace
@@ -116,14 +117,29 @@ def run_name(base_name: str, label: str) -> str:
 # --- reading the file -----------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Place:
+    """Where something is written: its name in messages ("[[runs]] 2") and its lines."""
+
+    where: str = ""
+    span: tuple[int, int] | None = None  # None: the top of the file
+
+    @property
+    def header_line(self) -> int | None:
+        """1-based line of the table's header: for what is missing from the table."""
+        return self.span[0] + 1 if self.span else None
+
+
+_TOP = _Place()
+
+
 @dataclass
 class _Spec:
     """A run before resolution: where it is written and what it sets."""
 
     index: int
     label: str
-    where: str
-    span: tuple[int, int] | None
+    at: _Place
     overrides: dict[str, Any]
     base: Path
     hparams: Path | None
@@ -195,6 +211,13 @@ def _merge(low: dict[str, Any], high: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _short_names(keys: list[str]) -> dict[str, str]:
+    """Each grid key as its labels name it: its last part, the whole key where two would clash."""
+    short = {k: SHORT_NAMES.get(k.rsplit(".", 1)[-1], k.rsplit(".", 1)[-1]) for k in keys}
+    clashes = {s for s in short.values() if list(short.values()).count(s) > 1}
+    return {k: (k if s in clashes else s) for k, s in short.items()}
+
+
 class _Reader:
     """Checks one sweep file and expands it into resolved runs."""
 
@@ -249,13 +272,12 @@ class _Reader:
         self,
         message: str,
         key: str | None = None,
-        where: str = "",
-        span: tuple[int, int] | None = None,
+        at: _Place = _TOP,
         line: int | None = None,
     ) -> SweepError:
         if line is None:
-            line = self.line_of(key, span if span is not None else self.top_span)
-        return SweepError(self.label, message, key=key, line=line, where=where)
+            line = self.line_of(key, at.span if at.span is not None else self.top_span)
+        return SweepError(self.label, message, key=key, line=line, where=at.where)
 
     # -- the file ------------------------------------------------------------------------------
 
@@ -312,42 +334,61 @@ class _Reader:
             )
         return name
 
-    def _file(
-        self, value: Any, key: str, where: str = "", span: tuple[int, int] | None = None
-    ) -> Path:
+    def _file(self, value: Any, key: str, at: _Place = _TOP) -> Path:
         """A profile path, relative to the sweep file; it must exist."""
         if not isinstance(value, str) or not value.strip():
             raise self.fail(
                 "must be the path of a TOML profile, relative to this sweep file, "
                 f"got {_show(value)}",
-                key=key,
-                where=where,
-                span=span,
+                key,
+                at,
             )
         path = Path(os.path.expanduser(value))
         if not path.is_absolute():
             path = self.folder / path
         shown = os.path.normpath(path)
         if path.is_dir():
-            raise self.fail(
-                f'"{value}" is a directory ({shown}), not a profile',
-                key=key,
-                where=where,
-                span=span,
-            )
+            raise self.fail(f'"{value}" is a directory ({shown}), not a profile', key, at)
         if not path.is_file():
             raise self.fail(
                 f'no such file: "{value}" (looked for {shown}; paths are relative to the '
                 "sweep file)",
-                key=key,
-                where=where,
-                span=span,
+                key,
+                at,
             )
         return Path(shown)
 
+    # -- [grid] --------------------------------------------------------------------------------
+
     def _grid(self, base: Path | None, hparams: Path | None) -> list[_Spec]:
+        """The cartesian product of the grid's value lists, in file order."""
+        axes = self._grid_axes()
+        at = _Place("[grid]", self.span_of("grid"))
+        for dotted, values in axes:
+            self._check_axis(dotted, values, at)
+        total = math.prod(len(values) for _, values in axes)
+        if total > MAX_RUNS:
+            raise self.fail(
+                f"[grid] expands to {total} runs; a sweep may have at most {MAX_RUNS}",
+                key="grid",
+            )
+        if base is None:
+            raise self.fail(
+                'a [grid] sweep needs base = "<run profile>" (relative to this file)', key="grid"
+            )
+        keys = [dotted for dotted, _ in axes]
+        short = _short_names(keys)
+        specs = []
+        for index, combo in enumerate(itertools.product(*(v for _, v in axes)), start=1):
+            settings = dict(zip(keys, combo, strict=True))
+            label = " ".join(f"{short[k]}={show_value(v)}" for k, v in settings.items())
+            run_at = _Place(f'[grid] run {index} "{label}"', at.span)
+            specs.append(_Spec(index, label, run_at, settings, base, hparams))
+        return specs
+
+    def _grid_axes(self) -> list[tuple[str, Any]]:
+        """The grid's (dotted key, values) pairs; the grid must be a non-empty table."""
         grid = self.raw["grid"]
-        span = self.span_of("grid")
         if not isinstance(grid, dict):
             raise self.fail(
                 f'[grid] must be a table of "table.key" = [values], got {_show(grid)}',
@@ -360,56 +401,29 @@ class _Reader:
                 'e.g. "train.learning_rate" = [0.001, 0.002]',
                 key="grid",
             )
-        for dotted, values in axes:
-            if not isinstance(values, list):
-                raise self.fail(
-                    f"must be a list of the values to try, e.g. [{_show(values)}], "
-                    f"got {_show(values)}",
-                    key=dotted,
-                    where="[grid]",
-                    span=span,
-                )
-            if not values:
-                raise self.fail(
-                    "is an empty list: give at least one value to try",
-                    key=dotted,
-                    where="[grid]",
-                    span=span,
-                )
-            shown = [show_value(v) for v in values]
-            twice = sorted({s for s in shown if shown.count(s) > 1})
-            if twice:
-                raise self.fail(
-                    f"lists {twice[0]} more than once: each value makes one run",
-                    key=dotted,
-                    where="[grid]",
-                    span=span,
-                )
-        total = 1
-        for _, values in axes:
-            total *= len(values)
-        if total > MAX_RUNS:
+        return axes
+
+    def _check_axis(self, dotted: str, values: Any, at: _Place) -> None:
+        """One grid key: a non-empty list in which each value makes its own run."""
+        if not isinstance(values, list):
             raise self.fail(
-                f"[grid] expands to {total} runs; a sweep may have at most {MAX_RUNS}",
-                key="grid",
+                f"must be a list of the values to try, e.g. [{_show(values)}], got {_show(values)}",
+                dotted,
+                at,
             )
-        if base is None:
+        if not values:
+            raise self.fail("is an empty list: give at least one value to try", dotted, at)
+        shown = [show_value(v) for v in values]
+        twice = sorted({s for s in shown if shown.count(s) > 1})
+        if twice:
             raise self.fail(
-                'a [grid] sweep needs base = "<run profile>" (relative to this file)', key="grid"
+                f"lists {twice[0]} more than once: each value makes one run", dotted, at
             )
-        keys = [dotted for dotted, _ in axes]
-        short = {k: SHORT_NAMES.get(k.rsplit(".", 1)[-1], k.rsplit(".", 1)[-1]) for k in keys}
-        clashes = {s for s in short.values() if list(short.values()).count(s) > 1}
-        short = {k: (k if s in clashes else s) for k, s in short.items()}
-        specs = []
-        for index, combo in enumerate(itertools.product(*(v for _, v in axes)), start=1):
-            settings = dict(zip(keys, combo, strict=True))
-            label = " ".join(f"{short[k]}={show_value(v)}" for k, v in settings.items())
-            where = f'[grid] run {index} "{label}"'
-            specs.append(_Spec(index, label, where, span, settings, base, hparams))
-        return specs
+
+    # -- [[runs]] ------------------------------------------------------------------------------
 
     def _runs(self, base: Path | None, hparams: Path | None) -> list[_Spec]:
+        """Each [[runs]] table, in file order."""
         runs = self.raw["runs"]
         if not isinstance(runs, list) or not runs or not all(isinstance(r, dict) for r in runs):
             raise self.fail(
@@ -417,77 +431,82 @@ class _Reader:
                 f"got {_show(runs)}",
                 key="runs",
             )
-        labels: dict[str, int] = {}
-        specs = []
-        for index, entry in enumerate(runs, start=1):
-            span = self.span_of("runs", index)
-            where = f"[[runs]] {index}"
-            for key in entry:
-                if key not in RUN_KEYS:
-                    raise self.fail(
-                        "unknown key in [[runs]]"
-                        + _suggest(key, RUN_KEYS)
-                        + "; allowed: "
-                        + ", ".join(RUN_KEYS),
-                        key=key,
-                        where=where,
-                        span=span,
-                    )
-            if "label" not in entry:
+        labels: dict[str, int] = {}  # label -> the run that has it
+        return [
+            self._run(index, entry, labels, base, hparams)
+            for index, entry in enumerate(runs, start=1)
+        ]
+
+    def _run(
+        self,
+        index: int,
+        entry: dict[str, Any],
+        labels: dict[str, int],
+        base: Path | None,
+        hparams: Path | None,
+    ) -> _Spec:
+        """One [[runs]] table: its keys, its label, its settings and the profiles under them."""
+        at = _Place(f"[[runs]] {index}", self.span_of("runs", index))
+        for key in entry:
+            if key not in RUN_KEYS:
                 raise self.fail(
-                    'missing key "label" (a short name for the run, e.g. "sgd")',
-                    where=where,
-                    line=span[0] + 1 if span else None,
+                    "unknown key in [[runs]]"
+                    + _suggest(key, RUN_KEYS)
+                    + "; allowed: "
+                    + ", ".join(RUN_KEYS),
+                    key,
+                    at,
                 )
-            label = entry["label"]
-            if (
-                not isinstance(label, str)
-                or not label.strip()
-                or len(label) > MAX_LABEL
-                or "\n" in label
-            ):
-                raise self.fail(
-                    f"must be a non-empty one-line string of at most {MAX_LABEL} characters, "
-                    f"got {_show(label)}",
-                    key="label",
-                    where=where,
-                    span=span,
-                )
-            if label in labels:
-                raise self.fail(
-                    f'"{label}" is already the label of [[runs]] {labels[label]}: '
-                    "each run needs its own",
-                    key="label",
-                    where=where,
-                    span=span,
-                )
-            labels[label] = index
-            where = f'[[runs]] {index} "{label}"'
-            settings = entry.get("set", {})
-            if not isinstance(settings, dict):
-                raise self.fail(
-                    'must be a table of "table.key" = value, e.g. '
-                    '{ "train.optimizer" = "sgd" }, '
-                    f"got {_show(settings)}",
-                    key="set",
-                    where=where,
-                    span=span,
-                )
-            run_base = self._file(entry["base"], "base", where, span) if "base" in entry else base
-            if run_base is None:
-                raise self.fail(
-                    'no base profile: add base = "<run profile>" at the top of the file '
-                    "or in this run",
-                    where=where,
-                    line=span[0] + 1 if span else None,
-                )
-            run_hparams = (
-                self._file(entry["hparams"], "hparams", where, span)
-                if "hparams" in entry
-                else hparams
+        label = self._run_label(entry, labels, at)
+        labels[label] = index
+        at = replace(at, where=f'[[runs]] {index} "{label}"')
+        settings = entry.get("set", {})
+        if not isinstance(settings, dict):
+            raise self.fail(
+                'must be a table of "table.key" = value, e.g. { "train.optimizer" = "sgd" }, '
+                f"got {_show(settings)}",
+                "set",
+                at,
             )
-            specs.append(_Spec(index, label, where, span, flatten(settings), run_base, run_hparams))
-        return specs
+        run_base = self._file(entry["base"], "base", at) if "base" in entry else base
+        if run_base is None:
+            raise self.fail(
+                'no base profile: add base = "<run profile>" at the top of the file or in this run',
+                at=at,
+                line=at.header_line,
+            )
+        run_hparams = self._file(entry["hparams"], "hparams", at) if "hparams" in entry else hparams
+        return _Spec(index, label, at, flatten(settings), run_base, run_hparams)
+
+    def _run_label(self, entry: dict[str, Any], labels: dict[str, int], at: _Place) -> str:
+        """A run's label: present, one short line, and not another run's."""
+        if "label" not in entry:
+            raise self.fail(
+                'missing key "label" (a short name for the run, e.g. "sgd")',
+                at=at,
+                line=at.header_line,
+            )
+        label = entry["label"]
+        if (
+            not isinstance(label, str)
+            or not label.strip()
+            or len(label) > MAX_LABEL
+            or "\n" in label
+        ):
+            raise self.fail(
+                f"must be a non-empty one-line string of at most {MAX_LABEL} characters, "
+                f"got {_show(label)}",
+                "label",
+                at,
+            )
+        if label in labels:
+            raise self.fail(
+                f'"{label}" is already the label of [[runs]] {labels[label]}: '
+                "each run needs its own",
+                "label",
+                at,
+            )
+        return label
 
     # -- one run -------------------------------------------------------------------------------
 
@@ -499,38 +518,14 @@ class _Reader:
     def _resolve(
         self, spec: _Spec, cli: Layer, cli_flat: dict[str, Any], check_data: bool
     ) -> SweepRun:
-        try:
-            raw = nest(spec.overrides)
-        except ValueError as exc:
-            raise self.fail(
-                "conflicts with another key of this run that sets its table to a value; "
-                'write each setting once, as "table.key" = value',
-                key=str(exc),
-                where=spec.where,
-                span=spec.span,
-            ) from None
-        layer = _SweepLayer(
-            f"{self.label} {spec.where}",
-            raw,
-            base_dir=self.folder,
-            lines=self.lines,
-            span=spec.span,
-        )
-        try:
-            run_flat = check_layer(layer, tuple(TABLES))
-        except ProfileError as exc:
-            raise SweepError(
-                self.label, exc.message, key=exc.key, line=exc.line, where=spec.where
-            ) from None
-        path = run_flat.get("data.path")
-        if path and not Path(os.path.expanduser(path)).is_absolute():
-            raw["data"]["path"] = str(self.folder / path)  # relative to the sweep file
+        """The run's profile, resolved exactly as ``--run`` resolves one."""
+        layer, run_flat = self._own_layer(spec)
         layers = [self._read(spec.base)]
         if spec.hparams is not None:
             layers.append(replace(self._read(spec.hparams), hparams=True))
         # The run's settings and --set go in last as one layer; _blame then points an error
         # at the run or at --set, whichever set the key.
-        combined = _merge(raw, cli.raw)
+        combined = _merge(layer.raw, cli.raw)
         if combined:
             layers.append(Layer(SET_SOURCE, combined))
         try:
@@ -540,6 +535,35 @@ class _Reader:
         if "name" not in run_flat and "name" not in cli_flat:
             profile = replace(profile, name=run_name(profile.name, spec.label))
         return SweepRun(spec.index, spec.label, spec.overrides, spec.base, spec.hparams, profile)
+
+    def _own_layer(self, spec: _Spec) -> tuple[_SweepLayer, dict[str, Any]]:
+        """The run's own settings as a checked layer, and their flat form."""
+        try:
+            raw = nest(spec.overrides)
+        except ValueError as exc:
+            raise self.fail(
+                "conflicts with another key of this run that sets its table to a value; "
+                'write each setting once, as "table.key" = value',
+                str(exc),
+                spec.at,
+            ) from None
+        layer = _SweepLayer(
+            f"{self.label} {spec.at.where}",
+            raw,
+            base_dir=self.folder,
+            lines=self.lines,
+            span=spec.at.span,
+        )
+        try:
+            run_flat = check_layer(layer, tuple(TABLES))
+        except ProfileError as exc:
+            raise SweepError(
+                self.label, exc.message, key=exc.key, line=exc.line, where=spec.at.where
+            ) from None
+        path = run_flat.get("data.path")
+        if path and not Path(os.path.expanduser(path)).is_absolute():
+            raw["data"]["path"] = str(self.folder / path)  # relative to the sweep file
+        return layer, run_flat
 
     def _blame(
         self,
@@ -558,11 +582,11 @@ class _Reader:
                 exc.message,
                 key=exc.key,
                 line=layer.line_of(exc.key),
-                where=spec.where,
+                where=spec.at.where,
             )
         return SweepError(
             exc.file,
-            f"{exc.message} (in {self.label} {spec.where})",
+            f"{exc.message} (in {self.label} {spec.at.where})",
             key=exc.key,
             line=exc.line,
         )
