@@ -1,8 +1,99 @@
-"""Small helpers shared by several test modules (not tests themselves)."""
+"""Plain constants and functions shared by the test modules (no tests, no fixtures here).
+
+They are importable (``from helpers import MINI, cli_command``) because some are needed while a
+module is collected: in ``skipif`` marks, ``parametrize`` lists and module-level paths. The
+fixtures built on them live in ``conftest.py``; read its docstring first.
+"""
 
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+#: The repository root: tests run their subprocesses from here.
+REPO = Path(__file__).resolve().parents[1]
+PROFILES = REPO / "profiles"
+SMOKE = PROFILES / "smoke.toml"
+
+
+def _shared_data() -> Path:
+    """``../shared/data`` beside the repository (or ``shared/data`` inside it, where a copy of
+    the tree carries it), resolved: shared/ may be a link, and the code reports data paths
+    resolved, so tests compare against the resolved path."""
+    for candidate in (REPO.parent / "shared" / "data", REPO / "shared" / "data"):
+        if candidate.is_dir():
+            return candidate.resolve()
+    return REPO.parent / "shared" / "data"
+
+
+SHARED_DATA = _shared_data()
+#: The real CIFAR-10 sample: 100 train and 20 test JPEGs per class (1,200 files).
+MINI = SHARED_DATA / "cifar10-mini"
+#: All 60,000 CIFAR-10 images as an image-folder tree in one archive (19 MB).
+JPEG_ARCHIVE = SHARED_DATA / "cifar10-jpeg.tar.gz"
+NO_MINI = f"real CIFAR-10 sample not found at {MINI} (../shared beside the repo)"
+NO_ARCHIVE = f"CIFAR-10 archive not found at {JPEG_ARCHIVE} (../shared beside the repo)"
+
+
+# --- the command line as a subprocess -----------------------------------------------------------
+
+
+def cli_command(*args: str) -> list[str]:
+    """argv for ``cifar-tui ARGS`` run by this interpreter, so it is this checkout's code
+    whether or not the package is installed (the installed script has its own test)."""
+    return [sys.executable, "-m", "tui.cli.main", *args]
+
+
+def cli_env(changes: Mapping[str, str | None] | None = None) -> dict[str, str]:
+    """The environment a CLI subprocess gets: this one without NO_COLOR (output is checked as a
+    pipe sees it, whatever the developer's shell sets), then ``changes``; None removes a name."""
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    for name, value in (changes or {}).items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    return env
+
+
+def run_cli(
+    *args: str,
+    env: Mapping[str, str | None] | None = None,
+    timeout: float = 300,
+    cwd: Path = REPO,
+) -> subprocess.CompletedProcess[str]:
+    """``cifar-tui ARGS`` to completion from the repository root, output captured as text.
+    ``env`` changes :func:`cli_env`'s environment (None removes a variable)."""
+    return subprocess.run(
+        cli_command(*args),
+        capture_output=True,
+        text=True,
+        env=cli_env(env),
+        timeout=timeout,
+        cwd=cwd,
+    )
+
+
+def start_cli(
+    *args: str, env: Mapping[str, str | None] | None = None, cwd: Path = REPO
+) -> subprocess.Popen[str]:
+    """``cifar-tui ARGS`` started and left running, stdout and stderr piped as text: for tests
+    that read its output as it comes, signal it, or overlap it with other work."""
+    return subprocess.Popen(
+        cli_command(*args),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(env),
+        cwd=cwd,
+    )
+
+
+# --- reading what the project writes -------------------------------------------------------------
 
 
 def markdown_tables(text: str) -> list[list[dict[str, str]]]:
