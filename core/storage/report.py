@@ -6,6 +6,7 @@ import re
 import threading
 from typing import Any
 
+from core.format import EPOCH_COLUMNS, duration, epoch_cells, fmt
 from core.training.profiler import VERDICT_TEXT
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -37,100 +38,19 @@ def text_plot(
         return ANSI.sub("", plt.build())
 
 
-def _fmt(value: Any, spec: str = ".4f") -> str:
-    return "-" if value is None else format(value, spec)
-
-
 def render_markdown(report: dict[str, Any]) -> str:
+    """``report.md`` from ``report.json``'s content: each section from what the report holds."""
     profile = report.get("profile", {})
     epochs = report.get("epochs", [])
-    train = profile.get("train", {})
-    model = report.get("model") or {}
-    data = profile.get("data", {})
     lines = [f"# Run {profile.get('name', '?')}: {report.get('status', '?')}", ""]
     if profile.get("description"):
         lines += [profile["description"], ""]
-    lines += [
-        "## What was run",
-        "",
-        f"- model: {profile.get('model', {}).get('architecture')} at "
-        f"{profile.get('model', {}).get('input_size')}x{profile.get('model', {}).get('input_size')}"
-        f", {model.get('params_total', 0):,} parameters ({model.get('params_trainable', 0):,} "
-        "trainable)",
-        f"- data: {data.get('source')} {data.get('path', '')}".rstrip(),
-        f"- training: {train.get('optimizer')} lr {train.get('learning_rate')}, batch "
-        f"{train.get('batch_size')}, {train.get('epochs')} epochs, {train.get('precision')}, "
-        f"seed {train.get('seed')}",
-        f"- augmentation: flip {profile.get('augment', {}).get('flip')}, rotation "
-        f"{profile.get('augment', {}).get('rotation')}",
-        f"- pipeline: preprocess on the {profile.get('pipeline', {}).get('preprocess')}",
-        f"- environment: {_env_line(report.get('environment') or {})}",
-        "",
-        "## Epochs",
-        "",
-        "| epoch | seconds | loss | accuracy | val_loss | val_accuracy | lr |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for e in epochs:
-        lines.append(
-            f"| {e['epoch']} | {_fmt(e.get('seconds'), '.2f')} | {_fmt(e.get('loss'))} | "
-            f"{_fmt(e.get('accuracy'))} | {_fmt(e.get('val_loss'))} | "
-            f"{_fmt(e.get('val_accuracy'))} | {_fmt(e.get('lr'), '.2e')} |"
-        )
+    lines += _setup_section(report)
+    lines += _epochs_section(epochs)
     if epochs:
-        lines += [
-            "",
-            "## Plots",
-            "",
-            "```",
-            text_plot(
-                "Model accuracy",
-                {
-                    "train": [e.get("accuracy") for e in epochs],
-                    "validation": [e.get("val_accuracy") for e in epochs],
-                },
-            ),
-            "```",
-            "",
-            "```",
-            text_plot(
-                "Model loss",
-                {
-                    "train": [e.get("loss") for e in epochs],
-                    "validation": [e.get("val_loss") for e in epochs],
-                },
-            ),
-            "```",
-        ]
-    test = report.get("test") or {}
-    timing = report.get("timing") or {}
-    lines += ["", "## Result", ""]
-    lines.append(
-        f"- test accuracy: {_fmt(test.get('accuracy'))}, test loss: {_fmt(test.get('loss'))}"
-        if test
-        else "- no test evaluation (the run did not complete)"
-    )
-    lines.append(
-        f"- timing: {_fmt(timing.get('total_seconds'), '.1f')} s in all, first epoch "
-        f"{_fmt(timing.get('first_epoch_seconds'), '.2f')} s, median epoch "
-        f"{_fmt(timing.get('median_epoch_seconds'), '.2f')} s"
-    )
-    pipe = report.get("input_pipeline")
-    lines += ["", "## Input pipeline", ""]
-    if pipe:
-        lines.append(
-            f"- {pipe['input_bound_percent']:.1f}% input-bound: "
-            f"{VERDICT_TEXT.get(pipe['verdict'], pipe['verdict'])} (window "
-            f"{pipe['window'][0]}-{pipe['window'][1]}, {pipe['batches_measured']} "
-            "batches measured)"
-        )
-        lines.append(f"- method: {pipe['method']}")
-        lines += [f"- advice: {tip}" for tip in pipe.get("advice", [])]
-        for key in ("note", "xprof"):
-            if (pipe.get("details") or {}).get(key):
-                lines.append(f"- {key}: {pipe['details'][key]}")
-    else:
-        lines.append("- not measured")
+        lines += _plots_section(epochs)
+    lines += _result_section(report.get("test") or {}, report.get("timing") or {})
+    lines += _pipeline_section(report.get("input_pipeline"))
     warnings = report.get("warnings") or []
     if warnings:
         lines += ["", "## Warnings", ""] + [f"- {w['message']}" for w in warnings]
@@ -138,6 +58,89 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += ["", "## Error", "", f"- {report['error'].get('message')}"]
     lines += ["", "## Repeat", "", "```", report.get("command", ""), "```", ""]
     return "\n".join(lines)
+
+
+def _setup_section(report: dict[str, Any]) -> list[str]:
+    """What was run: the model, data, training settings and the machine."""
+    profile = report.get("profile", {})
+    model_cfg = profile.get("model", {})
+    model = report.get("model") or {}
+    data = profile.get("data", {})
+    train = profile.get("train", {})
+    augment = profile.get("augment", {})
+    size = model_cfg.get("input_size")
+    return [
+        "## What was run",
+        "",
+        f"- model: {model_cfg.get('architecture')} at {size}x{size}, "
+        f"{model.get('params_total', 0):,} parameters ({model.get('params_trainable', 0):,} "
+        "trainable)",
+        f"- data: {data.get('source')} {data.get('path', '')}".rstrip(),
+        f"- training: {train.get('optimizer')} lr {train.get('learning_rate')}, batch "
+        f"{train.get('batch_size')}, {train.get('epochs')} epochs, {train.get('precision')}, "
+        f"seed {train.get('seed')}",
+        f"- augmentation: flip {augment.get('flip')}, rotation {augment.get('rotation')}",
+        f"- pipeline: preprocess on the {profile.get('pipeline', {}).get('preprocess')}",
+        f"- environment: {_env_line(report.get('environment') or {})}",
+    ]
+
+
+def _epochs_section(epochs: list[dict[str, Any]]) -> list[str]:
+    """The epoch table, in the columns and number formats every front shows."""
+    return [
+        "",
+        "## Epochs",
+        "",
+        "| " + " | ".join(EPOCH_COLUMNS) + " |",
+        "| " + " | ".join("---:" for _ in EPOCH_COLUMNS) + " |",
+        *("| " + " | ".join(epoch_cells(e)) + " |" for e in epochs),
+    ]
+
+
+def _plots_section(epochs: list[dict[str, Any]]) -> list[str]:
+    lines = ["", "## Plots"]
+    for title, train, validation in (
+        ("Model accuracy", "accuracy", "val_accuracy"),
+        ("Model loss", "loss", "val_loss"),
+    ):
+        series = {
+            "train": [e.get(train) for e in epochs],
+            "validation": [e.get(validation) for e in epochs],
+        }
+        lines += ["", "```", text_plot(title, series), "```"]
+    return lines
+
+
+def _result_section(test: dict[str, Any], timing: dict[str, Any]) -> list[str]:
+    return [
+        "",
+        "## Result",
+        "",
+        f"- test accuracy: {fmt(test.get('accuracy'))}, test loss: {fmt(test.get('loss'))}"
+        if test
+        else "- no test evaluation (the run did not complete)",
+        f"- timing: {duration(timing.get('total_seconds'))} in all, first epoch "
+        f"{fmt(timing.get('first_epoch_seconds'), '.2f')} s, median epoch "
+        f"{fmt(timing.get('median_epoch_seconds'), '.2f')} s",
+    ]
+
+
+def _pipeline_section(pipe: dict[str, Any] | None) -> list[str]:
+    """The profiler's verdict on the input pipeline, with its method and advice."""
+    lines = ["", "## Input pipeline", ""]
+    if not pipe:
+        return [*lines, "- not measured"]
+    first, last = pipe["window"][0], pipe["window"][1]
+    lines.append(
+        f"- {fmt(pipe['input_bound_percent'], '.1f')}% input-bound: "
+        f"{VERDICT_TEXT.get(pipe['verdict'], pipe['verdict'])} (window "
+        f"{first}-{last}, {pipe['batches_measured']} batches measured)"
+    )
+    lines.append(f"- method: {pipe['method']}")
+    lines += [f"- advice: {tip}" for tip in pipe.get("advice", [])]
+    details = pipe.get("details") or {}
+    lines += [f"- {key}: {details[key]}" for key in ("note", "xprof") if details.get(key)]
+    return lines
 
 
 def _env_line(env: dict[str, Any]) -> str:
