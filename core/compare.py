@@ -1,9 +1,8 @@
 """Saved runs side by side: the settings that differ, then what each run measured.
 
 Data only (no terminal): ``tui/cli/compare.py`` renders it, ``core/sweeps/sweepdir.py`` reuses it
-for a
-sweep's summary. Settings are compared as flat dotted keys of each run's resolved profile, so a
-comparison reads in the same words as the profiles and ``--set``.
+for a sweep's summary. Settings are compared as flat dotted keys of each run's resolved profile,
+so a comparison reads in the same words as the profiles and ``--set``.
 """
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import RunDirError
+from core.status import RunStatus
 from core.storage.rundir import RunRecord, load_run
 from core.table import Column, Table, format_cell, format_delta
 from core.values import flatten, show_value
@@ -44,7 +44,7 @@ class RunRow:
 
     label: str
     path: Path | None
-    status: str
+    status: RunStatus | str  # what a damaged report says stays as it is written
     settings: dict[str, Any]  # flat dotted keys of the resolved profile
     metrics: dict[str, Any]
 
@@ -53,7 +53,7 @@ class RunRow:
         return cls(
             label=label or record.path.name,
             path=record.path,
-            status=record.status,
+            status=RunStatus.parse(record.status) or record.status,
             settings=flatten(record.report.get("profile") or {}),
             metrics={m.attr: getattr(record, m.attr) for m in METRICS},
         )
