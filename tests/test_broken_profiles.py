@@ -484,13 +484,26 @@ def test_broken_profile_error(case: Case, monkeypatch: pytest.MonkeyPatch) -> No
     assert "\n" not in message and "Traceback" not in message
 
 
-def test_every_broken_file_has_a_case() -> None:
-    """The folder and the table above stay in step: a new broken file needs its expected error."""
-    used = {c.profile for c in CASES} | {f"hparams/{c.hparams}" for c in CASES if c.hparams}
+def test_every_broken_file_has_a_case_and_every_case_its_file() -> None:
+    """The folder and the table above stay in step, both ways.
+
+    Every broken file on disk is the one a case blames, with the message that case expects;
+    every file a case names is on disk, except those whose absence is the mistake.
+    """
     on_disk = {p.relative_to(BROKEN).as_posix() for p in BROKEN.rglob("*.toml") if p.is_file()}
-    on_disk.add("directory.toml")
-    assert on_disk - {"valid_base.toml"} <= used, sorted(on_disk - used)
-    assert len([p for p in BROKEN.glob("*.toml") if p != BASE]) >= 28
+    on_disk.add("directory.toml")  # a folder, the mistake of its case
+    absent = {"does_not_exist.toml"}
+    named = {c.profile for c in CASES} | {f"hparams/{c.hparams}" for c in CASES if c.hparams}
+    assert named - absent <= on_disk, f"files the cases name: {sorted(named - absent - on_disk)}"
+    blamed = {
+        f"hparams/{c.blamed}" if c.hparams else c.blamed
+        for c in CASES
+        if c.expect and not c.overrides
+    }
+    broken = on_disk - {"valid_base.toml"}
+    assert broken <= blamed, f"broken files no case blames: {sorted(broken - blamed)}"
+    assert "valid_base.toml" not in blamed  # the base is valid: its cases fail for their own reason
+    assert len({c.id for c in CASES}) == len(CASES), "two cases share an id"
     # the cases that depend on something being absent
     assert not (BROKEN / "does_not_exist.toml").exists()
     assert not (BROKEN / "no_such_dataset").exists()
@@ -515,8 +528,23 @@ def _cli_args(case: Case) -> list[str]:
     return args
 
 
-def test_cli_subset_is_representative() -> None:
-    assert len(CLI_CASES) >= 6
+#: What the errors of the checks across keys say (core.profiles.resolve, after each layer's own).
+ACROSS = ("is too small for", "is larger than the", "leaves no training images", "is more than")
+
+
+def test_cli_subset_covers_each_way_a_mistake_arrives() -> None:
+    """The command line is checked for each source of a mistake, not for a count of cases."""
+    kinds = {
+        "a key in the run profile": lambda c: c.key and not c.hparams and not c.overrides,
+        "a check across keys": lambda c: any(text in " ".join(c.expect) for text in ACROSS),
+        "a hyperparameter profile": lambda c: c.hparams is not None,
+        "a --set override": lambda c: bool(c.overrides),
+        "a file that is not a TOML profile": lambda c: c.key is None and not c.overrides,
+        "a missing file": lambda c: not c.profile_path.exists(),
+        "the environment": lambda c: bool(c.env),
+    }
+    missing = [kind for kind, match in kinds.items() if not any(match(c) for c in CLI_CASES)]
+    assert not missing, f"no command-line case for: {missing}"
 
 
 @pytest.mark.parametrize("case", CLI_CASES, ids=[c.id for c in CLI_CASES])
