@@ -11,24 +11,20 @@ import argparse
 import csv
 import io
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from helpers import markdown_tables
+from helpers import SMOKE, markdown_tables
 
-from core.compare import Comparison, collect, differing_keys
+from core.compare import Comparison, RunRow, collect, differing_keys
 from core.errors import EXIT_USAGE, RunDirError
 from core.profiles import load_profile
+from core.status import RunStatus
 from core.storage.rundir import RunRecord, load_run
 from core.training.engine import Run
 from tui.cli.compare import compare
 
-ROOT = Path(__file__).resolve().parents[1]
-SMOKE = ROOT / "profiles" / "smoke.toml"
 TINY = [
     "data.synthetic_train=300",
     "data.synthetic_test=60",
@@ -51,18 +47,6 @@ def runs(tmp_path_factory) -> list[Path]:
     return out
 
 
-def cli(*args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
-    return subprocess.run(
-        [sys.executable, "-m", "tui.cli.main", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 def numbers(record: RunRecord) -> dict[str, str]:
     """A run's metrics as the tables must print them, from its own report."""
     assert None not in (record.seconds_per_epoch, record.best_val_accuracy, record.test_accuracy)
@@ -75,7 +59,8 @@ def numbers(record: RunRecord) -> dict[str, str]:
     }
 
 
-def test_two_runs_plain_names_the_differing_key_and_the_reports_numbers(runs):
+@pytest.mark.slow
+def test_two_runs_plain_names_the_differing_key_and_the_reports_numbers(runs, cli):
     a, b = (load_run(p) for p in runs)
     proc = cli("--compare", *map(str, runs), "--plain")
     print(proc.stdout)
@@ -101,7 +86,8 @@ def test_two_runs_plain_names_the_differing_key_and_the_reports_numbers(runs):
     assert params_row.split()[1:] == [numbers(a)["params"], numbers(b)["params"], "+0"]
 
 
-def test_markdown_and_csv_exports_parse_back_to_the_reports(runs, tmp_path):
+@pytest.mark.slow
+def test_markdown_and_csv_exports_parse_back_to_the_reports(runs, tmp_path, cli):
     a, b = (load_run(p) for p in runs)
     md, table = tmp_path / "cmp.md", tmp_path / "cmp.csv"
     proc = cli("--compare", *map(str, runs), "--markdown", str(md), "--csv", str(table))
@@ -135,6 +121,7 @@ def test_markdown_and_csv_exports_parse_back_to_the_reports(runs, tmp_path):
     assert best["difference (b - a)"] == f"{b.best_val_accuracy - a.best_val_accuracy:+.4f}"
 
 
+@pytest.mark.slow
 def test_a_sweep_directory_stands_for_its_runs(runs, tmp_path):
     sweep_dir = tmp_path / "runs" / "sweeps" / "lr-12345678"
     sweep_dir.mkdir(parents=True)
@@ -148,6 +135,7 @@ def test_a_sweep_directory_stands_for_its_runs(runs, tmp_path):
     assert Comparison.of(rows).keys == ["train.learning_rate"]
 
 
+@pytest.mark.slow
 def test_three_runs_one_table_with_missing_values_and_statuses(runs, tmp_path):
     third = tmp_path / "20261126-000000-smoke-stopped"
     shutil.copytree(runs[0], third)
@@ -167,6 +155,7 @@ def test_three_runs_one_table_with_missing_values_and_statuses(runs, tmp_path):
     assert row[1:3] == ["0.001", "25"] and row[5] == "-" and row[-1] == "stopped"
 
 
+@pytest.mark.slow
 def test_rich_table_on_a_terminal(runs, monkeypatch):
     class Tty(io.StringIO):
         def isatty(self) -> bool:
@@ -182,7 +171,7 @@ def test_rich_table_on_a_terminal(runs, monkeypatch):
     assert "0.002" in text and numbers(load_run(runs[1]))["test acc"] in text
 
 
-def test_not_a_run_directory_exits_2(tmp_path):
+def test_not_a_run_directory_exits_2(tmp_path, cli):
     empty = tmp_path / "empty"
     empty.mkdir()
     for target, message in (
@@ -204,3 +193,13 @@ def test_differing_keys_ignore_names_and_count_missing_keys():
     b = {"name": "b", "description": "y", "train.epochs": 2, "train.seed": 1, "data.limit": 5}
     assert differing_keys([a, b]) == ["train.seed", "data.limit"]
     assert differing_keys([a, dict(a)]) == []
+
+
+def test_a_rows_status_is_a_run_status_or_what_a_damaged_report_says(tmp_path):
+    done = RunRow.from_record(RunRecord(tmp_path, {"status": "completed"}))
+    assert done.status is RunStatus.COMPLETED
+    damaged = RunRow.from_record(RunRecord(tmp_path, {"status": "half-written"}))
+    assert damaged.status == "half-written"
+    table = Comparison.of([done, damaged]).table()
+    assert [row[-2] for row in table.rows] == ["completed", "half-written"]
+    assert table.to_csv().splitlines()[1].split(",")[-2] == "completed"
