@@ -8,11 +8,10 @@ runs ``python -m tui.cli.main --check`` to pin exit code 2, the message on stder
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from subprocess import CompletedProcess
 
 import pytest
 
@@ -548,17 +547,8 @@ def test_cli_subset_covers_each_way_a_mistake_arrives() -> None:
 
 
 @pytest.mark.parametrize("case", CLI_CASES, ids=[c.id for c in CLI_CASES])
-def test_broken_profile_cli(case: Case) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
-    env.update(case.env)
-    proc = subprocess.run(
-        [sys.executable, "-m", "tui.cli.main", *_cli_args(case)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def test_broken_profile_cli(case: Case, cli: Callable[..., CompletedProcess[str]]) -> None:
+    proc = cli(*_cli_args(case), env={"KERAS_BACKEND": None, **dict(case.env)}, timeout=120)
     output = proc.stdout + proc.stderr
     assert proc.returncode == EXIT_USAGE, output
     assert "Traceback" not in output
