@@ -1,15 +1,26 @@
-"""How numbers read, once for every front: the report, the command line and the console.
+"""How numbers and events read, once for every front: the report, the command line, the console.
 
 Plain strings only (no Rich, no Textual), so ``core`` can use them for ``report.md`` and each
-front can style them as it likes.
+front can style them as it likes (the console adds marks and colours around the same words).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from core.status import RunStatus
+from core.training.profiler import VERDICT_TEXT
+
+if TYPE_CHECKING:
+    from core.events import EpochEnded, ProfilerSummary, RunFinished, RunStarted
+    from core.sweeps.sweepdir import Eta
 
 #: A history row's columns, in the order every epoch table shows them.
 EPOCH_COLUMNS = ("epoch", "seconds", "loss", "accuracy", "val_loss", "val_accuracy", "lr")
+
+
+# -- numbers -----------------------------------------------------------------------------------
 
 
 def fmt(value: Any, spec: str = ".4f") -> str:
@@ -20,6 +31,11 @@ def fmt(value: Any, spec: str = ".4f") -> str:
 def percent(value: float | None, digits: int = 1) -> str:
     """A fraction as a percentage: 0.25 -> "25.0%"."""
     return "-" if value is None else f"{value * 100:.{digits}f}%"
+
+
+def percent_points(value: float | None, digits: int = 1) -> str:
+    """A figure that is already a percentage: 0.83 -> "0.8%" (the input-bound share)."""
+    return "-" if value is None else f"{value:.{digits}f}%"
 
 
 def params_text(params: int | None) -> str:
@@ -47,7 +63,25 @@ def duration(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def epoch_cells(row: dict[str, Any], planned: int = 0) -> list[str]:
+def eta_text(eta: Eta) -> str:
+    """A sweep's time left: "ETA 1:05 (3 epoch(s) left at 4.4 s/epoch)"."""
+    if eta.seconds is None or eta.median_epoch_seconds is None:
+        return "ETA unknown until an epoch is measured"
+    return (
+        f"ETA {duration(eta.seconds)} ({eta.epochs_left} epoch(s) left at "
+        f"{eta.median_epoch_seconds:.1f} s/epoch)"
+    )
+
+
+# -- epochs ------------------------------------------------------------------------------------
+
+
+def epoch_row(event: EpochEnded) -> dict[str, Any]:
+    """An EpochEnded event as a history row (the form history.csv and the tables hold)."""
+    return {key: getattr(event, key) for key in EPOCH_COLUMNS}
+
+
+def epoch_cells(row: Mapping[str, Any], planned: int = 0) -> list[str]:
     """One history row as the epoch tables show it, in EPOCH_COLUMNS order."""
     return [
         f"{row['epoch']}/{planned}" if planned else str(row["epoch"]),
@@ -58,3 +92,90 @@ def epoch_cells(row: dict[str, Any], planned: int = 0) -> list[str]:
         fmt(row.get("val_accuracy")),
         fmt(row.get("lr"), ".2e"),
     ]
+
+
+def epoch_line(row: Mapping[str, Any], planned: int = 0) -> str:
+    """One history row as one plain line: "epoch 1/3  18.13s  loss 1.5501  accuracy ..."."""
+    epoch, seconds, *metrics = epoch_cells(row, planned)
+    named = "  ".join(
+        f"{name} {cell}" for name, cell in zip(EPOCH_COLUMNS[2:], metrics, strict=True)
+    )
+    return f"epoch {epoch}  {seconds}s  {named}"
+
+
+# -- a run's start, its input pipeline, its end --------------------------------------------------
+
+
+def device_text(event: RunStarted) -> str:
+    """ "tensorflow on CPU:CPU:0": the backend and the devices it trains on."""
+    return f"{event.backend} on {', '.join(event.devices)}"
+
+
+def device_line(event: RunStarted) -> str:
+    """What a run trains with: backend, devices, size, batch, data, and where it resumed."""
+    line = (
+        f"{device_text(event)} · {event.params_total:,} params · batch {event.batch_size}"
+        f" · {event.train_images} train images"
+    )
+    if event.initial_epoch:
+        line += f" · resumed after epoch {event.initial_epoch}"
+    return line
+
+
+def run_started_line(event: RunStarted) -> str:
+    """The run's first plain line: where it lives, what it trains, on what."""
+    resumed = f", resuming after epoch {event.initial_epoch}" if event.initial_epoch else ""
+    return (
+        f"run {event.name} -> {event.run_dir}: {event.params_total:,} parameters, "
+        f"{event.train_images} train / {event.val_images} val / {event.test_images} "
+        f"test images, {event.steps_per_epoch} steps per epoch, {device_text(event)}{resumed}"
+    )
+
+
+def input_bound_text(value: float) -> str:
+    return f"{percent_points(value)} input-bound"
+
+
+def verdict_text(verdict: str) -> str:
+    """ "not input-bound", "highly input-bound"... (the verdict itself when it is unknown)."""
+    return VERDICT_TEXT.get(verdict, verdict)
+
+
+def profiler_line(event: ProfilerSummary) -> str:
+    """The input-pipeline measurement in one line, with its advice."""
+    return (
+        f"input pipeline: {input_bound_text(event.input_bound_percent)} "
+        f"({verdict_text(event.verdict)}) over {event.batches_measured} batches; "
+        + " ".join(event.advice)
+    )
+
+
+def report_hint(run_dir: str | None) -> str:
+    return f"Report: {run_dir}/report.md"
+
+
+def finished_line(event: RunFinished, run_dir: str | None) -> str:
+    """The run's last plain line: status, why, test figures, time, where the report is."""
+    test = (
+        f"test accuracy {fmt(event.test_accuracy)}, test loss {fmt(event.test_loss)}; "
+        if event.test_accuracy is not None
+        else ""
+    )
+    message = f": {event.message.rstrip('.')}" if event.message else ""
+    return (
+        f"run {event.status}{message}. {test}"
+        f"{event.total_seconds:.1f} s in all. {report_hint(run_dir)}"
+    )
+
+
+def finish_text(event: RunFinished, epochs_done: int) -> str:
+    """The run's end in a short sentence a front can mark and extend: "Completed in 0:34, test
+    accuracy 29.0%.", "Stopped after 2 epoch(s)", "Run diverged: loss became nan"."""
+    if event.status == RunStatus.STOPPED:
+        return f"Stopped after {epochs_done} epoch(s)"
+    if event.status != RunStatus.COMPLETED:
+        return f"Run {event.status}: {event.message}"
+    test = (
+        f", test accuracy {percent(event.test_accuracy)}" if event.test_accuracy is not None else ""
+    )
+    return f"Completed in {duration(event.total_seconds)}{test}."

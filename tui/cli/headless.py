@@ -19,23 +19,15 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from core.errors import EXIT_FAILED, EXIT_OK, EXIT_STOPPED
-from core.events import (
-    BatchProgress,
-    EpochEnded,
-    Event,
-    ProfilerSummary,
-    RunFinished,
-    RunStarted,
-    RunWarning,
-    Status,
-)
-from core.training.profiler import VERDICT_TEXT
+from core.events import Event
+from core.status import RunStatus
+from tui.cli.render import LiveRenderer, PlainRenderer
 
 EXIT_FOR_STATUS = {
-    "completed": EXIT_OK,
-    "stopped": EXIT_STOPPED,
-    "failed": EXIT_FAILED,
-    "diverged": EXIT_FAILED,
+    RunStatus.COMPLETED: EXIT_OK,
+    RunStatus.STOPPED: EXIT_STOPPED,
+    RunStatus.FAILED: EXIT_FAILED,
+    RunStatus.DIVERGED: EXIT_FAILED,
 }
 
 
@@ -46,173 +38,6 @@ def use_plain(args: argparse.Namespace, stream: TextIO = sys.stdout) -> bool:
         or os.environ.get("CI")
         or not stream.isatty()
     )
-
-
-def _fmt(value: Any, spec: str = ".4f") -> str:
-    return "-" if value is None else format(value, spec)
-
-
-def epoch_line(e: EpochEnded, epochs: int) -> str:
-    return (
-        f"epoch {e.epoch}/{epochs}  {e.seconds:.2f}s  loss {_fmt(e.loss)}  "
-        f"accuracy {_fmt(e.accuracy)}  val_loss {_fmt(e.val_loss)}  "
-        f"val_accuracy {_fmt(e.val_accuracy)}  lr {_fmt(e.lr, '.2e')}"
-    )
-
-
-def profiler_line(e: ProfilerSummary) -> str:
-    return (
-        f"input pipeline: {e.input_bound_percent:.1f}% input-bound "
-        f"({VERDICT_TEXT[e.verdict]}) over {e.batches_measured} batches; " + " ".join(e.advice)
-    )
-
-
-def finished_line(e: RunFinished, run_dir: str | None) -> str:
-    test = (
-        f"test accuracy {_fmt(e.test_accuracy)}, test loss {_fmt(e.test_loss)}; "
-        if e.test_accuracy is not None
-        else ""
-    )
-    message = f": {e.message.rstrip('.')}" if e.message else ""
-    return (
-        f"run {e.status}{message}. {test}"
-        f"{e.total_seconds:.1f} s in all. Report: {run_dir}/report.md"
-    )
-
-
-class PlainRenderer:
-    """One line per epoch and per notable event; nothing per batch."""
-
-    def __init__(self, out: TextIO = sys.stdout):
-        self.out = out
-        self.epochs = 0
-        self.run_dir: str | None = None
-        self.profiled = False
-
-    def __call__(self, event: Event) -> None:
-        line = None
-        if isinstance(event, RunStarted):
-            self.epochs, self.run_dir = event.epochs, event.run_dir
-            resumed = f", resuming after epoch {event.initial_epoch}" if event.initial_epoch else ""
-            line = (
-                f"run {event.name} -> {event.run_dir}: {event.params_total:,} parameters, "
-                f"{event.train_images} train / {event.val_images} val / {event.test_images} "
-                f"test images, {event.steps_per_epoch} steps per epoch, {event.backend} on "
-                f"{', '.join(event.devices)}{resumed}"
-            )
-        elif isinstance(event, EpochEnded):
-            line = epoch_line(event, self.epochs)
-        elif isinstance(event, ProfilerSummary):
-            # Sent again at the end with xprof's reading of the trace added: print only that.
-            line = profiler_line(event) if not self.profiled else None
-            if "xprof" in event.details:
-                line = f"xprof: {event.details['xprof']}"
-            self.profiled = True
-        elif isinstance(event, RunWarning):
-            line = f"warning: {event.message}"
-        elif isinstance(event, RunFinished):
-            line = finished_line(event, self.run_dir)
-        if line is not None:
-            print(line, file=self.out, flush=True)
-
-
-class LiveRenderer:
-    """A live Rich table of epochs with a progress bar (and ETA) for the current epoch."""
-
-    def __init__(self) -> None:
-        from rich.console import Console, Group
-        from rich.live import Live
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-
-        self.console = Console()
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]}"),
-            TimeRemainingColumn(),
-            console=self.console,
-        )
-        self.task = None
-        self.rows: list[EpochEnded] = []
-        self.epochs = 0
-        self.status = "starting"
-        self.run_dir: str | None = None
-        self.live = Live(
-            Group(self._table(), self.progress),
-            console=self.console,
-            refresh_per_second=4,
-            transient=False,
-        )
-        self._group = Group
-        self.live.start()
-
-    def _table(self):
-        from rich.table import Table
-
-        table = Table(title=self.status, title_justify="left")
-        for col in ("epoch", "seconds", "loss", "accuracy", "val_loss", "val_accuracy", "lr"):
-            table.add_column(col, justify="right")
-        for e in self.rows[-20:]:
-            table.add_row(
-                f"{e.epoch}/{self.epochs}",
-                f"{e.seconds:.2f}",
-                _fmt(e.loss),
-                _fmt(e.accuracy),
-                _fmt(e.val_loss),
-                _fmt(e.val_accuracy),
-                _fmt(e.lr, ".2e"),
-            )
-        return table
-
-    def _refresh(self) -> None:
-        self.live.update(self._group(self._table(), self.progress))
-
-    def __call__(self, event: Event) -> None:
-        if isinstance(event, Status):
-            self.status = event.message
-        elif isinstance(event, RunStarted):
-            self.epochs, self.run_dir = event.epochs, event.run_dir
-            self.status = f"{event.name}: {event.params_total:,} parameters on " + ", ".join(
-                event.devices
-            )
-        elif isinstance(event, BatchProgress):
-            desc = f"epoch {event.epoch}/{self.epochs}"
-            if self.task is None:
-                self.task = self.progress.add_task(desc, total=event.steps, loss="-")
-            self.progress.update(
-                self.task,
-                description=desc,
-                completed=event.step,
-                total=event.steps,
-                loss=f"{event.loss:.4f}",
-            )
-        elif isinstance(event, EpochEnded):
-            self.rows.append(event)
-        elif isinstance(event, ProfilerSummary):
-            if "xprof" in event.details:
-                self.console.print(f"xprof: {event.details['xprof']}", markup=False)
-            else:
-                self.console.print(profiler_line(event), markup=False)
-        elif isinstance(event, RunWarning):
-            self.console.print(f"[bold yellow]warning:[/] {event.message}")
-        elif isinstance(event, RunFinished):
-            self._refresh()
-            self.live.stop()
-            style = "green" if event.status == "completed" else "bold red"
-            self.console.print(f"[{style}]{finished_line(event, self.run_dir)}[/]")
-            return
-        self._refresh()
-
-    def close(self) -> None:
-        if self.live.is_started:
-            self.live.stop()
 
 
 def drive(run: Any, render: Any) -> str:
