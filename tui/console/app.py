@@ -26,15 +26,17 @@ from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingType
 
+from core.dispatch import dispatch
 from core.errors import EXIT_OK, EXIT_STOPPED
-from core.events import Event, RunFinished, RunStarted, RunWarning
+from core.events import Event, RunFinished, RunWarning
+from core.status import BAD_ENDINGS, RESUMABLE
 from tui.console.messages import EngineDone, EngineEvent, SweepDone, SweepRunStarting, SweepUpdate
 from tui.console.runner import LaunchRequest, RunControl, execute
 from tui.console.screens.dialogs import ConfirmScreen, HelpScreen
 from tui.console.screens.launch import LaunchScreen
-from tui.console.screens.runs import RESUMABLE, RunsScreen
+from tui.console.screens.runs import RunsScreen
 from tui.console.screens.watch import WatchScreen
-from tui.console.state import BAD_ENDINGS, RunState, SweepState
+from tui.console.state import RunState, SweepState
 from tui.console.sweep_runner import SweepControl, execute_sweep
 
 if TYPE_CHECKING:
@@ -188,30 +190,27 @@ class CifarTuiApp(App[int]):
         return self.start_run(request)
 
     def on_engine_event(self, message: EngineEvent) -> None:
-        """An engine event, on the UI thread: update the state, the watch screen, notify."""
+        """An engine event, on the UI thread: update the state, notify (``notify_<event type>``),
+        then the watch screen."""
         event = message.event
-        state = self.run_state
-        state.apply(event)
-        if isinstance(event, RunStarted) and event.initial_epoch and not state.epochs:
-            from core.storage.rundir import read_history  # a resumed run: show its earlier epochs
-
-            rows = read_history(Path(event.run_dir) / "history.csv")
-            state.epochs = [r for r in rows if r["epoch"] <= event.initial_epoch]
-            self._watch_screen().redraw_if_mounted()
-        if isinstance(event, RunWarning):
-            self.notify(event.message, title="Warning", severity="warning", timeout=8, markup=False)
-        if isinstance(event, RunFinished):
-            if event.status in BAD_ENDINGS:
-                self.notify(
-                    event.message,
-                    title=f"Run {event.status}",
-                    severity="error",
-                    timeout=15,
-                    markup=False,
-                )
-            else:
-                self.notify(f"Run {event.status}.", timeout=5, markup=False)
+        self.run_state.apply(event)
+        dispatch(self, event, prefix="notify_")
         self._watch_screen().apply_if_mounted(event)
+
+    def notify_warning(self, event: RunWarning) -> None:
+        self.notify(event.message, title="Warning", severity="warning", timeout=8, markup=False)
+
+    def notify_run_finished(self, event: RunFinished) -> None:
+        if event.status in BAD_ENDINGS:
+            self.notify(
+                event.message,
+                title=f"Run {event.status}",
+                severity="error",
+                timeout=15,
+                markup=False,
+            )
+        else:
+            self.notify(f"Run {event.status}.", timeout=5, markup=False)
 
     def on_engine_done(self, message: EngineDone) -> None:
         state = self.run_state

@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from core.errors import CifarTuiError, ProfileError
+from core.format import params_text, percent
 from core.profiles import load_profile, read_toml
+from core.status import FINISHED, RunStatus
 
 if TYPE_CHECKING:
     from core.config import Profile
@@ -136,7 +138,7 @@ def list_sweeps(profiles_dir: Path, runs_dir: Path) -> list[SweepFileEntry]:
 def sweep_progress(directory: Path) -> str:
     """What a sweep directory's sweep.json last said: "stopped 1/3" (runs finished of all)."""
     from core.storage.rundir import is_live
-    from core.sweeps.sweepdir import FINISHED, SWEEP_FILE
+    from core.sweeps.sweepdir import SWEEP_FILE
 
     try:
         data = json.loads((directory / SWEEP_FILE).read_text(encoding="utf-8"))
@@ -144,8 +146,8 @@ def sweep_progress(directory: Path) -> str:
         return "-"
     runs = [r for r in data.get("runs") or [] if isinstance(r, dict)]
     status = str(data.get("status", "?"))
-    if status == "running" and not is_live(directory):
-        status = "interrupted"  # killed: nobody holds its lock
+    if status == RunStatus.RUNNING and not is_live(directory):
+        status = RunStatus.INTERRUPTED  # killed: nobody holds its lock
     done = sum(r.get("status") in FINISHED for r in runs)
     return f"{status} {done}/{len(runs)}"
 
@@ -160,47 +162,12 @@ def last_results(runs_dir: Path) -> dict[str, RunRecord]:
     return latest
 
 
-# -- formatting shared by the screens ---------------------------------------------------------
-
-
-def fmt(value: Any, spec: str = ".4f") -> str:
-    return "-" if value is None else format(value, spec)
-
-
-def percent(value: float | None, digits: int = 1) -> str:
-    return "-" if value is None else f"{value * 100:.{digits}f}%"
-
-
-def params_text(params: int | None) -> str:
-    return "-" if params is None else f"{params:,}"
-
-
-def short_count(count: int | None) -> str:
-    """48.9M, 553k: parameter counts that fit a narrow list."""
-    if count is None:
-        return "-"
-    if count >= 1_000_000:
-        return f"{count / 1e6:.1f}M"
-    if count >= 1_000:
-        return f"{count / 1e3:.0f}k"
-    return str(count)
-
-
 def last_result_text(record: RunRecord | None) -> str:
     """ "completed 29.0%" (test accuracy), "stopped", "interrupted"... or "-" for never run."""
     if record is None:
         return "-"
     acc = record.test_accuracy
     return record.status + (f" {percent(acc)}" if acc is not None else "")
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = max(0, round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def settings_rows(profile: Profile) -> list[tuple[str, str]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from core.dispatch import EventConsumer
 from core.events import (
     BatchProgress,
     EpochEnded,
@@ -19,15 +20,14 @@ from core.events import (
     RunWarning,
     Status,
 )
+from core.format import epoch_row
 
 if TYPE_CHECKING:
     from tui.console.sweep_runner import SweepSnapshot
 
-BAD_ENDINGS = ("failed", "diverged")
-
 
 @dataclass
-class RunState:
+class RunState(EventConsumer):
     """Everything the watch screen shows about the current (or last) run."""
 
     label: str = ""
@@ -49,30 +49,39 @@ class RunState:
         return self.started.run_dir if self.started else None
 
     def apply(self, event: Event) -> None:
-        if isinstance(event, Status):
-            self.status = event.message
-        elif isinstance(event, RunStarted):
-            self.started = event
-            self.planned_epochs = event.epochs
-            self.status = "training"
-        elif isinstance(event, BatchProgress):
-            self.progress = event
-        elif isinstance(event, EpochEnded):
-            row = {
-                k: getattr(event, k)
-                for k in ("epoch", "seconds", "loss", "accuracy", "val_loss", "val_accuracy", "lr")
-            }
-            self.epochs = [e for e in self.epochs if e["epoch"] < event.epoch] + [row]
-            if self.status.startswith("training"):
-                self.status = "training"  # the "first steps compile" note is over
-        elif isinstance(event, ProfilerSummary):
-            self.profiler = event
-        elif isinstance(event, RunWarning):
-            if all(w.code != event.code for w in self.warnings):
-                self.warnings.append(event)
-        elif isinstance(event, RunFinished):
-            self.finished = event
-            self.status = event.status
+        """Take in one engine event (the ``on_<type>`` method below, if there is one)."""
+        self(event)
+
+    def on_status(self, event: Status) -> None:
+        self.status = event.message
+
+    def on_run_started(self, event: RunStarted) -> None:
+        self.started = event
+        self.planned_epochs = event.epochs
+        self.status = "training"
+        if event.initial_epoch and not self.epochs:
+            # A resumed run: its earlier epochs come with the event (no file read here, on the
+            # UI thread).
+            self.epochs = [dict(r) for r in event.history if r["epoch"] <= event.initial_epoch]
+
+    def on_batch_progress(self, event: BatchProgress) -> None:
+        self.progress = event
+
+    def on_epoch_ended(self, event: EpochEnded) -> None:
+        self.epochs = [e for e in self.epochs if e["epoch"] < event.epoch] + [epoch_row(event)]
+        if self.status.startswith("training"):
+            self.status = "training"  # the "first steps compile" note is over
+
+    def on_profiler_summary(self, event: ProfilerSummary) -> None:
+        self.profiler = event
+
+    def on_warning(self, event: RunWarning) -> None:
+        if all(w.code != event.code for w in self.warnings):
+            self.warnings.append(event)
+
+    def on_run_finished(self, event: RunFinished) -> None:
+        self.finished = event
+        self.status = event.status
 
     def series(self, key: str) -> list[float | None]:
         return [e.get(key) for e in self.epochs]

@@ -29,6 +29,7 @@ from textual.widgets import (
 )
 
 from core.config import OPTIMIZERS, PRECISIONS
+from core.format import short_count
 from core.profiles import load_profile
 from tui.console.catalog import (
     HparamsEntry,
@@ -38,7 +39,6 @@ from tui.console.catalog import (
     list_hparams,
     list_model_profiles,
     settings_rows,
-    short_count,
 )
 from tui.console.runner import LaunchRequest, command_line
 

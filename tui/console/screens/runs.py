@@ -19,13 +19,12 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
+from core.format import fmt, percent, percent_points
+from core.status import style_of
 from core.storage.rundir import RunRecord, list_runs
-from tui.console.catalog import fmt, percent
 
 if TYPE_CHECKING:
     from tui.console.app import CifarTuiApp
-
-RESUMABLE = ("stopped", "interrupted")
 
 
 def planned_epochs(record: RunRecord) -> int | None:
@@ -59,7 +58,7 @@ def _seconds(r: RunRecord) -> str:
 
 
 def _input_bound(r: RunRecord) -> str:
-    return "-" if r.input_bound_percent is None else f"{r.input_bound_percent:.0f}%"
+    return percent_points(r.input_bound_percent, 0)
 
 
 COLUMNS = (
@@ -77,14 +76,6 @@ MODEL_COLUMN_MIN_WIDTH = 100
 COLUMN_KEYS = [c.key for c in COLUMNS]
 MARK_KEY = "mark"  # the first column: a mark on runs to compare (not a sort column)
 MARK = "✓"
-STATUS_STYLE = {
-    "completed": "green",
-    "stopped": "yellow",
-    "interrupted": "magenta",
-    "failed": "bold red",
-    "diverged": "bold red",
-    "running": "cyan",
-}
 
 
 def sort_records(records: list[RunRecord], key: str, reverse: bool) -> list[RunRecord]:
@@ -170,7 +161,7 @@ class RunsScreen(Screen):
         for record, row in zip(records, rows, strict=True):
             cells = [self._mark_cell(record.path)]
             for column, value in zip(self._shown, row, strict=True):
-                style = STATUS_STYLE.get(record.status, "") if column.key == "status" else ""
+                style = style_of(record.status) if column.key == "status" else ""
                 cells.append(Text(value, style=style, justify="right" if column.right else "left"))
             table.add_row(*cells, key=str(record.path))
         if selected is not None and str(selected) in table.rows:

@@ -1,9 +1,10 @@
 """The watch screen: a run's epochs, progress, plots, input pipeline, device and warnings.
 
 It draws from the app's :class:`~tui.console.state.RunState`. The app calls
-:meth:`WatchScreen.apply`
-for each engine event (on the UI thread); batch progress only moves the bar, and the plots are
-redrawn at epoch end only, so watching costs the training little. During a sweep a line on top
+:meth:`WatchScreen.apply` for each engine event (on the UI thread), which redraws only what that
+event changes (its ``show_<event type>`` method): batch progress only moves the bar, and the plots
+are redrawn at epoch end only, so watching costs the training little. The words are
+``core.format``'s, as on the command line. During a sweep a line on top
 (from :class:`~tui.console.state.SweepState`) says which run of how many this is, the sweep's ETA
 and each run's outcome so far.
 """
@@ -19,61 +20,42 @@ from textual.containers import Container, Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, ProgressBar, Static
 
-from core.events import (
-    BatchProgress,
-    EpochEnded,
-    Event,
-    ProfilerSummary,
-    RunFinished,
-    RunStarted,
-    RunWarning,
-    Status,
+from core.dispatch import dispatch
+from core.events import Event
+from core.format import (
+    EPOCH_COLUMNS,
+    device_line,
+    duration,
+    epoch_cells,
+    eta_text,
+    finish_text,
+    fmt,
+    input_bound_text,
+    percent,
+    report_hint,
+    verdict_text,
 )
-from tui.console.catalog import duration, fmt, percent
-from tui.console.state import BAD_ENDINGS, RunState, SweepState
+from core.status import BAD_ENDINGS, MARK, RESUMABLE, RunStatus, mark_of, style_of
+from tui.console.state import RunState, SweepState
 from tui.console.widgets.plots import MetricPlot
 
 if TYPE_CHECKING:
-    from core.sweeps.sweepdir import Eta
     from tui.console.app import CifarTuiApp
     from tui.console.sweep_runner import SweepRunView
 
-EPOCH_COLUMNS = ("epoch", "seconds", "loss", "accuracy", "val_loss", "val_accuracy", "lr")
 VERDICT_STYLE = {"not": "green", "moderately": "yellow", "highly": "bold red"}
-
-
-#: How each run's outcome shows on the sweep line: a mark and its style.
-RUN_MARK = {
-    "completed": ("✔", "green"),
-    "stopped": ("■", "yellow"),
-    "interrupted": ("■", "magenta"),
-    "failed": ("✖", "bold red"),
-    "diverged": ("✖", "bold red"),
-    "running": ("▶", "bold cyan"),
-    "pending": ("·", "dim"),
-}
-
-
-def eta_text(eta: Eta) -> str:
-    if eta.seconds is None or eta.median_epoch_seconds is None:
-        return "ETA unknown until an epoch is measured"
-    return (
-        f"ETA {duration(eta.seconds)} ({eta.epochs_left} epoch(s) left at "
-        f"{eta.median_epoch_seconds:.1f} s/epoch)"
-    )
 
 
 def run_outcome(view: SweepRunView) -> Text:
     """ "2 lr=0.002 ✔ 29.0%": a sweep run, its mark and its test accuracy or epochs."""
-    mark, style = RUN_MARK.get(view.status, ("?", ""))
     text = Text(f"{view.index} {view.label} ")
-    text.append(mark, style)
-    if view.status == "completed":
+    text.append(mark_of(view.status), style_of(view.status))
+    if view.status == RunStatus.COMPLETED:
         accuracy = view.test_accuracy if view.test_accuracy is not None else view.best_val_accuracy
         text.append(f" {percent(accuracy)}")
-    elif view.status in ("stopped", "interrupted", "running"):
+    elif view.status in (*RESUMABLE, RunStatus.RUNNING):
         text.append(f" {view.epochs_done}/{view.epochs}")
-    elif view.status != "pending":
+    elif view.status != RunStatus.PENDING:
         text.append(f" {view.status}")
     return text
 
@@ -100,7 +82,7 @@ def sweep_text(sweep: SweepState, stopping: bool) -> Text:
         text.append(f": stopped by an error: {sweep.error}", "bold red")
     else:
         text.append(f": {snap.status}, {snap.finished} of {count} runs finished")
-        if snap.status in ("completed", "failed"):
+        if snap.status in (RunStatus.COMPLETED, RunStatus.FAILED):
             text.append(f" · summary {snap.path / 'summary.md'}")
         else:
             text.append(" · start it again to resume (p, then S)")
@@ -109,17 +91,32 @@ def sweep_text(sweep: SweepState, stopping: bool) -> Text:
     return text
 
 
-def epoch_cells(row: dict[str, Any], planned: int) -> list[Text]:
-    cells = [
-        f"{row['epoch']}/{planned}" if planned else str(row["epoch"]),
-        fmt(row.get("seconds"), ".2f"),
-        fmt(row.get("loss")),
-        fmt(row.get("accuracy")),
-        fmt(row.get("val_loss")),
-        fmt(row.get("val_accuracy")),
-        fmt(row.get("lr"), ".2e"),
-    ]
-    return [Text(cell, justify="right") for cell in cells]
+def epoch_row_cells(row: dict[str, Any], planned: int) -> list[Text]:
+    return [Text(cell, justify="right") for cell in epoch_cells(row, planned)]
+
+
+def outcome_of(state: RunState, in_sweep: bool) -> tuple[str, str]:
+    """The banner under the device line: how the run ended (or why it never started), and its
+    CSS class (-error, -info, -ok); empty while the run goes on."""
+    if state.error:
+        return f"{MARK[RunStatus.FAILED]} The run could not start: {state.error}", "-error"
+    finished = state.finished
+    if finished is None:
+        return "", ""
+    outcome = f"{mark_of(finished.status)} {finish_text(finished, len(state.epochs))}"
+    if finished.status in BAD_ENDINGS:
+        level = "-error"
+    elif finished.status == RunStatus.STOPPED:
+        level = "-info"
+        if in_sweep:
+            outcome += ", and the sweep with it: start the sweep again to resume both (p, then S)."
+        else:
+            outcome += ": resume it from the runs screen (b, then r)."
+    else:
+        level = "-ok"
+    if state.run_dir:
+        outcome += f" {report_hint(state.run_dir)}"
+    return outcome, level
 
 
 class WatchScreen(Screen):
@@ -167,7 +164,7 @@ class WatchScreen(Screen):
         table = self.query_one("#epochs", DataTable)
         table.clear()
         for row in self.state.epochs:
-            table.add_row(*epoch_cells(row, self.state.planned_epochs), key=str(row["epoch"]))
+            table.add_row(*epoch_row_cells(row, self.state.planned_epochs), key=str(row["epoch"]))
         if table.row_count:
             table.move_cursor(row=table.row_count - 1)
         self.draw_sweep()
@@ -179,27 +176,37 @@ class WatchScreen(Screen):
         self.refresh_bindings()
 
     def apply(self, event: Event) -> None:
-        """Update only what ``event`` changes (the state already holds it)."""
-        if isinstance(event, BatchProgress):
-            self._draw_progress()
-        elif isinstance(event, EpochEnded):
-            self._add_epoch_row()
-            self._draw_plots()
-            self._draw_progress()
-        elif isinstance(event, (Status, RunStarted)):
-            self._draw_device()
-            self._draw_progress()
-            self._draw_pipeline()
-        elif isinstance(event, ProfilerSummary):
-            self._draw_pipeline()
-        elif isinstance(event, RunWarning):
-            self._draw_banner()
-        elif isinstance(event, RunFinished):
-            self._draw_device()
-            self._draw_banner()
-            self._draw_progress()
-            self._draw_pipeline()
-            self.refresh_bindings()
+        """Update only what ``event`` changes (the state already holds it): ``show_<type>``."""
+        dispatch(self, event, prefix="show_")
+
+    def show_batch_progress(self, event: Event) -> None:
+        self._draw_progress()
+
+    def show_epoch_ended(self, event: Event) -> None:
+        self._add_epoch_row()
+        self._draw_plots()
+        self._draw_progress()
+
+    def show_status(self, event: Event) -> None:
+        self._draw_device()
+        self._draw_progress()
+        self._draw_pipeline()
+
+    def show_run_started(self, event: Event) -> None:
+        self.redraw()  # a resumed run brings its earlier epochs: the table and plots too
+
+    def show_profiler_summary(self, event: Event) -> None:
+        self._draw_pipeline()
+
+    def show_warning(self, event: Event) -> None:
+        self._draw_banner()
+
+    def show_run_finished(self, event: Event) -> None:
+        self._draw_device()
+        self._draw_banner()
+        self._draw_progress()
+        self._draw_pipeline()
+        self.refresh_bindings()
 
     def draw_status(self) -> None:
         """The run's state changed outside an event (stopping, engine done): show it."""
@@ -226,7 +233,7 @@ class WatchScreen(Screen):
             self.redraw()
             return
         follow = table.row_count == 0 or table.cursor_row >= table.row_count - 1
-        table.add_row(*epoch_cells(row, self.state.planned_epochs), key=key)
+        table.add_row(*epoch_row_cells(row, self.state.planned_epochs), key=key)
         if follow:
             table.move_cursor(row=table.row_count - 1)
 
@@ -234,14 +241,8 @@ class WatchScreen(Screen):
         s = self.state
         line = Text()
         if s.started is not None:
-            e = s.started
-            line.append(e.name, "bold")
-            line.append(
-                f" · {e.backend} on {', '.join(e.devices)} · {e.params_total:,} params"
-                f" · batch {e.batch_size} · {e.train_images} train images"
-            )
-            if e.initial_epoch:
-                line.append(f" · resumed after epoch {e.initial_epoch}")
+            line.append(s.started.name, "bold")
+            line.append(f" · {device_line(s.started)}")
         elif s.label:
             line.append(s.label, "bold")
         else:
@@ -260,34 +261,7 @@ class WatchScreen(Screen):
     def _draw_banner(self) -> None:
         """The outcome (completed, stopped, failed...) and the warnings, where they show."""
         s = self.state
-        outcome, level = "", ""
-        if s.error:
-            outcome, level = f"✖ The run could not start: {s.error}", "-error"
-        elif s.finished is not None:
-            f = s.finished
-            if f.status in BAD_ENDINGS:
-                outcome, level = f"✖ Run {f.status}: {f.message}", "-error"
-            elif f.status == "stopped":
-                outcome = (
-                    f"■ Stopped after {len(s.epochs)} epoch(s): resume it from the runs "
-                    "screen (b, then r)."
-                )
-                if self.app.sweep_state is not None:
-                    outcome = (
-                        f"■ Stopped after {len(s.epochs)} epoch(s), and the sweep with it: "
-                        "start the sweep again to resume both (p, then S)."
-                    )
-                level = "-info"
-            else:
-                test = (
-                    f", test accuracy {percent(f.test_accuracy)}"
-                    if f.test_accuracy is not None
-                    else ""
-                )
-                outcome = f"✔ Completed in {duration(f.total_seconds)}{test}."
-                level = "-ok"
-            if s.run_dir:
-                outcome += f" Report: {s.run_dir}/report.md"
+        outcome, level = outcome_of(s, in_sweep=self.app.sweep_state is not None)
         widget = self.query_one("#outcome", Static)
         widget.update(outcome)
         widget.set_classes(level)
@@ -328,13 +302,11 @@ class WatchScreen(Screen):
         text = Text()
         if s.profiler is not None:
             p = s.profiler
-            from core.training.profiler import VERDICT_TEXT
-
             text.append(
-                f"{p.input_bound_percent:.1f}% input-bound", VERDICT_STYLE.get(p.verdict, "bold")
+                input_bound_text(p.input_bound_percent), VERDICT_STYLE.get(p.verdict, "bold")
             )
             text.append(
-                f": {VERDICT_TEXT.get(p.verdict, p.verdict)} "
+                f": {verdict_text(p.verdict)} "
                 f"(batches {p.window[0]}-{p.window[1]}, {p.batches_measured} measured)"
             )
             for tip in p.advice:
