@@ -4,6 +4,8 @@ compare the runs it has made.
 Each file is validated and expanded as ``cifar-tui --sweep`` would (``core.sweeps.spec``), so the
 run count is the real one and a broken file shows its one-line error here instead of failing later.
 Starting a sweep whose directory already exists resumes it: finished runs are skipped.
+Reading and validating the files is done in a thread worker whenever the screen shows (a sweep
+may have run since), never on the UI thread; a resize only lays out the list already read.
 """
 
 from __future__ import annotations
@@ -12,11 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
+from textual.worker import get_current_worker
 
 from core.errors import CifarTuiError
 from tui.console.catalog import SweepFileEntry, list_sweeps
@@ -25,6 +30,18 @@ if TYPE_CHECKING:
     from tui.console.app import CifarTuiApp
 
 DESCRIPTION_MIN_WIDTH = 16
+
+
+def entry_cells(entry: SweepFileEntry) -> list[str | Text]:
+    """A sweep file's row: name, run count, how far it got, description (or "invalid")."""
+    if entry.error:
+        return [Text(entry.name, "red"), Text("-", justify="right"), "invalid", ""]
+    return [
+        Text(entry.name, "bold"),
+        Text(str(entry.runs), justify="right"),
+        entry.last,
+        Text(entry.description, "dim"),
+    ]
 
 
 class SweepsScreen(Screen):
@@ -39,9 +56,17 @@ class SweepsScreen(Screen):
 
     app: CifarTuiApp
 
+    class Listed(Message):
+        """The sweep files, read and validated by the worker."""
+
+        def __init__(self, entries: list[SweepFileEntry]) -> None:
+            super().__init__()
+            self.entries = entries
+
     def __init__(self) -> None:
         super().__init__()
         self.entries: list[SweepFileEntry] = []
+        self.listed = False  # True once the worker's first list has arrived
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -52,20 +77,34 @@ class SweepsScreen(Screen):
 
     def on_mount(self) -> None:
         self.sub_title = f"sweeps in {self.app.profiles_dir / 'sweeps'}"
-        self.reload()
+        self._fill()
         self.query_one("#sweeps", DataTable).focus()
 
     def on_resize(self) -> None:
-        self.reload()
+        self._fill()  # the list already read: no file is read again
 
     def on_screen_resume(self) -> None:
-        self.reload()
+        self.reload()  # also sent when the screen is first shown
 
     def reload(self) -> None:
-        """List the sweep files again (a sweep may have run since)."""
+        """List the sweep files again, in a thread (a sweep may have run since)."""
+        self._list_sweeps(self.app.profiles_dir, self.app.runs_dir)
+
+    @work(thread=True, exclusive=True, group="sweep-list")
+    def _list_sweeps(self, profiles_dir: Path, runs_dir: Path) -> None:
+        entries = list_sweeps(profiles_dir, runs_dir)
+        if not get_current_worker().is_cancelled:  # a newer listing was asked for
+            self.post_message(self.Listed(entries))
+
+    def on_sweeps_screen_listed(self, message: Listed) -> None:
+        self.entries = message.entries
+        self.listed = True
+        self._fill()
+
+    def _fill(self) -> None:
+        """Lay out the list read last: its columns fit the width, the description gets the rest."""
         table = self.query_one("#sweeps", DataTable)
         row = table.cursor_row
-        self.entries = list_sweeps(self.app.profiles_dir, self.app.runs_dir)
         table.clear(columns=True)
         # Fixed widths so the description takes what is left of the line (no sideways scroll).
         name = max([5] + [len(e.name) for e in self.entries])
@@ -76,16 +115,7 @@ class SweepsScreen(Screen):
         table.add_column("last", key="last", width=last)
         table.add_column("description", key="description", width=max(DESCRIPTION_MIN_WIDTH, left))
         for index, entry in enumerate(self.entries):
-            if entry.error:
-                cells = [Text(entry.name, "red"), Text("-", justify="right"), "invalid", ""]
-            else:
-                cells = [
-                    Text(entry.name, "bold"),
-                    Text(str(entry.runs), justify="right"),
-                    entry.last,
-                    Text(entry.description, "dim"),
-                ]
-            table.add_row(*cells, key=str(index))
+            table.add_row(*entry_cells(entry), key=str(index))
         if self.entries:
             table.move_cursor(row=min(max(row, 0), len(self.entries) - 1))
         self._draw_details()
@@ -106,6 +136,9 @@ class SweepsScreen(Screen):
     def _draw_details(self) -> None:
         details = self.query_one("#sweep-details", Static)
         entry = self.selected()
+        if entry is None and not self.listed:
+            details.update(f"Reading the sweep files in {self.app.profiles_dir / 'sweeps'}…")
+            return
         if entry is None:
             details.update(
                 f"No sweep files (*.toml) in {self.app.profiles_dir / 'sweeps'}. A sweep names a "
