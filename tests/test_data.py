@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import PROFILES
 
 import core.data
 from core.config import DataConfig
@@ -24,10 +25,8 @@ from core.data import (
 )
 from core.errors import DataError
 
-ROOT = Path(__file__).resolve().parents[1]
-MINI = ROOT.parent / "shared" / "data" / "cifar10-mini"
-NO_MINI = f"real CIFAR-10 sample not found at {MINI} (../shared beside the repo)"
-needs_mini = pytest.mark.skipif(not MINI.is_dir(), reason=NO_MINI)
+#: Every test decodes into its own cache (conftest's private_cache), never the user's ~/.cache.
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 CIFAR10_ORDER = (
     "airplane",
@@ -41,14 +40,6 @@ CIFAR10_ORDER = (
     "ship",
     "truck",
 )
-
-
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test decodes into its own cache, never the user's ~/.cache."""
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("CIFAR_TUI_CACHE", str(cache))
-    return cache
 
 
 def decode_file(path: Path) -> np.ndarray:
@@ -114,15 +105,12 @@ def test_synthetic_limit() -> None:
 
 
 @pytest.fixture(scope="module")
-def mini_dataset(tmp_path_factory: pytest.TempPathFactory):
-    if not MINI.is_dir():
-        pytest.skip(NO_MINI)
+def mini_dataset(cifar10_mini: Path, tmp_path_factory: pytest.TempPathFactory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CIFAR_TUI_CACHE", str(tmp_path_factory.mktemp("mini-cache")))
-        yield load_dataset(DataConfig(source="folder", path=str(MINI), validation_size=200))
+        yield load_dataset(DataConfig(source="folder", path=str(cifar10_mini), validation_size=200))
 
 
-@needs_mini
 def test_folder_source_on_cifar10_mini(mini_dataset) -> None:
     ds = mini_dataset
     assert ds.class_names == CIFAR10_ORDER
@@ -140,20 +128,21 @@ def test_folder_source_on_cifar10_mini(mini_dataset) -> None:
     assert set(ds.y_val.tolist()) == set(range(10))
 
 
-@needs_mini
-def test_folder_images_and_labels_match_the_files(mini_dataset) -> None:
+def test_folder_images_and_labels_match_the_files(mini_dataset, cifar10_mini: Path) -> None:
     """Each test image is decoded right and carries its folder's label (order-free check)."""
     ds = mini_dataset
     for k, name in enumerate(CIFAR10_ORDER):
-        files = sorted((MINI / "test" / name).glob("*.jpg"))
+        files = sorted((cifar10_mini / "test" / name).glob("*.jpg"))
         expected = sorted(decode_file(f).tobytes() for f in files)
         got = sorted(x.tobytes() for x in ds.x_test[ds.y_test == k])
         assert got == expected, name
 
 
-@needs_mini
-def test_folder_train_count_without_decoding() -> None:
-    assert core.data.train_count(DataConfig(source="folder", path=str(MINI))) == 1000
+def test_folder_train_count_without_decoding(
+    cifar10_mini: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refuse_decoding(monkeypatch)
+    assert train_count(DataConfig(source="folder", path=str(cifar10_mini))) == 1000
 
 
 # --- the decoded-array cache -------------------------------------------------------------------
@@ -162,15 +151,13 @@ SMALL_CLASSES = ("bird", "cat", "dog")
 
 
 @pytest.fixture
-def small_tree(tmp_path: Path) -> Path:
+def small_tree(tmp_path: Path, cifar10_mini: Path) -> Path:
     """3 classes x 5 train and 2 test images copied from cifar10-mini."""
-    if not MINI.is_dir():
-        pytest.skip(NO_MINI)
     root = tmp_path / "small"
     for split, n in (("train", 5), ("test", 2)):
         for cls in SMALL_CLASSES:
             (root / split / cls).mkdir(parents=True)
-            for f in sorted((MINI / split / cls).glob("*.jpg"))[:n]:
+            for f in sorted((cifar10_mini / split / cls).glob("*.jpg"))[:n]:
                 shutil.copy2(f, root / split / cls / f.name)
     return root
 
@@ -201,7 +188,7 @@ def assert_same(a, b) -> None:
 
 
 def test_cache_is_written_and_reused(
-    small_tree: Path, _private_cache: Path, monkeypatch: pytest.MonkeyPatch
+    small_tree: Path, private_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with monkeypatch.context() as mp:
         calls = count_decodes(mp)
@@ -211,9 +198,9 @@ def test_cache_is_written_and_reused(
     assert classes == SMALL_CLASSES
     assert x.shape == (15, 32, 32, 3) and xt.shape == (6, 32, 32, 3)
     cached = cache_path_for(small_tree)
-    assert cached.parent == _private_cache
+    assert cached.parent == private_cache
     assert cached.is_file()
-    assert sorted(p.name for p in _private_cache.iterdir()) == [cached.name]
+    assert sorted(p.name for p in private_cache.iterdir()) == [cached.name]
 
     with monkeypatch.context() as mp:
         refuse_decoding(mp)
@@ -224,7 +211,7 @@ def test_cache_is_written_and_reused(
 
 
 def test_changed_image_invalidates_the_cache(
-    small_tree: Path, _private_cache: Path, monkeypatch: pytest.MonkeyPatch
+    small_tree: Path, private_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from PIL import Image
 
@@ -243,7 +230,7 @@ def test_changed_image_invalidates_the_cache(
         calls = count_decodes(mp)
         second = load_folder(small_tree)
         assert calls[0] == 21  # decoded again, not read from the stale cache
-    assert len(list(_private_cache.glob("folder-*.npz"))) == 2
+    assert len(list(private_cache.glob("folder-*.npz"))) == 2
     red = np.all(np.abs(second[0].astype(int) - [255, 0, 0]) < 8, axis=(1, 2, 3))
     assert red.sum() == 1 and second[1][red][0] == SMALL_CLASSES.index("cat")
     assert not np.all(np.abs(first[0].astype(int) - [255, 0, 0]) < 8, axis=(1, 2, 3)).any()
@@ -361,16 +348,14 @@ def test_cifar10_offline_is_a_clear_data_error(
 
 
 def test_cifar10_reads_the_local_copy_named_by_the_environment(
-    monkeypatch: pytest.MonkeyPatch,
+    cifar10_mini: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if not MINI.is_dir():
-        pytest.skip(NO_MINI)
-    monkeypatch.setenv("CIFAR_TUI_CIFAR10", str(MINI))
+    monkeypatch.setenv("CIFAR_TUI_CIFAR10", str(cifar10_mini))
     local = load_dataset(DataConfig(source="cifar10", validation_size=200))
-    folder = load_dataset(DataConfig(source="folder", path=str(MINI), validation_size=200))
+    folder = load_dataset(DataConfig(source="folder", path=str(cifar10_mini), validation_size=200))
     for a, b in ((local.x_train, folder.x_train), (local.y_test, folder.y_test)):
         np.testing.assert_array_equal(a, b)
-    assert "CIFAR_TUI_CIFAR10" in local.description and str(MINI.resolve()) in local.description
+    assert "CIFAR_TUI_CIFAR10" in local.description and str(cifar10_mini) in local.description
     assert train_count(DataConfig(source="cifar10")) == len(local.x_train) + 200
 
 
@@ -389,6 +374,6 @@ def test_cifar10_local_copy_is_checked_with_the_profile(
     from core.profiles import load_profile
 
     monkeypatch.setenv("CIFAR_TUI_CIFAR10", str(tmp_path / "nowhere"))
-    vgg16 = ROOT / "profiles" / "vgg16.toml"
+    vgg16 = PROFILES / "vgg16.toml"
     with pytest.raises(ProfileError, match=r"data\.source: .*\$CIFAR_TUI_CIFAR10.*no such"):
         load_profile(vgg16)

@@ -1,5 +1,10 @@
 """The notebook's three networks: exact parameter counts, --check's summary, XLA on JAX, and the
-per-image standardization layer. In-process tests use the TensorFlow backend (the default)."""
+per-image standardization layer. In-process tests use the TensorFlow backend (the default).
+
+Slow: the full-size AlexNet and VGG16 builds, and the two subprocesses (``--check`` of AlexNet,
+and AlexNet compiled on JAX, about 10 s each). The fast lane checks vgg_small and AlexNet's
+front layers at a small input size.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +14,16 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from helpers import PROFILES, REPO, cli_command, cli_env
 
 from core.models import NOTEBOOK_PARAMS, build_model, summarize
 from core.profiles import load_profile
-
-ROOT = Path(__file__).resolve().parents[1]
-PROFILES = ROOT / "profiles"
 
 #: (total, non-trainable) as printed by the notebook's model.summary() calls.
 EXPECTED = {
@@ -29,18 +33,40 @@ EXPECTED = {
 }
 
 
+#: The layers after the input, up to the first convolution: AlexNet augments on the device.
+FRONT = {
+    "alexnet": ["standardize", "resize", "random_flip", "random_rotation"],
+    "vgg16": ["standardize", "resize"],
+    "vgg_small": ["standardize"],
+}
+
+
+#: Each network as a test parameter: the full-size AlexNet and VGG16 builds (tens of millions
+#: of weights, seconds each) are slow; vgg_small keeps the same checks in the fast lane.
+ARCHS = [
+    pytest.param("alexnet", marks=pytest.mark.slow),
+    pytest.param("vgg16", marks=pytest.mark.slow),
+    "vgg_small",
+]
+
+
 @pytest.fixture(scope="module")
-def models():
-    """Each network built once per module: AlexNet and VGG16 hold tens of millions of weights."""
+def model() -> Iterator[Callable[[str], Any]]:
+    """``model(arch)``: the network as its shipped profile builds it, built once per module on
+    first use (AlexNet and VGG16 hold tens of millions of weights)."""
     if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
         pytest.skip("in-process model tests run on the TensorFlow backend")
     keras = pytest.importorskip("keras")
-    built = {}
-    for arch in EXPECTED:
-        start = time.perf_counter()
-        built[arch] = build_model(load_profile(PROFILES / f"{arch}.toml"))
-        print(f"built {arch} in {time.perf_counter() - start:.1f} s")
-    yield built
+    built: dict[str, Any] = {}
+
+    def get(arch: str):
+        if arch not in built:
+            start = time.perf_counter()
+            built[arch] = build_model(load_profile(PROFILES / f"{arch}.toml"))
+            print(f"built {arch} in {time.perf_counter() - start:.1f} s")
+        return built[arch]
+
+    yield get
     built.clear()
     keras.backend.clear_session()
 
@@ -49,9 +75,9 @@ def test_core_table_matches_the_notebook() -> None:
     assert NOTEBOOK_PARAMS == EXPECTED
 
 
-@pytest.mark.parametrize("arch", list(EXPECTED))
-def test_parameter_counts_match_the_notebook(models, arch: str) -> None:
-    summary = summarize(models[arch])
+@pytest.mark.parametrize("arch", ARCHS)
+def test_parameter_counts_match_the_notebook(model, arch: str) -> None:
+    summary = summarize(model(arch))
     total, non_trainable = EXPECTED[arch]
     assert summary.name == arch
     assert summary.total == total
@@ -63,21 +89,25 @@ def test_parameter_counts_match_the_notebook(models, arch: str) -> None:
     assert f"Non-trainable params: {non_trainable:,}" in text
 
 
-def test_device_models_take_raw_uint8_images(models) -> None:
-    for arch, model in models.items():
-        assert tuple(model.input.shape) == (None, 32, 32, 3), arch
-        assert model.input.dtype == "uint8", arch
-        assert tuple(model.output.shape) == (None, 10), arch
-    names = [layer.name for layer in models["alexnet"].layers]
-    assert names[1:5] == ["standardize", "resize", "random_flip", "random_rotation"]
-    assert "resize" not in [layer.name for layer in models["vgg_small"].layers]
+@pytest.mark.parametrize("arch", ARCHS)
+def test_device_models_take_raw_uint8_images(model, arch: str) -> None:
+    """Raw 32x32 uint8 images in, ten logits out; standardizing (and resizing and augmenting,
+    where the network does) happens in the model, before its first convolution."""
+    built = model(arch)
+    assert tuple(built.input.shape) == (None, 32, 32, 3)
+    assert built.input.dtype == "uint8"
+    assert tuple(built.output.shape) == (None, 10)
+    names = [layer.name for layer in built.layers]
+    front = FRONT[arch]
+    assert names[1 : 1 + len(front)] == front, names
+    assert names[1 + len(front)].startswith("conv2d"), names
 
 
-def test_standardize_matches_per_image_standardization(models) -> None:
+def test_standardize_matches_per_image_standardization(model) -> None:
     import keras
     import tensorflow as tf
 
-    layer = models["vgg_small"].get_layer("standardize")
+    layer = model("vgg_small").get_layer("standardize")
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(6, 32, 32, 3), dtype=np.uint8)
     images[4] = 7  # a flat image: std 0, where the 1/sqrt(N) floor applies
@@ -140,11 +170,6 @@ def test_augment_first_needs_device_preprocessing() -> None:
         load_profile(PROFILES / "alexnet-host.toml", overrides=["augment.order=augment_first"])
 
 
-def _cli() -> list[str]:
-    script = Path(sys.executable).with_name("cifar-tui")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "tui.cli.main"]
-
-
 JAX_SCRIPT = """
 import json
 import keras
@@ -179,20 +204,20 @@ class Launched:
 
 def _launch(label: str, args: list[str], env: dict[str, str]) -> Launched:
     proc = subprocess.Popen(
-        args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     return Launched(label, proc)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def launched():
-    """The two slow subprocesses (about 10 s each) start with the module and overlap."""
-    tf_env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+@pytest.fixture(scope="module")
+def launched() -> Iterator[dict[str, Launched]]:
+    """The two slow subprocesses (about 10 s each), started together so that they overlap;
+    only the slow tests ask for them, so the fast lane never starts them."""
     procs = {
         "check": _launch(
             "cifar-tui --check profiles/alexnet.toml",
-            [*_cli(), "--check", "profiles/alexnet.toml"],
-            tf_env,
+            cli_command("--check", "profiles/alexnet.toml"),
+            cli_env({"KERAS_BACKEND": None}),
         )
     }
     if importlib.util.find_spec("jax") is not None:
@@ -205,6 +230,7 @@ def launched():
             item.proc.communicate()
 
 
+@pytest.mark.slow
 def test_check_alexnet_prints_the_notebook_counts(launched) -> None:
     returncode, out, err = launched["check"].finish()
     assert returncode == 0, out + err
@@ -214,6 +240,7 @@ def test_check_alexnet_prints_the_notebook_counts(launched) -> None:
     assert "Traceback" not in out + err
 
 
+@pytest.mark.slow
 def test_alexnet_with_rotation_compiles_with_xla_on_jax(launched) -> None:
     if "jax" not in launched:
         pytest.skip("jax is not installed")
