@@ -15,19 +15,29 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fakes import FakeRun
 
-from core.errors import EXIT_FAILED, EXIT_OK, EXIT_STOPPED, EXIT_USAGE, ProfileError, RunDirError
-from core.events import EpochEnded, RunFinished, RunStarted
+from core.errors import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_STOPPED,
+    EXIT_USAGE,
+    CifarTuiError,
+    DataError,
+    ProfileError,
+    RunDirError,
+)
+from core.events import EpochEnded, Event, RunFinished, RunOpened
 from core.storage import rundir
+from core.sweeps.loop import ERROR, SweepHooks, SweepLoop, sweep_command
 from core.sweeps.spec import load_sweep, run_name
-from core.sweeps.sweepdir import SweepDir
+from core.sweeps.sweepdir import SweepDir, SweepEntry
 from tui.cli.sweep import SweepDriver
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -526,93 +536,6 @@ def test_run_names() -> None:
 # --- running, with a stand-in engine -------------------------------------------------------------
 
 
-class FakeRun:
-    """Stands in for core.training.engine.Run: a minimal run directory and the engine's events, at
-    once.
-
-    A learning rate above 1 diverges; ``hook(run, epoch)`` is called after each epoch."""
-
-    hook: Any = None
-    seconds = 2.0
-
-    def __init__(self, profile: Any, runs_dir: Path, resume_dir: Path | None = None):
-        self.profile = profile
-        self.runs_dir = runs_dir
-        self.run_dir = resume_dir
-        self._sink: Any = lambda event: None
-        self._stop = threading.Event()
-
-    @classmethod
-    def resume(cls, run_dir: Path) -> FakeRun:
-        from core.profiles import profile_from_dict
-
-        report = json.loads((run_dir / "report.json").read_text())
-        return cls(profile_from_dict(report["profile"]), run_dir.parent, run_dir)
-
-    def subscribe(self, listener: Any) -> None:
-        self._sink = listener
-
-    def request_stop(self) -> None:
-        self._stop.set()
-
-    @property
-    def stop_requested(self) -> bool:
-        return self._stop.is_set()
-
-    def _write(self, report: dict[str, Any]) -> None:
-        assert self.run_dir is not None
-        rundir.atomic_write(self.run_dir / "report.json", json.dumps(report))
-
-    def execute(self) -> str:
-        if self.run_dir is None:
-            self.run_dir = rundir.new_run_dir(self.runs_dir, self.profile.name)
-            report = {"status": "running", "profile": self.profile.to_dict(), "epochs": []}
-        else:
-            report = json.loads((self.run_dir / "report.json").read_text())
-        report.update(model={"params_total": 1234}, input_pipeline={"input_bound_percent": 3.0})
-        self._write(report)
-        epochs = report["epochs"]
-        self._sink(
-            RunStarted(
-                str(self.run_dir), self.profile.name, 2, len(epochs), 1, 1, 1, 1, "fake", ["cpu"],
-                1, 1, 1,
-            )
-        )  # fmt: skip
-        status = "completed"
-        while len(epochs) < self.profile.train.epochs:
-            if self.stop_requested:
-                status = "stopped"
-                break
-            if self.profile.train.learning_rate > 1:
-                status = "diverged"
-                break
-            row = {
-                "epoch": len(epochs) + 1,
-                "seconds": self.seconds,
-                "loss": 1.0,
-                "accuracy": 0.5,
-                "val_loss": 1.0,
-                "val_accuracy": 0.25 + 0.1 * len(epochs),
-                "lr": self.profile.train.learning_rate,
-            }
-            epochs.append(row)
-            rundir.append_history(self.run_dir / "history.csv", row)
-            self._write(report)
-            self._sink(EpochEnded(**row))
-            if FakeRun.hook:
-                FakeRun.hook(self, row["epoch"])
-        if status == "completed" and self.stop_requested:
-            status = "stopped"
-        report["status"] = status
-        if status == "completed":
-            report["test"] = {"loss": 1.0, "accuracy": 0.4}
-        if status == "diverged":
-            report["error"] = {"type": "diverged", "message": "Diverged: the loss became nan"}
-        self._write(report)
-        self._sink(RunFinished(status, report.get("error", {}).get("message", ""), None, 0.4, 3.0))
-        return status
-
-
 def fake_sweep(tmp_path: Path, rates: str = "0.001, 0.002, 0.003", epochs: int = 2) -> Path:
     path = tmp_path / "fake.toml"
     path.write_text(
@@ -621,20 +544,31 @@ def fake_sweep(tmp_path: Path, rates: str = "0.001, 0.002, 0.003", epochs: int =
     return path
 
 
-def drive_fake(path: Path, runs: Path, *overrides: str) -> tuple[int, str, SweepDriver]:
+def make_driver(path: Path, runs: Path, *overrides: str, **kwargs: Any) -> SweepDriver:
     sweep = load_sweep(path, ["train.epochs=2", *overrides])
-    out = io.StringIO()
-    driver = SweepDriver(
+    kwargs.setdefault("make_run", lambda profile: FakeRun(profile, runs))
+    kwargs.setdefault("resume_run", FakeRun.resume)
+    return SweepDriver(
+        sweep, runs, plain=True, out=io.StringIO(), command="cifar-tui --sweep fake.toml", **kwargs
+    )
+
+
+def drive_fake(path: Path, runs: Path, *overrides: str) -> tuple[int, str, SweepDriver]:
+    driver = make_driver(path, runs, *overrides)
+    code = driver.execute()
+    assert isinstance(driver.out, io.StringIO)
+    return code, driver.out.getvalue(), driver
+
+
+def fake_loop(path: Path, runs: Path, hooks: SweepHooks, *overrides: str) -> SweepLoop:
+    sweep = load_sweep(path, ["train.epochs=2", *overrides])
+    return SweepLoop(
         sweep,
         runs,
-        plain=True,
-        out=out,
-        command="cifar-tui --sweep fake.toml",
+        hooks,
         make_run=lambda profile: FakeRun(profile, runs),
         resume_run=FakeRun.resume,
     )
-    code = driver.execute()
-    return code, out.getvalue(), driver
 
 
 def sweep_json(runs: Path) -> dict[str, Any]:
@@ -651,11 +585,52 @@ def run_dirs(runs: Path) -> list[Path]:
     return sorted(p for p in runs.iterdir() if p.is_dir() and p.name != "sweeps")
 
 
+def assert_ended_by_missing_data(runs: Path) -> None:
+    """What a sweep whose second run cannot start leaves, whichever front ran it: run 1
+    completed, run 2 never started (no directory), run 3 not tried, the error recorded."""
+    data = sweep_json(runs)
+    assert [r["status"] for r in data["runs"]] == ["completed", "pending", "pending"]
+    assert [r["started"] is None for r in data["runs"]] == [False, True, True]
+    assert data["runs"][1]["run_dir"] is None and len(run_dirs(runs)) == 1
+    assert data["status"] == "incomplete" and data["error"] == MISSING_DATA
+    (folder,) = (runs / "sweeps").iterdir()
+    assert f"Stopped by an error: {MISSING_DATA}" in (folder / "summary.md").read_text()
+    assert [r["status"] for r in summary_rows(runs)] == ["completed", "pending", "pending"]
+
+
+MISSING_DATA = "no CIFAR-10 at /nowhere/cifar10 (set $CIFAR_TUI_CIFAR10)"
+
+
+class Notes(SweepHooks):
+    """Writes down what the loop tells a front, in order."""
+
+    def __init__(self) -> None:
+        self.said: list[tuple[Any, ...]] = []
+
+    def sweep_started(self, loop: SweepLoop) -> None:
+        self.said.append(("sweep_started",))
+
+    def run_starting(self, entry: SweepEntry, action: str) -> None:
+        self.said.append(("run_starting", entry.label, action))
+
+    def event(self, entry: SweepEntry, event: Event) -> None:
+        self.said.append(("event", entry.label, event.type))
+
+    def run_ended(
+        self, entry: SweepEntry, finished: RunFinished | None, error: CifarTuiError | None
+    ) -> None:
+        status = finished.status if finished else None
+        self.said.append(("run_ended", entry.label, entry.status, status, error))
+
+    def sweep_ended(self, loop: SweepLoop) -> None:
+        self.said.append(("sweep_ended", loop.error))
+
+
 @pytest.fixture(autouse=True)
-def _no_hook():
-    FakeRun.hook = None
+def _fake_run():
+    FakeRun.reset()
     yield
-    FakeRun.hook = None
+    FakeRun.reset()
 
 
 def test_fake_sweep_completes_with_status_lines_eta_and_summary(tmp_path: Path) -> None:
@@ -665,16 +640,19 @@ def test_fake_sweep_completes_with_status_lines_eta_and_summary(tmp_path: Path) 
     assert code == EXIT_OK
     lines = out.splitlines()
     assert "ETA unknown" in next(line for line in lines if "ETA" in line)
-    assert "[1/3] fake lr=0.001: completed in 3 s, test accuracy 0.40, val 0.35" in lines
+    # durations read as everywhere else (core.format.duration): two 2-second epochs
+    assert "[1/3] fake lr=0.001: completed in 0:04, test accuracy 0.40, val 0.35" in lines
     # after run 1: two 2-second epochs measured, four epochs left
-    assert "sweep fake: 1 of 3 runs finished; ETA 8 s (4 epochs left at a median 2.0 s/epoch)" in (
-        lines
+    assert (
+        "sweep fake: 1 of 3 runs finished; ETA 0:08 (4 epochs left at a median 2.0 s/epoch)"
+        in lines
     )
     assert [r["status"] for r in summary_rows(runs)] == ["completed"] * 3
     assert [r["train.learning_rate"] for r in summary_rows(runs)] == ["0.001", "0.002", "0.003"]
     assert summary_rows(runs)[0]["best_val_accuracy"] == "0.35"
     data = sweep_json(runs)
     assert data["status"] == "completed" and data["schema"] == "cifar-tui/sweep/1"
+    assert data["error"] is None
     assert [r["overrides"] for r in data["runs"]] == [
         {"train.learning_rate": v} for v in (0.001, 0.002, 0.003)
     ]
@@ -686,38 +664,30 @@ def test_failed_run_is_recorded_and_the_sweep_goes_on(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     code, out, _ = drive_fake(fake_sweep(tmp_path, "0.001, 5.0, 0.003"), runs)
     assert code == EXIT_FAILED
-    assert "[2/3] fake lr=5.0: diverged in 3 s: Diverged: the loss became nan" in out
+    assert "[2/3] fake lr=5.0: diverged in 0:00: Diverged: the loss became nan" in out
     assert [r["status"] for r in summary_rows(runs)] == ["completed", "diverged", "completed"]
     assert sweep_json(runs)["status"] == "failed"
     # run again: a diverged run would diverge again, so it is skipped like a completed one
     code, out, _ = drive_fake(fake_sweep(tmp_path, "0.001, 5.0, 0.003"), runs)
     assert code == EXIT_FAILED
-    assert "[2/3] fake lr=5.0: diverged earlier, skipped" in out
+    assert "[2/3] fake lr=5.0: diverged earlier, skipped (Diverged: the loss became nan)" in out
     assert len(run_dirs(runs)) == 3
 
 
 def test_stop_request_mid_run_then_resume_skips_finished_runs(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     path = fake_sweep(tmp_path)
-    drivers: list[SweepDriver] = []
+    driver = make_driver(path, runs)
 
     def stop_in_run_two(run: FakeRun, epoch: int) -> None:
         if run.profile.train.learning_rate == 0.002 and epoch == 1:
-            drivers[0].request_stop()
+            driver.request_stop()
 
     FakeRun.hook = stop_in_run_two
-    sweep = load_sweep(path, ["train.epochs=2"])
-    out = io.StringIO()
-    driver = SweepDriver(
-        sweep,
-        runs,
-        out=out,
-        make_run=lambda profile: FakeRun(profile, runs),
-        resume_run=FakeRun.resume,
-    )
-    drivers.append(driver)
     assert driver.execute() == EXIT_STOPPED
-    assert "[2/3] fake lr=0.002: stopped after 1 of 2 epochs" in out.getvalue()
+    assert isinstance(driver.out, io.StringIO)
+    assert "[2/3] fake lr=0.002: stopped after 1 of 2 epochs" in driver.out.getvalue()
+    assert "resume with the same command: cifar-tui --sweep fake.toml" in driver.out.getvalue()
     data = sweep_json(runs)
     assert [r["status"] for r in data["runs"]] == ["completed", "stopped", "pending"]
     assert data["runs"][2]["run_dir"] is None and data["status"] == "stopped"
@@ -739,39 +709,190 @@ def test_stop_request_mid_run_then_resume_skips_finished_runs(tmp_path: Path) ->
 
 
 def test_stop_between_runs_leaves_the_rest_pending(tmp_path: Path) -> None:
+    """A stop when no run trains (here: as run 1 ends) ends the sweep; run 1 is not touched."""
+
+    class StopAfterRunOne(Notes):
+        def run_ended(self, entry: SweepEntry, *args: Any) -> None:
+            super().run_ended(entry, *args)
+            loop.request_stop()
+
     runs = tmp_path / "runs"
-
-    def stop_after_run_one(run: FakeRun, epoch: int) -> None:
-        if run.profile.train.learning_rate == 0.001 and epoch == 2:
-            drivers[0].stop.set()  # the sweep, not the run: run 1 finishes
-
-    drivers: list[SweepDriver] = []
-    FakeRun.hook = stop_after_run_one
-    sweep = load_sweep(fake_sweep(tmp_path), ["train.epochs=2"])
-    driver = SweepDriver(
-        sweep, runs, out=io.StringIO(), make_run=lambda profile: FakeRun(profile, runs)
-    )
-    drivers.append(driver)
-    assert driver.execute() == EXIT_STOPPED
+    notes = StopAfterRunOne()
+    loop = fake_loop(fake_sweep(tmp_path), runs, notes)
+    assert loop.run() == "stopped"
     assert [r["status"] for r in sweep_json(runs)["runs"]] == ["completed", "pending", "pending"]
+    assert [n for n in notes.said if n[0] == "run_starting"] == [
+        ("run_starting", "lr=0.001", "start")
+    ]
+    assert FakeRun.made == ["start smoke-lr-0.001"]
 
 
 def test_stop_while_the_next_run_is_set_up_does_not_start_it(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
-    drivers: list[SweepDriver] = []
 
     def make_run(profile: Any) -> FakeRun:
         if profile.train.learning_rate == 0.002:
-            drivers[0]._on_sigint(signal.SIGINT, None)  # Ctrl+C lands between runs
+            driver._on_sigint(signal.SIGINT, None)  # Ctrl+C lands while run 2 is set up
         return FakeRun(profile, runs)
 
-    sweep = load_sweep(fake_sweep(tmp_path), ["train.epochs=2"])
-    driver = SweepDriver(sweep, runs, out=io.StringIO(), make_run=make_run)
-    drivers.append(driver)
+    driver = make_driver(fake_sweep(tmp_path), runs, make_run=make_run)
     assert driver.execute() == EXIT_STOPPED
     data = sweep_json(runs)
     assert [r["status"] for r in data["runs"]] == ["completed", "pending", "pending"]
     assert data["runs"][1]["started"] is None and len(run_dirs(runs)) == 1
+    assert FakeRun.made == ["start smoke-lr-0.001", "start smoke-lr-0.002"]  # built, not run
+
+
+def test_stop_while_a_resumed_run_is_set_up_leaves_it_untouched(tmp_path: Path) -> None:
+    """The stop lands between Run.resume and its start: the stopped run keeps its files and
+    its place in sweep.json, and no front hears of it starting."""
+    runs = tmp_path / "runs"
+    path = fake_sweep(tmp_path)
+    FakeRun.hook = lambda run, epoch: run.request_stop() if epoch == 1 else None
+    assert fake_loop(path, runs, SweepHooks()).run() == "stopped"
+    (stopped,) = run_dirs(runs)
+    files = {p.name: p.read_bytes() for p in stopped.iterdir() if p.is_file()}
+    before = sweep_json(runs)["runs"][0]
+
+    def resume_run(run_dir: Path) -> FakeRun:
+        loop.request_stop()
+        return FakeRun.resume(run_dir)
+
+    FakeRun.reset()
+    notes = Notes()
+    loop = fake_loop(path, runs, notes)
+    loop.resume_run = resume_run
+    assert loop.run() == "stopped"
+    assert FakeRun.made == [f"resume {stopped.name}"]  # built, never executed
+    assert {p.name: p.read_bytes() for p in stopped.iterdir() if p.is_file()} == files
+    after = sweep_json(runs)["runs"][0]
+    assert (after["status"], after["started"], after["run_dir"]) == (
+        "stopped",
+        before["started"],
+        before["run_dir"],
+    )
+    assert notes.said == [("sweep_started",), ("sweep_ended", None)]
+
+
+def test_the_loop_tells_the_hooks_in_order(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    notes = Notes()
+    loop = fake_loop(fake_sweep(tmp_path, "0.001, 5.0"), runs, notes)
+    assert loop.run() == "failed"
+    events = ["status", "run_opened", "run_started"] + ["batch_progress", "epoch_ended"] * 2
+    assert notes.said == [
+        ("sweep_started",),
+        ("run_starting", "lr=0.001", "start"),
+        *(("event", "lr=0.001", name) for name in [*events, "run_finished"]),
+        ("run_ended", "lr=0.001", "completed", "completed", None),
+        ("run_starting", "lr=5.0", "start"),
+        *(("event", "lr=5.0", name) for name in [*events[:3], "run_finished"]),
+        ("run_ended", "lr=5.0", "diverged", "diverged", None),
+        ("sweep_ended", None),
+    ]
+
+
+def test_run_dir_is_in_sweep_json_from_run_opened_and_the_eta_counts_live_epochs(
+    tmp_path: Path,
+) -> None:
+    """The engine says where the run lives as soon as it exists: sweep.json names it then,
+    long before the run ends (a sweep killed now still finds the run)."""
+    runs = tmp_path / "runs"
+    seen: dict[str, Any] = {}
+
+    class Watch(SweepHooks):
+        def event(self, entry: SweepEntry, event: Event) -> None:
+            if isinstance(event, RunOpened) and entry.run.index == 2:
+                recorded = sweep_json(runs)["runs"][1]
+                seen["opened"] = (recorded["run_dir"], recorded["status"], event.run_dir)
+            if isinstance(event, EpochEnded) and entry.run.index == 2:
+                seen["eta"] = loop.eta()
+
+    loop = fake_loop(fake_sweep(tmp_path), runs, Watch())
+    assert loop.run() == "completed"
+    run_dir, status, announced = seen["opened"]
+    assert run_dir == str(Path(announced).resolve()) and status == "running"
+    assert Path(run_dir) == run_dirs(runs)[1]
+    # run 2's second epoch: 2 + 2 measured, 6 - 4 = 2 epochs left
+    eta = seen["eta"]
+    assert (eta.epochs_left, eta.median_epoch_seconds, eta.seconds) == (2, 2.0, 4.0)
+
+
+def test_a_run_that_cannot_start_ends_the_sweep_and_the_cli_exits_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As the console does (tests/test_tui_sweeps.py): the sweep ends with the error, recorded,
+    its summary written; the command line prints the error's one line and exits 2."""
+    from tui.cli.main import main
+
+    runs = tmp_path / "runs"
+    monkeypatch.setattr("core.training.engine.Run", FakeRun)  # the default make_run's
+    FakeRun.cannot_start = {"smoke-lr-0.002": DataError(MISSING_DATA)}
+    path = fake_sweep(tmp_path)
+    code = main(["--sweep", str(path), "--set", "train.epochs=2", "--runs-dir", str(runs),
+                 "--plain"])  # fmt: skip
+    out, err = capsys.readouterr()
+    print(out, err)
+    assert code == EXIT_USAGE
+    assert err == f"cifar-tui: error: {MISSING_DATA}\n"
+    assert "[1/3] fake lr=0.001: completed" in out
+    assert "sweep fake: incomplete" in out and "resume with the same command" in out
+    assert "[2/3]" not in out  # no outcome line for a run that never started
+    assert FakeRun.made == ["start smoke-lr-0.001", "start smoke-lr-0.002"]
+    assert_ended_by_missing_data(runs)
+
+
+def test_a_run_that_cannot_start_reaches_every_hook_once(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    error = DataError(MISSING_DATA)
+    FakeRun.cannot_start = {"smoke-lr-0.002": error}
+    notes = Notes()
+    loop = fake_loop(fake_sweep(tmp_path), runs, notes)
+    assert loop.run() == ERROR and loop.error is error
+    assert notes.said[-4:] == [
+        ("run_starting", "lr=0.002", "start"),
+        ("event", "lr=0.002", "status"),
+        ("run_ended", "lr=0.002", "pending", None, error),
+        ("sweep_ended", error),
+    ]
+    assert_ended_by_missing_data(runs)
+
+
+def test_a_sweep_running_elsewhere_ends_with_an_error_and_writes_nothing(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    path = fake_sweep(tmp_path)
+    other = SweepDir.open(runs, load_sweep(path, ["train.epochs=2"]))
+    notes = Notes()
+    loop = fake_loop(path, runs, notes)
+    assert loop.run() == ERROR and loop.sweep_dir is None
+    assert isinstance(loop.error, RunDirError) and "already running" in str(loop.error)
+    assert notes.said == [("sweep_ended", loop.error)]
+    assert FakeRun.made == []
+    driver = make_driver(path, runs)
+    with pytest.raises(RunDirError, match="already running in another process"):
+        driver.execute()  # main() prints it in one line, exit 2
+    other.close()
+
+
+def test_importing_the_loop_loads_no_engine() -> None:
+    """The engine (and with it TensorFlow) is imported only when a run is made."""
+    code = (
+        "import sys, core.sweeps.loop; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', "
+        "'jax') or m == 'core.training.engine'))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env(), capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
+def test_sweep_command_repeats_the_sweep() -> None:
+    assert sweep_command("my sweeps/a.toml", ["train.epochs=1"], Path("runs"), plain=True) == (
+        "cifar-tui --sweep 'my sweeps/a.toml' --set train.epochs=1 --runs-dir runs --plain"
+    )
+    assert sweep_command(Path("s.toml"), (), "r") == "cifar-tui --sweep s.toml --runs-dir r"
 
 
 def test_killed_sweep_resumes_the_interrupted_run_and_finds_an_unrecorded_one(
@@ -784,11 +905,10 @@ def test_killed_sweep_resumes_the_interrupted_run_and_finds_an_unrecorded_one(
     one, two = sweep_dir.entries[:2]
     # run 1: killed mid-run (report says running, nobody holds its lock) and recorded
     sweep_dir.mark_started(one)
-    killed = FakeRun(one.run.profile, runs)
-    killed.run_dir = rundir.new_run_dir(runs, one.run.profile.name)
+    killed = rundir.new_run_dir(runs, one.run.profile.name)
     report = {"status": "running", "profile": one.run.profile.to_dict(), "epochs": []}
-    rundir.atomic_write(killed.run_dir / "report.json", json.dumps(report))
-    sweep_dir.attach(one, killed.run_dir)
+    rundir.atomic_write(killed / "report.json", json.dumps(report))
+    sweep_dir.attach(one, killed)
     # run 2: started, its directory made, then the kill: sweep.json never named it
     sweep_dir.mark_started(two)
     orphan = rundir.new_run_dir(runs, two.run.profile.name + "-x")

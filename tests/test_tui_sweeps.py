@@ -11,19 +11,20 @@ from __future__ import annotations
 import csv
 import io
 import json
-import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
+from fakes import FakeRun
 from helpers import markdown_tables
+from test_sweeps import MISSING_DATA, assert_ended_by_missing_data, fake_sweep
 from test_tui import in_event_loop, wait_for
 from test_tui_helpers import REPO, copy_profiles, lr_run, standard_runs
 from textual.widgets import DataTable, Static
 
 from core.compare import Comparison, RunRow
-from core.events import EpochEnded, RunFinished, RunStarted
-from core.storage import rundir
+from core.errors import DataError
 from core.sweeps.spec import load_sweep
 from tui.console.app import create_app
 from tui.console.screens.compare import CompareScreen, export_comparison, series_labels
@@ -170,115 +171,30 @@ async def test_queue_a_tiny_sweep_and_watch_it_run_by_run(tmp_path: Path) -> Non
 # -- stop and resume, with a stand-in engine ----------------------------------------------
 
 
-class FakeEngineRun:
-    """Stands in for core.training.engine.Run in the console's worker: writes report.json and
-    history.csv as the engine does and emits its events, with no training. With ``hold`` set,
-    the next run waits after its first epoch until it is asked to stop (the test presses s)."""
-
-    hold: ClassVar[bool] = False
-    made: ClassVar[list[str]] = []  # "start LABEL" / "resume RUN_DIR", in order
-
-    def __init__(
-        self,
-        profile: Any,
-        runs_dir: Path | str = "runs",
-        on_event: Any = None,
-        *,
-        command: str | None = None,
-        resume_dir: Path | None = None,
-    ) -> None:
-        self.profile = profile
-        self.runs_dir = Path(runs_dir)
-        self._sink = on_event or (lambda event: None)
-        self.run_dir = resume_dir
-        self._stop = threading.Event()
-        FakeEngineRun.made.append(
-            f"resume {resume_dir.name}" if resume_dir else f"start {profile.name}"
-        )
-
-    @classmethod
-    def resume(cls, run_dir: Path, on_event: Any = None) -> FakeEngineRun:
-        from core.profiles import profile_from_dict
-
-        report = json.loads((Path(run_dir) / "report.json").read_text())
-        return cls(profile_from_dict(report["profile"]), Path(run_dir).parent, on_event,
-                   resume_dir=Path(run_dir))  # fmt: skip
-
-    def request_stop(self) -> None:
-        self._stop.set()
-
-    @property
-    def stop_requested(self) -> bool:
-        return self._stop.is_set()
-
-    def _write(self, report: dict[str, Any]) -> None:
-        assert self.run_dir is not None
-        rundir.atomic_write(self.run_dir / "report.json", json.dumps(report))
-
-    def execute(self) -> str:
-        if self.run_dir is None:
-            self.run_dir = rundir.new_run_dir(self.runs_dir, self.profile.name)
-            report = {"status": "running", "profile": self.profile.to_dict(), "epochs": []}
-        else:
-            report = json.loads((self.run_dir / "report.json").read_text())
-        epochs = report["epochs"]
-        lock = rundir.RunLock(self.run_dir)
-        lock.acquire()
-        report["status"] = "running"
-        self._write(report)
-        planned = self.profile.train.epochs
-        self._sink(
-            RunStarted(
-                run_dir=str(self.run_dir), name=self.profile.name, epochs=planned,
-                initial_epoch=len(epochs), steps_per_epoch=4, batch_size=50, params_total=1234,
-                params_trainable=1234, backend="fake", devices=["cpu"], train_images=200,
-                val_images=100, test_images=60,
-            )
-        )  # fmt: skip
-        status = "completed"
-        while len(epochs) < planned:
-            if self.stop_requested:
-                status = "stopped"
-                break
-            row = {
-                "epoch": len(epochs) + 1, "seconds": 2.0, "loss": 1.0, "accuracy": 0.5,
-                "val_loss": 1.0, "val_accuracy": 0.25 + 0.1 * len(epochs),
-                "lr": self.profile.train.learning_rate,
-            }  # fmt: skip
-            epochs.append(row)
-            rundir.append_history(self.run_dir / "history.csv", row)
-            self._write(report)
-            self._sink(EpochEnded(**row))
-            if FakeEngineRun.hold:
-                FakeEngineRun.hold = False
-                self._stop.wait(FAST_TIMEOUT)
-        if status == "completed" and self.stop_requested:
-            status = "stopped"
-        report["status"] = status
-        if status == "completed":
-            report["test"] = {"loss": 1.0, "accuracy": 0.4}
-        self._write(report)
-        lock.release()
-        self._sink(RunFinished(status, "", None, report.get("test", {}).get("accuracy"), 4.0))
-        return status
+def hold_after_first_epoch(run: FakeRun, epoch: int) -> None:
+    """The first run to reach this waits after its first epoch until it is asked to stop (the
+    test presses s); later runs go straight on."""
+    FakeRun.hook = None
+    run.wait_for_stop(FAST_TIMEOUT)
 
 
 @pytest.fixture
-def fake_engine(monkeypatch: pytest.MonkeyPatch) -> type[FakeEngineRun]:
-    monkeypatch.setattr("core.training.engine.Run", FakeEngineRun)
-    FakeEngineRun.hold = False
-    FakeEngineRun.made = []
-    return FakeEngineRun
+def fake_engine(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[FakeRun]]:
+    """The console's sweep builds its runs with core.training.engine.Run: the stand-in here."""
+    monkeypatch.setattr("core.training.engine.Run", FakeRun)
+    FakeRun.reset()
+    yield FakeRun
+    FakeRun.reset()
 
 
 @in_event_loop
 async def test_stop_stops_the_sweep_and_starting_it_again_resumes(
-    tmp_path: Path, fake_engine: type[FakeEngineRun]
+    tmp_path: Path, fake_engine: type[FakeRun]
 ) -> None:
     profiles = tiny_profiles(tmp_path / "profiles", epochs=2)
     runs_dir = tmp_path / "runs"
     app = create_app(profiles, runs_dir)
-    fake_engine.hold = True
+    fake_engine.hook = hold_after_first_epoch
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("S", "enter")
         watch = app.screen
@@ -334,11 +250,11 @@ async def test_stop_stops_the_sweep_and_starting_it_again_resumes(
 
 @in_event_loop
 async def test_quit_during_a_sweep_stops_it_and_leaves_it_resumable(
-    tmp_path: Path, fake_engine: type[FakeEngineRun]
+    tmp_path: Path, fake_engine: type[FakeRun]
 ) -> None:
     profiles = tiny_profiles(tmp_path / "profiles", epochs=2)
     app = create_app(profiles, tmp_path / "runs")
-    fake_engine.hold = True
+    fake_engine.hook = hold_after_first_epoch
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("S", "enter")
         await wait_for(pilot, lambda: len(app.run_state.epochs) == 1, FAST_TIMEOUT, "epoch 1")
@@ -352,6 +268,30 @@ async def test_quit_during_a_sweep_stops_it_and_leaves_it_resumable(
     data = json.loads((folder / "sweep.json").read_text())
     assert data["status"] == "stopped"
     assert [r["status"] for r in data["runs"]] == ["stopped", "pending"]
+
+
+@in_event_loop
+async def test_a_run_that_cannot_start_ends_the_sweep_as_on_the_command_line(
+    tmp_path: Path, fake_engine: type[FakeRun]
+) -> None:
+    """The console half of test_sweeps' command-line test: the same sweep, the same run that
+    cannot start (missing data), the same sweep directory afterwards; the console shows it."""
+    runs_dir = tmp_path / "runs"
+    fake_engine.cannot_start = {"smoke-lr-0.002": DataError(MISSING_DATA)}
+    app = create_app(copy_profiles(tmp_path / "profiles"), runs_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert app.start_sweep(load_sweep(fake_sweep(tmp_path)))
+        await wait_for(pilot, lambda: not app.run_active, FAST_TIMEOUT, "the end of the sweep")
+        assert app.sweep_state is not None and app.sweep_state.error == MISSING_DATA
+        assert app.run_state.error == MISSING_DATA and app.engine_status == "error"
+        watch = app.screen
+        assert isinstance(watch, WatchScreen)
+        assert f"sweep fake: stopped by an error: {MISSING_DATA}" in sweep_line(watch)
+        outcome = str(watch.query_one("#outcome", Static).render())
+        assert f"The run could not start: {MISSING_DATA}" in outcome
+        assert MISSING_DATA in last_notification(app)
+    assert fake_engine.made == ["start smoke-lr-0.001", "start smoke-lr-0.002"]
+    assert_ended_by_missing_data(runs_dir)
 
 
 @in_event_loop

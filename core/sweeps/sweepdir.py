@@ -21,6 +21,7 @@ from typing import Any
 
 from core.compare import METRICS, differing_keys
 from core.errors import RunDirError
+from core.status import BAD_ENDINGS, FINISHED, RunStatus
 from core.storage.rundir import RunLock, RunRecord, atomic_write, load_run
 from core.sweeps.spec import SCHEMA, Sweep, SweepRun
 from core.table import Column, Table
@@ -28,8 +29,9 @@ from core.values import flatten
 
 SWEEP_FILE = "sweep.json"
 SWEEPS_FOLDER = "sweeps"
-#: Run statuses a sweep does not run again (a failed or diverged run would do the same again).
-FINISHED = ("completed", "failed", "diverged")
+#: What a sweep does with a run (``SweepDir.action``); FINISHED (core.status) runs are skipped:
+#: a failed or diverged run would do the same again.
+SKIP, RESUME, START = "skip", "resume", "start"
 SUMMARY_METRICS = tuple(m for m in METRICS if m.attr != "params")
 
 
@@ -39,7 +41,7 @@ class SweepEntry:
 
     run: SweepRun
     run_dir: Path | None = None
-    status: str = "pending"  # pending, running, then a run status (or interrupted)
+    status: str = RunStatus.PENDING  # pending, running, then a run status (or interrupted)
     started: float | None = None
     record: RunRecord | None = None
 
@@ -54,6 +56,13 @@ class SweepEntry:
     @property
     def epochs_done(self) -> int:
         return len(self.record.epochs) if self.record else 0
+
+    @property
+    def error_message(self) -> str:
+        """Why the run failed or diverged, as its report says ("" if it says nothing)."""
+        if self.record is None:
+            return ""
+        return str((self.record.report.get("error") or {}).get("message", ""))
 
     @property
     def epochs_left(self) -> int:
@@ -89,7 +98,8 @@ class SweepDir:
         self.runs_dir = runs_dir
         self.command = command
         self.entries = [SweepEntry(run) for run in sweep.runs]
-        self.state = "incomplete"  # the driver sets "running" and "stopped"
+        self.state: str = "incomplete"  # the sweep loop sets "running" and "stopped"
+        self.error: str | None = None  # why the sweep could not go on (a run could not start)
         self._lock = RunLock(path)
 
     @classmethod
@@ -137,13 +147,13 @@ class SweepDir:
         entry.record = None
         if entry.run_dir is None or not entry.run_dir.is_dir():
             entry.run_dir = None
-            entry.status = "pending"
+            entry.status = RunStatus.PENDING
             return
         try:
             entry.record = load_run(entry.run_dir)
         except RunDirError:  # killed before it wrote anything: start it afresh
             entry.run_dir = None
-            entry.status = "pending"
+            entry.status = RunStatus.PENDING
             return
         entry.status = entry.record.status
 
@@ -170,16 +180,16 @@ class SweepDir:
                     break
 
     def action(self, entry: SweepEntry) -> str:
-        """ "skip" a finished run, "resume" a stopped or interrupted one, "start" the rest."""
+        """SKIP a finished run, RESUME a stopped or interrupted one, START the rest."""
         if entry.status in FINISHED:
-            return "skip"
+            return SKIP
         if entry.run_dir is not None and entry.record is not None:
-            return "resume"
-        return "start"
+            return RESUME
+        return START
 
     def mark_started(self, entry: SweepEntry) -> None:
         entry.started = time.time()
-        entry.status = "running"
+        entry.status = RunStatus.RUNNING
         self.save()
 
     def attach(self, entry: SweepEntry, run_dir: Path) -> None:
@@ -198,7 +208,9 @@ class SweepDir:
         incomplete (not running now, runs left)."""
         statuses = [e.status for e in self.entries]
         if all(s in FINISHED for s in statuses):
-            return "completed" if all(s == "completed" for s in statuses) else "failed"
+            if any(s in BAD_ENDINGS for s in statuses):
+                return RunStatus.FAILED
+            return RunStatus.COMPLETED
         return self.state
 
     def eta(self, live_seconds: list[float] | tuple[float, ...] = ()) -> Eta:
@@ -231,6 +243,7 @@ class SweepDir:
             "command": self.command,
             "runs_dir": str(self.runs_dir.resolve()),
             "status": self.status,
+            "error": self.error,
             "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "runs": [e.to_dict() for e in self.entries],
         }
@@ -271,6 +284,8 @@ class SweepDir:
         lines = [f"# Sweep {self.sweep.name}: {self.status}", ""]
         if self.sweep.description:
             lines += [self.sweep.description, ""]
+        if self.error:
+            lines += [f"Stopped by an error: {self.error}", ""]
         lines.append(f"- sweep file: `{self.sweep.path}`")
         if self.command:
             lines.append(f"- command: `{self.command}`")

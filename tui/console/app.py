@@ -37,7 +37,7 @@ from tui.console.screens.launch import LaunchScreen
 from tui.console.screens.runs import RunsScreen
 from tui.console.screens.watch import WatchScreen
 from tui.console.state import RunState, SweepState
-from tui.console.sweep_runner import SweepControl, execute_sweep
+from tui.console.sweep_runner import execute_sweep
 
 if TYPE_CHECKING:
     from core.storage.rundir import RunRecord
@@ -129,18 +129,12 @@ class CifarTuiApp(App[int]):
         if self.run_active:
             self.notify(self.busy_message(), severity="warning", markup=False)
             return False
-        import argparse
+        from core.sweeps.loop import sweep_command
 
-        from tui.cli.sweep import sweep_command
-
-        command = sweep_command(
-            argparse.Namespace(
-                sweep=str(sweep.path), overrides=[], runs_dir=self.runs_dir, plain=False
-            )
-        )
+        command = sweep_command(sweep.path, sweep.overrides, self.runs_dir)
         self.sweep_state = SweepState(sweep.name, str(sweep.path), len(sweep.runs), command)
         self.run_state = RunState(label=f"sweep {sweep.name}", status="opening the sweep")
-        control = SweepControl()
+        control = RunControl()  # stops the sweep loop, which stops its current run
         self.control = control
         self.engine_status = None
         self._run_sweep(sweep, control, command)
@@ -150,7 +144,7 @@ class CifarTuiApp(App[int]):
         return True
 
     @work(thread=True, exclusive=True, group="engine", exit_on_error=False)
-    def _run_sweep(self, sweep: Sweep, control: SweepControl, command: str) -> str:
+    def _run_sweep(self, sweep: Sweep, control: RunControl, command: str) -> str:
         """The thread worker of a sweep: its runs in turn; talks to the UI only by messages."""
         return execute_sweep(sweep, self.runs_dir, control, self.post_message, command)
 
@@ -259,6 +253,7 @@ class CifarTuiApp(App[int]):
         if sweep is None:
             return
         sweep.active = False
+        self.run_state.active = False  # the worker is done, even if a bug cut its run short
         if message.snapshot is not None:
             sweep.snapshot = message.snapshot
         sweep.error = message.error

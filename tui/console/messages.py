@@ -60,8 +60,9 @@ class SweepUpdate(Message):
 
 
 class SweepDone(Message):
-    """The sweep worker is done: every run ran, it was stopped, or ``error`` ended it early
-    (``snapshot`` is None when the sweep directory could not even be opened)."""
+    """The sweep worker is done: every run ran, it was stopped, or ``error`` ended it early (a
+    run could not start, as core.sweeps.loop describes; ``snapshot`` is None when the sweep
+    directory could not even be opened)."""
 
     def __init__(self, snapshot: SweepSnapshot | None, error: str | None = None) -> None:
         super().__init__()

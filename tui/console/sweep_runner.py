@@ -1,33 +1,35 @@
-"""The console's sweep: a sweep's runs one after another, in the engine's thread worker.
+"""The console's sweep: core.sweeps.loop's SweepLoop, run in the engine's thread worker.
 
-The bookkeeping is core.sweeps.sweepdir's, used exactly as ``cifar-tui --sweep`` (tui/cli/sweep.py)
-uses it, so both fronts share one sweep directory: finished runs are skipped, a stopped or
-interrupted run resumes, the rest start, and ``sweep.json`` / ``summary.md`` / ``summary.csv``
-are kept up to date. The same command (or starting the sweep again in the console) resumes it.
+The loop is the one ``cifar-tui --sweep`` (tui/cli/sweep.py) runs, so both fronts share one
+sweep directory and one behaviour: finished runs are skipped, a stopped or interrupted run
+resumes, the rest start, a run that cannot start ends the sweep with its error, and
+``sweep.json`` / ``summary.md`` / ``summary.csv`` are kept up to date. The same command (or
+starting the sweep again in the console) resumes it.
 
-Each run goes through ``tui.console.runner.execute``, the body a single console run uses, so the
-watch screen shows it like any run. The worker reaches the UI only by posting messages: the runs'
-engine events, and :class:`~tui.console.messages.SweepRunStarting`,
-:class:`~tui.console.messages.SweepUpdate`
-and :class:`~tui.console.messages.SweepDone` carrying immutable :class:`SweepSnapshot` copies. The
-:class:`~core.sweeps.sweepdir.SweepDir` itself is only touched on the worker thread.
+:class:`ConsoleHooks` only turns the loop's news into messages: each run's engine events as
+:class:`~tui.console.messages.EngineEvent` (so the watch screen shows it like any run) and its end
+as :class:`~tui.console.messages.EngineDone`, and :class:`~tui.console.messages.SweepRunStarting`,
+:class:`~tui.console.messages.SweepUpdate` and :class:`~tui.console.messages.SweepDone` carrying
+immutable :class:`SweepSnapshot` copies. The engine trains in the worker thread itself, so the
+:class:`~core.sweeps.sweepdir.SweepDir` is only touched on that thread.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from textual.message import Message
 
 from core.errors import CifarTuiError
-from core.events import EpochEnded
+from core.events import BatchProgress, EpochEnded, Event, RunFinished
+from core.status import FINISHED
+from core.sweeps.loop import ERROR, SweepHooks, SweepLoop
 from core.sweeps.spec import Sweep
-from core.sweeps.sweepdir import FINISHED, Eta, SweepDir, SweepEntry
+from core.sweeps.sweepdir import SKIP, Eta, SweepEntry
 from tui.console.messages import EngineDone, EngineEvent, SweepDone, SweepRunStarting, SweepUpdate
-from tui.console.runner import LaunchRequest, RunControl, execute
+from tui.console.runner import ProgressThrottle, RunControl
 
 Post = Callable[[Message], object]
 
@@ -68,9 +70,6 @@ class SweepSnapshot:
 
 def _view(entry: SweepEntry, live_epochs: int = 0) -> SweepRunView:
     record = entry.record
-    message = ""
-    if record is not None:
-        message = str((record.report.get("error") or {}).get("message", ""))
     return SweepRunView(
         index=entry.run.index,
         label=entry.label,
@@ -79,134 +78,85 @@ def _view(entry: SweepEntry, live_epochs: int = 0) -> SweepRunView:
         epochs_done=entry.epochs_done + live_epochs,
         test_accuracy=record.test_accuracy if record else None,
         best_val_accuracy=record.best_val_accuracy if record else None,
-        message=message,
+        message=entry.error_message,
         run_dir=str(entry.run_dir) if entry.run_dir else None,
     )
 
 
-def snapshot(
-    sweep_dir: SweepDir, current: int | None = None, live_seconds: Sequence[float] = ()
-) -> SweepSnapshot:
-    """Copy what the UI shows; ``live_seconds``: epochs the current run measured so far."""
-    runs = tuple(
-        _view(e, len(live_seconds) if e.run.index == current else 0) for e in sweep_dir.entries
-    )
+def snapshot(loop: SweepLoop) -> SweepSnapshot:
+    """Copy what the UI shows, the current run's epochs measured so far included."""
+    sweep_dir = loop.sweep_dir
+    assert sweep_dir is not None
+    current = loop.current.run.index if loop.current is not None else None
+    live = len(loop.live_seconds)
+    runs = tuple(_view(e, live if e.run.index == current else 0) for e in sweep_dir.entries)
     return SweepSnapshot(
         name=sweep_dir.sweep.name,
         path=sweep_dir.path,
         status=sweep_dir.status,
         runs=runs,
-        eta=sweep_dir.eta(list(live_seconds)),
+        eta=loop.eta(),
         current=current,
     )
 
 
-class SweepControl(RunControl):
-    """The stop switch of a whole sweep: a stop ends the current run after its batch and starts
-    no other. It also keeps the current Run, so the worker can record the run's directory in
-    sweep.json as soon as the engine has made it (a sweep killed then still finds it)."""
+class ConsoleHooks(SweepHooks):
+    """Posts what the sweep loop says, as messages for the UI thread."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.current: Any = None  # set and read on the worker thread only
+    def __init__(self, post: Post) -> None:
+        self.post = post
+        self.loop: SweepLoop | None = None
+        self._throttle = ProgressThrottle()
 
-    def attach(self, run: Any) -> None:
-        self.current = run
-        super().attach(run)
+    def _snapshot(self) -> SweepSnapshot:
+        assert self.loop is not None
+        return snapshot(self.loop)
 
+    def sweep_started(self, loop: SweepLoop) -> None:
+        self.loop = loop
+        self.post(SweepUpdate(self._snapshot()))
 
-class _Tracker:
-    """The ``post`` handed to ``execute`` for one run: forwards every message to the UI, notes
-    the run directory once it exists, and sends the sweep's ETA after each measured epoch."""
+    def run_starting(self, entry: SweepEntry, action: str) -> None:
+        if action == SKIP:
+            return
+        window: tuple[int, int] | None = None
+        if entry.run.profile.profiler.enabled:
+            first, last = entry.run.profile.profiler.batches
+            window = (first, last)
+        self._throttle = ProgressThrottle()
+        self.post(SweepRunStarting(self._snapshot(), entry.run.index, action, window))
 
-    def __init__(
-        self, sweep_dir: SweepDir, entry: SweepEntry, control: SweepControl, post: Post
+    def event(self, entry: SweepEntry, event: Event) -> None:
+        if isinstance(event, BatchProgress) and not self._throttle.allow(event):
+            return
+        self.post(EngineEvent(event))
+        if isinstance(event, EpochEnded):
+            self.post(SweepUpdate(self._snapshot()))
+
+    def run_ended(
+        self, entry: SweepEntry, finished: RunFinished | None, error: CifarTuiError | None
     ) -> None:
-        self.sweep_dir, self.entry, self.control, self.post = sweep_dir, entry, control, post
-        self.seconds: list[float] = []
-        self.error: str | None = None
+        if error is not None:
+            self.post(EngineDone(None, str(error)))
+            return
+        self.post(EngineDone(finished.status if finished else entry.status))
+        self.post(SweepUpdate(self._snapshot()))
 
-    def __call__(self, message: Message) -> None:
-        if isinstance(message, EngineDone) and message.error:
-            self.error = message.error
-        run = self.control.current
-        if self.entry.run_dir is None and getattr(run, "run_dir", None) is not None:
-            self.sweep_dir.attach(self.entry, run.run_dir)
-        self.post(message)
-        if isinstance(message, EngineEvent) and isinstance(message.event, EpochEnded):
-            self.seconds.append(message.event.seconds)
-            self.post(SweepUpdate(snapshot(self.sweep_dir, self.entry.run.index, self.seconds)))
+    def sweep_ended(self, loop: SweepLoop) -> None:
+        final = snapshot(loop) if loop.sweep_dir is not None else None
+        self.post(SweepDone(final, str(loop.error) if loop.error is not None else None))
 
 
 def execute_sweep(
-    sweep: Sweep, runs_dir: Path, control: SweepControl, post: Post, command: str
+    sweep: Sweep, runs_dir: Path, control: RunControl, post: Post, command: str
 ) -> str:
     """The sweep worker's body (runs in a thread); returns the sweep's final status, or "error"
-    when its directory could not be opened (e.g. the same sweep runs in another process)."""
+    when it could not go on. ``control`` stops the loop, from the UI thread."""
+    loop = SweepLoop(sweep, runs_dir, ConsoleHooks(post), command=command)
+    control.attach(loop)
     try:
-        sweep_dir = SweepDir.open(Path(runs_dir), sweep, command)
-    except CifarTuiError as exc:
-        post(SweepDone(None, str(exc)))
-        return "error"
-    error: str | None = None
-    try:
-        sweep_dir.state = "running"
-        sweep_dir.save()
-        post(SweepUpdate(snapshot(sweep_dir)))
-        for entry in sweep_dir.entries:
-            if control.stop_requested:
-                break
-            error = _one(sweep_dir, entry, control, post)
-            if error is not None:
-                break
-    except Exception as exc:  # a bug: say so; the finally below keeps the directory whole
-        error = f"{exc.__class__.__name__}: {exc}"
-    finally:
-        sweep_dir.state = "stopped" if control.stop_requested else "incomplete"
-        sweep_dir.save()
-        sweep_dir.write_summary()
-        sweep_dir.close()
-    final = snapshot(sweep_dir)
-    post(SweepDone(final, error))
-    return final.status
-
-
-def _one(sweep_dir: SweepDir, entry: SweepEntry, control: SweepControl, post: Post) -> str | None:
-    """Skip, resume or start one run, as sweep_cli does; returns why the sweep cannot go on."""
-    action = sweep_dir.action(entry)
-    if action == "skip":
-        return None
-    sweep_dir.mark_started(entry)
-    if control.stop_requested:  # stopped while this run was being set up: leave it unstarted
-        entry.started = None
-        sweep_dir.refresh(entry)
-        sweep_dir.save()
-        return None
-    profile = entry.run.profile
-    window: tuple[int, int] | None = None
-    if profile.profiler.enabled:
-        first, last = profile.profiler.batches
-        window = (first, last)
-    post(SweepRunStarting(snapshot(sweep_dir, entry.run.index), entry.run.index, action, window))
-    if action == "resume":
-        request = LaunchRequest(entry.label, sweep_dir.runs_dir, resume_dir=entry.run_dir)
-    else:
-        request = LaunchRequest(entry.label, sweep_dir.runs_dir, profile=profile)
-    tracker = _Tracker(sweep_dir, entry, control, post)
-    try:
-        status = execute(request, control, tracker)
-    finally:
-        run = control.current
-        if entry.run_dir is None and getattr(run, "run_dir", None) is not None:
-            entry.run_dir = Path(run.run_dir).resolve()
-        control.current = None
-        sweep_dir.finish(entry)
-        from core.training.engine import (
-            release_models,  # in the worker: the engine loads TensorFlow
-        )
-
-        release_models()
-    if status == "error":  # could not start (e.g. missing data): the next runs would not either
-        return tracker.error or "the run could not start"
-    post(SweepUpdate(snapshot(sweep_dir)))
-    return None
+        return loop.run()
+    except Exception as exc:  # a bug: say so (the loop has closed the sweep directory)
+        final = snapshot(loop) if loop.sweep_dir is not None else None
+        post(SweepDone(final, f"{exc.__class__.__name__}: {exc}"))
+        return ERROR
