@@ -9,6 +9,7 @@ This module imports neither TensorFlow nor Keras at import time.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import math
@@ -200,13 +201,27 @@ def _keras_cifar10():
     except Exception as exc:  # no network and no cache: Keras raises a bare Exception
         raise DataError(
             f"CIFAR-10 is not cached at {cached} and could not be downloaded "
-            f"({exc.__class__.__name__}). "
+            f"({_download_problem(exc)}). "
             'Put the extracted "cifar-10-batches-py" folder there, or set '
             f"{LOCAL_CIFAR10} to a local copy (a train/ and test/ image tree or its .tar.gz, "
             'e.g. ../shared/data/cifar10-jpeg.tar.gz), or use [data] source = "folder" with '
             'that path, or source = "synthetic".'
         ) from None
     return x, y.reshape(-1).astype(np.int32), xt, yt.reshape(-1).astype(np.int32)
+
+
+def _download_problem(exc: BaseException) -> str:
+    """The reason behind Keras's bare ``Exception("URL fetch failure ...")``: the innermost
+    cause's first line, e.g. "[Errno -3] Temporary failure in name resolution"."""
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    reason = getattr(exc, "reason", None)
+    lines = str(reason if reason is not None else exc).strip().splitlines()
+    text = lines[0] if lines else exc.__class__.__name__
+    offline = ("name resolution", "name or service", "unreachable", "connection")
+    if any(word in text.lower() for word in offline):
+        text += "; no network?"
+    return text
 
 
 def _folder_files(split_dir: Path) -> Iterator[Path]:
@@ -226,9 +241,38 @@ def folder_key(path: Path) -> str:
     h.update(str(path.resolve()).encode())
     for split_name in ("train", "test"):
         for f in _folder_files(path / split_name):
-            st = f.stat()
+            st = _stat(f)
             h.update(f"{f.relative_to(path)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
     return h.hexdigest()[:24]
+
+
+def _stat(f: Path) -> os.stat_result:
+    """A dangling link or a link loop among the images is the user's to fix: name it."""
+    try:
+        return f.stat()
+    except OSError as exc:
+        what = "a link loop" if exc.errno == errno.ELOOP else (exc.strerror or str(exc))
+        if f.is_symlink() and exc.errno == errno.ENOENT:
+            what = f"a dangling link (to {os.readlink(f)})"
+        raise DataError(f"cannot read image {f}: {what}") from None
+
+
+def check_classes(train: dict[str, int], test: dict[str, int], where: str) -> None:
+    """Every class needs training and test images: an empty or one-sided class would silently
+    give the model an output that never sees an example."""
+    for name in sorted(set(train) | set(test)):
+        for split_name, counts, other in (("train", train, test), ("test", test, train)):
+            if name not in counts and name in other:
+                theirs = "test" if split_name == "train" else "train"
+                raise DataError(
+                    f"{where}: {split_name}/ does not have class {name}/, which {theirs}/ has; "
+                    "give both splits the same classes"
+                )
+            if counts.get(name, 1) == 0:
+                raise DataError(
+                    f"{where}: {split_name}/{name}/ holds no images "
+                    f"({', '.join(IMAGE_SUFFIXES)}); add some or remove the class"
+                )
 
 
 def load_folder(path: Path):
@@ -236,6 +280,8 @@ def load_folder(path: Path):
     problem = check_folder(path)
     if problem:
         raise DataError(problem)
+    if path.is_dir():  # before the cache: a class emptied since must not go unnoticed
+        check_classes(_class_counts(path / "train"), _class_counts(path / "test"), str(path))
     key = folder_key(path)
     cached = cache_dir() / f"folder-{key}.npz"
     if cached.exists():
@@ -264,14 +310,21 @@ def _decode(data: bytes | Path) -> np.ndarray:
         return np.asarray(im, dtype=np.uint8)
 
 
+def _class_counts(split_dir: Path) -> dict[str, int]:
+    return {
+        d.name: sum(1 for f in d.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        for d in split_dir.iterdir()
+        if d.is_dir()
+    }
+
+
 def _decode_tree(path: Path):
     classes = tuple(sorted(d.name for d in (path / "train").iterdir() if d.is_dir()))
     out = []
     for split_name in ("train", "test"):
         images, labels = [], []
         for f in _folder_files(path / split_name):
-            if f.parent.name not in classes:
-                raise DataError(f"{f.parent} is a class that {path / 'train'} does not have")
+            _stat(f)
             try:
                 images.append(_decode(f))
             except Exception as exc:
@@ -297,13 +350,12 @@ def _decode_archive(path: Path):
                         found[part].append((parts[i + 1], parts[-1], data))
                         break
     except (tarfile.TarError, OSError, EOFError) as exc:
-        raise DataError(f"cannot read archive {path}: {exc}") from None
+        raise DataError(f"cannot read archive {path}: {_archive_problem(exc)}") from None
     if not found["train"] or not found["test"]:
         raise DataError(f"{path} holds no train/<class>/<image> and test/<class>/<image> members")
-    classes = tuple(sorted({c for c, _, _ in found["train"]}))
-    unknown = {c for c, _, _ in found["test"]} - set(classes)
-    if unknown:
-        raise DataError(f"{path}: test/{sorted(unknown)[0]} is a class that train/ does not have")
+    counts = {s: {c: 1 for c, _, _ in found[s]} for s in found}
+    check_classes(counts["train"], counts["test"], str(path))
+    classes = tuple(sorted(counts["train"]))
     out = []
     for split_name in ("train", "test"):
         images, labels = [], []
@@ -318,6 +370,14 @@ def _decode_archive(path: Path):
         out.append(_shuffled(images, labels, split_name))
     (x, y), (xt, yt) = out
     return x, y, xt, yt, classes
+
+
+def _archive_problem(exc: BaseException) -> str:
+    """tarfile explains a non-archive with one line per method it tried: say it in one."""
+    if isinstance(exc, tarfile.ReadError) and "could not be opened" in str(exc):
+        return "not a tar, tar.gz, tar.bz2 or tar.xz archive"
+    text = str(exc).strip().splitlines()
+    return text[0] if text else exc.__class__.__name__
 
 
 def _shuffled(images: list[np.ndarray], labels: list[int], split_name: str):
