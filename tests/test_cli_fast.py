@@ -89,10 +89,10 @@ def test_main_in_process_leaves_tensorflow_unimported() -> None:
     assert proc.stdout.rstrip().endswith("ok")
 
 
-def test_installed_script_help() -> None:
-    script = Path(sys.executable).with_name("cifar-tui")
-    args = [str(script)] if script.exists() else [sys.executable, "-m", "tui.cli.main"]
-    proc = run([*args, "--help"], "cifar-tui --help")
+def test_installed_script_help(installed_cli: Path) -> None:
+    """The ``cifar-tui`` entry point that ``pip install`` writes beside this Python works; no
+    fallback to ``python -m`` (the fixture fails when the script is missing)."""
+    proc = run([str(installed_cli), "--help"], "cifar-tui --help")
     assert proc.returncode == 0, proc.stderr
     assert "usage: cifar-tui" in proc.stdout
 

@@ -31,6 +31,7 @@ from tui.console.screens.images import ImagesScreen, ImageTile, half_block
 from tui.console.screens.launch import LaunchScreen
 from tui.console.screens.report import ReportScreen
 from tui.console.screens.runs import RunsScreen, sort_records
+from tui.console.screens.sweeps import SweepsScreen
 from tui.console.screens.watch import WatchScreen
 from tui.console.state import RunState
 
@@ -66,6 +67,15 @@ async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float, 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
         await pilot.pause(0.1)
+
+
+async def sweeps_listed(pilot: Pilot, timeout: float = 10.0) -> SweepsScreen:
+    """The sweeps screen, once its worker has brought the list of sweep files (it reads and
+    validates them in a thread): await this after pressing S, before reading or using the list."""
+    screen = pilot.app.screen
+    assert isinstance(screen, SweepsScreen), screen
+    await wait_for(pilot, lambda: screen.listed, timeout, "the list of sweep files")
+    return screen
 
 
 def table_column(table: DataTable, key: str) -> list[str]:
@@ -120,12 +130,22 @@ async def test_pick_launch_watch_stop_browse_resume(tmp_path: Path) -> None:
         table = watch.query_one("#epochs", DataTable)
         accuracy = watch.query_one("#plot-accuracy")
         await wait_for(pilot, lambda: table.row_count >= 1, TRAIN_TIMEOUT, "the first epoch")
-        assert app.run_state.started is not None
-        assert "tensorflow" in str(watch.query_one("#device", Static).render())
+        started = app.run_state.started
+        assert started is not None
+        # The device line says what the run reported it trains on (any backend, any device).
+        import keras  # loaded by the engine by now
+
+        assert started.backend == keras.backend.backend()
+        device = str(watch.query_one("#device", Static).render())
+        assert f"{started.backend} on {', '.join(started.devices)}" in device
         assert accuracy.points >= 1 and accuracy.draws >= 2
         assert set(accuracy.series) == {"train", "validation"}
         assert app.run_state.progress is not None  # the bar moved during the epoch
-        assert watch.query_one("#warnings", Static).display  # no_gpu on this CPU machine
+        # Every warning the run sent shows (no_gpu on a CPU machine, none on a GPU one).
+        warned = app.run_state.warnings
+        warnings = watch.query_one("#warnings", Static)
+        assert warnings.display == bool(warned)
+        assert all(w.message in str(warnings.render()) for w in warned)
 
         # Stop mid-run.
         await pilot.press("s")
@@ -136,7 +156,10 @@ async def test_pick_launch_watch_stop_browse_resume(tmp_path: Path) -> None:
         stopped_epochs = len(app.run_state.epochs)
         assert 1 <= stopped_epochs <= 2  # 1 unless the stop lost a race with the last batch
         run_dir = Path(app.run_state.run_dir or "")
-        assert json.loads((run_dir / "report.json").read_text())["status"] == "stopped"
+        report = json.loads((run_dir / "report.json").read_text())
+        assert report["status"] == "stopped"
+        gpu = report["environment"]["gpu"]
+        assert ("no_gpu" in [w.code for w in warned]) == (not gpu)
         assert "stopped" in str(watch.query_one("#outcome", Static).render()).lower()
 
         # The runs screen lists it as stopped; its report opens from its files.
@@ -305,6 +328,89 @@ async def test_warnings_and_bad_endings_cannot_be_missed(tmp_path: Path) -> None
 
 
 @in_event_loop
+async def test_resumed_run_shows_its_earlier_epochs_from_the_event(tmp_path: Path) -> None:
+    """A resumed run's finished epochs come with RunStarted: no history.csv is read (there is
+    none here), and only the epochs up to the resumed one show."""
+    from test_tui_helpers import EPOCHS
+
+    from core.events import EpochEnded, RunStarted
+
+    app = create_app(copy_profiles(tmp_path / "profiles"), tmp_path / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("w")
+        app.run_state = RunState(label="smoke", active=True)
+        started = RunStarted(
+            run_dir=str(tmp_path / "nowhere"),
+            name="smoke",
+            epochs=3,
+            initial_epoch=1,
+            steps_per_epoch=10,
+            batch_size=50,
+            params_total=552874,
+            params_trainable=551722,
+            backend="jax",
+            devices=["cpu:cpu"],
+            train_images=500,
+            val_images=100,
+            test_images=100,
+            history=EPOCHS[:2],  # epoch 2 finished after the last checkpoint: done again
+        )
+        app.post_message(EngineEvent(started))
+        await pilot.pause()
+        watch = app.screen
+        table = watch.query_one("#epochs", DataTable)
+        assert table_column(table, "epoch") == ["1/3"]
+        assert "jax on cpu:cpu" in str(watch.query_one("#device", Static).render())
+        assert "resumed after epoch 1" in str(watch.query_one("#device", Static).render())
+        for row in EPOCHS[1:]:
+            app.post_message(EngineEvent(EpochEnded(**row)))
+        await pilot.pause()
+        assert table_column(table, "epoch") == ["1/3", "2/3", "3/3"]
+        assert table_column(table, "loss") == ["1.5501", "0.2802", "0.1176"]
+        assert watch.query_one("#plot-loss").points == 3
+        assert not (tmp_path / "nowhere").exists()
+
+
+@in_event_loop
+async def test_sweep_files_are_read_off_the_ui_thread_and_not_on_resize(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from tui.console.screens import sweeps as sweeps_module
+
+    profiles = copy_profiles(tmp_path / "profiles")
+    (profiles / "sweeps").mkdir()
+    (profiles / "sweeps" / "lr.toml").write_text(
+        'base = "../smoke.toml"\n\n[grid]\n"train.learning_rate" = [0.001, 0.002]\n',
+        encoding="utf-8",
+    )
+    readers: list[threading.Thread] = []
+    real = sweeps_module.list_sweeps
+
+    def counted(*args: Any) -> Any:
+        readers.append(threading.current_thread())
+        return real(*args)
+
+    monkeypatch.setattr(sweeps_module, "list_sweeps", counted)
+    app = create_app(profiles, tmp_path / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("S")
+        screen = await sweeps_listed(pilot)
+        table = screen.query_one("#sweeps", DataTable)
+        assert table_column(table, "runs") == ["2"]
+        assert len(readers) == 1 and readers[0] is not threading.main_thread()
+        wide = table.columns["description"].width
+        await pilot.resize_terminal(90, 30)
+        await pilot.pause()
+        assert table.columns["description"].width == wide - (SIZE[0] - 90)  # laid out again
+        assert table_column(table, "runs") == ["2"] and len(readers) == 1  # nothing read again
+        await pilot.press("escape", "S")  # shown again: a sweep may have run since
+        await sweeps_listed(pilot)
+        assert len(readers) == 2
+
+
+@in_event_loop
 async def test_help_and_quit(tmp_path: Path) -> None:
     app = create_app(copy_profiles(tmp_path / "profiles"), tmp_path / "runs")
     async with app.run_test(size=(80, 24)) as pilot:
@@ -422,7 +528,18 @@ def test_console_module_imports_no_tensorflow() -> None:
     assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
-def test_app_factory(tmp_path: Path) -> None:
-    app = create_app(tmp_path / "p", tmp_path / "r")
+@in_event_loop
+async def test_app_factory_lists_its_folders(tmp_path: Path) -> None:
+    """The app lists the profiles and the runs of the folders it is made for, and no others."""
+    profiles = copy_profiles(tmp_path / "p", {"other.toml": BROKEN_PROFILE})
+    paths = standard_runs(tmp_path / "r")
+    write_run(tmp_path / "elsewhere", "20260109-000000-smoke", fake_report())
+    app = create_app(profiles, tmp_path / "r")
     assert isinstance(app, CifarTuiApp)
-    assert app.profiles_dir == tmp_path / "p" and app.runs_dir == tmp_path / "r"
+    async with app.run_test(size=SIZE) as pilot:
+        assert [e.name for e in app.screen.profiles] == ["other", "smoke"]
+        await pilot.press("b")
+        runs = app.screen
+        assert isinstance(runs, RunsScreen)
+        listed = {Path(str(key.value)) for key in runs.query_one("#runs", DataTable).rows}
+        assert listed == set(paths.values())
