@@ -1,8 +1,9 @@
 """What the engine tells its fronts while a run goes on.
 
-The engine prints nothing: it calls one ``on_event`` function with these objects, from its own
-thread. The headless CLI renders them with Rich, the console posts them as Textual messages, and
-the run directory appends each one to ``events.jsonl``.
+The engine prints nothing: it calls its listeners with these objects, from its own thread. The
+headless CLI renders them with Rich, the console posts them as Textual messages, and the run's
+recorder (core/storage/recorder.py) keeps the run directory from them alone, appending each one to
+``events.jsonl``. Fields added later have defaults, so older ``events.jsonl`` files still read.
 """
 
 from __future__ import annotations
@@ -39,6 +40,20 @@ class RunOpened(Event):
     run_dir: str
     name: str
     resumed: bool
+    #: What the run runs on (core.environment.describe) and which data it loaded.
+    environment: dict[str, Any] = field(default_factory=dict)
+    data: str = ""
+
+
+@dataclass
+class ModelBuilt(Event):
+    """The model is built: its parameter counts and its layer table as text."""
+
+    name: str
+    params_total: int
+    params_trainable: int
+    params_non_trainable: int
+    summary: str = ""
 
 
 @dataclass
@@ -56,6 +71,8 @@ class RunStarted(Event):
     train_images: int
     val_images: int
     test_images: int
+    #: A resumed run's finished epochs (history rows), so no front reads history.csv itself.
+    history: list[dict[str, Any]] = field(default_factory=list)
 
 
 #: Seconds between two BatchProgress events: bounded, whatever the step rate.
@@ -111,11 +128,15 @@ class RunFinished(Event):
     test_loss: float | None
     test_accuracy: float | None
     total_seconds: float
+    #: A crash's exception class and traceback (status "failed"); empty otherwise.
+    error_type: str = ""
+    traceback: str = ""
 
 
 TYPE_OF: dict[type, str] = {
     Status: "status",
     RunOpened: "run_opened",
+    ModelBuilt: "model_built",
     RunStarted: "run_started",
     BatchProgress: "batch_progress",
     EpochEnded: "epoch_ended",

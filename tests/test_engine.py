@@ -42,6 +42,7 @@ def finished(tmp_path_factory):
     return status, run.run_dir, seen
 
 
+@pytest.mark.slow
 def test_run_completes_and_events_arrive_in_order(finished):
     status, _run_dir, seen = finished
     assert status == "completed"
@@ -55,6 +56,7 @@ def test_run_completes_and_events_arrive_in_order(finished):
     assert_progress_shows_each_epoch_complete(progress, epochs=2)
 
 
+@pytest.mark.slow
 def test_run_directory_files_agree(finished):
     _, run_dir, _seen = finished
     for name in (
@@ -95,12 +97,16 @@ def test_run_directory_files_agree(finished):
     assert timing["first_epoch_seconds"] == pytest.approx(history[0]["seconds"], abs=1e-3)
     assert timing["median_epoch_seconds"] == pytest.approx(history[1]["seconds"], abs=1e-3)
     assert timing["total_seconds"] >= sum(r["seconds"] for r in history)
+    built = next(e for e in logged if e["type"] == "model_built")
+    assert (run_dir / "model_summary.txt").read_text() == built["summary"] + "\n"
+    assert [ev.from_dict(e).type for e in logged] == [e["type"] for e in logged]
     # The profiler's figures are the same in the events and the report.
     summary = next(e for e in logged if e["type"] == "profiler_summary")
     assert report["input_pipeline"]["input_bound_percent"] == summary["input_bound_percent"]
     assert report["input_pipeline"]["verdict"] == summary["verdict"]
 
 
+@pytest.mark.slow
 def test_saved_profile_repeats_the_run(finished):
     _, run_dir, _ = finished
     again = profile_from_dict(read_toml(run_dir / "profile.toml").raw)
@@ -109,6 +115,7 @@ def test_saved_profile_repeats_the_run(finished):
     assert report["command"] == f"cifar-tui --run {run_dir / 'profile.toml'}"
 
 
+@pytest.mark.slow
 def test_report_md_and_summary(finished):
     _, run_dir, _ = finished
     md = (run_dir / "report.md").read_text()
@@ -121,6 +128,7 @@ def test_report_md_and_summary(finished):
     assert "552,874" in (run_dir / "model_summary.txt").read_text()
 
 
+@pytest.mark.slow
 def test_tensorboard_logs_load_with_tensorboard(finished):
     event_accumulator = pytest.importorskip(
         "tensorboard.backend.event_processing.event_accumulator"
@@ -139,40 +147,49 @@ def test_tensorboard_logs_load_with_tensorboard(finished):
         assert steps == [0, 1]
 
 
-def test_stop_from_another_thread_mid_epoch_then_resume(tmp_path):
+@pytest.mark.slow
+def test_stop_from_another_thread_mid_epoch_then_resume(tmp_path, monkeypatch):
+    """Another thread asks to stop while epoch 2 trains (at its 4th batch of 25, from a batch
+    hook, so no timing decides where): epoch 2 is thrown away, and the resumed run trains
+    epochs 2 and 3, every epoch once, from RunStarted's history on."""
+    from core.training.callbacks import EngineCallback
+
     profile = smoke("train.epochs=3", "data.synthetic_train=600", "train.batch_size=20")
-    seen: list = []
-    stop_sent = threading.Event()
     holder: dict = {}
+    begin = EngineCallback.on_train_batch_begin
 
-    def sink(event):
-        seen.append(event)
-        if (
-            isinstance(event, ev.BatchProgress)
-            and event.epoch == 2
-            and event.step < event.steps
-            and not stop_sent.is_set()
-        ):
-            stop_sent.set()
-            threading.Thread(target=holder["run"].request_stop).start()
+    def stop_at_epoch_2_batch_3(self, batch, logs=None):
+        if self.epoch == 2 and batch == 3:
+            asker = threading.Thread(target=holder["run"].request_stop)
+            asker.start()
+            asker.join()
+        return begin(self, batch, logs)
 
-    run = Run(profile, tmp_path, sink)
+    monkeypatch.setattr(EngineCallback, "on_train_batch_begin", stop_at_epoch_2_batch_3)
+    seen: list = []
+    run = Run(profile, tmp_path, collect(seen))
     holder["run"] = run
     worker_result: dict = {}
     worker = threading.Thread(target=lambda: worker_result.update(status=run.execute()))
     worker.start()
     worker.join(timeout=300)
     assert worker_result["status"] == "stopped"
+    trained = [(e.epoch, e.step) for e in seen if isinstance(e, ev.BatchProgress)]
+    assert max((step for epoch, step in trained if epoch == 2), default=0) <= 3
     record = load_run(run.run_dir)
     assert record.status == "stopped"
     assert [e["epoch"] for e in record.epochs] == [1], "the partial epoch is not recorded"
     assert seen[-1].status == "stopped"
+    monkeypatch.undo()
 
     resumed_events: list = []
     again = Run.resume(run.run_dir, collect(resumed_events))
     assert again.execute() == "completed"
     started = next(e for e in resumed_events if isinstance(e, ev.RunStarted))
     assert started.initial_epoch == 1
+    assert started.history == record.epochs  # the front needs not read history.csv
+    ended = [e.epoch for e in resumed_events if isinstance(e, ev.EpochEnded)]
+    assert ended == [2, 3]
     record = load_run(run.run_dir)
     assert record.status == "completed"
     assert [e["epoch"] for e in record.epochs] == [1, 2, 3]
@@ -181,6 +198,7 @@ def test_stop_from_another_thread_mid_epoch_then_resume(tmp_path):
     assert record.report["resumed"][0]["from_epoch"] == 1
 
 
+@pytest.mark.slow
 def test_stop_after_an_epochs_last_step_keeps_that_epoch(tmp_path):
     """A stop that arrives once an epoch has trained (here: at its steps/steps progress, while
     it validates) stops before the next epoch, with the finished one saved, not thrown away."""
@@ -201,6 +219,7 @@ def test_stop_after_an_epochs_last_step_keeps_that_epoch(tmp_path):
     assert state["epoch"] == 1
 
 
+@pytest.mark.slow
 def test_steps_per_execution_counts_batches_on_tensorflow(tmp_path):
     """Keras runs 3 steps per call (4 calls for 10 batches, the last one short): events and the
     profiler still count batches, and never past the epoch."""
@@ -223,12 +242,14 @@ def test_steps_per_execution_counts_batches_on_tensorflow(tmp_path):
     assert not any(w["code"] == "window_incomplete" for w in run.report["warnings"])
 
 
+@pytest.mark.slow
 def test_completed_run_cannot_be_resumed(finished):
     _, run_dir, _ = finished
     with pytest.raises(RunDirError, match="already completed"):
         Run.resume(run_dir)
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_the_run_as_diverged(tmp_path):
     profile = load_profile(SMOKE, overrides=["train.learning_rate=10.0", "train.optimizer=sgd"])
     status = Run(profile, tmp_path).execute()
@@ -239,6 +260,30 @@ def test_nan_loss_stops_the_run_as_diverged(tmp_path):
     # Here validation sees the blow-up first (inf after epoch 1); the per-batch check is below.
     assert "loss became" in message and "epoch" in message
     assert "train.learning_rate" in message
+
+
+@pytest.mark.slow
+def test_a_crash_inside_fit_is_recorded_as_failed(tmp_path):
+    """A listener that breaks at epoch 1's end crashes fit: the run ends "failed" with the
+    exception's class and traceback in the report, and epoch 1, saved before it, is kept."""
+    seen: list = []
+
+    def breaks_at_the_first_epoch(event):
+        seen.append(event)
+        if isinstance(event, ev.EpochEnded):
+            raise RuntimeError("the sink broke")
+
+    run = Run(smoke(), tmp_path, breaks_at_the_first_epoch)
+    assert run.execute() == "failed"
+    assert seen[-1].status == "failed" and seen[-1].error_type == "RuntimeError"
+    record = load_run(run.run_dir)
+    assert record.status == "failed"
+    error = record.report["error"]
+    assert error["type"] == "RuntimeError"
+    assert error["message"] == "RuntimeError: the sink broke"
+    assert "breaks_at_the_first_epoch" in error["traceback"]
+    assert [e["epoch"] for e in record.epochs] == [1]
+    assert read_history(run.run_dir / "history.csv") == record.epochs
 
 
 def bare_callback(emit=lambda event: None, window=(3, 8)):
@@ -264,7 +309,7 @@ def bare_callback(emit=lambda event: None, window=(3, 8)):
 
 
 def test_nan_training_loss_names_epoch_and_batch():
-    from core.training.engine import _Diverged
+    from core.training.callbacks import Diverged
 
     cb = bare_callback()
     cb.on_epoch_begin(1)
@@ -274,7 +319,7 @@ def test_nan_training_loss_names_epoch_and_batch():
     # The end hook may run on Keras's callback pool: it records, and fit's thread raises.
     cb.on_train_batch_end(1, {"loss": float("nan"), "accuracy": 0.1})
     cb.on_train_batch_end(2, {"loss": float("nan"), "accuracy": 0.1})
-    with pytest.raises(_Diverged, match="loss became nan at epoch 2, batch 2"):
+    with pytest.raises(Diverged, match="loss became nan at epoch 2, batch 2"):
         cb.on_train_batch_begin(3)
 
 
@@ -309,24 +354,29 @@ def test_a_failure_in_the_batch_end_hook_is_raised_in_fits_thread():
         cb.on_train_batch_begin(1)  # inside the window: it waited for batch 0, then raised
 
 
-def test_not_learning_warning(tmp_path):
-    """The guard itself, fed an epoch whose loss sits at ln(10), the chance level."""
-    from core.training.callbacks import EngineCallback
+def test_not_learning_warning():
+    """The guard itself, fed an epoch whose loss sits at ln(10), the chance level: each epoch
+    is announced, and the one within NOT_LEARNING_TOLERANCE of chance is warned about."""
+    from core.training.callbacks import NOT_LEARNING_TOLERANCE, EngineCallback
 
+    sent: list = []
     warned: list = []
 
     class FakeRun:
-        def record_epoch(self, row):
-            pass
+        emit = sent.append
 
-        def _warn(self, code, message):
+        def warn(self, code, message):
             warned.append((code, message))
 
     cb = EngineCallback(FakeRun(), steps=10, clock=None, profiler=None, num_classes=10)
-    cb.commit_epoch({"epoch": 1, "loss": math.log(10) * 1.005})
-    cb.commit_epoch({"epoch": 2, "loss": 1.5})
+    row = dict.fromkeys(("seconds", "accuracy", "val_loss", "val_accuracy", "lr"), 0.1)
+    inside = math.log(10) * (1 + NOT_LEARNING_TOLERANCE * 0.9)
+    outside = math.log(10) * (1 + NOT_LEARNING_TOLERANCE * 1.1)
+    for epoch, loss in enumerate((inside, outside, 1.5), start=1):
+        cb.commit_epoch({**row, "epoch": epoch, "loss": loss})
+    assert [e.epoch for e in sent] == [1, 2, 3]
     assert [code for code, _ in warned] == ["not_learning"]
-    assert "epoch 1" in warned[0][1] and "2.303" in warned[0][1]
+    assert "epoch 1" in warned[0][1] and "2.303" in warned[0][1] and "1%" in warned[0][1]
 
 
 def test_unwritable_runs_dir_fails_before_anything_is_written(tmp_path):
@@ -351,6 +401,7 @@ def test_full_disk_fails_before_anything_is_written(tmp_path, monkeypatch):
 MINI = ROOT.parent / "shared" / "data" / "cifar10-mini"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not MINI.is_dir(), reason=f"no CIFAR-10 sample at {MINI}")
 def test_resume_refuses_other_data_than_the_run_started_with(tmp_path, monkeypatch):
     """The saved profile says cifar10 either way: the report's data line tells which copy."""

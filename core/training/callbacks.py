@@ -1,18 +1,59 @@
-"""Keras callbacks that connect ``fit`` to the engine: events, guards, profiling, checkpoints."""
+"""Keras callbacks that connect ``fit`` to the engine: events, guards, profiling, checkpoints.
+
+They reach the run only through ``EngineRun`` (its profile, the stop request, ``emit`` and
+``warn``) and leave ``fit`` by raising ``StopNow`` or ``Diverged``, which the engine catches.
+"""
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 import time
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import keras
 
-from core.events import PROGRESS_INTERVAL, BatchProgress
+from core.config import Profile
+from core.events import PROGRESS_INTERVAL, BatchProgress, EpochEnded, Event, ProfilerSummary
 from core.storage import rundir
+
+#: Training loss within this fraction of ln(classes) after an epoch: still at chance.
+NOT_LEARNING_TOLERANCE = 0.01
+
+
+class StopNow(Exception):
+    """Raised inside fit to leave it after the current batch: the user asked to stop."""
+
+
+class Diverged(Exception):
+    """A non-finite loss: ``batch`` is None when it was the validation loss at the epoch's end."""
+
+    def __init__(self, epoch: int, batch: int | None, loss: float):
+        where = f"at epoch {epoch}, batch {batch}" if batch else f"after epoch {epoch}"
+        what = "loss" if batch else "validation loss"
+        super().__init__(f"the {what} became {loss} {where}")
+        self.epoch, self.batch, self.loss = epoch, batch, loss
+
+
+class EngineRun(Protocol):
+    """What the callbacks use of the engine's ``Run``."""
+
+    profile: Profile
+
+    @property
+    def stop_requested(self) -> bool: ...
+
+    def emit(self, event: Event) -> None: ...
+
+    def warn(self, code: str, message: str) -> None: ...
+
+
+class Recorder(Protocol):
+    """What the Checkpoint callback uses of core.storage.recorder.RunRecorder."""
+
+    def save_checkpoint(
+        self, save: Any, row: dict[str, Any], extra: dict[str, Any] | None = None
+    ) -> None: ...
 
 
 def _lr(model: Any) -> float:
@@ -38,7 +79,7 @@ class EngineCallback(keras.callbacks.Callback):
 
     def __init__(
         self,
-        run: Any,
+        run: EngineRun,
         steps: int,
         clock: Any,
         profiler: Any,
@@ -58,7 +99,7 @@ class EngineCallback(keras.callbacks.Callback):
         self.clock = clock
         self.profiler = profiler
         self.chance_loss = math.log(num_classes)
-        self.profile_sent = False
+        self.summary: ProfilerSummary | None = None  # sent once, at the window's end
         self._cond = threading.Condition()
         self.closed = False
 
@@ -120,7 +161,7 @@ class EngineCallback(keras.callbacks.Callback):
                 self._wait_for(lambda: self.done >= first - 1, stoppable=True)
         self._check_guards(stop=True)
         self.batch_begin = time.perf_counter()
-        if not self.profile_sent and self.profiler is not None and self.profiler.window_complete:
+        if self.summary is None and self.profiler is not None and self.profiler.window_complete:
             self.finish_profile()
 
     def on_train_batch_end(self, batch, logs=None):
@@ -174,13 +215,9 @@ class EngineCallback(keras.callbacks.Callback):
         if error is not None:
             raise error
         if diverged is not None:
-            from core.training.engine import _Diverged
-
-            raise _Diverged(*diverged)
+            raise Diverged(*diverged)
         if stop and self.run.stop_requested:
-            from core.training.engine import _StopNow
-
-            raise _StopNow()
+            raise StopNow()
 
     def _progress(self, done: int, loss: float, accuracy: float, now: float) -> None:
         """Called with the lock held, so events leave in order whatever thread sends them."""
@@ -211,9 +248,7 @@ class EngineCallback(keras.callbacks.Callback):
         logs = logs or {}
         val_loss = logs.get("val_loss")
         if val_loss is not None and not math.isfinite(float(val_loss)):
-            from core.training.engine import _Diverged
-
-            raise _Diverged(epoch + 1, None, float(val_loss))
+            raise Diverged(epoch + 1, None, float(val_loss))
         self.pending_row = {
             "epoch": epoch + 1,
             "seconds": round(time.perf_counter() - self.epoch_start, 4),
@@ -225,85 +260,67 @@ class EngineCallback(keras.callbacks.Callback):
         }
 
     def commit_epoch(self, row: dict[str, Any]) -> None:
-        self.run.record_epoch(row)
+        """The epoch is saved: announce it (the recorder writes history and report from the
+        event), then check that the model learns at all."""
+        self.run.emit(EpochEnded(**row))
         loss = row["loss"]
-        if loss is not None and abs(loss - self.chance_loss) <= 0.01 * self.chance_loss:
-            self.run._warn(
+        if loss is not None and abs(loss - self.chance_loss) <= (
+            NOT_LEARNING_TOLERANCE * self.chance_loss
+        ):
+            self.run.warn(
                 "not_learning",
                 f"Not learning: after epoch {row['epoch']} the training loss is {loss:.4f}, within "
-                f"1% of ln({round(math.exp(self.chance_loss))}) = {self.chance_loss:.3f} (chance). "
+                f"{NOT_LEARNING_TOLERANCE:.0%} of ln({round(math.exp(self.chance_loss))}) = "
+                f"{self.chance_loss:.3f} (chance). "
                 "Try a lower train.learning_rate, another seed, or a model with batch norm.",
             )
 
     def finish_profile(self) -> None:
         """Send the profiler summary once: at the window's end, or when the run ends early."""
-        if self.profile_sent or not self.run.profile.profiler.enabled:
+        if self.summary is not None or not self.run.profile.profiler.enabled:
             return
         with self._cond:  # the callback pool may still be recording a step
             summary = self.profiler.summary(self.run.profile)
-        if summary is not None:
-            self.profile_sent = True
-            self.run.record_profile(summary)
+        if summary is None:
+            return
+        self.summary = summary
+        self.run.emit(summary)
+        if not summary.complete and "note" in summary.details:
+            self.run.warn("window_incomplete", "Profiler: " + summary.details["note"] + ".")
 
 
 class Checkpoint(keras.callbacks.Callback):
-    """Runs last at each epoch's end. Saves what resuming needs: weights with optimizer state,
-    the epoch's history row and ReduceLROnPlateau's counters. The state file is replaced
-    atomically and names its weights file, so a kill at any moment leaves a consistent pair."""
+    """Runs last at each epoch's end: has the recorder save what resuming needs (weights with
+    optimizer state, the epoch's history row, ReduceLROnPlateau's counters), and only then
+    commits the epoch, so an epoch counts as finished once it can be resumed from."""
 
-    def __init__(self, directory: Path):
+    def __init__(self, recorder: Recorder, engine: EngineCallback, reduce_lr: Any = None):
         super().__init__()
-        self.directory = directory
-        self.engine: EngineCallback | None = None
-        self.reduce_lr: Any = None
-        self._restored: dict[str, Any] | None = None
+        self.recorder = recorder
+        self.engine = engine
+        self.reduce_lr = reduce_lr
 
     def on_epoch_end(self, epoch, logs=None):
-        assert self.engine is not None
         row = self.engine.pending_row
-        self.directory.mkdir(exist_ok=True)
-        weights = self.directory / f"epoch-{epoch + 1:04d}.weights.h5"
-        tmp = self.directory / f".tmp-{epoch + 1:04d}.weights.h5"
-        self.model.save_weights(tmp)
-        tmp.replace(weights)
-        state = {
-            "epoch": epoch + 1,
-            "weights": weights.name,
-            "row": row,
-            "reduce_lr": _reduce_state(self.reduce_lr),
-        }
-        rundir.atomic_write(self.directory / "state.json", json.dumps(state))
-        for old in self.directory.glob("epoch-*.weights.h5"):
-            if old != weights:
-                old.unlink(missing_ok=True)
-        # Only now does the epoch count as finished: history, events and report follow the
-        # checkpoint, and a kill in between is repaired on resume from state.json's row.
+        extra = {"reduce_lr": _reduce_state(self.reduce_lr)}
+        self.recorder.save_checkpoint(self.model.save_weights, row, extra)
         self.engine.commit_epoch(row)
 
-    def load(self, model: Any) -> dict[str, Any] | None:
-        state_path = self.directory / "state.json"
-        if not state_path.exists():
-            return None
-        state = json.loads(state_path.read_text())
-        model.optimizer.build(model.trainable_variables)
-        model.load_weights(self.directory / state["weights"])
-        self._restored = state
-        return state
 
-    def restore_callback_state(self, reduce: Any) -> None:
-        saved = (self._restored or {}).get("reduce_lr")
-        if reduce is None or not saved:
-            return
-        # ReduceLROnPlateau resets itself in on_train_begin; re-apply the saved counters after.
-        original = reduce.on_train_begin
+def restore_reduce_lr(reduce: Any, saved: dict[str, Any] | None) -> None:
+    """Give ReduceLROnPlateau back the counters a checkpoint saved (``_reduce_state``)."""
+    if not saved:
+        return
+    # ReduceLROnPlateau resets itself in on_train_begin; re-apply the saved counters after.
+    original = reduce.on_train_begin
 
-        def on_train_begin(logs=None):
-            original(logs)
-            reduce.wait = saved["wait"]
-            reduce.cooldown_counter = saved["cooldown_counter"]
-            reduce.best = saved["best"] if saved["best"] is not None else reduce.best
+    def on_train_begin(logs=None):
+        original(logs)
+        reduce.wait = saved["wait"]
+        reduce.cooldown_counter = saved["cooldown_counter"]
+        reduce.best = saved["best"] if saved["best"] is not None else reduce.best
 
-        reduce.on_train_begin = on_train_begin
+    reduce.on_train_begin = on_train_begin
 
 
 def _reduce_state(reduce: Any) -> dict[str, Any] | None:

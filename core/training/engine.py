@@ -1,16 +1,20 @@
 """The training engine: one pipeline for the console and the headless command.
 
-``Run(profile, runs_dir, on_event).execute()`` loads the data, builds and compiles the model, fits
-it with the notebook's callbacks, evaluates on the test set and keeps the run directory up to
-date as it goes. It prints nothing: every step is an event passed to ``on_event`` (called from
-the thread that runs ``execute``). ``request_stop()`` may be called from any thread; the run stops
-after the current batch with status "stopped" and everything saved.
+``Run(profile, runs_dir, on_event).execute()`` goes through named stages: prepare (check the runs
+directory, load the data, import Keras, open the run directory), build the model, restore a
+resumed run's checkpoint, build the datasets, announce the run, set up the callbacks, fit, and
+finish (evaluate on the test set, RunFinished). It prints nothing and writes no file itself: every
+step is an event sent to its listeners (called from the thread that runs ``execute``), and the
+first listener, a ``RunRecorder`` (core/storage/recorder.py), keeps the run directory from them.
+``request_stop()`` may be called from any thread; the run stops after the current batch with
+status "stopped" and everything saved.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import gc
-import json
 import sys
 import threading
 import time
@@ -23,36 +27,36 @@ from core.config import Profile
 from core.data import Dataset, load_dataset
 from core.errors import CifarTuiError, DataError, RunDirError
 from core.events import (
-    BatchProgress,
-    EpochEnded,
     Event,
-    ProfilerSummary,
+    ModelBuilt,
     RunFinished,
     RunOpened,
     RunStarted,
     RunWarning,
     Status,
 )
-from core.profiles import dump_profile, profile_from_dict, read_toml
+from core.profiles import profile_from_dict, read_toml
+from core.status import RunStatus
 from core.storage import rundir
-from core.training.profiler import InputProfiler
+from core.storage.recorder import RunRecorder
 
 EventSink = Callable[[Event], None]
-NOT_LEARNING_TOLERANCE = 0.01  # training loss within 1% of ln(classes) = still at chance
+STOPPED_MESSAGE = "stopped by the user"
 
 
-class _StopNow(Exception):
-    """Raised inside fit to leave it after the current batch."""
+@dataclasses.dataclass
+class _FitCallbacks:
+    """The callbacks of one ``fit`` call, and the two the engine still talks to after it."""
 
+    engine: Any  # core.training.callbacks.EngineCallback
+    tensorboard: Any | None
+    all: list[Any]
 
-class _Diverged(Exception):
-    """A non-finite loss: ``batch`` is None when it was the validation loss at the epoch's end."""
-
-    def __init__(self, epoch: int, batch: int | None, loss: float):
-        where = f"at epoch {epoch}, batch {batch}" if batch else f"after epoch {epoch}"
-        what = "loss" if batch else "validation loss"
-        super().__init__(f"the {what} became {loss} {where}")
-        self.epoch, self.batch, self.loss = epoch, batch, loss
+    def left_early(self) -> None:
+        """fit was left by an exception: Keras calls no on_train_end then."""
+        self.engine.close()  # Keras's callback pool may still deliver a step or two
+        if self.tensorboard is not None:
+            self.tensorboard.on_train_end()  # close its writers and the profiler trace
 
 
 class Run:
@@ -78,14 +82,11 @@ class Run:
         self.resume_dir = resume_dir
         self.transform_train = transform_train
         self.run_dir: Path | None = resume_dir
+        self.recorder: RunRecorder | None = None
+        self.status = RunStatus.PENDING
         self._stop = threading.Event()
-        self.status = "pending"
-        self._log: rundir.EventLog | None = None
-        self._lock: rundir.RunLock | None = None
-        self.report: dict[str, Any] = {}
-        self.epochs: list[dict[str, Any]] = []
-        self._profile_summary: ProfilerSummary | None = None
-        self._earlier_seconds = 0.0  # training time before a resume
+        self._env: dict[str, Any] = {}
+        self._fit_callbacks: _FitCallbacks | None = None
 
     @classmethod
     def resume(cls, run_dir: Path | str, on_event: EventSink | None = None) -> Run:
@@ -94,9 +95,9 @@ class Run:
         if not (run_dir / "profile.toml").exists():
             raise RunDirError(f"{run_dir} is not a run directory (no profile.toml)")
         record = rundir.load_run(run_dir)
-        if record.status in ("completed",):
+        if record.status == RunStatus.COMPLETED:
             raise RunDirError(f"{run_dir} is already completed; nothing to resume")
-        if record.status == "running":
+        if record.status == RunStatus.RUNNING:
             raise RunDirError(f"{run_dir} is still running in another process")
         layer = read_toml(run_dir / "profile.toml")
         profile = profile_from_dict(layer.raw, str(run_dir / "profile.toml"))
@@ -106,6 +107,16 @@ class Run:
     def subscribe(self, listener: EventSink) -> None:
         """Also send every event to ``listener`` (called from the engine's thread)."""
         self._listeners.append(listener)
+
+    @property
+    def report(self) -> dict[str, Any]:
+        """The report as the recorder keeps it (empty before the run directory is open)."""
+        return self.recorder.report if self.recorder is not None else {}
+
+    @property
+    def epochs(self) -> list[dict[str, Any]]:
+        """The finished epochs' history rows, those of earlier sessions included."""
+        return self.recorder.epochs if self.recorder is not None else []
 
     # -- thread-safe controls -------------------------------------------------------------
 
@@ -117,41 +128,41 @@ class Run:
     def stop_requested(self) -> bool:
         return self._stop.is_set()
 
-    # -- the run ----------------------------------------------------------------------------
+    # -- what the callbacks call --------------------------------------------------------------
 
     def emit(self, event: Event) -> None:
-        if self._log is not None and not isinstance(event, BatchProgress):
-            self._log.append(event.to_dict())
+        """Send ``event`` to every listener; the recorder is the first once the run is open."""
         for listener in self._listeners:
             listener(event)
 
-    def execute(self) -> str:
+    def warn(self, code: str, message: str) -> None:
+        """Warn the fronts; the recorder keeps each distinct warning in the report once."""
+        self.emit(RunWarning(code, message))
+
+    # -- the stages -----------------------------------------------------------------------------
+
+    def execute(self) -> RunStatus:
         """Run to the end; returns the final status. User mistakes raise CifarTuiError before
         anything is written; failures after that are recorded in the run directory."""
         started = time.time()
+        keras, data = self._prepare()
+        try:
+            return self._train(keras, data, started)
+        finally:
+            assert self.recorder is not None
+            self.recorder.close()
+
+    def _prepare(self) -> tuple[Any, Dataset]:
+        """Everything that can refuse the run, then the run directory (opened last)."""
         self.emit(Status("checking the runs directory"))
-        params_bytes = _estimated_checkpoint_bytes(self.profile)
-        rundir.check_writable(self.runs_dir, params_bytes)
+        rundir.check_writable(self.runs_dir, _estimated_checkpoint_bytes(self.profile))
         self.emit(Status(f"loading data ({self.profile.data.source})"))
         data = load_dataset(self.profile.data)
         self._check_same_data(data.description)
         self.emit(Status("importing Keras"))
-        from core import environment
-        from core.quiet import quiet_native_stderr
-
-        with quiet_native_stderr():
-            import keras
-
-            env = environment.describe()
-        self._prepare_dir(env, data.description)
-        try:
-            status = self._train(keras, data, env, started)
-        finally:
-            if self._log:
-                self._log.close()
-            if self._lock:
-                self._lock.release()
-        return status
+        keras, self._env = _import_keras()
+        self._open(data.description)
+        return keras, data
 
     def _check_same_data(self, description: str) -> None:
         """A resumed run must train on the data it started with: the saved profile may say
@@ -166,288 +177,242 @@ class Run:
                 "$CIFAR_TUI_CIFAR10)"
             )
 
-    def _prepare_dir(self, env: dict[str, Any], data_description: str) -> None:
+    def _open(self, data_description: str) -> None:
+        """Create (or reopen) the run directory and announce it."""
         if self.resume_dir is None:
-            self.run_dir = rundir.new_run_dir(self.runs_dir, self.profile.name)
-        assert self.run_dir is not None
-        self._lock = rundir.RunLock(self.run_dir)
-        self._lock.acquire()
-        if self.resume_dir is None:
-            rundir.atomic_write(self.run_dir / "profile.toml", dump_profile(self.profile))
-            self.report = {
-                "schema": rundir.SCHEMA,
-                "status": "running",
-                "profile": self.profile.to_dict(),
-                "command": self.command or f"cifar-tui --run {self.run_dir / 'profile.toml'}",
-                "environment": env,
-                "model": {},
-                "epochs": [],
-                "test": None,
-                "input_pipeline": None,
-                "timing": rundir.timing([], None),
-                "warnings": [],
-                "resumed": [],
-                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                "data": data_description,
-            }
+            recorder = RunRecorder.create(self.runs_dir, self.profile, self.command)
         else:
-            record = rundir.load_run(self.run_dir)
-            self.report = record.report
-            # Time already spent: the last total written, or (killed runs) the finished epochs.
-            self._earlier_seconds = (self.report.get("timing") or {}).get("total_seconds") or sum(
-                e.get("seconds") or 0.0 for e in record.epochs
-            )
-            self.report["status"] = "running"
-            self.report.pop("error", None)
-            self.report["environment"] = env
-        self._log = rundir.EventLog(self.run_dir / "events.jsonl")
-        self.emit(RunOpened(str(self.run_dir), self.profile.name, self.resume_dir is not None))
-
-    def write_report(self) -> None:
-        assert self.run_dir is not None
-        from core.storage.report import render_markdown
-
-        self.report["epochs"] = self.epochs
-        self.report["timing"] = rundir.timing(
-            self.epochs, self.report["timing"].get("total_seconds")
+            recorder = RunRecorder.reopen(self.resume_dir)
+        self.recorder, self.run_dir = recorder, recorder.run_dir
+        # First: a front that has seen an event can read what it changed in the files.
+        self._listeners.insert(0, recorder)
+        resumed = self.resume_dir is not None
+        opened = RunOpened(
+            str(self.run_dir), self.profile.name, resumed, self._env, data_description
         )
-        rundir.atomic_write(
-            self.run_dir / "report.json",
-            json.dumps(self.report, indent=2, default=rundir._json_default),
-        )
-        rundir.atomic_write(self.run_dir / "report.md", render_markdown(self.report))
-
-    def _warn(self, code: str, message: str) -> None:
-        entry = {"code": code, "message": message}
-        if entry not in self.report["warnings"]:
-            self.report["warnings"].append(entry)
-        self.emit(RunWarning(code, message))
-
-    def _train(self, keras: Any, data: Dataset, env: dict[str, Any], started: float) -> str:
-        from core.models import build_model, summarize
-        from core.training.callbacks import Checkpoint, EngineCallback
-        from core.training.pipeline import HandoverClock, py_datasets, tf_datasets
-        from core.training.scan_steps import uses_scan
-
-        assert self.run_dir is not None
-        profile = self.profile
-        initial_epoch = 0
-        engine_cb = None
         try:
-            self.emit(Status("building the model"))
-            keras.utils.set_random_seed(profile.train.seed)
-            # JAX: fuse steps_per_execution steps into one compiled call with a scan, as
-            # Keras's TensorFlow trainer does by itself (core/training/scan_steps.py).
-            per_call = profile.train.steps_per_execution if uses_scan(profile) else 1
-            model = build_model(profile, data.num_classes, steps_per_call=per_call)
-            summary = summarize(model)
-            rundir.atomic_write(self.run_dir / "model_summary.txt", summary.to_text() + "\n")
-            self.report["model"] = {
-                "name": summary.name,
-                "params_total": summary.total,
-                "params_trainable": summary.trainable,
-                "params_non_trainable": summary.non_trainable,
-            }
-            model.compile(
-                optimizer=_optimizer(keras, profile),
-                loss="sparse_categorical_crossentropy",
-                metrics=["accuracy"],
-                jit_compile={"auto": "auto", "on": True, "off": False}[profile.train.jit_compile],
-                steps_per_execution=1 if per_call > 1 else profile.train.steps_per_execution,
-            )
-            checkpoint = Checkpoint(self.run_dir / "checkpoint")
-            if self.resume_dir is not None:
-                initial_epoch = self._restore(model, checkpoint)
-            clock = HandoverClock()
-            if keras.backend.backend() == "tensorflow":
-                train_ds, val_ds, test_ds = tf_datasets(profile, data, clock, self.transform_train)
-            else:
-                train_ds, val_ds, test_ds = py_datasets(profile, data, clock, per_call)
-            steps = len(data.x_train) // profile.train.batch_size
-            if not env["gpu"]:
-                self._warn(
-                    "no_gpu",
-                    "No GPU found; training on the CPU ("
-                    + ", ".join(env["devices"])
-                    + "). It works, slowly.",
-                )
-            self.emit(
-                RunStarted(
-                    run_dir=str(self.run_dir),
-                    name=profile.name,
-                    epochs=profile.train.epochs,
-                    initial_epoch=initial_epoch,
-                    steps_per_epoch=steps,
-                    batch_size=profile.train.batch_size,
-                    params_total=summary.total,
-                    params_trainable=summary.trainable,
-                    backend=keras.backend.backend(),
-                    devices=env["devices"],
-                    train_images=len(data.x_train),
-                    val_images=len(data.x_val),
-                    test_images=len(data.x_test),
-                )
-            )
-            self.write_report()
-            if initial_epoch >= profile.train.epochs:
-                return self._finish(model, test_ds, "completed", "", started)
-            profiler = InputProfiler(*profile.profiler.batches)
-            engine_cb = EngineCallback(
-                self,
-                steps,
-                clock,
-                profiler,
-                data.num_classes,
-                batches_per_call=per_call,
-                steps_per_execution=1 if per_call > 1 else profile.train.steps_per_execution,
-            )
-            callbacks: list[Any] = [engine_cb]
-            if profile.train.reduce_lr.enabled:
-                rl = profile.train.reduce_lr
-                reduce = keras.callbacks.ReduceLROnPlateau(
-                    monitor=rl.monitor, factor=rl.factor, patience=rl.patience, min_lr=rl.min_lr
-                )
-                checkpoint.restore_callback_state(reduce)
-                callbacks.append(reduce)
-                checkpoint.reduce_lr = reduce
-            tensorboard = _tensorboard(keras, profile, self.run_dir, initial_epoch, steps)
-            if tensorboard is not None:
-                callbacks.append(tensorboard)
-            checkpoint.engine = engine_cb
-            callbacks.append(checkpoint)  # last: it commits the epoch once everything is saved
-            self.emit(Status("training (the first steps compile the model)"))
-            try:
-                model.fit(
-                    train_ds,
-                    validation_data=val_ds,
-                    epochs=profile.train.epochs,
-                    initial_epoch=initial_epoch,
-                    callbacks=callbacks,
-                    verbose=0,
-                    shuffle=False,
-                )  # the pipeline shuffles
-            except _StopNow:
-                engine_cb.close()  # Keras's callback pool may still deliver a step or two
-                if tensorboard is not None:
-                    tensorboard.on_train_end()
-                engine_cb.finish_profile()
-                return self._finish(None, None, "stopped", "stopped by the user", started)
-            except _Diverged as exc:
-                engine_cb.close()
-                if tensorboard is not None:
-                    tensorboard.on_train_end()
-                engine_cb.finish_profile()
-                return self._finish(
-                    None,
-                    None,
-                    "diverged",
-                    f"Diverged: {exc}. Try a lower train.learning_rate "
-                    f"(now {profile.train.learning_rate:g}).",
-                    started,
-                )
-            engine_cb.finish_profile()
-            if self.stop_requested:
-                return self._finish(None, None, "stopped", "stopped by the user", started)
-            return self._finish(model, test_ds, "completed", "", started)
+            self.emit(opened)
+        except BaseException:
+            recorder.close()  # execute's cleanup is not reached: release the lock here
+            raise
+
+    def _train(self, keras: Any, data: Dataset, started: float) -> RunStatus:
+        """The stages after the directory is open; a crash in any of them ends the run
+        "failed", recorded, while a user's mistake (CifarTuiError) still raises."""
+        try:
+            model, per_call, params = self._build(keras, data)
+            initial_epoch, saved = self._restore(model)
+            clock, (train_ds, val_ds, test_ds) = self._datasets(keras, data, per_call)
+            self._announce(keras, data, params, initial_epoch)
+            status, message = RunStatus.COMPLETED, ""
+            if initial_epoch < self.profile.train.epochs:
+                callbacks = self._callbacks(keras, data, clock, per_call, initial_epoch, saved)
+                status, message = self._fit(model, train_ds, val_ds, initial_epoch, callbacks)
+            return self._finish(status, message, started, model, test_ds)
         except CifarTuiError:
             raise
         except Exception as exc:  # a crash inside Keras/TF: keep it in the report, exit 1
-            if engine_cb is not None:
-                engine_cb.close()
-            self.report["error"] = {
-                "type": exc.__class__.__name__,
-                "message": str(exc).strip().splitlines()[0][:500] if str(exc).strip() else "",
-                "traceback": traceback.format_exc(limit=20),
-            }
-            return self._finish(
-                None,
-                None,
-                "failed",
-                f"{exc.__class__.__name__}: {self.report['error']['message']}",
-                started,
-            )
+            return self._crashed(exc, started)
 
-    def _restore(self, model: Any, checkpoint: Any) -> int:
-        """Load the last checkpoint and make every file agree with it (no epoch lost or twice)."""
-        assert self.run_dir is not None
-        state = checkpoint.load(model)
+    def _build(self, keras: Any, data: Dataset) -> tuple[Any, int, tuple[int, int]]:
+        """Build and compile the model; returns it, the batches per compiled call, and its
+        (total, trainable) parameter counts."""
+        from core.models import build_model, summarize
+        from core.training.scan_steps import uses_scan
+
+        profile = self.profile
+        self.emit(Status("building the model"))
+        keras.utils.set_random_seed(profile.train.seed)
+        # JAX: fuse steps_per_execution steps into one compiled call with a scan, as
+        # Keras's TensorFlow trainer does by itself (core/training/scan_steps.py).
+        per_call = profile.train.steps_per_execution if uses_scan(profile) else 1
+        model = build_model(profile, data.num_classes, steps_per_call=per_call)
+        s = summarize(model)
+        self.emit(ModelBuilt(s.name, s.total, s.trainable, s.non_trainable, s.to_text()))
+        model.compile(
+            optimizer=_optimizer(keras, profile),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+            jit_compile={"auto": "auto", "on": True, "off": False}[profile.train.jit_compile],
+            steps_per_execution=_keras_steps_per_execution(profile, per_call),
+        )
+        return model, per_call, (s.total, s.trainable)
+
+    def _restore(self, model: Any) -> tuple[int, dict[str, Any] | None]:
+        """A resumed run: load its last checkpoint (the recorder makes every file agree with
+        it). Returns the epochs already done and the checkpoint's saved state."""
+        if self.resume_dir is None:
+            return 0, None
+        assert self.recorder is not None
+        state = self.recorder.restore(lambda path: _load_weights(model, path))
         done = state["epoch"] if state else 0
-        history = rundir.read_history(self.run_dir / "history.csv")
-        kept = [row for row in history if row["epoch"] <= done]
-        if state and (not kept or kept[-1]["epoch"] < done):
-            kept.append(state["row"])  # killed between checkpoint and history: the row is saved
-        if len(kept) != len(history) or not (self.run_dir / "history.csv").exists():
-            rundir.write_history(self.run_dir / "history.csv", kept)
-        self.epochs = kept
-        self.report["resumed"] = [
-            *self.report.get("resumed", []),
-            {"from_epoch": done, "time": time.time()},
-        ]
         self.emit(Status(f"resuming after epoch {done}"))
-        return done
+        return done, state
 
-    def _finish(self, model, test_ds, status: str, message: str, started: float) -> str:
+    def _datasets(self, keras: Any, data: Dataset, per_call: int) -> tuple[Any, tuple]:
+        """The hand-over clock the profiler reads, and the (train, val, test) inputs."""
+        from core.training.pipeline import HandoverClock, py_datasets, tf_datasets
+
+        clock = HandoverClock()
+        if keras.backend.backend() == "tensorflow":
+            return clock, tf_datasets(self.profile, data, clock, self.transform_train)
+        return clock, py_datasets(self.profile, data, clock, per_call)
+
+    def _announce(
+        self, keras: Any, data: Dataset, params: tuple[int, int], initial_epoch: int
+    ) -> None:
+        """Warn about a CPU-only machine, then RunStarted: training is about to begin."""
+        env = self._env
+        if not env["gpu"]:
+            devices = ", ".join(env["devices"])
+            self.warn("no_gpu", f"No GPU found; training on the CPU ({devices}). It works, slowly.")
+        train = self.profile.train
+        self.emit(
+            RunStarted(
+                run_dir=str(self.run_dir),
+                name=self.profile.name,
+                epochs=train.epochs,
+                initial_epoch=initial_epoch,
+                steps_per_epoch=len(data.x_train) // train.batch_size,
+                batch_size=train.batch_size,
+                params_total=params[0],
+                params_trainable=params[1],
+                backend=keras.backend.backend(),
+                devices=env["devices"],
+                train_images=len(data.x_train),
+                val_images=len(data.x_val),
+                test_images=len(data.x_test),
+                history=[dict(row) for row in self.epochs],  # copies: fronts run elsewhere
+            )
+        )
+
+    def _callbacks(
+        self,
+        keras: Any,
+        data: Dataset,
+        clock: Any,
+        per_call: int,
+        initial_epoch: int,
+        saved: dict[str, Any] | None,
+    ) -> _FitCallbacks:
+        """The engine's callback first, the Checkpoint last: it commits each epoch once
+        everything else has seen it and its weights are saved."""
+        from core.training.callbacks import Checkpoint, EngineCallback, restore_reduce_lr
+        from core.training.profiler import InputProfiler
+
+        profile, steps = self.profile, len(data.x_train) // self.profile.train.batch_size
+        engine_cb = EngineCallback(
+            self,
+            steps,
+            clock,
+            InputProfiler(*profile.profiler.batches),
+            data.num_classes,
+            batches_per_call=per_call,
+            steps_per_execution=_keras_steps_per_execution(profile, per_call),
+        )
+        callbacks: list[Any] = [engine_cb]
+        reduce = None
+        if profile.train.reduce_lr.enabled:
+            rl = profile.train.reduce_lr
+            reduce = keras.callbacks.ReduceLROnPlateau(
+                monitor=rl.monitor, factor=rl.factor, patience=rl.patience, min_lr=rl.min_lr
+            )
+            restore_reduce_lr(reduce, (saved or {}).get("reduce_lr"))
+            callbacks.append(reduce)
+        assert self.run_dir is not None and self.recorder is not None
+        tensorboard = _tensorboard(keras, profile, self.run_dir, initial_epoch, steps)
+        if tensorboard is not None:
+            callbacks.append(tensorboard)
+        callbacks.append(Checkpoint(self.recorder, engine_cb, reduce))
+        self._fit_callbacks = _FitCallbacks(engine_cb, tensorboard, callbacks)
+        return self._fit_callbacks
+
+    def _fit(
+        self, model: Any, train_ds: Any, val_ds: Any, initial_epoch: int, callbacks: _FitCallbacks
+    ) -> tuple[RunStatus, str]:
+        """Train; returns how it ended: completed, stopped or diverged, with the message."""
+        from core.training.callbacks import Diverged, StopNow
+
+        self.emit(Status("training (the first steps compile the model)"))
+        try:
+            model.fit(
+                train_ds,
+                validation_data=val_ds,
+                epochs=self.profile.train.epochs,
+                initial_epoch=initial_epoch,
+                callbacks=callbacks.all,
+                verbose=0,
+                shuffle=False,  # the pipeline shuffles
+            )
+        except StopNow:
+            callbacks.left_early()
+            outcome = RunStatus.STOPPED, STOPPED_MESSAGE
+        except Diverged as exc:
+            callbacks.left_early()
+            rate = self.profile.train.learning_rate
+            message = f"Diverged: {exc}. Try a lower train.learning_rate (now {rate:g})."
+            outcome = RunStatus.DIVERGED, message
+        else:  # a stop that came after the last batch: the epochs all finished, no test
+            done = not self.stop_requested
+            outcome = (RunStatus.COMPLETED, "") if done else (RunStatus.STOPPED, STOPPED_MESSAGE)
+        callbacks.engine.finish_profile()
+        return outcome
+
+    def _finish(
+        self,
+        status: RunStatus,
+        message: str,
+        started: float,
+        model: Any = None,
+        test_ds: Any = None,
+        **error: str,
+    ) -> RunStatus:
+        """Evaluate a completed run on the test set, then RunFinished (``error``: its
+        ``error_type`` and ``traceback`` fields, for a crash)."""
         self._add_xprof()
         test_loss = test_acc = None
-        if model is not None and test_ds is not None:
+        if status == RunStatus.COMPLETED and model is not None:
             self.emit(Status("evaluating on the test set"))
             result = model.evaluate(test_ds, verbose=0, return_dict=True)
             test_loss = rundir.clean_float(result.get("loss"))
             test_acc = rundir.clean_float(result.get("accuracy"))
-            self.report["test"] = {"loss": test_loss, "accuracy": test_acc}
+        assert self.recorder is not None
+        total = round(time.time() - started + self.recorder.earlier_seconds, 3)
         self.status = status
-        self.report["status"] = status
-        total = time.time() - started + self._earlier_seconds
-        self.report["timing"]["total_seconds"] = round(total, 3)
-        if status in ("failed", "diverged"):
-            self.report.setdefault("error", {"type": status, "message": message})
-            self.report["error"]["message"] = message
-        self.write_report()
-        self.emit(RunFinished(status, message, test_loss, test_acc, round(total, 3)))
+        self.emit(RunFinished(status, message, test_loss, test_acc, total, **error))
         return status
 
-    # -- called by the callbacks ------------------------------------------------------------
-
-    def record_epoch(self, row: dict[str, Any]) -> None:
-        assert self.run_dir is not None
-        self.epochs.append(row)
-        rundir.append_history(self.run_dir / "history.csv", row)
-        self.emit(EpochEnded(**row))
-        self.write_report()
+    def _crashed(self, exc: Exception, started: float) -> RunStatus:
+        """Called while ``exc`` is handled: the run ends "failed", with its traceback kept."""
+        if self._fit_callbacks is not None:
+            # Stop TensorFlow's profiler too: left running, it fails the process's next run.
+            with contextlib.suppress(Exception):
+                self._fit_callbacks.left_early()
+        text = str(exc).strip()
+        first = text.splitlines()[0][:500] if text else ""
+        kind = exc.__class__.__name__
+        return self._finish(
+            RunStatus.FAILED,
+            f"{kind}: {first}",
+            started,
+            error_type=kind,
+            traceback=traceback.format_exc(limit=20),
+        )
 
     def _add_xprof(self) -> None:
-        """Lay xprof's reading of the TensorFlow trace beside the measured number."""
-        summary = self._profile_summary
-        p = self.profile.profiler
+        """Lay xprof's reading of the TensorFlow trace beside the measured number: the
+        profiler summary is sent again with it."""
+        summary = self._fit_callbacks.engine.summary if self._fit_callbacks else None
         if summary is None or not (
-            p.trace and self.report["environment"]["backend"] == "tensorflow"
+            self.profile.profiler.trace and self._env.get("backend") == "tensorflow"
         ):
             return
         from core.training.xprof_report import analyze
 
         assert self.run_dir is not None
         analysis = analyze(self.run_dir)
-        summary.details["xprof"] = analysis.pop("summary")
-        summary.details["xprof_analysis"] = analysis
-        self.record_profile(summary)
-
-    def record_profile(self, summary: ProfilerSummary) -> None:
-        first = self._profile_summary is None  # the xprof pass sends the summary a second time
-        self._profile_summary = summary
-        self.report["input_pipeline"] = {
-            "input_bound_percent": summary.input_bound_percent,
-            "verdict": summary.verdict,
-            "method": summary.method,
-            "window": summary.window,
-            "batches_measured": summary.batches_measured,
-            "complete": summary.complete,
-            "advice": summary.advice,
-            "details": summary.details,
-        }
-        self.emit(summary)
-        if first and not summary.complete and "note" in summary.details:
-            self._warn("window_incomplete", "Profiler: " + summary.details["note"] + ".")
-        self.write_report()
+        details = {**summary.details, "xprof": analysis.pop("summary"), "xprof_analysis": analysis}
+        self.emit(dataclasses.replace(summary, details=details))
 
 
 def _optimizer(keras: Any, profile: Profile):
@@ -455,6 +420,28 @@ def _optimizer(keras: Any, profile: Profile):
     if t.optimizer == "sgd":
         return keras.optimizers.SGD(learning_rate=t.learning_rate, momentum=t.momentum)
     return keras.optimizers.Adam(learning_rate=t.learning_rate)
+
+
+def _keras_steps_per_execution(profile: Profile, per_call: int) -> int:
+    """Keras's own steps_per_execution: 1 when the steps are already fused by a scan."""
+    return 1 if per_call > 1 else profile.train.steps_per_execution
+
+
+def _import_keras() -> tuple[Any, dict[str, Any]]:
+    """Keras, and the environment it resolved (backend, devices, versions)."""
+    from core import environment
+    from core.quiet import quiet_native_stderr
+
+    with quiet_native_stderr():
+        import keras
+
+        return keras, environment.describe()
+
+
+def _load_weights(model: Any, path: Path) -> None:
+    """Weights and optimizer state saved by ``model.save_weights``."""
+    model.optimizer.build(model.trainable_variables)
+    model.load_weights(path)
 
 
 def _tensorboard(keras: Any, profile: Profile, run_dir: Path, initial_epoch: int, steps: int):
