@@ -83,9 +83,6 @@ class RunState(EventConsumer):
         self.finished = event
         self.status = event.status
 
-    def series(self, key: str) -> list[float | None]:
-        return [e.get(key) for e in self.epochs]
-
 
 @dataclass
 class SweepState:

@@ -18,7 +18,7 @@ from textual.widgets import Footer, Header, Markdown, Static, TabbedContent, Tab
 
 from core.errors import CifarTuiError
 from core.storage.rundir import RunRecord, load_run
-from tui.console.widgets.plots import MetricPlot
+from tui.console.widgets.plots import RUN_FIGURES, MetricPlot
 
 if TYPE_CHECKING:
     from tui.console.app import CifarTuiApp
@@ -75,18 +75,9 @@ class ReportScreen(Screen):
             return
         self.markdown = report_markdown(self.record)
         self.query_one("#report", Markdown).update(self.markdown)
-        epochs = self.record.epochs
-        series = {
-            k: [e.get(k) for e in epochs]
-            for k in ("accuracy", "val_accuracy", "loss", "val_loss", "lr")
-        }
-        self.query_one("#report-accuracy", MetricPlot).show(
-            {"train": series["accuracy"], "validation": series["val_accuracy"]}
-        )
-        self.query_one("#report-loss", MetricPlot).show(
-            {"train": series["loss"], "validation": series["val_loss"]}
-        )
-        self.query_one("#report-lr", MetricPlot).show({"lr": series["lr"]})
+        for figure in RUN_FIGURES:
+            plot = self.query_one(f"#report-{figure}", MetricPlot)
+            plot.show_epochs(self.record.epochs, figure, None)
         self.query_one("#report-scroll").focus()
 
     def action_back(self) -> None:

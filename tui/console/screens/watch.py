@@ -37,7 +37,7 @@ from core.format import (
 )
 from core.status import BAD_ENDINGS, MARK, RESUMABLE, RunStatus, mark_of, style_of
 from tui.console.state import RunState, SweepState
-from tui.console.widgets.plots import MetricPlot
+from tui.console.widgets.plots import RUN_FIGURES, MetricPlot
 
 if TYPE_CHECKING:
     from tui.console.app import CifarTuiApp
@@ -321,15 +321,10 @@ class WatchScreen(Screen):
         pane.update(text)
 
     def _draw_plots(self) -> None:
-        s = self.state
-        planned = s.planned_epochs or None
-        self.query_one("#plot-accuracy", MetricPlot).show(
-            {"train": s.series("accuracy"), "validation": s.series("val_accuracy")}, planned
-        )
-        self.query_one("#plot-loss", MetricPlot).show(
-            {"train": s.series("loss"), "validation": s.series("val_loss")}, planned
-        )
-        self.query_one("#plot-lr", MetricPlot).show({"lr": s.series("lr")}, planned)
+        planned = self.state.planned_epochs or None
+        for figure in RUN_FIGURES:
+            plot = self.query_one(f"#plot-{figure}", MetricPlot)
+            plot.show_epochs(self.state.epochs, figure, planned)
 
     # -- actions -------------------------------------------------------------------------------
 

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 from rich.text import Text
 from textual.app import RenderResult
 from textual_plotext import PlotextPlot
 
 Series = dict[str, list[float | None]]
+#: The three figures of a run (plot id suffix -> its series from history rows), the same on the
+#: watch screen and in a saved run's report.
+RUN_FIGURES = {
+    "accuracy": {"train": "accuracy", "validation": "val_accuracy"},
+    "loss": {"train": "loss", "validation": "val_loss"},
+    "lr": {"lr": "lr"},
+}
 LEGEND_MIN_HEIGHT = 14  # rows; below this the legend goes into the title
 # One marker per series, in turn (a comparison may overlay many runs), so the series stay
 # apart without colour too.
@@ -65,6 +73,13 @@ class MetricPlot(PlotextPlot):
         step = max(1, -(-last // 6))
         plt.xticks(list(range(1, last + 1, step)))
         plt.xlim(1, max(2, last))
+
+    def show_epochs(self, epochs: list[dict[str, Any]], figure: str, planned: int | None) -> None:
+        """Draw one of RUN_FIGURES from a run's history rows."""
+        self.show(
+            {label: [row.get(key) for row in epochs] for label, key in RUN_FIGURES[figure].items()},
+            planned,
+        )
 
     def on_resize(self) -> None:
         if self.series:
