@@ -5,7 +5,8 @@ standardization and the resize on the CPU (the notebook's chain); ``"device"`` s
 batches and lets the model's front layers do that work. A last, sequential map stamps the moment
 each batch is handed to the training step, which is how the profiler measures waiting.
 Other backends (JAX on the GPU machine): a ``keras.utils.PyDataset`` over the in-memory arrays,
-timed around each ``__getitem__`` that the training loop calls.
+timed around each ``__getitem__`` that the training loop calls; ``preprocess = "host"`` there is
+the same map in numpy worker threads (core/training/host_pipeline.py).
 """
 
 from __future__ import annotations
@@ -100,6 +101,10 @@ def py_datasets(profile: Profile, data: Any, clock: HandoverClock, per_call: int
 
     ``per_call`` > 1: each training item is a block of that many batches (the last block
     shorter when it does not divide the epoch), for a train step that scans over them."""
+    if profile.pipeline.preprocess == "host":
+        from core.training.host_pipeline import host_datasets
+
+        return host_datasets(profile, data, clock, per_call)
     import keras
 
     class Batches(keras.utils.PyDataset):
