@@ -19,7 +19,7 @@ import pytest
 from fakes import FakeRun
 from helpers import markdown_tables
 from test_sweeps import MISSING_DATA, assert_ended_by_missing_data, fake_sweep
-from test_tui import in_event_loop, wait_for
+from test_tui import in_event_loop, sweeps_listed, wait_for
 from test_tui_helpers import REPO, copy_profiles, lr_run, standard_runs
 from textual.widgets import DataTable, Static
 
@@ -96,6 +96,7 @@ async def test_queue_a_tiny_sweep_and_watch_it_run_by_run(tmp_path: Path) -> Non
     async with app.run_test(size=(80, 24)) as pilot:
         # The pick screen's S lists the sweep files with their run count.
         await pilot.press("S")
+        await sweeps_listed(pilot)  # the screen reads the sweep files in a thread
         sweeps = app.screen
         assert isinstance(sweeps, SweepsScreen)
         table = sweeps.query_one("#sweeps", DataTable)
@@ -196,7 +197,9 @@ async def test_stop_stops_the_sweep_and_starting_it_again_resumes(
     app = create_app(profiles, runs_dir)
     fake_engine.hook = hold_after_first_epoch
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("S", "enter")
+        await pilot.press("S")
+        await sweeps_listed(pilot)
+        await pilot.press("enter")
         watch = app.screen
         assert isinstance(watch, WatchScreen)
         # After epoch 1 of 2 (2 s each, the stand-in says): 3 epochs of the sweep are left.
@@ -234,7 +237,9 @@ async def test_stop_stops_the_sweep_and_starting_it_again_resumes(
         assert json.loads((folder / "sweep.json").read_text())["status"] == "completed"
 
         # c on the sweeps screen compares the sweep's runs (its directory stands for them).
-        await pilot.press("p", "S", "c")
+        await pilot.press("p", "S")
+        await sweeps_listed(pilot)
+        await pilot.press("c")
         await pilot.pause()
         compare = app.screen
         assert isinstance(compare, CompareScreen)
@@ -256,7 +261,9 @@ async def test_quit_during_a_sweep_stops_it_and_leaves_it_resumable(
     app = create_app(profiles, tmp_path / "runs")
     fake_engine.hook = hold_after_first_epoch
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("S", "enter")
+        await pilot.press("S")
+        await sweeps_listed(pilot)
+        await pilot.press("enter")
         await wait_for(pilot, lambda: len(app.run_state.epochs) == 1, FAST_TIMEOUT, "epoch 1")
         await pilot.press("q")
         assert isinstance(app.screen, ConfirmScreen)
@@ -303,6 +310,7 @@ async def test_a_sweep_waits_for_the_current_run_and_bad_sweeps_say_why(tmp_path
     app = create_app(profiles, tmp_path / "runs")
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("S")
+        await sweeps_listed(pilot)  # the screen reads the sweep files in a thread
         sweeps = app.screen
         table = sweeps.query_one("#sweeps", DataTable)
         assert [row[:3] for row in cells(table)] == [["broken", "-", "invalid"], ["tiny", "2", "-"]]
