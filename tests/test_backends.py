@@ -16,6 +16,7 @@ from core.events import BatchProgress
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_smoke_profile_runs_on_jax(tmp_path):
     pytest.importorskip("jax")
     env = {**os.environ, "KERAS_BACKEND": "jax"}
@@ -116,6 +117,7 @@ print(json.dumps({"status": status, "threads": sorted(threads),
 """
 
 
+@pytest.mark.slow
 def test_jax_batch_ends_run_async_and_the_window_is_still_timed(tmp_path):
     """On JAX, fit need not sync on every step's loss (Keras dispatches the engine's batch-end
     hook to its callback pool), yet a slow input pipeline is still measured as input-bound."""
@@ -154,6 +156,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.slow
 def test_jax_steps_per_execution_scans_to_the_same_weights(tmp_path):
     """On JAX, 4 steps per compiled call (blocks of 4, 4 and 2 of the 10 batches per epoch,
     scanned) train exactly as one step per call: same losses, flips and dropout included."""
