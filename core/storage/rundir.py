@@ -1,9 +1,11 @@
-"""The run directory: the saved run report, written so that nothing is ever lost.
+"""The run directory's low-level layer: atomic and append-only files, the lock, and the read side.
 
 Every file is either append-only (``events.jsonl``, ``history.csv``) or replaced atomically
 (write a temporary file, then rename): a run killed at any moment leaves every finished epoch
 readable. A run holds an exclusive lock on ``.lock`` while it trains, so a reader can tell a live
-run from one that was killed (``report.json`` still says "running").
+run from one that was killed (``report.json`` still says "running"). One class writes a run's
+files with these, ``core.storage.recorder.RunRecorder``; every reader (the runs screen,
+``--compare``, sweeps, resume) reads them back with ``load_run`` and ``list_runs``.
 """
 
 from __future__ import annotations
@@ -23,11 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import RunDirError
+from core.status import RunStatus
 
 SCHEMA = "cifar-tui/run-report/1"
 HISTORY_FIELDS = ("epoch", "seconds", "loss", "accuracy", "val_loss", "val_accuracy", "lr")
-#: Statuses written to report.json; "interrupted" is only ever derived by readers.
-STATUSES = ("running", "completed", "stopped", "failed", "diverged")
 MIN_FREE_BYTES = 64 * 1024 * 1024
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -217,9 +218,11 @@ class RunRecord:
 
     @property
     def status(self) -> str:
-        status = self.report.get("status", "unknown")
-        if status == "running" and not is_live(self.path):
-            return "interrupted"
+        """The report's status ("unknown" when it has none); a report that says running while
+        no process holds the lock is a killed run: interrupted (core/status.py)."""
+        status = RunStatus.parse(self.report.get("status")) or self.report.get("status", "unknown")
+        if status == RunStatus.RUNNING and not is_live(self.path):
+            return RunStatus.INTERRUPTED
         return status
 
     @property
@@ -271,7 +274,7 @@ def load_run(run_dir: Path) -> RunRecord:
             from core.profiles import read_toml
 
             report["profile"] = read_toml(run_dir / "profile.toml").raw
-        report.setdefault("status", "running")
+        report.setdefault("status", RunStatus.RUNNING)
     return RunRecord(run_dir, report, epochs)
 
 
