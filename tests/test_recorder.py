@@ -185,6 +185,11 @@ def test_a_kill_between_checkpoint_and_history_is_repaired_on_reopen(tmp_path):
     assert state is not None and state["epoch"] == 2
     assert read_history(run_dir / "history.csv") == [row(1), row(2)]
     assert again.epochs == [row(1), row(2)]
+    # No total was written: the time before is the epochs read back, fixed at reopening.
+    assert again.earlier_seconds == row(1)["seconds"]
+    again(started(run_dir, initial_epoch=2))
+    train(again, range(3, 4))
+    assert again.earlier_seconds == row(1)["seconds"]
     again.close()
 
 

@@ -18,9 +18,10 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from core.config import Profile
+from core.dispatch import EventConsumer, dispatch
 from core.events import (
     BatchProgress,
     EpochEnded,
@@ -39,9 +40,10 @@ from core.storage import rundir
 WeightsIO = Callable[[Path], None]
 
 
-class RunRecorder:
-    """Owns every file of one run directory. Call it with each event, from the engine's thread;
-    ``close`` at the end releases the lock."""
+class RunRecorder(EventConsumer):
+    """Owns every file of one run directory. Call it with each event, from the engine's thread
+    (``on_<event type>`` handles each, core/dispatch.py); ``close`` at the end releases the
+    lock."""
 
     def __init__(self, run_dir: Path, *, resumed: bool):
         """Use ``create`` or ``reopen``. Takes the run's lock: nothing is written without it."""
@@ -49,10 +51,22 @@ class RunRecorder:
         self.resumed = resumed
         self.report: dict[str, Any] = {}
         self.epochs: list[dict[str, Any]] = []
+        #: Training time before this process resumed the run (set by ``reopen``).
+        self.earlier_seconds = 0.0
         self._started = False  # report.json is written from RunStarted on
+        self._rewrite = False
+        self._log: rundir.EventLog | None = None
         self._lock = rundir.RunLock(run_dir)
         self._lock.acquire()  # raises if another process trains this run
-        self._log: rundir.EventLog | None = rundir.EventLog(run_dir / "events.jsonl")
+
+    def _open(self, first_writes: Callable[[], None]) -> None:
+        """Start the event log after ``first_writes``; on a failure, release the lock."""
+        try:
+            first_writes()
+            self._log = rundir.EventLog(self.run_dir / "events.jsonl")
+        except BaseException:
+            self.close()
+            raise
 
     # -- opening and closing ------------------------------------------------------------------
 
@@ -64,22 +78,24 @@ class RunRecorder:
         run_dir = rundir.new_run_dir(runs_dir, profile.name)
         recorder = cls(run_dir, resumed=False)
         recorder.report = _new_report(profile, command, run_dir)
-        rundir.atomic_write(run_dir / "profile.toml", dump_profile(profile))
+        recorder._open(lambda: rundir.atomic_write(run_dir / "profile.toml", dump_profile(profile)))
         return recorder
 
     @classmethod
     def reopen(cls, run_dir: Path) -> RunRecorder:
         """Continue ``run_dir``: its report and finished epochs as its files hold them."""
         recorder = cls(Path(run_dir), resumed=True)
-        try:
-            record = rundir.load_run(recorder.run_dir)
-        except BaseException:
-            recorder.close()
-            raise
-        recorder.report, recorder.epochs = record.report, list(record.epochs)
-        recorder.report["status"] = RunStatus.RUNNING
-        recorder.report.pop("error", None)
+        recorder._open(recorder._read_back)
         return recorder
+
+    def _read_back(self) -> None:
+        record = rundir.load_run(self.run_dir)
+        self.report, self.epochs = record.report, list(record.epochs)
+        # The last total written, or (a killed run) the sum of its finished epochs.
+        total = (self.report.get("timing") or {}).get("total_seconds")
+        self.earlier_seconds = total or sum(e.get("seconds") or 0.0 for e in self.epochs)
+        self.report["status"] = RunStatus.RUNNING
+        self.report.pop("error", None)
 
     def close(self) -> None:
         """Stop recording and release the lock (the files stay as the last event left them)."""
@@ -88,15 +104,6 @@ class RunRecorder:
             self._log = None
         self._lock.release()
 
-    @property
-    def earlier_seconds(self) -> float:
-        """Training time before this process resumed the run: the last total written, or (a
-        killed run) the sum of its finished epochs."""
-        if not self.resumed:
-            return 0.0
-        total = (self.report.get("timing") or {}).get("total_seconds")
-        return total or sum(e.get("seconds") or 0.0 for e in self.epochs)
-
     # -- the events ---------------------------------------------------------------------------
 
     def __call__(self, event: Event) -> None:
@@ -104,20 +111,19 @@ class RunRecorder:
         then the report, so each file is at least as far along as the one after it."""
         if isinstance(event, BatchProgress) or self._log is None:
             return  # progress is for the fronts only: a run sends thousands
-        handler = self._HANDLERS.get(type(event))
-        rewrite = handler(self, event) if handler is not None else False
+        self._rewrite = False  # set by the handlers that change the report
+        dispatch(self, event)
         self._log.append(event.to_dict())
-        if rewrite:
+        if self._rewrite:
             self.write_report()
 
-    def _opened(self, event: RunOpened) -> bool:
+    def on_run_opened(self, event: RunOpened) -> None:
         if event.environment:
             self.report["environment"] = event.environment
         if not self.resumed and event.data:
             self.report["data"] = event.data
-        return False
 
-    def _model_built(self, event: ModelBuilt) -> bool:
+    def on_model_built(self, event: ModelBuilt) -> None:
         rundir.atomic_write(self.run_dir / "model_summary.txt", event.summary + "\n")
         self.report["model"] = {
             "name": event.name,
@@ -125,36 +131,33 @@ class RunRecorder:
             "params_trainable": event.params_trainable,
             "params_non_trainable": event.params_non_trainable,
         }
-        return False
 
-    def _run_started(self, event: RunStarted) -> bool:
+    def on_run_started(self, event: RunStarted) -> None:
         if self.resumed:
             entry = {"from_epoch": event.initial_epoch, "time": event.time}
             self.report["resumed"] = [*self.report.get("resumed", []), entry]
-        self._started = True
-        return True
+        self._started = self._rewrite = True
 
-    def _epoch_ended(self, event: EpochEnded) -> bool:
+    def on_epoch_ended(self, event: EpochEnded) -> None:
         row = {key: getattr(event, key) for key in rundir.HISTORY_FIELDS}
         self.epochs.append(row)
         rundir.append_history(self.run_dir / "history.csv", row)
-        return True
+        self._rewrite = True
 
-    def _profiled(self, event: ProfilerSummary) -> bool:
+    def on_profiler_summary(self, event: ProfilerSummary) -> None:
         # The xprof pass sends the summary a second time, with its reading added.
         self.report["input_pipeline"] = {
             key: value for key, value in event.to_dict().items() if key not in ("type", "time")
         }
-        return True
+        self._rewrite = True
 
-    def _warned(self, event: RunWarning) -> bool:
+    def on_warning(self, event: RunWarning) -> None:
         entry = {"code": event.code, "message": event.message}
-        if entry in self.report["warnings"]:
-            return False
-        self.report["warnings"].append(entry)
-        return self._started  # before training starts, the first report will hold it
+        if entry not in self.report["warnings"]:
+            self.report["warnings"].append(entry)
+            self._rewrite = self._started  # before training starts, the first report has it
 
-    def _finished(self, event: RunFinished) -> bool:
+    def on_run_finished(self, event: RunFinished) -> None:
         self.report["status"] = event.status
         if event.status == RunStatus.COMPLETED:
             self.report["test"] = {"loss": event.test_loss, "accuracy": event.test_accuracy}
@@ -164,17 +167,7 @@ class RunRecorder:
             if event.traceback:
                 error["traceback"] = event.traceback
             self.report["error"] = error
-        return True
-
-    _HANDLERS: ClassVar[dict[type, Callable[[RunRecorder, Any], bool]]] = {
-        RunOpened: _opened,
-        ModelBuilt: _model_built,
-        RunStarted: _run_started,
-        EpochEnded: _epoch_ended,
-        ProfilerSummary: _profiled,
-        RunWarning: _warned,
-        RunFinished: _finished,
-    }
+        self._rewrite = True
 
     def write_report(self) -> None:
         """``report.json`` and its human summary ``report.md``, each replaced atomically."""
