@@ -83,8 +83,9 @@ def table_column(table: DataTable, key: str) -> list[str]:
 
 
 def status_of(screen: RunsScreen, run_dir: Path) -> str:
+    """The status word of a run's row (after its mark)."""
     table = screen.query_one("#runs", DataTable)
-    return str(table.get_cell(str(run_dir), "status"))
+    return str(table.get_cell(str(run_dir), "status")).split()[-1]
 
 
 # -- the whole path, with the real engine -------------------------------------------------
@@ -200,7 +201,10 @@ async def test_broken_profile_shows_inline_error(tmp_path: Path) -> None:
         assert isinstance(launch, LaunchScreen)
         assert [e.name for e in launch.profiles] == ["broken", "smoke"]
         error = launch.query_one("#error", Static)
-        # The first profile (broken) is selected: its error shows inline, launch is off.
+        # A first visit starts on the quick profile (smoke), not the first in the list.
+        assert launch.profile_entry.name == "smoke" and not error.display
+        await pilot.press("up")  # the broken profile: its error shows inline, launch is off
+        await pilot.pause()
         assert error.display
         assert 'unknown key in [train] (did you mean "epochs"?)' in str(error.render())
         assert launch.query_one("#launch", Button).disabled
@@ -213,10 +217,10 @@ async def test_broken_profile_shows_inline_error(tmp_path: Path) -> None:
         await pilot.pause()
         assert not error.display and launch.resolved is not None
         launch.query_one("#field-lr", Input).focus()  # as tab would: the text is selected
-        await pilot.press("a", "b", "c", "enter")
+        await pilot.press("0", "enter")
         await pilot.pause()
-        assert error.display
-        assert "train.learning_rate" in str(error.render())
+        assert error.display  # in the form's words, not --set's
+        assert "learning rate: must be a number > 0" in str(error.render())
         assert launch.query_one("#launch", Button).disabled
         launch.query_one("#field-batch", Input).focus()
         await pilot.press("9", "9", "9", "enter")  # two problems now: lr shown first
@@ -252,7 +256,7 @@ async def test_killed_run_shows_interrupted(tmp_path: Path) -> None:
         # The launch screen shows each profile's last result.
         await pilot.press("p")
         table = app.screen.query_one("#profiles", DataTable)
-        assert table_column(table, "last") == ["interrupted"]
+        assert table_column(table, "last") == ["◆ interrupted"]
 
 
 @in_event_loop
@@ -269,9 +273,9 @@ async def test_runs_screen_sorts(tmp_path: Path) -> None:
         )
         await pilot.press("o")  # next column: status
         assert runs.sort_key == "status"
-        assert table_column(table, "status") == ["completed", "interrupted", "stopped"]
+        assert table_column(table, "status") == ["✔ completed", "◆ interrupted", "■ stopped"]
         await pilot.press("O")
-        assert table_column(table, "status") == ["stopped", "interrupted", "completed"]
+        assert table_column(table, "status") == ["■ stopped", "◆ interrupted", "✔ completed"]
         runs.sort_by("test")  # what clicking the "test" header does; runs without go last
         assert table_column(table, "test")[0] == "29.0%"
         await pilot.click("#runs", offset=(5, 0))  # the "run" header, after the mark column

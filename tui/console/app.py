@@ -78,6 +78,7 @@ class CifarTuiApp(App[int]):
         self.control: RunControl = RunControl()
         self.engine_status: str | None = None  # what the last execute() returned
         self._quitting = False
+        self._warned: set[str] = set()  # warning codes already toasted this session
 
     # -- running the engine -----------------------------------------------------------------
 
@@ -162,7 +163,13 @@ class CifarTuiApp(App[int]):
                     "Stopping the run after the current batch, and the sweep; everything is "
                     "saved. Start the sweep again to resume it."
                 )
-            self.notify(text, timeout=6, markup=False)
+            if not self._watching():  # the watch screen says it on the device line
+                self.notify(text, timeout=6, markup=False)
+
+    def _watching(self) -> bool:
+        """The watch screen is in front: its banners say what a toast would, so none is shown
+        (toasts cover the plots, and stacked up on a stop)."""
+        return isinstance(self.screen, WatchScreen)
 
     def why_not_resume(self, record: RunRecord) -> str | None:
         """Why ``record`` cannot be resumed now, or None if it can."""
@@ -192,6 +199,11 @@ class CifarTuiApp(App[int]):
         self._watch_screen().apply_if_mounted(event)
 
     def notify_warning(self, event: RunWarning) -> None:
+        """A warning is toasted once a session (the banner shows it for each run); "No GPU"
+        never is: the banner and the device line say it."""
+        if event.code == "no_gpu" or event.code in self._warned:
+            return
+        self._warned.add(event.code)
         self.notify(event.message, title="Warning", severity="warning", timeout=8, markup=False)
 
     def notify_run_finished(self, event: RunFinished) -> None:
@@ -203,7 +215,7 @@ class CifarTuiApp(App[int]):
                 timeout=15,
                 markup=False,
             )
-        else:
+        elif not self._watching():
             self.notify(f"Run {event.status}.", timeout=5, markup=False)
 
     def on_engine_done(self, message: EngineDone) -> None:
@@ -280,7 +292,8 @@ class CifarTuiApp(App[int]):
                     "runs finished; start it again to resume."
                 )
             severity = "error" if snap.status == "failed" else "information"
-            self.notify(f"{text} {where}", severity=severity, timeout=10, markup=False)
+            if severity == "error" or not self._watching():  # else the sweep line says it
+                self.notify(f"{text} {where}", severity=severity, timeout=10, markup=False)
         self._watch_screen().status_if_mounted()
         self.refresh_bindings()
         if self._quitting:

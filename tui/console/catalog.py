@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.errors import CifarTuiError, ProfileError
-from core.format import params_text, percent
+from core.format import params_text
 from core.profiles import load_profile, read_toml
 from core.status import FINISHED, RunStatus
 
@@ -102,37 +102,92 @@ class SweepFileEntry:
     directory: Path | None = None  # <runs-dir>/sweeps/<name>-<hash>: where it is recorded
     last: str = "-"  # "stopped 1/3" (finished of all), "-" when never started
     error: str | None = None
+    epochs: tuple[int, ...] = ()  # each run's planned epochs
+    overrides: tuple[str, ...] = ()  # the pick form's overrides it runs with
+    dropped: tuple[str, ...] = ()  # form overrides left out: the sweep sets those keys itself
+    estimate: str = ""  # "about 1:05 at 4.4 s/epoch (...)", or "" when nothing says
 
     @property
     def runs(self) -> int:
         return len(self.labels)
 
 
-def list_sweeps(profiles_dir: Path, runs_dir: Path) -> list[SweepFileEntry]:
+def split_overrides(
+    overrides: tuple[str, ...], varied: set[str]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The form's overrides a sweep keeps, and those it drops because its runs set that key
+    (an override would make every run the same there)."""
+    kept = tuple(item for item in overrides if item.partition("=")[0].strip() not in varied)
+    return kept, tuple(item for item in overrides if item not in kept)
+
+
+def list_sweeps(
+    profiles_dir: Path, runs_dir: Path, overrides: tuple[str, ...] = ()
+) -> list[SweepFileEntry]:
     """Every ``sweeps/*.toml`` under ``profiles_dir``, validated (no data check) and expanded as
-    ``--sweep`` would; a broken one keeps its error for the screen to show."""
+    ``--sweep`` would, with the pick form's ``overrides`` on every run (less those the sweep
+    varies); a broken one keeps its error for the screen to show."""
+    from core.storage.rundir import list_runs
+
+    records = list_runs(runs_dir) if runs_dir.is_dir() else []
+    return [
+        _sweep_entry(path, runs_dir, overrides, records)
+        for path in sorted((profiles_dir / "sweeps").glob("*.toml"))
+    ]
+
+
+def _sweep_entry(
+    path: Path, runs_dir: Path, overrides: tuple[str, ...], records: list[RunRecord]
+) -> SweepFileEntry:
     from core.sweeps.spec import load_sweep
     from core.sweeps.sweepdir import SWEEPS_FOLDER
 
-    entries = []
-    for path in sorted((profiles_dir / "sweeps").glob("*.toml")):
-        try:
-            sweep = load_sweep(path, check_data=False)
-        except CifarTuiError as exc:
-            entries.append(SweepFileEntry(path, path.stem, error=str(exc)))
-            continue
-        directory = runs_dir / SWEEPS_FOLDER / sweep.dir_name
-        entries.append(
-            SweepFileEntry(
-                path,
-                sweep.name,
-                sweep.description,
-                tuple(run.label for run in sweep.runs),
-                directory,
-                sweep_progress(directory),
-            )
-        )
-    return entries
+    try:
+        sweep = load_sweep(path, check_data=False)
+        kept, dropped = split_overrides(overrides, {k for r in sweep.runs for k in r.overrides})
+        if kept:
+            sweep = load_sweep(path, kept, check_data=False)
+    except CifarTuiError as exc:
+        return SweepFileEntry(path, path.stem, error=str(exc))
+    directory = runs_dir / SWEEPS_FOLDER / sweep.dir_name
+    return SweepFileEntry(
+        path,
+        sweep.name,
+        sweep.description,
+        tuple(run.label for run in sweep.runs),
+        directory,
+        sweep_progress(directory),
+        epochs=tuple(run.profile.train.epochs for run in sweep.runs),
+        overrides=kept,
+        dropped=dropped,
+        estimate=sweep_estimate([run.profile for run in sweep.runs], records),
+    )
+
+
+def sweep_estimate(profiles: list[Profile], records: list[RunRecord]) -> str:
+    """How long a sweep's epochs would take, from earlier runs of the same model at the same
+    input size (the median of their s/epoch); "" when no earlier run says."""
+    import statistics
+
+    from core.format import duration
+
+    seconds = 0.0
+    measured: set[str] = set()
+    for profile in profiles:
+        model = profile.model
+        same = [
+            r.seconds_per_epoch
+            for r in records
+            if r.seconds_per_epoch is not None
+            and r.architecture == model.architecture
+            and (r.report.get("profile") or {}).get("model", {}).get("input_size")
+            == model.input_size
+        ]
+        if not same:
+            return ""
+        seconds += statistics.median(same) * profile.train.epochs
+        measured.add(f"{model.architecture} at {model.input_size}x{model.input_size}")
+    return f"about {duration(seconds)}, from earlier runs of {', '.join(sorted(measured))}"
 
 
 def sweep_progress(directory: Path) -> str:
@@ -160,14 +215,6 @@ def last_results(runs_dir: Path) -> dict[str, RunRecord]:
     for record in list_runs(runs_dir):  # newest first
         latest.setdefault(record.name, record)
     return latest
-
-
-def last_result_text(record: RunRecord | None) -> str:
-    """ "completed 29.0%" (test accuracy), "stopped", "interrupted"... or "-" for never run."""
-    if record is None:
-        return "-"
-    acc = record.test_accuracy
-    return record.status + (f" {percent(acc)}" if acc is not None else "")
 
 
 def settings_rows(profile: Profile) -> list[tuple[str, str]]:

@@ -1,7 +1,10 @@
-"""Modal screens: the yes/no question before quitting a run, and the list of keys."""
+"""Modal screens: a yes/no question (quitting during a run, starting a long sweep), the list
+of keys, and a file browser for the data path."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from pathlib import Path
 from typing import ClassVar
 
 from rich.table import Table
@@ -9,7 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Static
+from textual.widgets import Button, DirectoryTree, Footer, Static
 
 #: Sections of (key, what it does): the help screen's content, in the order a user meets them.
 KEYS: dict[str, list[tuple[str, str]]] = {
@@ -26,7 +29,9 @@ KEYS: dict[str, list[tuple[str, str]]] = {
         ("enter", "go on: profiles, hyperparameters, settings"),
         ("l", "launch the run (or the Launch button)"),
         ("i", "look at training images of the profile's data"),
-        ("S", "sweeps: the sweep files of profiles/sweeps"),
+        ("S", "sweeps: the sweep files of profiles/sweeps (run with the form's settings)"),
+        ("Browse", "choose the data path of a folder source (enter opens, u uses)"),
+        ("escape / ctrl+l", "in a field: leave it / launch"),
     ],
     "Sweeps": [
         ("enter", "run the sweep's runs in turn; again, it resumes (finished runs are skipped)"),
@@ -35,6 +40,7 @@ KEYS: dict[str, list[tuple[str, str]]] = {
     ],
     "Watch": [
         ("s", "stop after the current batch (a sweep stops too); both can be resumed"),
+        ("d", "details: every banner line in full (sweep runs, warnings)"),
     ],
     "Runs": [
         ("enter", "open the selected run's report"),
@@ -62,16 +68,20 @@ class ConfirmScreen(ModalScreen[bool]):
         Binding("escape", "answer(False)", "No", show=False),
     ]
 
-    def __init__(self, question: str) -> None:
+    def __init__(
+        self, question: str, yes: str = "Yes, stop and quit (y)", no: str = "No (n)"
+    ) -> None:
         super().__init__()
         self.question = question
+        self.yes, self.no = yes, no
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm", classes="dialog"):
-            yield Static(self.question, id="confirm-question")
+            yield Static(self.question, id="confirm-question", markup=False)
             with Horizontal(id="confirm-buttons"):
-                yield Button("Yes, stop and quit (y)", id="yes", variant="error", compact=True)
-                yield Button("No (n)", id="no", variant="primary", compact=True)
+                yield Button(self.yes, id="yes", variant="error", compact=True)
+                yield Button(self.no, id="no", variant="primary", compact=True)
+        yield Footer()  # this dialog's keys, not those of the screen under it
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()
@@ -110,6 +120,79 @@ class HelpScreen(ModalScreen[None]):
             with VerticalScroll(id="help-scroll"):
                 yield Static(keys_table(), id="help-keys")
             yield Static("escape closes · the footer shows the keys of each screen", id="help-hint")
+        yield Footer()  # this dialog's keys, not those of the screen under it
 
     def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class DataFolderTree(DirectoryTree):
+    """Folders and image archives only: what a folder source can read."""
+
+    def filter_paths(self, paths: Iterable[Path]) -> Iterable[Path]:
+        return [
+            path
+            for path in paths
+            if not path.name.startswith(".")
+            and (path.is_dir() or path.name.endswith((".tar.gz", ".tgz", ".tar")))
+        ]
+
+
+class PathPicker(ModalScreen[Path | None]):
+    """Browse for a folder source's path: a train/ + test/ folder or a .tar.gz of one.
+
+    enter opens a folder (or picks an archive), u uses the highlighted folder, backspace goes
+    up one folder, escape cancels. Dismisses with the chosen path, or None.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("u", "use", "Use this"),
+        Binding("backspace", "up", "Up a folder"),
+        Binding("escape", "cancel", "Cancel"),
+    ]
+
+    def __init__(self, start: str | Path) -> None:
+        super().__init__()
+        start = Path(start).expanduser()
+        while not start.is_dir() and start != start.parent:
+            start = start.parent
+        self.root = start.resolve()
+        self.highlighted: Path = self.root
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="picker", classes="dialog"):
+            yield Static(id="picker-title", markup=False)
+            yield DataFolderTree(self.root, id="picker-tree")
+            yield Static(
+                "enter opens · u uses the highlighted folder · backspace: up · escape cancels",
+                id="picker-hint",
+            )
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._title()
+        self.query_one(DataFolderTree).focus()
+
+    def _title(self) -> None:
+        self.query_one("#picker-title", Static).update(f"Data path: {self.highlighted}")
+
+    def on_tree_node_highlighted(self, event: DirectoryTree.NodeHighlighted) -> None:
+        data = event.node.data
+        if data is not None:
+            self.highlighted = Path(data.path)
+            self._title()
+
+    def on_directory_tree_file_selected(self, event: DirectoryTree.FileSelected) -> None:
+        self.dismiss(Path(event.path))  # only archives are listed
+
+    def action_use(self) -> None:
+        self.dismiss(self.highlighted)
+
+    def action_up(self) -> None:
+        tree = self.query_one(DataFolderTree)
+        self.root = self.highlighted = self.root.parent
+        tree.path = self.root
+        self._title()
+
+    def action_cancel(self) -> None:
         self.dismiss(None)

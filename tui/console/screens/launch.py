@@ -2,12 +2,17 @@
 
 Listing and validating never build a model or import TensorFlow. Every change re-resolves
 the profile with ``core.profiles.load_profile`` (edits become ``table.key=value`` overrides,
-exactly like ``--set``); a ProfileError is shown inline and disables the launch.
+exactly like ``--set``); a ProfileError is shown inline, in the form's words, and disables the
+launch. The fields come from the profile as resolved without the data check, so a profile whose
+data does not fit (a validation split larger than the sample) still shows its own values, and
+the form (data source, path, validation size, limit) can fix it.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.table import Table
@@ -15,26 +20,19 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
+from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import (
-    Button,
-    DataTable,
-    Footer,
-    Header,
-    Input,
-    Label,
-    Select,
-    Static,
-)
+from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Select, Static
 
-from core.config import OPTIMIZERS, PRECISIONS
+from core.config import OPTIMIZERS, PRECISIONS, SOURCES
+from core.errors import CifarTuiError, ProfileError
 from core.format import short_count
-from core.profiles import load_profile
+from core.profiles import SET_SOURCE, load_profile
+from core.status import mark_of
 from tui.console.catalog import (
     HparamsEntry,
     ProfileEntry,
-    last_result_text,
     last_results,
     list_hparams,
     list_model_profiles,
@@ -44,10 +42,17 @@ from tui.console.runner import LaunchRequest, command_line
 
 if TYPE_CHECKING:
     from core.config import Profile
+    from core.storage.rundir import RunRecord
     from tui.console.app import CifarTuiApp
 
-HPARAMS_DESCRIPTION_WIDTH = 60
 REVALIDATE_DELAY = 0.3  # seconds of typing pause before the profile is resolved again
+#: The profile a first visit starts on when no run says which was used last: seconds, not hours.
+QUICK_PROFILE = "smoke"
+#: Below this many columns for the descriptions the hyperparameter list shows names only (the
+#: chosen one's description is in the settings summary).
+DESCRIPTION_MIN_WIDTH = 24
+#: What a number field accepts, said when a refused character is typed.
+NUMBER_WORDS = {"integer": "a whole number", "number": "a number (e.g. 0.001 or 1e-3)"}
 
 
 @dataclass(frozen=True)
@@ -64,15 +69,64 @@ class Field:
 FIELDS = (
     Field("epochs", "train.epochs", "epochs", "integer"),
     Field("batch", "train.batch_size", "batch size", "integer"),
-    Field("lr", "train.learning_rate", "learning rate"),
+    Field("lr", "train.learning_rate", "learning rate", "number"),
     Field("optimizer", "train.optimizer", "optimizer", choices=OPTIMIZERS),
     Field("precision", "train.precision", "precision", choices=PRECISIONS),
+    Field("source", "data.source", "data source", choices=SOURCES),
+    Field("path", "data.path", "data path"),
+    Field("val", "data.validation_size", "validation size", "integer"),
+    Field("limit", "data.limit", "image limit", "integer"),
 )
+FIELD_BY_KEY = {field.key: field for field in FIELDS}
 
 
 def value_text(value: Any) -> str:
     """A profile value as it would be typed in a field (floats round-trip exactly)."""
     return repr(value) if isinstance(value, float) else str(value)
+
+
+def form_error(exc: Exception) -> str:
+    """An error in the form's words: "epochs: must be an integer >= 1..." for a key the form
+    edits (with the file and line when a profile file set it), the whole message otherwise."""
+    if isinstance(exc, ProfileError) and exc.key in FIELD_BY_KEY:
+        where = ""
+        if exc.file != SET_SOURCE:
+            where = f" (set in {exc.file}" + (f":{exc.line}" if exc.line else "") + ")"
+        return f"{FIELD_BY_KEY[exc.key].label}: {exc.message}{where}"
+    return str(exc)
+
+
+def last_run_cell(record: RunRecord | None) -> Text:
+    """ "✔ 29.0%" (a completed run's test accuracy), "◆ interrupted"... or "-" for never run:
+    the status's mark reads without colour, and the cell fits a narrow list."""
+    if record is None:
+        return Text("-")
+    from core.format import percent
+
+    acc = record.test_accuracy
+    figure = percent(acc) if acc is not None else record.status
+    return Text(f"{mark_of(record.status)} {figure}")
+
+
+def starting_index(entries: list[ProfileEntry], results: dict[str, RunRecord]) -> int:
+    """Where the list starts: the profile used last (newest run first), else the quick one."""
+    names = {entry.name: index for index, entry in enumerate(entries) if not entry.error}
+    for name in results:  # newest run first
+        if name in names:
+            return names[name]
+    return names.get(QUICK_PROFILE, 0)
+
+
+class NumberInput(Input):
+    """A number field that says why a typed character was refused, instead of only ringing."""
+
+    class Refused(Message):
+        def __init__(self, field_input: NumberInput) -> None:
+            super().__init__()
+            self.input = field_input
+
+    def restricted(self) -> None:
+        self.post_message(self.Refused(self))
 
 
 class LaunchScreen(Screen):
@@ -112,31 +166,34 @@ class LaunchScreen(Screen):
             with Vertical(id="details"):
                 yield Static(id="description", markup=False)
                 with Grid(id="form"):
-                    for field in FIELDS:
-                        yield Label(field.label, classes="field-label")
-                        if field.choices:
-                            yield Select(
-                                [(c, c) for c in field.choices],
-                                id=f"field-{field.id}",
-                                allow_blank=False,
-                                compact=True,
-                            )
-                        else:
-                            yield Input(
-                                id=f"field-{field.id}",
-                                type=field.input_type,
-                                compact=True,
-                                select_on_focus=True,
-                            )
+                    yield from self._compose_fields()
+                yield Static(id="note", markup=False)
                 yield Static(id="error", markup=False)
                 with VerticalScroll(id="resolved-scroll"):
                     yield Static(id="resolved", markup=False)
                 yield Button("Launch (l)", id="launch", variant="success", compact=True)
         yield Footer()
 
+    def _compose_fields(self) -> ComposeResult:
+        for field in FIELDS:
+            yield Label(field.label, classes="field-label")
+            widget_id = f"field-{field.id}"
+            if field.choices:
+                options = [(c, c) for c in field.choices]
+                yield Select(options, id=widget_id, allow_blank=False, compact=True)
+            elif field.id == "path":
+                with Horizontal(id="path-cell"):
+                    yield Input(id=widget_id, compact=True, select_on_focus=True)
+                    yield Button("Browse", id="browse", compact=True)
+            else:
+                yield NumberInput(
+                    id=widget_id, type=field.input_type, compact=True, select_on_focus=True
+                )
+
     def on_mount(self) -> None:
         self.sub_title = "pick a profile"
-        self.query_one("#error", Static).display = False
+        for part in ("#error", "#note"):
+            self.query_one(part, Static).display = False
         self.profiles = list_model_profiles(self.app.profiles_dir)
         self.hparams = list_hparams(self.app.profiles_dir)
         table = self.query_one("#profiles", DataTable)
@@ -146,22 +203,40 @@ class LaunchScreen(Screen):
         results = last_results(self.app.runs_dir)
         for index, entry in enumerate(self.profiles):
             name = Text(entry.name, style="red" if entry.error else "")
-            last = "invalid" if entry.error else last_result_text(results.get(entry.name))
+            last = Text("✖ invalid") if entry.error else last_run_cell(results.get(entry.name))
             table.add_row(
                 name, Text(short_count(entry.params), justify="right"), last, key=str(index)
             )
-        hp_table = self.query_one("#hparams", DataTable)
-        hp_table.add_column("name", key="name")
-        hp_table.add_column("description", key="description", width=HPARAMS_DESCRIPTION_WIDTH)
-        for index, entry in enumerate(self.hparams):
-            hp_table.add_row(
-                Text(entry.name, style="bold"), Text(entry.description, style="dim"), key=str(index)
-            )
+        self._fill_hparams()
         if not self.profiles:
             self._show_error(f"No model profiles (*.toml) in {self.app.profiles_dir}.")
+            self._enable_fields(False)
         else:
+            self.profile_index = starting_index(self.profiles, results)
+            table.move_cursor(row=self.profile_index)
             self.select_changed()
         table.focus()
+
+    def _fill_hparams(self) -> None:
+        """The hyperparameter list: names, and their descriptions where there is room."""
+        hp_table = self.query_one("#hparams", DataTable)
+        row = hp_table.cursor_row
+        hp_table.clear(columns=True)
+        name_width = max(len(entry.name) for entry in self.hparams)
+        room = self.query_one("#lists").size.width - name_width - 5  # cell padding, scrollbar
+        hp_table.add_column("name", key="name", width=name_width)
+        wide = room >= DESCRIPTION_MIN_WIDTH
+        if wide:
+            hp_table.add_column("description", key="description", width=room)
+        for index, entry in enumerate(self.hparams):
+            cells = [Text(entry.name, style="bold")]
+            if wide:
+                cells.append(Text(entry.description, style="dim"))
+            hp_table.add_row(*cells, key=str(index), height=None if wide else 1)
+        hp_table.move_cursor(row=max(0, row))
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._fill_hparams)
 
     def on_screen_resume(self) -> None:
         self.refresh_results()
@@ -172,8 +247,8 @@ class LaunchScreen(Screen):
         results = last_results(self.app.runs_dir)
         for index, entry in enumerate(self.profiles):
             if not entry.error:
-                text = last_result_text(results.get(entry.name))
-                table.update_cell(str(index), "last", text, update_width=True)
+                cell = last_run_cell(results.get(entry.name))
+                table.update_cell(str(index), "last", cell, update_width=True)
 
     # -- choosing ---------------------------------------------------------------------------
 
@@ -202,7 +277,11 @@ class LaunchScreen(Screen):
             self.query_one("#field-epochs", Input).focus()
 
     def select_changed(self) -> None:
-        """A new profile or hyperparameter choice: resolve it and fill the fields from it."""
+        """A new profile or hyperparameter choice: fill the fields from it, then check it.
+
+        The fields come from the profile resolved without the data check, so they show this
+        profile's values even when its data does not fit; the full check follows.
+        """
         entry = self.profile_entry
         if entry is None:
             return
@@ -212,42 +291,94 @@ class LaunchScreen(Screen):
             description.append(f": {entry.description}")
         self.query_one("#description", Static).update(description)
         self.base = None
-        if entry.error:
-            self._failed(entry.error)
-            return
         try:
-            self.base = load_profile(entry.path, self.hparams_entry.path)
-        except Exception as exc:  # a ProfileError, shown inline; never a crash
-            self._failed(str(exc))
+            if entry.error:
+                raise CifarTuiError(entry.error)
+            self.base = load_profile(entry.path, self.hparams_entry.path, check_data=False)
+        except CifarTuiError as exc:  # the file itself is wrong: nothing to fill the form with
+            self._enable_fields(False)
+            self._failed(form_error(exc))
+            self.query_one("#resolved", Static).update(
+                "Fix the file (or pick another profile): the settings show once it reads."
+            )
             return
+        self._enable_fields(True)
+        self._fill_fields(self.base)
+        self.revalidate()
+
+    def _fill_fields(self, profile: Profile) -> None:
         for field in FIELDS:
-            value = value_text(self.base.get(field.key))
+            value = value_text(profile.get(field.key))
             if field.choices:
                 self.query_one(f"#field-{field.id}", Select).value = value
             else:
                 self.query_one(f"#field-{field.id}", Input).value = value
-        self.revalidate()
+        self._update_path_field(profile.data.source)
+
+    def _enable_fields(self, enabled: bool) -> None:
+        for field in FIELDS:
+            widget = self.query_one(f"#field-{field.id}")
+            widget.disabled = not enabled
+            if not enabled and isinstance(widget, Input):
+                widget.value = ""
+        self.query_one("#browse", Button).disabled = not enabled
+
+    def _update_path_field(self, source: str) -> None:
+        """The path is the folder source's; for cifar10 it says where the data comes from."""
+        from core.data import LOCAL_CIFAR10
+
+        path = self.query_one("#field-path", Input)
+        folder = source == "folder"
+        path.disabled = not folder
+        self.query_one("#browse", Button).disabled = not folder
+        local = os.environ.get(LOCAL_CIFAR10)
+        if source == "cifar10":
+            path.placeholder = f"${LOCAL_CIFAR10}: {local}" if local else "keras.datasets download"
+        else:
+            path.placeholder = "a train/ + test/ folder or .tar.gz" if folder else "not used"
+
+    def _field_text(self, field: Field) -> str:
+        if field.choices:
+            value = self.query_one(f"#field-{field.id}", Select).value
+            return "" if value is Select.BLANK else str(value)
+        return self.query_one(f"#field-{field.id}", Input).value.strip()
 
     def field_overrides(self) -> list[str]:
         """``table.key=value`` for every field that differs from the chosen profiles."""
+        if self.base is None:
+            return []
         items = []
+        folder = self._field_text(FIELD_BY_KEY["data.source"]) == "folder"
         for field in FIELDS:
-            if field.choices:
-                value = self.query_one(f"#field-{field.id}", Select).value
-                text = "" if value is Select.BLANK else str(value)
-            else:
-                text = self.query_one(f"#field-{field.id}", Input).value.strip()
-            if not text:
+            text = self._field_text(field)
+            if field.id == "path" and not folder:
+                if self.base.data.path:  # the file's path would be refused without a folder
+                    items.append('data.path=""')
                 continue
-            if self.base is not None and text == value_text(self.base.get(field.key)):
+            if not text or text == value_text(self.base.get(field.key)):
                 continue
             items.append(f"{field.key}={text}")
         return items
 
     def on_input_changed(self, event: Input.Changed) -> None:
+        self._show_note(None)
         if self._timer is not None:
             self._timer.stop()
         self._timer = self.set_timer(REVALIDATE_DELAY, self.revalidate)
+
+    def on_number_input_refused(self, message: NumberInput.Refused) -> None:
+        """A letter typed in a number field: say what the field takes (the text is unchanged)."""
+        field_id = (message.input.id or "").removeprefix("field-")
+        field = next((f for f in FIELDS if f.id == field_id), None)
+        if field is not None:
+            self._show_note(
+                f"{field.label} takes {NUMBER_WORDS[field.input_type]}: letters are not typed in"
+            )
+
+    def _show_note(self, text: str | None) -> None:
+        note = self.query_one("#note", Static)
+        note.update(text or "")
+        note.display = text is not None
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         """Enter in a field checks the settings and moves on to the next field."""
@@ -266,12 +397,16 @@ class LaunchScreen(Screen):
         return True
 
     def action_launch_from_field(self) -> None:
+        """ctrl+l: launch, and leave the field so the screen's keys work again afterwards."""
+        self.action_leave_field()
         self.action_launch()
 
     def action_leave_field(self) -> None:
         self.query_one("#profiles", DataTable).focus()
 
     def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "field-source":
+            self._update_path_field(str(event.value))
         self.revalidate()
 
     def revalidate(self) -> Profile | None:
@@ -285,8 +420,10 @@ class LaunchScreen(Screen):
         overrides = self.field_overrides()
         try:
             profile = load_profile(entry.path, self.hparams_entry.path, overrides)
-        except Exception as exc:  # a ProfileError, shown inline; never a crash
-            self._failed(str(exc), keep_fields=True)
+        except CifarTuiError as exc:  # a ProfileError, shown inline; never a crash
+            self.overrides = overrides
+            self._failed(form_error(exc))
+            self._draw_unchecked(entry, overrides)
             return None
         self.resolved, self.overrides = profile, overrides
         self._show_error(None)
@@ -294,12 +431,22 @@ class LaunchScreen(Screen):
         self.query_one("#launch", Button).disabled = False
         return profile
 
-    def _failed(self, message: str, keep_fields: bool = False) -> None:
+    def _draw_unchecked(self, entry: ProfileEntry, overrides: list[str]) -> None:
+        """While an error shows, the summary shows the settings as typed (without the data
+        check, when they resolve that far), never the last valid ones."""
+        try:
+            profile = load_profile(entry.path, self.hparams_entry.path, overrides, check_data=False)
+        except CifarTuiError:
+            self.query_one("#resolved", Static).update(
+                "The settings show here once the error above is fixed."
+            )
+            return
+        self._draw_resolved(profile, overrides, checked=False)
+
+    def _failed(self, message: str) -> None:
         self.resolved = None
         self._show_error(message)
         self.query_one("#launch", Button).disabled = True
-        if not keep_fields:
-            self.query_one("#resolved", Static).update("")
 
     def _show_error(self, message: str | None) -> None:
         self.error = message
@@ -307,7 +454,7 @@ class LaunchScreen(Screen):
         error.update(f"✖ {message}" if message else "")
         error.display = message is not None
 
-    def _draw_resolved(self, profile: Profile, overrides: list[str]) -> None:
+    def _draw_resolved(self, profile: Profile, overrides: list[str], checked: bool = True) -> None:
         table = Table.grid(padding=(0, 1))
         table.add_column(style="bold", no_wrap=True)
         table.add_column()
@@ -316,6 +463,8 @@ class LaunchScreen(Screen):
         for label, value in settings_rows(profile):
             table.add_row(label, value)
         table.add_row("overrides", " ".join(overrides) if overrides else "none")
+        if not checked:
+            table.add_row("", Text("not launchable until the error above is fixed", "italic"))
         self.query_one("#resolved", Static).update(table)
 
     # -- actions ----------------------------------------------------------------------------
@@ -323,6 +472,20 @@ class LaunchScreen(Screen):
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "launch":
             self.action_launch()
+        elif event.button.id == "browse":
+            self.action_browse()
+
+    def action_browse(self) -> None:
+        """Choose the folder source's path in a file browser."""
+        from tui.console.screens.dialogs import PathPicker
+
+        path = self.query_one("#field-path", Input)
+        self.app.push_screen(PathPicker(path.value or "."), self._path_chosen)
+
+    def _path_chosen(self, chosen: Path | None) -> None:
+        if chosen is not None:
+            self.query_one("#field-path", Input).value = str(chosen)
+            self.revalidate()
 
     def action_launch(self) -> None:
         profile = self.revalidate()
@@ -346,9 +509,10 @@ class LaunchScreen(Screen):
         )
 
     def action_sweeps(self) -> None:
+        """The sweep files; a sweep started there gets this form's overrides on every run."""
         from tui.console.screens.sweeps import SweepsScreen
 
-        self.app.push_screen(SweepsScreen())
+        self.app.push_screen(SweepsScreen(tuple(self.field_overrides())))
 
     def action_images(self) -> None:
         profile = self.resolved or self.base

@@ -20,7 +20,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from core.format import fmt, percent, percent_points
-from core.status import style_of
+from core.status import BAD_ENDINGS, mark_of, style_of
 from core.storage.rundir import RunRecord, list_runs
 
 if TYPE_CHECKING:
@@ -61,9 +61,21 @@ def _input_bound(r: RunRecord) -> str:
     return percent_points(r.input_bound_percent, 0)
 
 
+def _status(r: RunRecord) -> str:
+    return f"{mark_of(r.status)} {r.status}"  # the mark tells statuses apart without colour
+
+
+def status_style(status: str, no_color: bool) -> str:
+    """The status's colour; with NO_COLOR the plain text (a colour made grey could sink into
+    the row's grey), bold for a bad ending."""
+    if no_color:
+        return "bold" if status in BAD_ENDINGS else ""
+    return style_of(status)
+
+
 COLUMNS = (
     Column("run", "run", lambda r: r.path.name, lambda r: r.path.name),
-    Column("status", "status", lambda r: r.status, lambda r: r.status),
+    Column("status", "status", _status, lambda r: r.status),
     Column("model", "model", lambda r: r.architecture, lambda r: r.architecture),
     Column("epochs", "epochs", _epochs, lambda r: len(r.epochs), right=True),
     Column("best_val", "best val", _best_val, lambda r: r.best_val_accuracy, right=True),
@@ -161,7 +173,9 @@ class RunsScreen(Screen):
         for record, row in zip(records, rows, strict=True):
             cells = [self._mark_cell(record.path)]
             for column, value in zip(self._shown, row, strict=True):
-                style = style_of(record.status) if column.key == "status" else ""
+                style = ""
+                if column.key == "status":
+                    style = status_style(record.status, self.app.no_color)
                 cells.append(Text(value, style=style, justify="right" if column.right else "left"))
             table.add_row(*cells, key=str(record.path))
         if selected is not None and str(selected) in table.rows:

@@ -4,6 +4,9 @@ compare the runs it has made.
 Each file is validated and expanded as ``cifar-tui --sweep`` would (``core.sweeps.spec``), so the
 run count is the real one and a broken file shows its one-line error here instead of failing later.
 Starting a sweep whose directory already exists resumes it: finished runs are skipped.
+A sweep started here runs with the pick form's overrides (the data settings, say) on every run,
+less the keys the sweep varies itself, as ``--set`` would; one of more than
+:data:`CONFIRM_RUNS` runs asks first, with its runs x epochs and a time estimate where one exists.
 Reading and validating the files is done in a thread worker whenever the screen shows (a sweep
 may have run since), never on the UI thread; a resize only lays out the list already read.
 """
@@ -25,11 +28,35 @@ from textual.worker import get_current_worker
 
 from core.errors import CifarTuiError
 from tui.console.catalog import SweepFileEntry, list_sweeps
+from tui.console.screens.dialogs import ConfirmScreen
 
 if TYPE_CHECKING:
+    from core.sweeps.spec import Sweep
     from tui.console.app import CifarTuiApp
 
 DESCRIPTION_MIN_WIDTH = 16
+#: A sweep of more runs than this asks before it starts (the notebook's is 11 AlexNet runs).
+CONFIRM_RUNS = 3
+
+
+def plan_text(entry: SweepFileEntry) -> str:
+    """ "11 runs x 20-50 epochs = 305 epochs, about 2:30:00 (...)": what starting it costs."""
+    epochs = entry.epochs
+    low, high = min(epochs), max(epochs)
+    each = f"{low}" if low == high else f"{low}-{high}"
+    text = f"{entry.runs} runs x {each} epochs = {sum(epochs)} epochs"
+    return text + (f", {entry.estimate}" if entry.estimate else ", no time estimate yet")
+
+
+def overrides_text(entry: SweepFileEntry) -> str:
+    """The pick form's settings a sweep runs with, and those it leaves to its own runs."""
+    text = ""
+    if entry.overrides:
+        text += "With the pick form's settings on every run: " + " ".join(entry.overrides) + "."
+    if entry.dropped:
+        keys = ", ".join(item.partition("=")[0] for item in entry.dropped)
+        text += f" Left out (the sweep sets them per run): {keys}."
+    return text.strip()
 
 
 def entry_cells(entry: SweepFileEntry) -> list[str | Text]:
@@ -63,8 +90,9 @@ class SweepsScreen(Screen):
             super().__init__()
             self.entries = entries
 
-    def __init__(self) -> None:
+    def __init__(self, overrides: tuple[str, ...] = ()) -> None:
         super().__init__()
+        self.overrides = tuple(overrides)  # the pick form's, laid over every run
         self.entries: list[SweepFileEntry] = []
         self.listed = False  # True once the worker's first list has arrived
 
@@ -88,11 +116,11 @@ class SweepsScreen(Screen):
 
     def reload(self) -> None:
         """List the sweep files again, in a thread (a sweep may have run since)."""
-        self._list_sweeps(self.app.profiles_dir, self.app.runs_dir)
+        self._list_sweeps(self.app.profiles_dir, self.app.runs_dir, self.overrides)
 
     @work(thread=True, exclusive=True, group="sweep-list")
-    def _list_sweeps(self, profiles_dir: Path, runs_dir: Path) -> None:
-        entries = list_sweeps(profiles_dir, runs_dir)
+    def _list_sweeps(self, profiles_dir: Path, runs_dir: Path, overrides: tuple[str, ...]) -> None:
+        entries = list_sweeps(profiles_dir, runs_dir, overrides)
         if not get_current_worker().is_cancelled:  # a newer listing was asked for
             self.post_message(self.Listed(entries))
 
@@ -155,12 +183,18 @@ class SweepsScreen(Screen):
             text.append(f": {entry.description}")
         runs = " · ".join(f"{n} {label}" for n, label in enumerate(entry.labels, start=1))
         text.append(f"\n{entry.runs} run(s): {runs}")
+        text.append(f"\n{plan_text(entry)}.")
+        if entry.overrides or entry.dropped:
+            text.append(f"\n{overrides_text(entry)}", "bold")
         if entry.last == "-":
             text.append("\nNot started yet. enter runs it; ")
         else:
             text.append(f"\nRecorded in {entry.directory}: {entry.last} finished. ")
             text.append("enter goes on with it (finished runs are skipped); ")
-        text.append(f"headless: cifar-tui --sweep {entry.path} --runs-dir {self.app.runs_dir}")
+        sets = "".join(f" --set {item}" for item in entry.overrides)
+        text.append(
+            f"headless: cifar-tui --sweep {entry.path}{sets} --runs-dir {self.app.runs_dir}"
+        )
         details.update(text)
 
     # -- actions ------------------------------------------------------------------------------
@@ -177,10 +211,28 @@ class SweepsScreen(Screen):
             return
         from core.sweeps.spec import load_sweep
 
-        try:
-            sweep = load_sweep(entry.path)  # again, with the data checked: the file may be newer
+        try:  # again, with the data checked: the file may be newer
+            sweep = load_sweep(entry.path, entry.overrides)
         except CifarTuiError as exc:
             self.notify(str(exc), title="Cannot run this sweep", severity="error", markup=False)
+            return
+        if entry.runs <= CONFIRM_RUNS:
+            self._start(sweep)
+            return
+        question = f"Run sweep {entry.name}? {plan_text(entry)}."
+        if entry.last != "-":
+            question += f" Recorded so far: {entry.last} finished (finished runs are skipped)."
+        yes = f"Run {entry.runs} runs (y)"
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._start(sweep)
+
+        self.app.push_screen(ConfirmScreen(question, yes=yes, no="Not now (n)"), answered)
+
+    def _start(self, sweep: Sweep) -> None:
+        if self.app.run_active:  # a run may have started while the question was open
+            self.notify(self.app.busy_message(), severity="warning", markup=False)
             return
         self.dismiss()
         self.app.start_sweep(sweep)
