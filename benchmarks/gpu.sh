@@ -1,51 +1,111 @@
 #!/usr/bin/env bash
-# Issue 7's GPU figures in one call of the lent machine (../shared/device/README.md), ordered so
-# that the most needed come back first if the time limit cuts it short:
-#   1. small VGG, 20 epochs, float32: cifar-tui against the bare script (ratio, 79% target);
-#   2. the same with train.steps_per_execution = 8 (an unrolled scan on JAX, core/training/scan_steps.py);
-#   3. AlexNet's on-device front: the notebook's augmentation order against augment_first;
-#   4. AlexNet, 50 epochs, mixed_bfloat16: cifar-tui against the bare script (75% target);
-#   5. VGG16, 2 epochs, mixed_bfloat16 (one steady epoch each side).
-# Prepare here, once:
-#   bash ../shared/device/wheels.sh tomli-w
-#   mkdir -p .gpu && cp ../shared/data/cifar10-jpeg.tar.gz .gpu/
-#   grep -qx '/.gpu/' .git/info/exclude || echo '/.gpu/' >> .git/info/exclude
-# Then call the device tool with carry [".whl", ".gpu"] and the command
+# The GPU figures in one call of the lent machine (../shared/device/README.md), ordered so that
+# the most needed come back first if the time limit cuts it short:
+#   0. preflight: every import the steps need (a missing wheel stops the call in seconds);
+#   1. the notebook's profiler story: alexnet-host (the resize on the CPU, in numpy workers) against
+#      alexnet (the on-device front), one epoch each, input-bound % and s/epoch (benchmarks/story.py);
+#   2. small VGG, 20 epochs, float32: cifar-tui against the bare script (ratio, 79% target);
+#   3. the same with train.steps_per_execution = 8 (an unrolled scan on JAX, core/training/scan_steps.py);
+#   4. AlexNet's on-device front: the notebook's augmentation order against augment_first;
+#   5. AlexNet, 50 epochs, mixed_bfloat16: cifar-tui against the bare script (75% target);
+#   6. VGG16, 2 epochs, mixed_bfloat16 (one steady epoch each side).
+# Each step's time limit is cut to what is left of BUDGET seconds, and a step is skipped when less
+# is left than it needs. Each step writes its JSON to $OUT as soon as it has it.
+#
+# Prepare here, once:       bash benchmarks/gpu.sh --prepare   (wheels into .whl/, data into .gpu/)
+# Rehearse here, each time: bash benchmarks/rehearsal.sh       (these steps in miniature, importing
+#                                                               only what the GPU machine will have)
+# Then call the device tool with carry [".whl", ".gpu"], timeout_s 600 and the command
 #   bash benchmarks/gpu.sh
-# (timeout_s 600). Each step writes its JSON to $OUT as soon as it has it.
 set -u
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site:$PWD KERAS_BACKEND=jax PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=3
-export CIFAR_TUI_CACHE=/tmp/cifar-tui-cache  # decode the JPEGs once for every step below
+# Wheels a call carries beyond ../shared/device/wheels.sh's own list: the run profile's writer,
+# and TensorBoard's event writer with what it imports (logs on JAX, core/training/tensorboard.py).
+EXTRA_WHEELS="tomli-w absl-py==2.5.1 tensorboard==2.21.0 protobuf==7.36.2"
+case "${1:-}" in
+  --wheels) echo "$EXTRA_WHEELS"; exit 0 ;;
+  --prepare)
+    mkdir -p .git/info .gpu
+    # shellcheck disable=SC2086  # one argument per wheel
+    bash ../shared/device/wheels.sh $EXTRA_WHEELS || exit 1
+    cp ../shared/data/cifar10-jpeg.tar.gz .gpu/ && exit 0 || exit 1 ;;
+esac
+
+PY=${PYTHON:-python3}
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
-DATA=.gpu/cifar10-jpeg.tar.gz
-nvidia-smi -L | tee "$OUT/device.txt"
-python3 -c 'import jax, keras; print("jax", jax.__version__, jax.devices(), "keras", keras.__version__)' \
-    | tee -a "$OUT/device.txt"
+if [ "${GPU_SH_MINI:-0}" = 1 ]; then
+  # The rehearsal (benchmarks/rehearsal.sh): this machine's packages, TensorFlow blocked, the
+  # 1,200-image sample, one short epoch per step.
+  DATA=${GPU_SH_DATA:-../shared/data/cifar10-mini} SITE=
+  BUDGET=100000 STEP_LIMIT=900
+  TINY=(--limit 48 --set train.batch_size=8)
+  WINDOW='profiler.batches=[2, 4]'
+  AUGMENT=(--batches 2 --rounds 1 --batch 8)
+  SMALL_VGG16=(--set model.input_size=32)
+  epochs() { echo 1; }
+else
+  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+      --target /tmp/site .whl/*.whl || exit 1
+  SITE=/tmp/site
+  DATA=.gpu/cifar10-jpeg.tar.gz
+  BUDGET=580 STEP_LIMIT=0
+  TINY=()
+  WINDOW='profiler.batches=[100, 300]'
+  AUGMENT=(--batches 100)
+  SMALL_VGG16=()
+  epochs() { echo "$1"; }
+fi
+export PYTHONPATH=${SITE:+$SITE:}$PWD${PYTHONPATH:+:$PYTHONPATH}
+export KERAS_BACKEND=jax PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=3
+# Decode the JPEGs once for every step below.
+export CIFAR_TUI_CACHE=${CIFAR_TUI_CACHE:-/tmp/cifar-tui-cache}
 start=$SECONDS
 step() { echo "== $1 (at ${SECONDS}s)"; }
+# The time limit for a step that wants $1 seconds: what is left of the budget, at most.
+limit() {
+  local left=$((BUDGET - (SECONDS - start)))
+  if [ "$STEP_LIMIT" -gt 0 ]; then echo "$STEP_LIMIT"; elif [ "$left" -lt "$1" ]; then echo "$left"; else echo "$1"; fi
+}
+# Run "${@:3}" under a time limit of $1 seconds (cut to the budget), unless under $2 are left.
+timed() {
+  local seconds
+  seconds=$(limit "$1")
+  if [ "$seconds" -lt "$2" ]; then echo "skipped: ${seconds}s left"; return 0; fi
+  shift 2
+  timeout "$seconds" "$@"
+}
+
+if command -v nvidia-smi >/dev/null; then nvidia-smi -L; else echo "no nvidia-smi here"; fi \
+    | tee "$OUT/device.txt"
+step "preflight: the imports every step needs"
+$PY -c 'import jax, keras, tomli_w, tensorboard.summary, textual
+import core.training.host_pipeline, core.training.tensorboard, tui.cli.main
+print("jax", jax.__version__, jax.devices(), "keras", keras.__version__)' 2>&1 \
+    | tee -a "$OUT/device.txt"
+[ "${PIPESTATUS[0]}" = 0 ] || { echo "preflight failed: a wheel is missing (bash benchmarks/gpu.sh --prepare)"; exit 1; }
+
+step "the profiler story: alexnet-host against alexnet, one epoch each"
+timed 300 60 $PY benchmarks/story.py --data "$DATA" --epochs 1 ${TINY[@]+"${TINY[@]}"} \
+    --set "$WINDOW" --timeout "$(limit 180)" --json "$OUT/story.json"
 
 step "small VGG, 20 epochs"
-timeout 200 python3 benchmarks/models.py --profiles vgg_small --data $DATA --epochs 20 \
-    --baseline --json "$OUT/vgg_small.json"
+timed 200 30 $PY benchmarks/models.py --profiles vgg_small --data "$DATA" --epochs "$(epochs 20)" \
+    ${TINY[@]+"${TINY[@]}"} --baseline --json "$OUT/vgg_small.json"
 
 step "small VGG, 20 epochs, 8 steps per compiled call (cifar-tui only)"
-timeout 100 python3 benchmarks/models.py --profiles vgg_small --data $DATA --epochs 20 \
-    --set train.steps_per_execution=8 --json "$OUT/vgg_small_spe8.json"
+timed 100 30 $PY benchmarks/models.py --profiles vgg_small --data "$DATA" --epochs "$(epochs 20)" \
+    ${TINY[@]+"${TINY[@]}"} --set train.steps_per_execution=8 --json "$OUT/vgg_small_spe8.json"
 
 step "AlexNet front: augmentation order"
-timeout 60 python3 benchmarks/augment.py --batches 100 --json "$OUT/augment.json"
+timed 60 30 $PY benchmarks/augment.py "${AUGMENT[@]}" --json "$OUT/augment.json"
 
 step "AlexNet, 50 epochs, mixed_bfloat16"
-timeout 360 python3 benchmarks/models.py --profiles alexnet --data $DATA --epochs 50 \
-    --set train.precision=mixed_bfloat16 --baseline --json "$OUT/alexnet.json"
+timed 360 30 $PY benchmarks/models.py --profiles alexnet --data "$DATA" --epochs "$(epochs 50)" \
+    ${TINY[@]+"${TINY[@]}"} --set train.precision=mixed_bfloat16 --baseline \
+    --json "$OUT/alexnet.json"
 
 step "VGG16, 2 epochs, mixed_bfloat16"
-left=$((580 - (SECONDS - start)))
-[ "$left" -gt 120 ] || { echo "skipped: ${left}s left"; exit 0; }
-timeout "$left" python3 benchmarks/models.py --profiles vgg16 --data $DATA \
-    --epochs 2 --set train.precision=mixed_bfloat16 --set train.seed=1 --baseline \
-    --json "$OUT/vgg16.json"
+timed 580 120 $PY benchmarks/models.py --profiles vgg16 --data "$DATA" --epochs "$(epochs 2)" \
+    ${TINY[@]+"${TINY[@]}"} ${SMALL_VGG16[@]+"${SMALL_VGG16[@]}"} \
+    --set train.precision=mixed_bfloat16 --set train.seed=1 --baseline --json "$OUT/vgg16.json"
 echo "== done at ${SECONDS}s"
