@@ -225,6 +225,8 @@ def test_py_datasets_routes_host_here_and_times_training_hand_overs_only():
     train[0]
     ((handed_at, wait),) = clock.pop_all()
     assert wait >= 0 and handed_at > 0
+    resumed = py_datasets(host_profile("train.batch_size=8"), dataset(), clock, first_epoch=2)
+    assert resumed[0].epoch == 2
 
 
 # A tiny model fitted on the host pipeline, a stage in its workers sleeping on every batch;

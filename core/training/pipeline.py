@@ -96,15 +96,20 @@ def tf_datasets(profile: Profile, data: Any, clock: HandoverClock, transform_tra
     )
 
 
-def py_datasets(profile: Profile, data: Any, clock: HandoverClock, per_call: int = 1):
-    """(train, validation, test) for backends without tf.data: arrays in memory, uint8.
+def py_datasets(
+    profile: Profile, data: Any, clock: HandoverClock, per_call: int = 1, *, first_epoch: int = 0
+):
+    """(train, validation, test) for backends without tf.data: arrays in memory, uint8, or with
+    ``preprocess = "host"`` float32 at the input size from core/training/host_pipeline.py.
 
     ``per_call`` > 1: each training item is a block of that many batches (the last block
-    shorter when it does not divide the epoch), for a train step that scans over them."""
+    shorter when it does not divide the epoch), for a train step that scans over them.
+    ``first_epoch``: a resumed run's first epoch (the host pipeline draws each epoch's shuffle
+    from it)."""
     if profile.pipeline.preprocess == "host":
         from core.training.host_pipeline import host_datasets
 
-        return host_datasets(profile, data, clock, per_call)
+        return host_datasets(profile, data, clock, per_call, first_epoch=first_epoch)
     import keras
 
     class Batches(keras.utils.PyDataset):
