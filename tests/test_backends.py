@@ -143,7 +143,8 @@ out = {}
 for per_call in (1, 4):
     events = []
     profile = load_profile(sys.argv[1], overrides=[
-        "train.epochs=2", f"train.steps_per_execution={per_call}", "profiler.batches=[3, 6]"])
+        "train.epochs=2", "train.batch_size=50", f"train.steps_per_execution={per_call}",
+        "profiler.batches=[3, 6]"])
     run = core.training.engine.Run(profile, sys.argv[2], events.append)
     status = run.execute()
     progress = [[e.epoch, e.step, e.steps, e.loss, e.accuracy] for e in events

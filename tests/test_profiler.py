@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "profiles" / "smoke.toml"
 # 300 synthetic images, 100 for validation, batch 50: four steps per epoch.
 ONE_EPOCH = [
+    "train.batch_size=50",  # pinned, whatever the shipped profile says
     "train.epochs=1",
     "data.synthetic_train=300",
     "data.synthetic_test=60",
