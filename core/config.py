@@ -98,7 +98,7 @@ class PipelineConfig:
     preprocess: str = spec(
         "device",
         "device: standardize/resize/augment as model layers on raw uint8 batches; "
-        "host: the notebook's tf.data map on the CPU (TensorFlow backend only)",
+        "host: the notebook's map on the CPU (tf.data on TensorFlow, worker threads elsewhere)",
         "str",
         choices=PREPROCESS,
     )

@@ -348,12 +348,6 @@ def _check_model(model: ModelConfig, merged: _Merged) -> ModelConfig:
 def _check_backend(pipeline: PipelineConfig, train: TrainConfig, merged: _Merged) -> None:
     """Settings that only one Keras backend can run."""
     backend = keras_backend()
-    if pipeline.preprocess == "host" and backend != "tensorflow":
-        raise merged.error(
-            "pipeline.preprocess",
-            'preprocess = "host" is the tf.data pipeline and needs '
-            f'the TensorFlow backend (KERAS_BACKEND is "{backend}"); use "device"',
-        )
     spe = train.steps_per_execution
     if backend == "jax" and spe > MAX_SCANNED_STEPS:
         raise merged.error(

@@ -202,7 +202,9 @@ class Run:
         try:
             model, per_call, params = self._build(keras, data)
             initial_epoch, saved = self._restore(model)
-            clock, (train_ds, val_ds, test_ds) = self._datasets(keras, data, per_call)
+            clock, (train_ds, val_ds, test_ds) = self._datasets(
+                keras, data, per_call, initial_epoch
+            )
             self._announce(keras, data, params, initial_epoch)
             status, message = RunStatus.COMPLETED, ""
             if initial_epoch < self.profile.train.epochs:
@@ -249,14 +251,16 @@ class Run:
         self.emit(Status(f"resuming after epoch {done}"))
         return done, state
 
-    def _datasets(self, keras: Any, data: Dataset, per_call: int) -> tuple[Any, tuple]:
+    def _datasets(
+        self, keras: Any, data: Dataset, per_call: int, initial_epoch: int
+    ) -> tuple[Any, tuple]:
         """The hand-over clock the profiler reads, and the (train, val, test) inputs."""
         from core.training.pipeline import HandoverClock, py_datasets, tf_datasets
 
         clock = HandoverClock()
         if keras.backend.backend() == "tensorflow":
             return clock, tf_datasets(self.profile, data, clock, self.transform_train)
-        return clock, py_datasets(self.profile, data, clock, per_call)
+        return clock, py_datasets(self.profile, data, clock, per_call, first_epoch=initial_epoch)
 
     def _announce(
         self, keras: Any, data: Dataset, params: tuple[int, int], initial_epoch: int
@@ -320,7 +324,9 @@ class Run:
             restore_reduce_lr(reduce, (saved or {}).get("reduce_lr"))
             callbacks.append(reduce)
         assert self.run_dir is not None and self.recorder is not None
-        tensorboard = _tensorboard(keras, profile, self.run_dir, initial_epoch, steps)
+        from core.training.tensorboard import tensorboard_callback
+
+        tensorboard = tensorboard_callback(keras, profile, self.run_dir, initial_epoch, steps)
         if tensorboard is not None:
             callbacks.append(tensorboard)
         callbacks.append(Checkpoint(self.recorder, engine_cb, reduce))
@@ -442,20 +448,6 @@ def _load_weights(model: Any, path: Path) -> None:
     """Weights and optimizer state saved by ``model.save_weights``."""
     model.optimizer.build(model.trainable_variables)
     model.load_weights(path)
-
-
-def _tensorboard(keras: Any, profile: Profile, run_dir: Path, initial_epoch: int, steps: int):
-    """Keras's TensorBoard callback; on TensorFlow it also captures the profiler trace."""
-    if keras.backend.backend() != "tensorflow":
-        return None  # its writer needs TensorFlow
-    first, last = profile.profiler.batches
-    trace = profile.profiler.enabled and profile.profiler.trace
-    # Keras counts profile batches from the start of this fit call: shift for resumed runs.
-    offset = initial_epoch * steps
-    window = (first - offset, last - offset) if trace and first - offset >= 1 else 0
-    return keras.callbacks.TensorBoard(
-        log_dir=str(run_dir / "tensorboard"), profile_batch=window, write_graph=False
-    )
 
 
 def _estimated_checkpoint_bytes(profile: Profile) -> int:
