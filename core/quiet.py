@@ -4,14 +4,25 @@ TensorFlow and XLA write absl/CUDA-probe lines ("Could not find cuda drivers..."
 file descriptor 2 while they load, before TF_CPP_MIN_LOG_LEVEL applies. In a console or a log file
 that is noise, so the first Keras import and the device probe run with fd 2 pointed at /dev/null.
 Python exceptions are unaffected: they are raised, and printed, after fd 2 is restored.
+
+TensorFlow is also imported where no front can wrap it: on the JAX backend Keras imports it to
+seed it (``keras.utils.set_random_seed``), in the engine's thread. :func:`quiet_imports` installs
+an import hook that loads such modules with fd 2 silenced, whoever imports them first.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.abc
+import importlib.machinery
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from types import ModuleType
+from typing import Any
+
+#: Modules whose first import writes native chatter to fd 2.
+CHATTY_MODULES = ("tensorflow", "xprof")
 
 
 @contextlib.contextmanager
@@ -31,3 +42,46 @@ def quiet_native_stderr() -> Iterator[None]:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+class _QuietLoader(importlib.abc.Loader):
+    """A module's own loader, run with fd 2 silenced; anything else is asked of the original."""
+
+    def __init__(self, loader: Any) -> None:
+        self._loader = loader
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        with quiet_native_stderr():
+            self._loader.exec_module(module)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loader, name)
+
+
+class _QuietFinder(importlib.abc.MetaPathFinder):
+    """Finds the named top-level modules as the path finder would, with a quiet loader."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self.names = set(names)
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname not in self.names:
+            return None
+        self.names.discard(fullname)  # its submodules load inside its own (quiet) import
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return None
+        spec.loader = _QuietLoader(spec.loader)
+        return spec
+
+
+def quiet_imports(names: Iterable[str] = CHATTY_MODULES) -> None:
+    """Import ``names`` with fd 2 silenced from now on, wherever they are first imported."""
+    if any(isinstance(finder, _QuietFinder) for finder in sys.meta_path):
+        return
+    pending = [name for name in names if name not in sys.modules]
+    if pending:
+        sys.meta_path.insert(0, _QuietFinder(pending))

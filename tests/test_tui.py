@@ -172,6 +172,7 @@ async def test_pick_launch_watch_stop_browse_resume(tmp_path: Path) -> None:
         await pilot.pause()
         report = app.screen
         assert isinstance(report, ReportScreen)
+        await wait_for(pilot, lambda: report.record is not None, 10, "the report")
         assert report.markdown.startswith("# Run smoke: stopped")
         assert report.query_one("#report-accuracy").points == stopped_epochs
         assert report.query_one("#report", Markdown).source == report.markdown
@@ -247,7 +248,9 @@ async def test_killed_run_shows_interrupted(tmp_path: Path) -> None:
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, ReportScreen)
-        assert app.screen.markdown.startswith("# Run smoke: interrupted")
+        report = app.screen  # it reads the run in a thread: wait for it
+        await wait_for(pilot, lambda: report.record is not None, 10, "the report")
+        assert report.markdown.startswith("# Run smoke: interrupted")
         await pilot.press("escape")
         # A completed run cannot be resumed: refused with a message, nothing starts.
         await pilot.press("down", "r")

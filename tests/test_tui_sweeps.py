@@ -371,24 +371,21 @@ async def test_mark_two_runs_compare_and_export(tmp_path: Path) -> None:
         screen = app.screen
         assert isinstance(screen, CompareScreen)
         main = screen.query_one("#compare-table", DataTable)
-        assert headers(main)[:2] == ["run", "train.learning_rate"]  # differing settings first
-        assert headers(main)[2:] == [
-            "s/epoch",
-            "best val acc",
-            "test acc",
-            "input-bound %",
-            "params",
-            "status",
-        ]
+        # The console's words, to fit 80 columns: short names (the title names the keys),
+        # accuracy as a percentage as on the runs screen, each status with its mark; the
+        # parameter count, the same for both, only side by side.
+        assert headers(main)[:2] == ["run", "lr"]  # differing settings first
+        assert headers(main)[2:] == ["s/ep", "best val", "test", "input", "status"]
         assert cells(main) == [
-            [other.name, "0.002", "4.39", "0.4100", "0.4100", "0.8", "552,874", "completed"],
-            [completed.name, "0.001", "4.39", "0.3100", "0.2900", "0.8", "552,874", "completed"],
+            [other.name, "0.002", "4.39", "41.0%", "41.0%", "0.8%", "✔ completed"],
+            [completed.name, "0.001", "4.39", "31.0%", "29.0%", "0.8%", "✔ completed"],
         ]
         pair = screen.query_one("#compare-pair", DataTable)
         assert pair.display
-        assert headers(pair) == ["", other.name, completed.name, "difference (b - a)"]
-        assert cells(pair)[0] == ["train.learning_rate", "0.002", "0.001", ""]
-        assert ["test acc", "0.4100", "0.2900", "-0.1200"] in cells(pair)
+        assert headers(pair) == ["", "lr=0.002", "lr=0.001", "b - a"]
+        assert cells(pair)[0] == ["lr", "0.002", "0.001", ""]
+        assert ["test", "41.0%", "29.0%", "-12.0 pts"] in cells(pair)
+        assert ["params", "552,874", "552,874", "+0"] in cells(pair)
         title = str(screen.query_one("#compare-title", Static).render())
         assert "2 runs: settings that differ: train.learning_rate" in title
 

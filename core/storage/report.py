@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import threading
 from typing import Any
 
 from core.format import EPOCH_COLUMNS, duration, epoch_cells, fmt
+from core.hints import hint_for_report
 from core.training.profiler import VERDICT_TEXT
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
+#: One marker per series, in turn: report.md is read without colour, so train and validation
+#: differ by their marks (the legend shows each).
+MARKERS = ("•", "+", "x", "o")
 # plotext draws on one global figure; the engine thread and the console may both render.
 _PLOT_LOCK = threading.Lock()
 
@@ -26,14 +31,16 @@ def text_plot(
         plt.theme("clear")
         plt.title(title)
         plotted = False
-        for label, values in series.items():
+        for (label, values), marker in zip(series.items(), itertools.cycle(MARKERS)):
             points = [(i + 1, v) for i, v in enumerate(values) if v is not None]
             if points:
                 xs, ys = zip(*points, strict=True)
-                plt.plot(list(xs), list(ys), label=label, marker="braille")
+                plt.plot(list(xs), list(ys), label=label, marker=marker)
                 plotted = True
         if not plotted:
             return f"{title}: no finished epoch yet"
+        last = max(len(values) for values in series.values())
+        plt.xticks(list(range(1, last + 1, max(1, -(-last // 10)))))  # whole epochs only
         plt.xlabel("epoch")
         return ANSI.sub("", plt.build())
 
@@ -50,6 +57,9 @@ def render_markdown(report: dict[str, Any]) -> str:
     if epochs:
         lines += _plots_section(epochs)
     lines += _result_section(report.get("test") or {}, report.get("timing") or {})
+    hint = hint_for_report(report)
+    if hint:
+        lines.append(f"- hint: {hint}")
     lines += _pipeline_section(report.get("input_pipeline"))
     warnings = report.get("warnings") or []
     if warnings:

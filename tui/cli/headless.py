@@ -20,6 +20,7 @@ from typing import Any, TextIO
 
 from core.errors import EXIT_FAILED, EXIT_OK, EXIT_STOPPED
 from core.events import Event
+from core.hints import RunFigures
 from core.status import RunStatus
 from tui.cli.render import LiveRenderer, PlainRenderer
 
@@ -101,7 +102,12 @@ def run_headless(args: argparse.Namespace) -> int:
         profile = load_profile(args.run, args.hparams, args.overrides)
         run = Run(profile, Path(args.runs_dir))
     render = PlainRenderer() if use_plain(args) else LiveRenderer()
+    figures = RunFigures()  # for the one-line hint under the finish line
+    run.subscribe(figures)
     status = drive(run, render)
+    hint = figures.hint()
+    if hint:
+        print(f"hint: {hint}", flush=True)
     return EXIT_FOR_STATUS.get(status, EXIT_FAILED)
 
 

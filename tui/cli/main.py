@@ -34,9 +34,13 @@ SWEEP_HPARAMS = (
 
 
 def quiet_tensorflow() -> None:
-    """TensorFlow's C++ start-up chatter is noise in a console or a log file."""
+    """TensorFlow's C++ start-up chatter is noise in a console or a log file: its logging is
+    turned down, and its import (whoever makes it, in whichever thread) writes nothing to fd 2."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    from core.quiet import quiet_imports
+
+    quiet_imports()
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,9 +2,12 @@
 
 The table is ``core.compare``'s (the same as ``cifar-tui --compare``): the settings that differ
 first, then s/epoch, best validation accuracy, test accuracy, input-bound %, parameters and
-status; for exactly two runs also each difference side by side. The validation accuracy of every
-run is drawn in one plot (training loss beside it when the terminal is wide enough). ``e`` writes
-the comparison to ``<runs-dir>/compare-<time>.md`` and ``.csv`` with core.compare's exports.
+status; for exactly two runs also each difference side by side. The console writes them in its
+own words so they fit 80 columns: short setting names ("lr"), short headers, accuracy as a
+percentage as on the runs screen, and each status with its mark. The validation accuracy of every
+run is drawn in one plot, each run with its own marker (training loss beside it when the terminal
+is wide enough). ``e`` writes the comparison to ``<runs-dir>/compare-<time>.md`` and ``.csv``
+with core.compare's exports.
 """
 
 from __future__ import annotations
@@ -20,20 +23,57 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from core.compare import Comparison, collect
+from core.compare import METRICS, Comparison, RunRow, collect
 from core.errors import CifarTuiError
+from core.format import percent, percent_points
+from core.status import mark_of
 from core.storage.rundir import RunRecord, atomic_write, load_run
 from core.sweeps.spec import SHORT_NAMES
+from core.table import format_cell, format_delta
 from core.values import show_value
 from tui.console.screens.runs import planned_epochs
 from tui.console.widgets.plots import MetricPlot
 
 if TYPE_CHECKING:
-    from core.table import Table
     from tui.console.app import CifarTuiApp
 
 #: Up to this many differing settings name a run's curve ("lr=0.002"); more, and its directory.
 LABEL_KEYS = 2
+#: The console's headers for core.compare's metrics: short enough for 80 columns.
+HEADERS = {
+    "seconds_per_epoch": "s/ep",
+    "best_val_accuracy": "best val",
+    "test_accuracy": "test",
+    "input_bound_percent": "input",
+}
+
+
+def short(key: str) -> str:
+    """A setting's short name: "lr" for train.learning_rate, "optimizer" for train.optimizer."""
+    last = key.rsplit(".", 1)[-1]
+    return SHORT_NAMES.get(last, last)
+
+
+def cell_text(value: object, kind: str) -> str:
+    """A comparison value as the console writes it: accuracy as a percentage, as elsewhere,
+    and the input-bound share with its % sign."""
+    if kind == "accuracy" and isinstance(value, (int, float)):
+        return percent(value)
+    if kind == "percent" and isinstance(value, (int, float)):
+        return percent_points(value)
+    return format_cell(value, kind)
+
+
+def delta_text(a: object, b: object, kind: str) -> str:
+    """``b - a``: percentage points for accuracy ("+12.0 pts"), else core's delta."""
+    if kind == "accuracy":
+        numbers = all(isinstance(v, (int, float)) for v in (a, b))
+        return f"{(b - a) * 100:+.1f} pts" if numbers else ""  # type: ignore[operator]
+    return format_delta(a, b, kind)
+
+
+def status_text(row: RunRow) -> str:
+    return f"{mark_of(row.status)} {row.status}"
 
 
 def series_labels(comparison: Comparison) -> list[str]:
@@ -41,11 +81,6 @@ def series_labels(comparison: Comparison) -> list[str]:
     are few ("lr=0.001"), else its run directory's name."""
     rows = comparison.rows
     if comparison.keys and len(comparison.keys) <= LABEL_KEYS:
-
-        def short(key: str) -> str:
-            last = key.rsplit(".", 1)[-1]
-            return SHORT_NAMES.get(last, last)
-
         labels = [
             " ".join(f"{short(k)}={show_value(row.settings.get(k))}" for k in comparison.keys)
             for row in rows
@@ -68,18 +103,54 @@ def export_comparison(comparison: Comparison, folder: Path, stamp: str) -> tuple
     return markdown, table
 
 
-def fill_table(widget: DataTable, table: Table) -> None:
-    """A core.table.Table in a DataTable: the same cells as the terminal and Markdown tables."""
+def main_cells(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
+    """The one-row-per-run table: headers and cells, in the console's words."""
+    metrics = [m for m in METRICS if m.attr != "params" or _differ(comparison, "params")]
+    headers = ["run", *(short(k) for k in comparison.keys)]
+    headers += [HEADERS.get(m.attr, m.title) for m in metrics] + ["status"]
+    rows = [
+        [
+            row.label,
+            *(show_value(row.settings.get(k)) for k in comparison.keys),
+            *(cell_text(row.metrics.get(m.attr), m.kind) for m in metrics),
+            status_text(row),
+        ]
+        for row in comparison.rows
+    ]
+    return headers, rows
+
+
+def _differ(comparison: Comparison, attr: str) -> bool:
+    """Whether the runs differ in a metric: the same model's parameter count is left out of
+    the table (the side-by-side view and the exports keep it), so the rest fits 80 columns."""
+    return len({row.metrics.get(attr) for row in comparison.rows}) > 1
+
+
+def pair_cells(comparison: Comparison, labels: list[str]) -> tuple[list[str], list[list[str]]]:
+    """Two runs side by side: each differing setting and each metric, and the difference."""
+    a, b = comparison.rows
+    rows = [
+        [short(k), show_value(a.settings.get(k)), show_value(b.settings.get(k)), ""]
+        for k in comparison.keys
+    ]
+    for m in METRICS:
+        va, vb = a.metrics.get(m.attr), b.metrics.get(m.attr)
+        title = HEADERS.get(m.attr, m.title)
+        rows.append(
+            [title, cell_text(va, m.kind), cell_text(vb, m.kind), delta_text(va, vb, m.kind)]
+        )
+    rows.append(["status", status_text(a), status_text(b), ""])
+    return ["", labels[0], labels[1], "b - a"], rows
+
+
+def fill_table(widget: DataTable, headers: list[str], rows: list[list[str]], left: int) -> None:
+    """Cells in a DataTable: the first ``left`` columns (names) to the left, numbers right."""
     widget.clear(columns=True)
-    numeric = table.numeric()
-    for header, right in zip(table.headers(), numeric, strict=True):
-        widget.add_column(Text(header, justify="right" if right else "left"))
-    for row in table.cells():
+    for index, header in enumerate(headers):
+        widget.add_column(Text(header, justify="left" if index < left else "right"))
+    for row in rows:
         widget.add_row(
-            *(
-                Text(cell, justify="right" if right else "left")
-                for cell, right in zip(row, numeric, strict=True)
-            )
+            *(Text(cell, justify="left" if i < left else "right") for i, cell in enumerate(row))
         )
 
 
@@ -132,13 +203,15 @@ class CompareScreen(Screen):
         else:
             text.append(": the runs have the same settings")
         title.update(text)
-        fill_table(self.query_one("#compare-table", DataTable), comparison.table())
-        pair = comparison.pair_table()
-        if pair is not None:
-            fill_table(self.query_one("#compare-pair", DataTable), pair)
-        for part in ("#compare-pair-title", "#compare-pair"):
-            self.query_one(part).display = pair is not None
         self.labels = series_labels(comparison)
+        left = 1 + len(comparison.keys)  # the run and its settings read left to right
+        fill_table(self.query_one("#compare-table", DataTable), *main_cells(comparison), left)
+        pair = len(rows) == 2
+        if pair:
+            headers, cells = pair_cells(comparison, self.labels)
+            fill_table(self.query_one("#compare-pair", DataTable), headers, cells, 1)
+        for part in ("#compare-pair-title", "#compare-pair"):
+            self.query_one(part).display = pair
         planned = max((planned_epochs(r) or 0 for r in self.records), default=0) or None
 
         def curves(key: str) -> dict[str, list[float | None]]:

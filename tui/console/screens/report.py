@@ -2,7 +2,8 @@
 
 It uses the same ``core.storage.report.render_markdown`` as ``report.md``, on the run as read back
 by ``core.storage.rundir.load_run`` (so a killed run shows as "interrupted", with every finished
-epoch).
+epoch). Reading the run and drawing its text plots happen in a thread worker, so the screen shows
+at once (saying what it reads) and escape works while it loads.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Markdown, Static, TabbedContent, TabPane
 
@@ -45,6 +48,13 @@ class ReportScreen(Screen):
 
     app: CifarTuiApp
 
+    class Loaded(Message):
+        """The worker's reading of the run: its record and Markdown, or why it failed."""
+
+        def __init__(self, record: RunRecord | None, markdown: str, error: str = "") -> None:
+            super().__init__()
+            self.record, self.markdown, self.error = record, markdown, error
+
     def __init__(self, run_dir: Path) -> None:
         super().__init__()
         self.run_dir = Path(run_dir)
@@ -55,7 +65,7 @@ class ReportScreen(Screen):
         yield Header()
         with TabbedContent(id="report-tabs"):
             with TabPane("Report", id="tab-report"), VerticalScroll(id="report-scroll"):
-                yield Static(id="report-error", markup=False)
+                yield Static(id="report-status", markup=False)
                 yield Markdown(id="report")
             with TabPane("Plots", id="tab-plots"), Horizontal(id="report-plots"):
                 yield MetricPlot("accuracy", id="report-accuracy")
@@ -65,20 +75,33 @@ class ReportScreen(Screen):
 
     def on_mount(self) -> None:
         self.sub_title = f"run {self.run_dir.name}"
-        error = self.query_one("#report-error", Static)
-        error.display = False
+        self.query_one("#report-status", Static).update(f"Reading {self.run_dir}…")
+        self.query_one("#report-scroll").focus()
+        self._load(self.run_dir)
+
+    @work(thread=True, exclusive=True, group="report")
+    def _load(self, run_dir: Path) -> None:
         try:
-            self.record = load_run(self.run_dir)
+            record = load_run(run_dir)
+            markdown = report_markdown(record)
         except CifarTuiError as exc:
-            error.update(f"Cannot read this run: {exc}")
-            error.display = True
+            self.post_message(self.Loaded(None, "", f"Cannot read this run: {exc}"))
             return
-        self.markdown = report_markdown(self.record)
+        self.post_message(self.Loaded(record, markdown))
+
+    def on_report_screen_loaded(self, message: Loaded) -> None:
+        status = self.query_one("#report-status", Static)
+        if message.record is None:
+            status.update(message.error)
+            status.add_class("-error")
+            return
+        status.display = False
+        self.record, self.markdown = message.record, message.markdown
         self.query_one("#report", Markdown).update(self.markdown)
         for figure in RUN_FIGURES:
             plot = self.query_one(f"#report-{figure}", MetricPlot)
             plot.show_epochs(self.record.epochs, figure, None)
-        self.query_one("#report-scroll").focus()
+        self.refresh_bindings()
 
     def action_back(self) -> None:
         self.dismiss()

@@ -35,6 +35,7 @@ from core.format import (
     report_hint,
     verdict_text,
 )
+from core.hints import hint_for_run
 from core.status import BAD_ENDINGS, MARK, RESUMABLE, RunStatus, mark_of, style_of
 from tui.console.state import RunState, SweepState
 from tui.console.widgets.plots import RUN_FIGURES, MetricPlot
@@ -114,6 +115,9 @@ def outcome_of(state: RunState, in_sweep: bool) -> tuple[str, str]:
             outcome += ": resume it from the runs screen (b, then r)."
     else:
         level = "-ok"
+    hint = hint_for_run(state.started, state.epochs, finished)
+    if hint:
+        outcome += f" {hint}"
     if state.run_dir:
         outcome += f" {report_hint(state.run_dir)}"
     return outcome, level
@@ -122,9 +126,15 @@ def outcome_of(state: RunState, in_sweep: bool) -> tuple[str, str]:
 class WatchScreen(Screen):
     """Live view of the console's run."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("s", "stop", "Stop run")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("s", "stop", "Stop run"),
+        Binding("d", "details", "Details"),
+    ]
+    #: The banners that take one line unless details are asked for (d).
+    BANNERS = ("#sweep", "#warnings", "#pipeline")
 
     app: CifarTuiApp
+    details = False  # every banner in full (d); else one line each, so the plots keep room
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -267,7 +277,10 @@ class WatchScreen(Screen):
         widget.set_classes(level)
         widget.display = bool(outcome)
         warnings = self.query_one("#warnings", Static)
-        warnings.update("\n".join(f"⚠ {w.message}" for w in s.warnings))
+        lines = [f"⚠ {w.message}" for w in s.warnings]
+        if len(lines) > 1 and not self.details:
+            lines[0] = f"⚠ {len(lines)} warnings (d shows all): {lines[0][2:]}"
+        warnings.update("\n".join(lines))
         warnings.display = bool(s.warnings)
 
     def _draw_progress(self) -> None:
@@ -335,3 +348,10 @@ class WatchScreen(Screen):
 
     def action_stop(self) -> None:
         self.app.stop_run()
+
+    def action_details(self) -> None:
+        """Show every banner in full, or one line each again."""
+        self.details = not self.details
+        for banner in self.BANNERS:
+            self.query_one(banner).set_class(self.details, "-full")
+        self._draw_banner()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Any
 
 from rich.text import Text
@@ -17,20 +18,32 @@ RUN_FIGURES = {
     "loss": {"train": "loss", "validation": "val_loss"},
     "lr": {"lr": "lr"},
 }
+#: Figures drawn on a log scale: the notebook's learning-rate drops are 100x, a step on a log
+#: axis and a misleading diagonal on a linear one.
+LOG_FIGURES = ("lr",)
 LEGEND_MIN_HEIGHT = 14  # rows; below this the legend goes into the title
 # One marker per series, in turn (a comparison may overlay many runs), so the series stay
-# apart without colour too.
-MARKERS = ("braille", "dot", "+", "x", "*", "o")
-SYMBOL = {"braille": "⠿", "dot": "•", "+": "+", "x": "x", "*": "*", "o": "o"}
+# apart without colour too, and a line drawn over another still shows its own marks.
+MARKERS = ("•", "+", "x", "o", "*", "#", "@", "%")
 SHORT = {"validation": "val"}
+
+
+def log_ticks(values: list[float]) -> list[float] | None:
+    """Powers of ten spanning ``values`` when they cover a decade or more (all positive), for a
+    log axis; None when a linear axis reads as well."""
+    low, high = min(values), max(values)
+    if low <= 0 or high / low < 10:
+        return None
+    return [10.0**e for e in range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)]
 
 
 class MetricPlot(PlotextPlot):
     """A line plot per epoch; redrawn only when ``show`` is called (at epoch end)."""
 
-    def __init__(self, title: str, *, id: str | None = None) -> None:
+    def __init__(self, title: str, *, id: str | None = None, log: bool = False) -> None:
         super().__init__(id=id)
         self.title = title
+        self.log_scale = log  # a log y axis when the values span a decade or more
         self.series: Series = {}
         self.epochs: int | None = None
         self.draws = 0  # how many times new data was drawn (tests and debugging)
@@ -57,17 +70,23 @@ class MetricPlot(PlotextPlot):
         # series differ by marker too, so they stay apart without colour (NO_COLOR).
         legend = self.size.height >= LEGEND_MIN_HEIGHT
         keys = []
+        drawn: list[float] = []
         for (label, values), marker in zip(self.series.items(), itertools.cycle(MARKERS)):
             points = [(i + 1, v) for i, v in enumerate(values) if v is not None]
             if points:
                 xs = [x for x, _ in points]
                 ys = [y for _, y in points]
                 plt.plot(xs, ys, label=label if legend else "", marker=marker)
-                keys.append(f"{SYMBOL[marker]}{SHORT.get(label, label)}")
+                keys.append(f"{marker}{SHORT.get(label, label)}")
+                drawn += ys
                 plotted = True
         if not plotted:
             plt.title(f"{self.title}: no epoch yet")
             return
+        ticks = log_ticks(drawn) if self.log_scale else None
+        if ticks is not None:
+            plt.yscale("log")
+            plt.yticks(ticks, [f"{t:.0e}" for t in ticks])
         plt.title(self.title if legend or len(keys) < 2 else f"{self.title} {' '.join(keys)}")
         last = max(self.points, self.epochs or 0)
         step = max(1, -(-last // 6))
@@ -75,7 +94,8 @@ class MetricPlot(PlotextPlot):
         plt.xlim(1, max(2, last))
 
     def show_epochs(self, epochs: list[dict[str, Any]], figure: str, planned: int | None) -> None:
-        """Draw one of RUN_FIGURES from a run's history rows."""
+        """Draw one of RUN_FIGURES from a run's history rows (the learning rate on a log axis)."""
+        self.log_scale = figure in LOG_FIGURES
         self.show(
             {label: [row.get(key) for row in epochs] for label, key in RUN_FIGURES[figure].items()},
             planned,
