@@ -73,6 +73,9 @@ class RunStarted(Event):
     test_images: int
     #: A resumed run's finished epochs (history rows), so no front reads history.csv itself.
     history: list[dict[str, Any]] = field(default_factory=list)
+    #: A resumed run's input-pipeline measurement from an earlier session (the report's
+    #: ``input_pipeline``: ProfilerSummary's fields), so its figure is not lost on resume.
+    input_pipeline: dict[str, Any] | None = None
 
 
 #: Seconds between two BatchProgress events: bounded, whatever the step rate.
@@ -131,6 +134,9 @@ class RunFinished(Event):
     #: A crash's exception class and traceback (status "failed"); empty otherwise.
     error_type: str = ""
     traceback: str = ""
+    #: What stopped a "stopped" run: "user" (Ctrl+C, the console's stop key) or the signal's
+    #: name ("SIGTERM", "SIGHUP", "SIGUSR1" from ``cifar-tui --stop``); it sets the exit code.
+    stopped_by: str = ""
 
 
 TYPE_OF: dict[type, str] = {

@@ -36,6 +36,8 @@ from core.events import (
 from core.status import BAD_ENDINGS, RunStatus
 from core.storage import rundir
 
+#: Seconds between two writes of ``progress.json``: watchers see progress at most this late.
+PROGRESS_FILE_INTERVAL = 0.5
 #: ``save(path)`` / ``load(path)``: write or read the model's weights (and optimizer state).
 WeightsIO = Callable[[Path], None]
 
@@ -56,6 +58,7 @@ class RunRecorder(EventConsumer):
         self._started = False  # report.json is written from RunStarted on
         self._rewrite = False
         self._log: rundir.EventLog | None = None
+        self._progress_written = -PROGRESS_FILE_INTERVAL  # monotonic time of progress.json
         self._lock = rundir.RunLock(run_dir)
         self._lock.acquire()  # raises if another process trains this run
 
@@ -109,13 +112,31 @@ class RunRecorder(EventConsumer):
     def __call__(self, event: Event) -> None:
         """Record one event: its own file first (an epoch's history row), then the event log,
         then the report, so each file is at least as far along as the one after it."""
-        if isinstance(event, BatchProgress) or self._log is None:
-            return  # progress is for the fronts only: a run sends thousands
+        if self._log is None:
+            return
+        if isinstance(event, BatchProgress):  # not logged: a run sends thousands
+            self.on_batch_progress(event)
+            return
         self._rewrite = False  # set by the handlers that change the report
         dispatch(self, event)
         self._log.append(event.to_dict())
         if self._rewrite:
             self.write_report()
+
+    def on_batch_progress(self, event: BatchProgress) -> None:
+        """``progress.json``, for watchers in other processes (core/storage/follow.py): replaced
+        at most every PROGRESS_FILE_INTERVAL, and at each epoch's end. No fsync: it is a view."""
+        now = time.monotonic()
+        if event.step < event.steps and now - self._progress_written < PROGRESS_FILE_INTERVAL:
+            return
+        self._progress_written = now
+        text = json.dumps(event.to_dict(), default=rundir._json_default)
+        tmp = self.run_dir / ".progress.json.tmp"
+        try:
+            tmp.write_text(text, encoding="utf-8")
+            tmp.replace(self.run_dir / "progress.json")
+        except OSError:
+            pass  # a view only: a full disk fails the next checkpoint, with a clear error
 
     def on_run_opened(self, event: RunOpened) -> None:
         if event.environment:

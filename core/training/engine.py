@@ -85,6 +85,8 @@ class Run:
         self.recorder: RunRecorder | None = None
         self.status = RunStatus.PENDING
         self._stop = threading.Event()
+        #: Who asked to stop: "user", or a signal's name (RunFinished.stopped_by).
+        self.stopped_by = ""
         self._env: dict[str, Any] = {}
         self._fit_callbacks: _FitCallbacks | None = None
 
@@ -120,8 +122,11 @@ class Run:
 
     # -- thread-safe controls -------------------------------------------------------------
 
-    def request_stop(self) -> None:
-        """Stop after the current batch (callable from any thread)."""
+    def request_stop(self, by: str = "user") -> None:
+        """Stop after the current batch (callable from any thread); ``by``: "user" or the
+        signal's name, kept in RunFinished (the first request's)."""
+        if not self._stop.is_set():
+            self.stopped_by = by
         self._stop.set()
 
     @property
@@ -287,6 +292,7 @@ class Run:
                 val_images=len(data.x_val),
                 test_images=len(data.x_test),
                 history=[dict(row) for row in self.epochs],  # copies: fronts run elsewhere
+                input_pipeline=self.report.get("input_pipeline"),
             )
         )
 
@@ -352,7 +358,7 @@ class Run:
             )
         except StopNow:
             callbacks.left_early()
-            outcome = RunStatus.STOPPED, STOPPED_MESSAGE
+            outcome = RunStatus.STOPPED, self._stopped_message()
         except Diverged as exc:
             callbacks.left_early()
             rate = self.profile.train.learning_rate
@@ -360,7 +366,8 @@ class Run:
             outcome = RunStatus.DIVERGED, message
         else:  # a stop that came after the last batch: the epochs all finished, no test
             done = not self.stop_requested
-            outcome = (RunStatus.COMPLETED, "") if done else (RunStatus.STOPPED, STOPPED_MESSAGE)
+            stopped = (RunStatus.STOPPED, self._stopped_message())
+            outcome = (RunStatus.COMPLETED, "") if done else stopped
         callbacks.engine.finish_profile()
         return outcome
 
@@ -385,8 +392,17 @@ class Run:
         assert self.recorder is not None
         total = round(time.time() - started + self.recorder.earlier_seconds, 3)
         self.status = status
-        self.emit(RunFinished(status, message, test_loss, test_acc, total, **error))
+        by = self.stopped_by if status == RunStatus.STOPPED else ""
+        self.emit(RunFinished(status, message, test_loss, test_acc, total, **error, stopped_by=by))
         return status
+
+    def _stopped_message(self) -> str:
+        """ "stopped by the user", or by the signal that asked (SIGUSR1: ``cifar-tui --stop``)."""
+        if self.stopped_by in ("", "user"):
+            return STOPPED_MESSAGE
+        if self.stopped_by == "SIGUSR1":
+            return "stopped by cifar-tui --stop"
+        return f"stopped by {self.stopped_by}"
 
     def _crashed(self, exc: Exception, started: float) -> RunStatus:
         """Called while ``exc`` is handled: the run ends "failed", with its traceback kept."""

@@ -1,0 +1,134 @@
+"""Stop a run (or a sweep) from another process: find who trains it, ask it to stop, wait.
+
+A run directory (or a sweep directory) is locked with ``flock`` on ``<dir>/.lock`` for as long
+as a process trains it, and the lock file holds that process's pid. The pid alone is not proof:
+a killed run leaves its pid in the file, and the number may since belong to someone else. So
+:func:`lock_holder` asks the kernel's lock table (``/proc/locks``) which process holds a lock on
+that very file (by its inode), and only that process is ever signalled.
+
+The signal is SIGUSR1: every cifar-tui front that trains handles it as "stop after the current
+batch and save" (a process that does not handle it would be killed by it, which is why the pid
+is checked first). How a run ended maps to the process's exit code with :func:`exit_code_for`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+from core.errors import EXIT_FAILED, EXIT_OK, EXIT_STOPPED, RunDirError
+from core.status import RunStatus
+from core.storage.rundir import is_live
+
+#: The signal ``cifar-tui --stop`` sends: "stop after the current batch and save".
+STOP_SIGNAL = signal.SIGUSR1
+#: Exit codes of a run stopped by a signal, as shells report it (128 + the signal).
+EXIT_HANGUP = 128 + signal.SIGHUP  # 129: the terminal went away (SSH dropped, tmux closed)
+EXIT_TERMINATED = 128 + signal.SIGTERM  # 143: timeout, docker stop, a CI cancel, Slurm
+#: RunFinished.stopped_by (a signal's name) -> the exit code; any other stop is 130.
+EXIT_FOR_STOPPER = {"SIGHUP": EXIT_HANGUP, "SIGTERM": EXIT_TERMINATED}
+LOCK_FILE = ".lock"
+PROC_LOCKS = Path("/proc/locks")
+
+
+def exit_code_for(status: str, stopped_by: str = "") -> int:
+    """The process exit code of a run (or sweep) that ended with ``status``: 0 completed,
+    130 stopped (129 / 143 when SIGHUP / SIGTERM stopped it), 1 otherwise."""
+    if status == RunStatus.COMPLETED:
+        return EXIT_OK
+    if status == RunStatus.STOPPED:
+        return EXIT_FOR_STOPPER.get(stopped_by, EXIT_STOPPED)
+    return EXIT_FAILED
+
+
+def _kernel_holders(inode: int, device: tuple[int, int]) -> list[tuple[int, bool]]:
+    """(pid, same device) of every granted lock on ``inode`` in ``/proc/locks``."""
+    holders = []
+    for line in PROC_LOCKS.read_text().splitlines():
+        fields = line.split()
+        # "1: FLOCK  ADVISORY  WRITE 18534 fe:00:2147710 0 EOF"; a waiter has "->" after the id.
+        if len(fields) < 6 or fields[1] == "->":
+            continue
+        with contextlib.suppress(ValueError):
+            major, minor, ino = fields[5].split(":")
+            if int(ino) == inode:
+                holders.append((int(fields[4]), (int(major, 16), int(minor, 16)) == device))
+    return holders
+
+
+def _written_pid(lock: Path) -> int | None:
+    with contextlib.suppress(OSError, ValueError):
+        return int(lock.read_text().strip())
+    return None
+
+
+def lock_holder(directory: Path) -> int | None:
+    """The pid of the process that holds ``<directory>/.lock`` now, or None when no one does.
+
+    Read from the kernel's lock table by the lock file's inode; where there is no
+    ``/proc/locks`` (not Linux), the pid the file holds, if its lock is held."""
+    lock = Path(directory) / LOCK_FILE
+    try:
+        stat = lock.stat()
+    except OSError:
+        return None
+    if not is_live(Path(directory)):
+        return None
+    written = _written_pid(lock)
+    try:
+        holders = _kernel_holders(stat.st_ino, (os.major(stat.st_dev), os.minor(stat.st_dev)))
+    except OSError:
+        return written
+    # Prefer a lock on the same device; an overlay filesystem may report another one.
+    pids = [pid for pid, same in holders if same] or [pid for pid, _ in holders]
+    if written in pids:
+        return written
+    return pids[0] if pids else None
+
+
+def request_stop(directory: Path) -> int:
+    """Ask the process training ``directory`` (a run or a sweep) to stop after the current
+    batch and save; returns its pid. Raises RunDirError when nothing trains it."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise RunDirError(f"{directory} is not a run or sweep directory")
+    pid = lock_holder(directory)
+    if pid is None or pid <= 0:
+        raise RunDirError(
+            f"{directory} is not live: no process is training it ({status_of(directory)})"
+        )
+    try:
+        os.kill(pid, STOP_SIGNAL)
+    except ProcessLookupError:
+        raise RunDirError(f"{directory}: its process {pid} has just ended") from None
+    except PermissionError:
+        raise RunDirError(
+            f"{directory} is trained by process {pid}, which this user may not signal"
+        ) from None
+    return pid
+
+
+def status_of(directory: Path) -> str:
+    """What ``report.json`` (a run) or ``sweep.json`` (a sweep) says, or "unknown"."""
+    for name in ("report.json", "sweep.json"):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            return str(json.loads((Path(directory) / name).read_text()).get("status"))
+    return "unknown"
+
+
+def wait_stopped(directory: Path, timeout: float) -> str | None:
+    """Wait until no process holds ``directory``'s lock; returns the status it was left with
+    ("interrupted" when it still says running: killed), or None when ``timeout`` passed first."""
+    deadline = time.monotonic() + timeout
+    while is_live(Path(directory)):
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.1)
+    # Read once the lock is free: a process writes its status before it lets go, so a status
+    # still "running" now means it was killed on the way.
+    status = status_of(directory)
+    return RunStatus.INTERRUPTED if status == RunStatus.RUNNING else status
