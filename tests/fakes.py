@@ -73,7 +73,7 @@ class FakeRun:
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
-    def request_stop(self) -> None:
+    def request_stop(self, by: str = "user") -> None:
         self._stop.set()
 
     @property

@@ -148,13 +148,14 @@ class SweepLoop:
 
     # -- control (any thread) -------------------------------------------------------------------
 
-    def request_stop(self) -> None:
-        """Stop the current run after its current batch, then the sweep."""
+    def request_stop(self, by: str = "user") -> None:
+        """Stop the current run after its current batch, then the sweep; ``by``: "user" or
+        the signal's name (the run's RunFinished.stopped_by)."""
         with self._lock:
             self._stop.set()
             run = self._run
         if run is not None:
-            run.request_stop()
+            run.request_stop(by)
 
     @property
     def stop_requested(self) -> bool:
