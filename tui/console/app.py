@@ -17,8 +17,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -27,10 +29,19 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 
 from core.dispatch import dispatch
-from core.errors import EXIT_OK, EXIT_STOPPED
+from core.errors import EXIT_OK, EXIT_STOPPED, CifarTuiError
 from core.events import Event, RunFinished, RunWarning
 from core.status import BAD_ENDINGS, RESUMABLE
-from tui.console.messages import EngineDone, EngineEvent, SweepDone, SweepRunStarting, SweepUpdate
+from tui.console.follow import follow_run, start_detached
+from tui.console.messages import (
+    DetachedStarted,
+    EngineDone,
+    EngineEvent,
+    FollowDone,
+    SweepDone,
+    SweepRunStarting,
+    SweepUpdate,
+)
 from tui.console.runner import LaunchRequest, RunControl, execute
 from tui.console.screens.dialogs import ConfirmScreen, HelpScreen
 from tui.console.screens.launch import LaunchScreen
@@ -45,6 +56,11 @@ if TYPE_CHECKING:
 
 #: Seconds a confirmed quit waits for the engine to stop and save before leaving anyway.
 QUIT_GRACE_SECONDS = 20.0
+#: Signals that end the console as a confirmed quit does (the terminal went away, or the
+#: process is told to end); it exits 128 + the signal, as a shell reports it.
+QUIT_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
+#: The signal ``cifar-tui --stop`` sends the process holding a run's lock: stop that run.
+STOP_SIGNAL = signal.SIGUSR1
 
 
 class CifarTuiApp(App[int]):
@@ -78,14 +94,72 @@ class CifarTuiApp(App[int]):
         self.control: RunControl = RunControl()
         self.engine_status: str | None = None  # what the last execute() returned
         self._quitting = False
+        self._quit_code = EXIT_STOPPED  # what leaving after a stop returns (128 + a signal)
         self._warned: set[str] = set()  # warning codes already toasted this session
+        #: The pick screen's "keep training if this terminal closes": launches and resumes
+        #: start a detached process (followed from its files) instead of the thread worker.
+        self.keep_training = False
+        self._follow_stop = threading.Event()  # ends the follow worker of an attached run
+        self._sources = 0  # numbers attached views: a replaced follower's events are dropped
+        self._signals: list[int] = []  # signals whose handlers this app installed
+
+    # -- signals ------------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        """Signal handlers go on the event loop: they only schedule a call on the app, which
+        then runs on the UI thread like any message."""
+        with contextlib.suppress(RuntimeError):
+            loop = asyncio.get_running_loop()
+            for signum in (*QUIT_SIGNALS, STOP_SIGNAL):
+                try:
+                    loop.add_signal_handler(signum, self.call_later, self.handle_signal, signum)
+                except (NotImplementedError, RuntimeError, ValueError):
+                    continue  # not POSIX, or not the main thread: the default stays
+                self._signals.append(signum)
+
+    def on_unmount(self) -> None:
+        self._follow_stop.set()
+        with contextlib.suppress(RuntimeError):
+            loop = asyncio.get_running_loop()
+            for signum in self._signals:
+                loop.remove_signal_handler(signum)
+        self._signals.clear()
+
+    def handle_signal(self, signum: int) -> None:
+        """SIGUSR1 (``cifar-tui --stop`` from another terminal): stop the run, stay open.
+        SIGHUP or SIGTERM: stop and save the engine's run (waiting at most
+        QUIT_GRACE_SECONDS), then leave through Textual's exit, which restores the terminal;
+        a second one leaves at once. A run attached from another process goes on."""
+        name = signal.Signals(signum).name
+        if signum == STOP_SIGNAL:
+            if self.run_active and not self.control.stop_requested:
+                self.stop_run(by=name)
+                self.notify(
+                    "Stopping after the current batch, as cifar-tui --stop asked.",
+                    timeout=6,
+                    markup=False,
+                )
+            return
+        self._quit_code = 128 + signum
+        if self._quitting or not self.run_active:
+            self.exit(self._quit_code)
+            return
+        self._quitting = True
+        self.control.request_stop(by=name)
+        self.set_timer(QUIT_GRACE_SECONDS, lambda: self.exit(self._quit_code))
 
     # -- running the engine -----------------------------------------------------------------
 
     @property
     def run_active(self) -> bool:
-        """A run trains, or a sweep is between two of its runs: the engine is busy."""
-        return self.run_state.active or self.sweep_active
+        """A run trains, or a sweep is between two of its runs: the engine is busy (a run
+        attached from another process is not this console's engine)."""
+        return (self.run_state.active and not self.run_state.attached) or self.sweep_active
+
+    @property
+    def can_stop(self) -> bool:
+        """The current run trains: in this console's engine, or attached."""
+        return self.run_active or (self.run_state.attached and self.run_state.active)
 
     @property
     def sweep_active(self) -> bool:
@@ -102,6 +176,9 @@ class CifarTuiApp(App[int]):
         if self.run_active:
             self.notify(self.busy_message(), severity="warning", markup=False)
             return False
+        if self.keep_training:
+            return self.start_detached(request)
+        self._stop_following()
         self.sweep_state = None  # a single run: no sweep line on the watch screen
         state = RunState(label=request.label, active=True, status="starting")
         if request.profile is not None and request.profile.profiler.enabled:
@@ -132,6 +209,7 @@ class CifarTuiApp(App[int]):
             return False
         from core.sweeps.loop import sweep_command
 
+        self._stop_following()
         command = sweep_command(sweep.path, sweep.overrides, self.runs_dir)
         self.sweep_state = SweepState(sweep.name, str(sweep.path), len(sweep.runs), command)
         self.run_state = RunState(label=f"sweep {sweep.name}", status="opening the sweep")
@@ -149,12 +227,17 @@ class CifarTuiApp(App[int]):
         """The thread worker of a sweep: its runs in turn; talks to the UI only by messages."""
         return execute_sweep(sweep, self.runs_dir, control, self.post_message, command)
 
-    def stop_run(self) -> None:
+    def stop_run(self, by: str = "user") -> None:
+        """Stop the current run after its current batch (``by``: who asked, as the run keeps
+        it); an attached run is asked to, after a confirmation."""
+        if self.run_state.attached and not self.sweep_active:
+            self._confirm_stop_attached()
+            return
         if not self.run_active:
             self.notify("No run is training.", timeout=3, markup=False)
             return
         if not self.control.stop_requested:
-            self.control.request_stop()
+            self.control.request_stop(by=by)
             self.run_state.stopping = self.run_state.active
             self._watch_screen().status_if_mounted()
             text = "Stopping after the current batch; everything is saved."
@@ -193,6 +276,8 @@ class CifarTuiApp(App[int]):
     def on_engine_event(self, message: EngineEvent) -> None:
         """An engine event, on the UI thread: update the state, notify (``notify_<event type>``),
         then the watch screen."""
+        if message.source != self.run_state.source:
+            return  # read by a follower that was replaced since
         event = message.event
         self.run_state.apply(event)
         dispatch(self, event, prefix="notify_")
@@ -235,7 +320,7 @@ class CifarTuiApp(App[int]):
         self._watch_screen().status_if_mounted()
         self.refresh_bindings()
         if self._quitting and not self.sweep_active:  # a sweep first closes its directory
-            self.exit(EXIT_STOPPED)
+            self.exit(self._quit_code)
 
     # -- a sweep's own messages (its runs' events come as for any run) ------------------------
 
@@ -297,7 +382,150 @@ class CifarTuiApp(App[int]):
         self._watch_screen().status_if_mounted()
         self.refresh_bindings()
         if self._quitting:
-            self.exit(EXIT_STOPPED)
+            self.exit(self._quit_code)
+
+    # -- runs trained by other processes (detached, headless, another console's) ---------------
+
+    def start_detached(self, request: LaunchRequest) -> bool:
+        """Start the run as a process of its own ("keep training if this terminal closes"),
+        then follow it as any attached run: it trains on after this console is gone."""
+        self._stop_following()
+        self.sweep_state = None
+        self.run_state = RunState(
+            label=request.label,
+            active=True,
+            attached=True,
+            status="starting a process of its own",
+            source=self._new_source(),
+        )
+        self.engine_status = None
+        self._run_detached(request, self.run_state.source)
+        self._show_new_run()
+        return True
+
+    @work(thread=True, group="detach", exit_on_error=False)
+    def _run_detached(self, request: LaunchRequest, source: int) -> None:
+        start_detached(request, source, self.post_message)
+
+    def on_detached_started(self, message: DetachedStarted) -> None:
+        state = self.run_state
+        if message.source != state.source:
+            return  # the console moved on to another run meanwhile
+        if message.run_dir is None:
+            self.on_follow_done(FollowDone(message.source, None, message.error))
+            return
+        self.attach_run(message.run_dir, pid=message.pid, label=state.label)
+
+    def attach_run(self, run_dir: Path, pid: int | None = None, label: str | None = None) -> bool:
+        """Watch a run that another process trains, from its files; refused while this
+        console's engine is busy (the watch screen shows its run)."""
+        if self.run_active:
+            self.notify(self.busy_message(), severity="warning", markup=False)
+            return False
+        state = self.run_state
+        if state.attached and state.active and state.run_dir == str(run_dir):
+            self.switch_mode("watch")  # already followed
+            return True
+        self._stop_following()
+        if pid is None:
+            from core.storage.control import lock_holder
+
+            pid = lock_holder(run_dir)
+        self.sweep_state = None
+        self.run_state = RunState(
+            label=label or Path(run_dir).name,
+            active=True,
+            attached=True,
+            status="reading its files",
+            source=self._new_source(),
+            pid=pid,
+            followed_dir=str(run_dir),
+        )
+        self.engine_status = None
+        stop = self._follow_stop = threading.Event()
+        self._follow(Path(run_dir), self.run_state.source, stop, pid)
+        self._show_new_run()
+        return True
+
+    @work(thread=True, group="follow", exit_on_error=False)
+    def _follow(self, run_dir: Path, source: int, stop: threading.Event, pid: int | None) -> None:
+        """The follow worker: the run's events, read from its files, posted as a thread run's."""
+        follow_run(run_dir, source, self.post_message, stop, pid)
+
+    def on_follow_done(self, message: FollowDone) -> None:
+        """The followed run's process is gone (or never started): the run is over here."""
+        state = self.run_state
+        if message.source != state.source:
+            return
+        state.active = False
+        self.engine_status = message.status or "error"
+        if message.error:
+            state.error, state.status = message.error, "could not start"
+            self.notify(
+                message.error,
+                title="The run could not start",
+                severity="error",
+                timeout=15,
+                markup=False,
+            )
+        self._watch_screen().status_if_mounted()
+        self.refresh_bindings()
+
+    def open_live(self, run_dir: Path) -> None:
+        """``enter`` on a live run: its watch screen (this console's own run, or attached)."""
+        own = not self.run_state.attached and self.run_state.run_dir == str(run_dir)
+        if own and self.run_active:
+            self.switch_mode("watch")
+        elif self.run_active:  # the engine's run keeps the watch screen: the report instead
+            self.notify(
+                f"{self.busy_message()} Its report shows how far this run is.",
+                timeout=6,
+                markup=False,
+            )
+            self.open_report(run_dir)
+        else:
+            self.attach_run(run_dir)
+
+    def _confirm_stop_attached(self) -> None:
+        state = self.run_state
+        if not state.active:
+            self.notify("The run is not training.", timeout=3, markup=False)
+            return
+        if state.stopping or isinstance(self.screen, ConfirmScreen):
+            return
+        who = f"process {state.pid}" if state.pid else "another process"
+        question = (
+            f"Stop {state.label}? It trains in {who}; it stops after the current batch, is "
+            "saved and can be resumed."
+        )
+        self.push_screen(ConfirmScreen(question, yes="Yes, stop it (y)"), self._stop_attached)
+
+    def _stop_attached(self, yes: bool | None) -> None:
+        state = self.run_state
+        if not yes or not (state.attached and state.active and state.run_dir):
+            return
+        from core.storage.control import request_stop
+
+        try:
+            state.pid = request_stop(Path(state.run_dir))
+        except CifarTuiError as exc:
+            self.notify(str(exc), title="Cannot stop", severity="warning", markup=False)
+            return
+        state.stopping = True
+        self._watch_screen().status_if_mounted()
+        self.refresh_bindings()
+
+    def _stop_following(self) -> None:
+        self._follow_stop.set()
+
+    def _new_source(self) -> int:
+        self._sources += 1
+        return self._sources
+
+    def _show_new_run(self) -> None:
+        self._watch_screen().redraw_if_mounted()
+        self.switch_mode("watch")
+        self.refresh_bindings()
 
     def _watch_screen(self) -> _WatchHandle:
         return _WatchHandle(self)
@@ -315,7 +543,7 @@ class CifarTuiApp(App[int]):
 
     def action_quit_console(self) -> None:
         if self._quitting:  # asked again while the run stops: leave now (files stay whole)
-            self.exit(EXIT_STOPPED)
+            self.exit(self._quit_code)
             return
         if not self.run_active:
             self.exit(EXIT_OK)
@@ -339,7 +567,7 @@ class CifarTuiApp(App[int]):
         self._quitting = True
         self.control.request_stop()
         self.notify("Stopping the run, then quitting…", timeout=QUIT_GRACE_SECONDS, markup=False)
-        self.set_timer(QUIT_GRACE_SECONDS, lambda: self.exit(EXIT_STOPPED))
+        self.set_timer(QUIT_GRACE_SECONDS, lambda: self.exit(self._quit_code))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # No footer key for the screen already shown.

@@ -13,15 +13,54 @@ from textual.message import Message
 from core.events import Event
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from core.storage.rundir import RunRecord
     from tui.console.sweep_runner import SweepSnapshot
 
 
 class EngineEvent(Message):
-    """One event of the engine (core.events), forwarded from the engine thread."""
+    """One event of the engine (core.events), forwarded from the engine thread, or read back
+    from the files of a run another process trains (``source``: the follower that read it)."""
 
-    def __init__(self, event: Event) -> None:
+    def __init__(self, event: Event, source: int | None = None) -> None:
         super().__init__()
         self.event = event
+        self.source = source
+
+
+class FollowDone(Message):
+    """The followed run's process is gone (``status``: how its files say it ended, "interrupted"
+    when they never said), or the run could not be followed (``error``)."""
+
+    def __init__(self, source: int, status: str | None, error: str | None = None) -> None:
+        super().__init__()
+        self.source = source
+        self.status = status
+        self.error = error
+
+
+class DetachedStarted(Message):
+    """A detached training process was started (``run_dir``, ``pid``), or could not be
+    (``error``): the console attaches to it. ``source``: the launch's RunState."""
+
+    def __init__(
+        self, source: int, run_dir: Path | None, pid: int | None, error: str | None = None
+    ) -> None:
+        super().__init__()
+        self.source = source
+        self.run_dir = run_dir
+        self.pid = pid
+        self.error = error
+
+
+class RunsRead(Message):
+    """Live runs (and runs new since the last read) read again in a thread, for the runs
+    screen's rows."""
+
+    def __init__(self, records: list[RunRecord]) -> None:
+        super().__init__()
+        self.records = records
 
 
 class EngineDone(Message):

@@ -9,6 +9,7 @@ as an :class:`~tui.console.messages.EngineEvent`, and the end as an
 
 from __future__ import annotations
 
+import inspect
 import shlex
 import threading
 import time
@@ -53,32 +54,44 @@ class RunControl:
     """A stop switch shared by the UI thread and the engine thread.
 
     The UI may ask to stop before the worker has even built its ``Run``; the request is kept
-    and passed on as soon as the run is attached, so no stop is ever lost.
+    and passed on as soon as the run is attached, so no stop is ever lost. ``by`` says who
+    asked ("user", or a signal's name), as the run's RunFinished keeps it.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._run: Any = None
         self._stop = False
+        self._by = "user"
 
     def attach(self, run: Any) -> None:
         with self._lock:
             self._run = run
-            stop = self._stop
+            stop, by = self._stop, self._by
         if stop:
-            run.request_stop()
+            _ask_stop(run, by)
 
-    def request_stop(self) -> None:
+    def request_stop(self, by: str = "user") -> None:
         with self._lock:
+            if not self._stop:
+                self._by = by
             self._stop = True
-            run = self._run
+            run, by = self._run, self._by
         if run is not None:
-            run.request_stop()
+            _ask_stop(run, by)
 
     @property
     def stop_requested(self) -> bool:
         with self._lock:
             return self._stop
+
+
+def _ask_stop(target: Any, by: str) -> None:
+    """``target.request_stop``, telling it who asked where it takes that (a Run does)."""
+    if "by" in inspect.signature(target.request_stop).parameters:
+        target.request_stop(by=by)
+    else:
+        target.request_stop()
 
 
 class ProgressThrottle:

@@ -32,6 +32,13 @@ class RunState(EventConsumer):
 
     label: str = ""
     active: bool = False
+    #: Trained by another process (a detached run, a headless one, another console's) and
+    #: followed from its files; the console can ask it to stop but does not own it.
+    attached: bool = False
+    #: The follower whose events this state takes (stale events of an earlier one are dropped).
+    source: int | None = None
+    pid: int | None = None  # the process training an attached run, when known
+    followed_dir: str | None = None  # an attached run's directory, known before its events
     stopping: bool = False  # a stop was asked for; the engine stops after the current batch
     status: str = "idle"  # a Status message while starting, then the run's status
     planned_epochs: int = 0
@@ -46,7 +53,7 @@ class RunState(EventConsumer):
 
     @property
     def run_dir(self) -> str | None:
-        return self.started.run_dir if self.started else None
+        return self.started.run_dir if self.started else self.followed_dir
 
     def apply(self, event: Event) -> None:
         """Take in one engine event (the ``on_<type>`` method below, if there is one)."""
@@ -59,13 +66,20 @@ class RunState(EventConsumer):
         self.started = event
         self.planned_epochs = event.epochs
         self.status = "training"
-        if event.initial_epoch and not self.epochs:
+        # A new session of the run: an attached view replays the log, where an earlier
+        # session's end comes before this one's start.
+        self.finished, self.progress = None, None
+        if event.initial_epoch and event.history:
             # A resumed run: its earlier epochs come with the event (no file read here, on the
-            # UI thread).
+            # UI thread), and they are what the checkpoint kept.
             self.epochs = [dict(r) for r in event.history if r["epoch"] <= event.initial_epoch]
+        if event.input_pipeline and self.profiler is None:
+            self.profiler = profiler_summary(event.input_pipeline)
 
     def on_batch_progress(self, event: BatchProgress) -> None:
         self.progress = event
+        if self.status.startswith("training"):
+            self.status = "training"  # steps are running: the "first steps compile" note is over
 
     def on_epoch_ended(self, event: EpochEnded) -> None:
         self.epochs = [e for e in self.epochs if e["epoch"] < event.epoch] + [epoch_row(event)]
@@ -82,6 +96,15 @@ class RunState(EventConsumer):
     def on_run_finished(self, event: RunFinished) -> None:
         self.finished = event
         self.status = event.status
+
+
+def profiler_summary(fields: dict[str, Any]) -> ProfilerSummary | None:
+    """An earlier session's input-pipeline measurement (the report's ``input_pipeline``, kept
+    in a resumed run's RunStarted), as the event that first carried it."""
+    try:
+        return ProfilerSummary(**fields)
+    except TypeError:  # written by another version: the pane says "not measured" instead
+        return None
 
 
 @dataclass
