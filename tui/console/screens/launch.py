@@ -23,7 +23,17 @@ from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Select, Static
+from textual.widgets import (
+    Button,
+    Checkbox,
+    DataTable,
+    Footer,
+    Header,
+    Input,
+    Label,
+    Select,
+    Static,
+)
 
 from core.config import OPTIMIZERS, PRECISIONS, SOURCES
 from core.errors import CifarTuiError, ProfileError
@@ -171,6 +181,14 @@ class LaunchScreen(Screen):
                 yield Static(id="error", markup=False)
                 with VerticalScroll(id="resolved-scroll"):
                     yield Static(id="resolved", markup=False)
+                yield Checkbox(
+                    "keep training if this terminal closes",
+                    self.app.keep_training,
+                    id="keep-training",
+                    compact=True,
+                    tooltip="The run trains in a process of its own: closing the terminal, a "
+                    "dropped SSH connection or quitting the console does not stop it.",
+                )
                 yield Button("Launch (l)", id="launch", variant="success", compact=True)
         yield Footer()
 
@@ -468,6 +486,10 @@ class LaunchScreen(Screen):
         self.query_one("#resolved", Static).update(table)
 
     # -- actions ----------------------------------------------------------------------------
+
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
+        if event.checkbox.id == "keep-training":
+            self.app.keep_training = event.value  # the app's launches and resumes follow it
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "launch":

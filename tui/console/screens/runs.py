@@ -8,20 +8,24 @@ marked.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
+from core.errors import RunDirError
 from core.format import fmt, percent, percent_points
-from core.status import BAD_ENDINGS, mark_of, style_of
-from core.storage.rundir import RunRecord, list_runs
+from core.status import BAD_ENDINGS, RunStatus, mark_of, style_of
+from core.storage.rundir import RunRecord, list_runs, load_run
+from tui.console.messages import RunsRead
 
 if TYPE_CHECKING:
     from tui.console.app import CifarTuiApp
@@ -83,11 +87,27 @@ COLUMNS = (
     Column("s_epoch", "s/ep", _seconds, lambda r: r.seconds_per_epoch, right=True),
     Column("input_bound", "input", _input_bound, lambda r: r.input_bound_percent, right=True),
 )
+#: Seconds between two reads of the live runs (and of runs new in the directory).
+LIVE_INTERVAL = 1.0
 #: Below this width the model column is left out (the run's name holds its profile).
 MODEL_COLUMN_MIN_WIDTH = 100
 COLUMN_KEYS = [c.key for c in COLUMNS]
 MARK_KEY = "mark"  # the first column: a mark on runs to compare (not a sort column)
 MARK = "✓"
+
+
+def read_live(runs_dir: Path, live: list[Path], known: set[str]) -> list[RunRecord]:
+    """The live runs read again, and runs new in ``runs_dir`` since (``known``: names already
+    listed): the runs screen's timer, off the UI thread. Runs that vanished are left out."""
+    paths = list(live)
+    if runs_dir.is_dir():
+        paths += [c for c in runs_dir.iterdir() if c.is_dir() and c.name not in known]
+    records = []
+    for path in paths:
+        if (path / "report.json").exists() or (path / "history.csv").exists():
+            with contextlib.suppress(RunDirError):
+                records.append(load_run(path))
+    return records
 
 
 def sort_records(records: list[RunRecord], key: str, reverse: bool) -> list[RunRecord]:
@@ -121,6 +141,7 @@ class RunsScreen(Screen):
         self.sort_key = "run"
         self.sort_reverse = True  # newest first
         self.marked: list[Path] = []  # runs to compare, in the order they were marked
+        self.live: set[Path] = set()  # runs some process trains: their rows are read again
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -131,6 +152,7 @@ class RunsScreen(Screen):
     def on_mount(self) -> None:
         self.sub_title = f"runs in {self.app.runs_dir}"
         self.reload()
+        self.set_interval(LIVE_INTERVAL, self._refresh_live)
 
     def on_resize(self) -> None:
         if self._visible_columns() != self._shown:
@@ -156,9 +178,49 @@ class RunsScreen(Screen):
         self.marked = [p for p in self.marked if p in present]
         self._fill()
 
+    def _refresh_live(self) -> None:
+        """Read the live runs again, and any new run, in a thread (only while shown)."""
+        if self.is_current:
+            known = {r.path.name for r in self.records}
+            self._read_live(sorted(self.live), known)
+
+    @work(thread=True, exclusive=True, group="live-rows", exit_on_error=False)
+    def _read_live(self, live: list[Path], known: set[str]) -> None:
+        records = read_live(self.app.runs_dir, live, known)
+        if records:
+            self.post_message(RunsRead(records))
+
+    def on_runs_read(self, message: RunsRead) -> None:
+        """Fresh records of live (or new) runs: their rows change in place, unless a run is
+        new or a cell outgrows its column (then the table is rebuilt)."""
+        fresh = {r.path: r for r in message.records}
+        rebuild = any(p not in {r.path for r in self.records} for p in fresh)
+        self.records = [fresh.pop(r.path, r) for r in self.records] + list(fresh.values())
+        self.live = {r.path for r in self.records if r.status == RunStatus.RUNNING}
+        if rebuild or not self._update_rows(message.records):
+            self._fill()
+
+    def _update_rows(self, records: list[RunRecord]) -> bool:
+        """Update these runs' cells in place; False when one no longer fits its column."""
+        table = self.query_one("#runs", DataTable)
+        for record in records:
+            for column in self._shown:
+                value = column.cell(record)
+                if len(value) > (table.columns[column.key].width or 0):
+                    return False
+                table.update_cell(str(record.path), column.key, self._cell(record, column, value))
+        return True
+
+    def _cell(self, record: RunRecord, column: Column, value: str) -> Text:
+        style = ""
+        if column.key == "status":
+            style = status_style(record.status, self.app.no_color)
+        return Text(value, style=style, justify="right" if column.right else "left")
+
     def _fill(self) -> None:
         """Rebuild the table: columns (their sort arrow, the width), then the sorted rows."""
         table = self.query_one("#runs", DataTable)
+        self.live = {r.path for r in self.records if r.status == RunStatus.RUNNING}
         selected = self.selected_path()
         self._shown = self._visible_columns()
         table.clear(columns=True)
@@ -173,10 +235,7 @@ class RunsScreen(Screen):
         for record, row in zip(records, rows, strict=True):
             cells = [self._mark_cell(record.path)]
             for column, value in zip(self._shown, row, strict=True):
-                style = ""
-                if column.key == "status":
-                    style = status_style(record.status, self.app.no_color)
-                cells.append(Text(value, style=style, justify="right" if column.right else "left"))
+                cells.append(self._cell(record, column, value))
             table.add_row(*cells, key=str(record.path))
         if selected is not None and str(selected) in table.rows:
             table.move_cursor(row=table.get_row_index(str(selected)))
@@ -235,8 +294,11 @@ class RunsScreen(Screen):
         self.action_open()
 
     def action_open(self) -> None:
+        """A live run opens its watch screen (followed from its files); others their report."""
         path = self.selected_path()
-        if path is not None:
+        if path in self.live:
+            self.app.open_live(path)
+        elif path is not None:
             self.app.open_report(path)
 
     def action_resume(self) -> None:
