@@ -29,7 +29,7 @@ KEYS: dict[str, list[tuple[str, str]]] = {
         ("enter", "go on: profiles, hyperparameters, settings"),
         ("l", "launch the run (or the Launch button)"),
         ("i", "look at training images of the profile's data"),
-        ("S", "sweeps: the sweep files of profiles/sweeps (run with the form's settings)"),
+        ("S", "sweeps (profiles/sweeps), run with this form's settings"),
         ("Browse", "choose the data path of a folder source (enter opens, u uses)"),
         ("escape / ctrl+l", "in a field: leave it / launch"),
     ],

@@ -83,15 +83,25 @@ class MetricPlot(PlotextPlot):
         if not plotted:
             plt.title(f"{self.title}: no epoch yet")
             return
-        ticks = log_ticks(drawn) if self.log_scale else None
-        if ticks is not None:
-            plt.yscale("log")
-            plt.yticks(ticks, [f"{t:.0e}" for t in ticks])
+        if self.log_scale:
+            self._rate_axis(drawn)
         plt.title(self.title if legend or len(keys) < 2 else f"{self.title} {' '.join(keys)}")
         last = max(self.points, self.epochs or 0)
         step = max(1, -(-last // 6))
         plt.xticks(list(range(1, last + 1, step)))
         plt.xlim(1, max(2, last))
+
+    def _rate_axis(self, values: list[float]) -> None:
+        """A learning rate's axis: log over decades; else ticks at its few values, written as
+        rates are ("1e-03", not "0.00100")."""
+        ticks = log_ticks(values)
+        if ticks is not None:
+            self.plt.yscale("log")
+        else:
+            ticks = sorted(set(values))
+            if len(ticks) > 4:
+                return
+        self.plt.yticks(ticks, [f"{t:.0e}" if t else "0" for t in ticks])
 
     def show_epochs(self, epochs: list[dict[str, Any]], figure: str, planned: int | None) -> None:
         """Draw one of RUN_FIGURES from a run's history rows (the learning rate on a log axis)."""
