@@ -116,6 +116,9 @@ class ProfilerSummary(Event):
     complete: bool
     advice: list[str]
     details: dict[str, Any]
+    #: The profile's window [first, last]; ``window`` is the batches the figure is about, which
+    #: are others when the run ended before the window (older files: empty, ``window`` it is).
+    planned_window: list[int] = field(default_factory=list)
 
 
 @dataclass

@@ -6,14 +6,16 @@ front can style them as it likes (the console adds marks and colours around the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+import statistics
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from core.status import RunStatus
 from core.training.profiler import VERDICT_TEXT
 
 if TYPE_CHECKING:
-    from core.events import EpochEnded, ProfilerSummary, RunFinished, RunStarted
+    from core.events import BatchProgress, EpochEnded, ProfilerSummary, RunFinished, RunStarted
     from core.sweeps.sweepdir import Eta
 
 #: A history row's columns, in the order every epoch table shows them.
@@ -55,7 +57,7 @@ def short_count(count: int | None) -> str:
 
 def duration(seconds: float | None) -> str:
     """A clock reading, as Rich's progress bars show time: "0:42", "1:05", "2:03:04"."""
-    if seconds is None:
+    if seconds is None or not math.isfinite(seconds):
         return "-"
     seconds = max(0, round(seconds))
     hours, rest = divmod(seconds, 3600)
@@ -71,6 +73,48 @@ def eta_text(eta: Eta) -> str:
         f"ETA {duration(eta.seconds)} ({eta.epochs_left} epoch(s) left at "
         f"{eta.median_epoch_seconds:.1f} s/epoch)"
     )
+
+
+def epoch_eta_text(progress: BatchProgress) -> str:
+    """The current epoch's time left, "ETA 0:42"; "" until the engine has measured enough
+    steps to say (its eta_seconds is NaN then) and once the epoch's steps are done."""
+    if progress.step >= progress.steps or not math.isfinite(progress.eta_seconds):
+        return ""
+    return f"ETA {duration(progress.eta_seconds)}"
+
+
+def run_eta(
+    epoch_seconds: Sequence[float], epochs: int, progress: BatchProgress | None = None
+) -> float | None:
+    """A single run's time left, from its measured epochs: the median epoch time (the first
+    epoch, which compiles, left out once there are others) x the epochs not begun, plus what
+    the current epoch (``progress``) has left. Without a finished epoch, the current one's
+    projected length stands in; None when nothing is measured yet."""
+    done = len(epoch_seconds)
+    current = progress if progress is not None and progress.epoch > done else None
+    current_left = None
+    if current is not None and math.isfinite(current.eta_seconds):
+        current_left = max(0.0, current.eta_seconds) if current.step < current.steps else 0.0
+    steady = list(epoch_seconds[1:] or epoch_seconds)
+    if steady:
+        per_epoch = statistics.median(steady)
+    elif current_left is not None:
+        per_epoch = current.epoch_seconds + current_left  # type: ignore[union-attr]
+    else:
+        return None
+    if current is None:
+        return per_epoch * max(0, epochs - done)
+    if current_left is None:  # the current epoch's own ETA is not known yet
+        current_left = max(0.0, per_epoch - current.epoch_seconds)
+    return current_left + per_epoch * max(0, epochs - current.epoch)
+
+
+def run_eta_text(
+    epoch_seconds: Sequence[float], epochs: int, progress: BatchProgress | None = None
+) -> str:
+    """ "run ETA 3:20", or "" when it cannot be said yet (see :func:`run_eta`)."""
+    seconds = run_eta(epoch_seconds, epochs, progress)
+    return "" if seconds is None else f"run ETA {duration(seconds)}"
 
 
 # -- epochs ------------------------------------------------------------------------------------
@@ -145,8 +189,22 @@ def profiler_line(event: ProfilerSummary) -> str:
     """The input-pipeline measurement in one line, with its advice."""
     return (
         f"input pipeline: {input_bound_text(event.input_bound_percent)} "
-        f"({verdict_text(event.verdict)}) over {event.batches_measured} batches; "
-        + " ".join(event.advice)
+        f"({verdict_text(event.verdict)}) over {event.batches_measured} batches"
+        f"{measured_note(event)}; " + " ".join(event.advice)
+    )
+
+
+def measured_note(event: ProfilerSummary) -> str:
+    """ " (batches 4-12; the run ended before its window 500-520)" when the window was not
+    reached: which batches the figure is about. "" for a window measured as planned."""
+    planned = event.planned_window or event.window
+    measured = event.details.get("measured_batches") or event.window
+    if event.complete or list(measured) == list(planned):
+        return ""
+    where = "before" if measured[-1] < planned[0] else "inside"
+    return (
+        f" (batches {measured[0]}-{measured[-1]}; the run ended {where} its window "
+        f"{planned[0]}-{planned[-1]})"
     )
 
 

@@ -226,10 +226,13 @@ def test_plain_renderer_lines() -> None:
     render(profiled())
     render(profiled(xprof="trace read"))  # sent again at the end: only xprof's line
     render(finished())
+    # Each epoch but the last says the run's time left: the epochs not begun x the median
+    # epoch (the first, which compiles, left out once there are others).
+    run_etas = ["  run ETA 0:36", "  run ETA 0:03", ""]
     assert out.getvalue().splitlines() == [
         f.run_started_line(started()),
         "warning: No GPU found.",
-        *[f.epoch_line(row, 3) for row in EPOCHS],
+        *[f.epoch_line(row, 3) + eta for row, eta in zip(EPOCHS, run_etas, strict=True)],
         f.profiler_line(profiled()),
         "xprof: trace read",
         f.finished_line(finished(), "runs/20260101-120000-smoke"),

@@ -19,6 +19,10 @@ from core.storage import rundir
 
 #: Training loss within this fraction of ln(classes) after an epoch: still at chance.
 NOT_LEARNING_TOLERANCE = 0.01
+#: An epoch's ETA is sent (not NaN) once this many steps, or one step and this many seconds,
+#: have been timed after the epoch's first step (which, in the first epoch, compiles).
+ETA_MIN_STEPS = 3
+ETA_MIN_SECONDS = 1.0
 
 
 class StopNow(Exception):
@@ -118,6 +122,7 @@ class EngineCallback(keras.callbacks.Callback):
             self.latest = (math.nan, math.nan)  # loss and accuracy of batch ``done``
             self.shown = 0  # batches the last progress event reported
             self.in_epoch = True
+            self.eta_from: tuple[int, float] | None = None  # (batches, time) of the 1st step
 
     def close(self) -> None:
         """fit was left by an exception: Keras's pool may still deliver steps; ignore them."""
@@ -201,6 +206,8 @@ class EngineCallback(keras.callbacks.Callback):
             self.last_end = now
         if last >= self.done:
             self.latest = (loss, accuracy)
+        if self.eta_from is None:
+            self.eta_from = (last + 1, now)
         if not math.isfinite(loss):
             if self.diverged is None or last + 1 < self.diverged[1]:
                 self.diverged = (self.epoch, last + 1, loss)
@@ -223,7 +230,7 @@ class EngineCallback(keras.callbacks.Callback):
         """Called with the lock held, so events leave in order whatever thread sends them."""
         self.shown, self.last_progress = done, now
         elapsed = now - self.epoch_start
-        eta = elapsed / done * (self.steps - done) if done else 0.0
+        eta = measured_eta(self.eta_from, done, self.steps, now)
         self.run.emit(BatchProgress(self.epoch, done, self.steps, loss, accuracy, elapsed, eta))
 
     def on_test_begin(self, logs=None):
@@ -287,6 +294,19 @@ class EngineCallback(keras.callbacks.Callback):
         self.run.emit(summary)
         if not summary.complete and "note" in summary.details:
             self.run.warn("window_incomplete", "Profiler: " + summary.details["note"] + ".")
+
+
+def measured_eta(start: tuple[int, float] | None, done: int, steps: int, now: float) -> float:
+    """Seconds left in the epoch at the rate measured since ``start`` (the batches done and the
+    time at its first step's end); NaN until enough is measured to say (ETA_MIN_*)."""
+    if done >= steps:
+        return 0.0
+    if start is None or done <= start[0]:
+        return math.nan
+    timed, seconds = done - start[0], now - start[1]
+    if timed < ETA_MIN_STEPS and seconds < ETA_MIN_SECONDS:
+        return math.nan
+    return seconds / timed * (steps - done)
 
 
 class Checkpoint(keras.callbacks.Callback):

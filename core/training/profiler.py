@@ -94,15 +94,20 @@ class InputProfiler:
         }
         if note:
             details["note"] = note
+        planned = [self.first, self.last]
+        # Before the window: the batches measured instead are the figure's window (so the
+        # report and the fronts do not name batches that never ran); the plan is kept beside.
+        reached = inside[-1].batch >= self.first
         return ProfilerSummary(
             input_bound_percent=round(percent, 2),
             verdict=verdict,
             method=METHOD,
-            window=[self.first, self.last],
+            window=planned if reached else [inside[0].batch, inside[-1].batch],
             batches_measured=len(inside),
             complete=complete,
             advice=advice(profile, verdict),
             details=details,
+            planned_window=planned,
         )
 
 

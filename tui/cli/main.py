@@ -4,8 +4,9 @@ Only argparse and ``core`` (which imports no TensorFlow at import time) load bef
 known, so ``--help`` and ``--check`` of a bad profile answer at once, and the console paints
 before TensorFlow is imported.
 
-Exit codes: 0 completed, 1 failed or diverged, 2 bad profile / usage / missing data,
-130 stopped by the user.
+Exit codes: 0 completed, 1 failed or diverged, 2 bad profile / usage / missing data / a run
+that is not live, 129 stopped by SIGHUP (the terminal went away), 130 stopped by the user (Ctrl+C,
+``--stop``), 143 stopped by SIGTERM. ``--watch`` ends with the watched run's code.
 """
 
 from __future__ import annotations
@@ -18,12 +19,16 @@ from pathlib import Path
 from core.errors import EXIT_OK, CifarTuiError
 
 EPILOG = """\
-exit codes: 0 completed, 1 failed or diverged, 2 bad profile, usage or data, 130 stopped.
+exit codes: 0 completed, 1 failed or diverged, 2 bad profile, usage, data or not live,
+  130 stopped (Ctrl+C or --stop), 129 stopped by SIGHUP, 143 stopped by SIGTERM.
 examples:
   cifar-tui                                   open the console
   cifar-tui --check profiles/alexnet.toml     validate, print the profile and model summary
   cifar-tui --run profiles/smoke.toml --set train.epochs=5
   cifar-tui --resume runs/20261126-101500-smoke
+  cifar-tui --run profiles/alexnet.toml --detach   train on after this terminal closes
+  cifar-tui --watch runs/20261126-101500-alexnet   follow it live from any terminal
+  cifar-tui --stop runs/20261126-101500-alexnet    stop it after its current batch, saved
 """
 
 #: A sweep file names its own hyperparameter profile; said before anything is read or written.
@@ -56,6 +61,21 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped or killed run")
     mode.add_argument("--sweep", metavar="SWEEP", help="run a sweep profile's runs in turn")
     mode.add_argument("--compare", metavar="RUN_DIR", nargs="+", help="compare saved runs")
+    mode.add_argument("--watch", metavar="RUN_DIR", help="follow a run live from its files")
+    mode.add_argument(
+        "--stop", metavar="RUN_DIR", help="stop a live run (or sweep) after its current batch"
+    )
+    p.add_argument(
+        "--detach",
+        action="store_true",
+        help="--run, --resume, --sweep: train on in the background, tied to no terminal",
+    )
+    p.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        type=float,
+        help="--stop: how long to wait for the run to save (default 300)",
+    )
     p.add_argument("--hparams", metavar="FILE", help="hyperparameter profile laid over PROFILE")
     p.add_argument(
         "--set",
@@ -82,37 +102,64 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    quiet_tensorflow()
+def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Flags that go only with some modes, said before anything is read or written."""
     if (args.hparams or args.overrides) and not (args.check or args.run or args.sweep):
         parser.error("--hparams and --set go with --check, --run or --sweep")
     if args.hparams and args.sweep:
         parser.error(SWEEP_HPARAMS)
     if (args.markdown or args.csv) and not args.compare:
         parser.error("--markdown and --csv go with --compare: they export its table")
+    if args.detach and not (args.run or args.resume or args.sweep):
+        parser.error("--detach goes with --run, --resume or --sweep")
+    if args.timeout is not None and not args.stop:
+        parser.error("--timeout goes with --stop")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    raw = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(raw)
+    quiet_tensorflow()
+    _check_args(parser, args)
     try:
         if args.check:
             return _check(args)
-        if args.run or args.resume:
-            from tui.cli.headless import run_headless
-
-            return run_headless(args)
-        if args.sweep:
-            from tui.cli.headless import run_sweep
-
-            return run_sweep(args)
-        if args.compare:
-            from tui.cli.headless import compare
-
-            return compare(args)
-        from tui.console.app import run_console
-
-        return run_console(profiles_dir=Path(args.profiles_dir), runs_dir=Path(args.runs_dir))
+        return _mode(args, raw)
     except CifarTuiError as exc:
         print(f"cifar-tui: error: {exc}", file=sys.stderr)
         return exc.exit_code
+
+
+def _mode(args: argparse.Namespace, raw: list[str]) -> int:
+    """Every mode but --check, each imported only when asked for."""
+    if args.detach:
+        from tui.cli.detach import detach
+
+        return detach(args, raw)
+    if args.watch:
+        from tui.cli.watch import watch
+
+        return watch(args)
+    if args.stop:
+        from tui.cli.stop import stop
+
+        return stop(args)
+    if args.run or args.resume:
+        from tui.cli.headless import run_headless
+
+        return run_headless(args)
+    if args.sweep:
+        from tui.cli.headless import run_sweep
+
+        return run_sweep(args)
+    if args.compare:
+        from tui.cli.headless import compare
+
+        return compare(args)
+    from tui.console.app import run_console
+
+    return run_console(profiles_dir=Path(args.profiles_dir), runs_dir=Path(args.runs_dir))
 
 
 def _check(args: argparse.Namespace) -> int:

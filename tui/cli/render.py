@@ -1,7 +1,10 @@
-"""How ``--run`` and ``--sweep`` show a run's events: one plain line each, or a live Rich table.
+"""How ``--run``, ``--sweep`` and ``--watch`` show a run's events: one plain line each, or a live
+Rich table.
 
 The words come from ``core.format`` (the console shows the same ones); the events arrive through
-``core.dispatch``: each renderer has one ``on_<event type>`` method per event it shows.
+``core.dispatch``: each renderer has one ``on_<event type>`` method per event it shows. A watcher
+(``--watch``) gets the same events read back from the run's files (core/storage/follow.py), so
+it shows what the training process shows.
 """
 
 from __future__ import annotations
@@ -24,11 +27,13 @@ from core.format import (
     EPOCH_COLUMNS,
     device_line,
     epoch_cells,
+    epoch_eta_text,
     epoch_line,
     epoch_row,
     finished_line,
     fmt,
     profiler_line,
+    run_eta_text,
     run_started_line,
 )
 from core.status import style_of
@@ -42,24 +47,70 @@ def xprof_line(event: ProfilerSummary) -> str | None:
     return f"xprof: {event.details['xprof']}" if "xprof" in event.details else None
 
 
-class PlainRenderer(EventConsumer):
-    """One line per epoch and per notable event; nothing per batch."""
+def earlier_profile_line(event: RunStarted) -> str | None:
+    """A resumed run's input-pipeline figure, measured by an earlier session (the profiler
+    window is not measured twice)."""
+    if not event.initial_epoch or not event.input_pipeline:
+        return None
+    try:
+        summary = ProfilerSummary(**event.input_pipeline)
+    except TypeError:  # a report written by another version
+        return None
+    return f"{profiler_line(summary)} (measured before the resume)"
 
-    def __init__(self, out: TextIO = sys.stdout):
+
+class RunClock:
+    """The finished epochs' times and the latest progress: what a whole-run ETA needs."""
+
+    def __init__(self) -> None:
+        self.epochs = 0
+        self.seconds: list[float] = []
+        self.progress: BatchProgress | None = None
+
+    def start(self, event: RunStarted) -> None:
+        self.epochs = event.epochs
+        self.seconds = [row["seconds"] for row in event.history if row.get("seconds")]
+        self.progress = None
+
+    def ended(self, event: EpochEnded) -> None:
+        self.seconds.append(event.seconds)
+        self.progress = None
+
+    def eta_text(self) -> str:
+        return run_eta_text(self.seconds, self.epochs, self.progress)
+
+
+class PlainRenderer(EventConsumer):
+    """One line per epoch and per notable event; nothing per batch. ``history``: also a line
+    for each epoch a resumed run had finished before (a watcher shows the whole run)."""
+
+    def __init__(self, out: TextIO = sys.stdout, *, history: bool = False):
         self.out = out
+        self.history = history
         self.epochs = 0
         self.run_dir: str | None = None
         self.profiled = False
+        self.clock = RunClock()
 
     def say(self, line: str) -> None:
         print(line, file=self.out, flush=True)
 
     def on_run_started(self, event: RunStarted) -> None:
         self.epochs, self.run_dir = event.epochs, event.run_dir
+        self.clock.start(event)
         self.say(run_started_line(event))
+        if self.history:
+            for row in event.history:
+                self.say(epoch_line(row, self.epochs))
+        earlier = earlier_profile_line(event)
+        if earlier is not None:
+            self.profiled = True
+            self.say(earlier)
 
     def on_epoch_ended(self, event: EpochEnded) -> None:
-        self.say(epoch_line(epoch_row(event), self.epochs))
+        self.clock.ended(event)
+        eta = self.clock.eta_text() if event.epoch < self.epochs else ""
+        self.say(epoch_line(epoch_row(event), self.epochs) + (f"  {eta}" if eta else ""))
 
     def on_profiler_summary(self, event: ProfilerSummary) -> None:
         line = xprof_line(event)
@@ -77,18 +128,13 @@ class PlainRenderer(EventConsumer):
 
 
 class LiveRenderer(EventConsumer):
-    """A live Rich table of epochs with a progress bar (and ETA) for the current epoch."""
+    """A live Rich table of epochs with a progress bar for the current epoch: its ETA (once
+    measured) and the whole run's."""
 
     def __init__(self) -> None:
         from rich.console import Console
         from rich.live import Live
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
         self.console = Console()
         self.progress = Progress(
@@ -96,14 +142,17 @@ class LiveRenderer(EventConsumer):
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("loss {task.fields[loss]}"),
-            TimeRemainingColumn(),
+            TextColumn("{task.fields[eta]}"),
+            TextColumn("{task.fields[run_eta]}"),
             console=self.console,
         )
         self.task: Any = None
+        self.task_epoch = 0
         self.rows: list[dict[str, Any]] = []
         self.epochs = 0
         self.status = "starting"
         self.run_dir: str | None = None
+        self.clock = RunClock()
         self.live = Live(self._view(), console=self.console, refresh_per_second=4)
         self.live.start()
 
@@ -128,22 +177,30 @@ class LiveRenderer(EventConsumer):
 
     def on_run_started(self, event: RunStarted) -> None:
         self.epochs, self.run_dir = event.epochs, event.run_dir
+        self.rows = [dict(row) for row in event.history]
+        self.clock.start(event)
         self.status = f"{event.name}: {device_line(event)}"
+        earlier = earlier_profile_line(event)
+        if earlier is not None:
+            self.console.print(earlier, markup=False)
 
     def on_batch_progress(self, event: BatchProgress) -> None:
+        self.clock.progress = event
         description = f"epoch {event.epoch}/{self.epochs}"
+        fields = {"loss": fmt(event.loss), "eta": epoch_eta_text(event)}
+        fields["run_eta"] = self.clock.eta_text() if event.epoch < self.epochs else ""
         if self.task is None:
-            self.task = self.progress.add_task(description, total=event.steps, loss="-")
+            self.task = self.progress.add_task(description, total=event.steps, **fields)
+        elif event.epoch != self.task_epoch:  # a new epoch: a new bar, not the last one's end
+            self.progress.reset(self.task, total=event.steps, description=description)
+        self.task_epoch = event.epoch
         self.progress.update(
-            self.task,
-            description=description,
-            completed=event.step,
-            total=event.steps,
-            loss=fmt(event.loss),
+            self.task, description=description, completed=event.step, total=event.steps, **fields
         )
 
     def on_epoch_ended(self, event: EpochEnded) -> None:
         self.rows.append(epoch_row(event))
+        self.clock.ended(event)
 
     def on_profiler_summary(self, event: ProfilerSummary) -> None:
         self.console.print(xprof_line(event) or profiler_line(event), markup=False)

@@ -3,20 +3,20 @@
 The sweep itself is core.sweeps.loop's :class:`~core.sweeps.loop.SweepLoop`; this front prints
 it. Between runs it prints one status line per run and an ETA for the whole sweep (the median
 measured epoch time so far x the epochs left). Ctrl+C stops the current run as with ``--run``
-(status "stopped") and then the sweep (exit 130); the same command resumes it: finished runs are
-skipped, the stopped one resumes from its last epoch, the rest start. Exit codes: 0 every run
-completed, 1 some failed or diverged (the sweep goes on past them), 2 a bad sweep file (nothing
-written) or a run that cannot start (the sweep ends there, its summary written, and the error's
-one line is printed), 130 stopped.
+(status "stopped") and then the sweep (exit 130); so do SIGTERM (exit 143), SIGHUP (exit 129)
+and ``cifar-tui --stop SWEEP_DIR`` (SIGUSR1, exit 130), through the same handlers as ``--run``
+(tui/cli/headless.py), installed once for the whole sweep. The same command resumes it: finished
+runs are skipped, the stopped one resumes from its last epoch, the rest start. Exit codes: 0
+every run completed, 1 some failed or diverged (the sweep goes on past them), 2 a bad sweep file
+(nothing written) or a run that cannot start (the sweep ends there, its summary written, and the
+error's one line is printed), 130 (129, 143) stopped.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
@@ -29,7 +29,7 @@ from core.storage import rundir
 from core.sweeps.loop import Listener, SweepHooks, SweepLoop, sweep_command
 from core.sweeps.spec import Sweep, load_sweep
 from core.sweeps.sweepdir import RESUME, SKIP, START, SweepDir, SweepEntry
-from tui.cli.headless import drive, use_plain
+from tui.cli.headless import StopSignals, drive, use_plain
 from tui.cli.render import LiveRenderer, PlainRenderer
 from tui.tables import plain_text, rich_table
 
@@ -84,14 +84,15 @@ def eta_line(loop: SweepLoop) -> str:
     return f"sweep {loop.sweep.name}: {done} of {len(entries)} runs finished; {when}"
 
 
-def exit_code(loop: SweepLoop) -> int:
+def exit_code(loop: SweepLoop, stopped: int = EXIT_STOPPED) -> int:
+    """``stopped``: the code of the stop that ended the sweep (130, 129, 143)."""
     assert loop.sweep_dir is not None
     statuses = [e.status for e in loop.sweep_dir.entries]
     if loop.stop_requested and not all(s in FINISHED for s in statuses):
-        return EXIT_STOPPED
+        return stopped
     if any(s in BAD_ENDINGS for s in statuses):
         return EXIT_FAILED
-    return EXIT_OK if all(s == RunStatus.COMPLETED for s in statuses) else EXIT_STOPPED
+    return EXIT_OK if all(s == RunStatus.COMPLETED for s in statuses) else stopped
 
 
 class SweepDriver(SweepHooks):
@@ -124,6 +125,7 @@ class SweepDriver(SweepHooks):
         )
         self._renderer: Any = None
         self._console: Any = None
+        self.signals = StopSignals(self.loop.request_stop)
         if not plain:
             from rich.console import Console
 
@@ -135,33 +137,25 @@ class SweepDriver(SweepHooks):
         """Stop the current run after its current batch, then the sweep (any thread)."""
         self.loop.request_stop()
 
-    def _on_sigint(self, signum: int, frame: Any) -> None:
-        """Ctrl+C between runs (during a run, drive() handles it and the run stops)."""
-        if self.loop.stop_requested:
-            os._exit(EXIT_STOPPED)
-        self.loop.request_stop()
-        print("\nstopping the sweep (Ctrl+C again to quit at once)", file=sys.stderr, flush=True)
+    def _on_sigint(self, signum: int = signal.SIGINT, frame: Any = None) -> None:
+        """A stop signal, as its handler takes it (tests call it between runs)."""
+        self.signals.handle(signum, frame)
 
     def execute(self) -> int:
         """Run what is left of the sweep; returns the exit code. A run that cannot start raises
         its CifarTuiError once the sweep is closed: ``main`` prints its one line, exit 2."""
-        main = threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGINT, self._on_sigint) if main else None
-        try:
+        with self.signals.installed():
             self.loop.run()
-        finally:
-            if previous is not None:
-                signal.signal(signal.SIGINT, previous)
         if self.loop.error is not None:
             raise self.loop.error
-        return exit_code(self.loop)
+        return exit_code(self.loop, self.signals.exit_code)
 
     def _execute(self, run: Any, listener: Listener) -> str:
         """One run, as ``--run`` runs it; the loop's listener sees each event before it shows."""
         renderer = PlainRenderer(self.out) if self.plain else LiveRenderer()
         self._renderer = renderer
         try:
-            return drive(run, listener)
+            return drive(run, listener, self.signals)
         finally:
             self._renderer = None
             if hasattr(renderer, "close"):

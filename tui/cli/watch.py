@@ -1,0 +1,110 @@
+"""``cifar-tui --watch RUN_DIR``: follow a run that another process trains, from any terminal.
+
+The run's files carry its events (core/storage/follow.py): they are rendered as ``--run``
+renders them, a live table and progress bar on a terminal, plain lines when piped or with
+``--plain``. The watcher ends when the run ends, with the run's exit code (0, 1, 129, 130,
+143; 1 too for a run killed while watched). Ctrl+C only detaches the watcher (exit 0): the run
+goes on. A run that is not live is shown as it ended: its epoch table and its status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+from core.errors import EXIT_OK
+from core.events import Event, RunOpened
+from core.format import epoch_cells, epoch_line
+from core.storage.control import exit_code_for, lock_holder
+from core.storage.follow import RunFollower
+from core.storage.rundir import RunRecord, load_run
+from core.table import Column, Table
+from tui.cli.headless import use_plain
+from tui.cli.render import LiveRenderer, PlainRenderer
+
+#: Seconds between two looks at the files: rows and progress show well within 2 s.
+POLL_SECONDS = 0.25
+
+
+def watch(args: argparse.Namespace) -> int:
+    run_dir = Path(args.watch)
+    record = load_run(run_dir)  # RunDirError (exit 2) for what is not a run
+    follower = RunFollower(run_dir)
+    if not follower.is_live():
+        _show_ended(record, use_plain(args))
+        code = follower.exit_code()
+        ending = follower.finished  # None: no ending in events.jsonl (killed, or older files)
+        return code if ending is not None else exit_code_for(record.status)
+    plain = use_plain(args)
+    pid = lock_holder(run_dir)
+    print(f"watching {run_dir} (pid {pid}); Ctrl+C stops watching, not the run", flush=True)
+    render: Any = PlainRenderer(history=True) if plain else LiveRenderer()
+    try:
+        return _follow(follower, render)
+    except KeyboardInterrupt:
+        _close(render)
+        print(f"\nstopped watching; the run goes on (pid {pid})", flush=True)
+        return EXIT_OK
+    finally:
+        _close(render)
+
+
+def _follow(follower: RunFollower, render: Any) -> int:
+    """Render the latest session's events as they come; the run's exit code at its end."""
+    for event in _latest_session(follower.poll()):
+        render(event)
+    while True:
+        code = follower.exit_code()
+        for event in follower.poll():
+            render(event)
+        if code is not None:
+            if follower.finished is None:  # the lock went free with no ending written
+                _close(render)
+                print("the run's process ended without saving an ending: it was killed "
+                      "(status interrupted; --resume continues it)", flush=True)  # fmt: skip
+            return code
+        time.sleep(POLL_SECONDS)
+
+
+def _latest_session(events: list[Event]) -> list[Event]:
+    """A resumed run's file holds every session: show the last (its RunStarted carries the
+    earlier epochs)."""
+    starts = [i for i, event in enumerate(events) if isinstance(event, RunOpened)]
+    return events[starts[-1] :] if starts else events
+
+
+def _close(render: Any) -> None:
+    if hasattr(render, "close"):
+        render.close()
+
+
+def _show_ended(record: RunRecord, plain: bool) -> None:
+    """A run no process trains: its epochs and how it ended."""
+    title = f"{record.name} ({record.path}): {record.status}, not live"
+    if plain:
+        print(title)
+        for row in record.epochs:
+            print(epoch_line(row, _planned(record)))
+    else:
+        from rich.console import Console
+
+        from tui.tables import rich_table
+
+        Console().print(rich_table(_epoch_table(record), title))
+    message = (record.report.get("error") or {}).get("message")
+    if message:
+        print(f"error: {message}")
+
+
+def _planned(record: RunRecord) -> int:
+    return int(((record.report.get("profile") or {}).get("train") or {}).get("epochs") or 0)
+
+
+def _epoch_table(record: RunRecord) -> Table:
+    from core.format import EPOCH_COLUMNS
+
+    columns = [Column(name, name, "text") for name in EPOCH_COLUMNS]
+    rows: list[list[Any]] = [epoch_cells(row, _planned(record)) for row in record.epochs]
+    return Table(columns, rows)
