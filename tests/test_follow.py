@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -193,3 +194,57 @@ def test_a_run_that_is_not_live_cannot_be_stopped(tmp_path):
     with pytest.raises(RunDirError, match="not live"):
         request_stop(run_dir)
     assert wait_stopped(run_dir, timeout=1) == "interrupted"
+
+
+# -- what a watcher (and the training process) shows of time ------------------------------------
+
+
+def test_the_epoch_eta_waits_for_measured_steps():
+    from core.format import epoch_eta_text
+    from core.training.callbacks import measured_eta
+
+    first = (1, 100.0)  # the first step ended at t=100 s (after compiling)
+    assert math.isnan(measured_eta(first, 1, 50, 100.0))  # nothing timed after it
+    assert math.isnan(measured_eta(first, 3, 50, 100.2))  # 2 steps in 0.2 s: too few
+    assert measured_eta(first, 4, 50, 100.3) == pytest.approx(4.6)  # 3 steps: 0.1 s each
+    assert measured_eta(first, 2, 50, 101.5) == pytest.approx(72.0)  # 1 step, 1.5 s
+    assert measured_eta(first, 50, 50, 105.0) == 0.0
+    assert epoch_eta_text(ev.BatchProgress(1, 1, 50, 2.0, 0.1, 2.4, math.nan)) == ""
+    assert epoch_eta_text(ev.BatchProgress(1, 4, 50, 2.0, 0.1, 2.7, 4.6)) == "ETA 0:05"
+    assert epoch_eta_text(ev.BatchProgress(1, 50, 50, 2.0, 0.1, 7.0, 0.0)) == ""
+
+
+def test_the_run_eta_comes_from_measured_epochs():
+    from core.format import duration, run_eta, run_eta_text
+
+    assert duration(math.nan) == "-"
+    assert run_eta([], 5) is None and run_eta_text([], 5) == ""
+    # epoch 1 of 5 under way, its own ETA unknown yet: nothing to say
+    assert run_eta([], 5, ev.BatchProgress(1, 1, 10, 2.0, 0.1, 9.0, math.nan)) is None
+    # its projection (4 s in, 6 s left: 10 s an epoch) stands in for a finished epoch
+    assert run_eta([], 5, ev.BatchProgress(1, 4, 10, 2.0, 0.1, 4.0, 6.0)) == 46.0
+    assert run_eta([30.0], 5) == 120.0  # one epoch (it compiled): the only measure there is
+    assert run_eta([30.0, 10.0, 12.0], 5) == 22.0  # median 11 s without the first, x 2 left
+    # epoch 4 under way, 5 s left in it, then epoch 5 at 11 s
+    assert run_eta([30.0, 10.0, 12.0], 5, ev.BatchProgress(4, 5, 10, 2.0, 0.1, 6.0, 5.0)) == 16
+    assert run_eta_text([30.0, 10.0, 12.0], 5) == "run ETA 0:22"
+
+
+def test_the_profiler_says_which_batches_it_measured():
+    from core.format import profiler_line
+    from core.training.profiler import InputProfiler
+
+    profile = load_profile(REPO / "profiles" / "smoke.toml")
+    early = InputProfiler(500, 520)
+    for batch in range(1, 13):
+        early.record(batch, 0.01, 0.1)
+    summary = early.summary(profile)
+    assert summary is not None and summary.window == [3, 12]
+    assert summary.planned_window == [500, 520]
+    assert "(batches 3-12; the run ended before its window 500-520)" in profiler_line(summary)
+    inside = InputProfiler(3, 8)
+    for batch in range(1, 6):
+        inside.record(batch, 0.01, 0.1)
+    summary = inside.summary(profile)
+    assert summary is not None and summary.window == [3, 8] and not summary.complete
+    assert "(batches 3-5; the run ended inside its window 3-8)" in profiler_line(summary)

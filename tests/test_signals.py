@@ -1,0 +1,115 @@
+"""SIGTERM, SIGHUP and SIGUSR1 stop a headless run as the first Ctrl+C does: after the current
+batch, saved, status "stopped", with the exit code a shell expects (tui/cli/headless.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from helpers import SMOKE, run_cli, start_cli
+
+from core.events import from_dict
+from core.storage.rundir import load_run, read_history
+from tui.cli.headless import StopSignals
+
+TINY = ["--set", "data.synthetic_train=300", "--set", "data.synthetic_test=60"]
+
+
+def read_line(proc: subprocess.Popen[str], prefix: str, seen: list[str], timeout: float = 240):
+    """Read ``proc``'s stdout until a line starts with ``prefix`` (every line kept in seen)."""
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        if line.startswith(prefix):
+            return
+    proc.kill()
+    pytest.fail(f"never printed {prefix!r}:\n{''.join(seen)}")
+
+
+def only_run(runs: Path) -> Path:
+    (run_dir,) = list(runs.iterdir())
+    return run_dir
+
+
+def finished_event(run_dir: Path) -> dict:
+    lines = (run_dir / "events.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines if '"run_finished"' in line][-1]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_a_signal_stops_and_saves_then_resume_finishes_every_epoch_once(tmp_path, signum, code):
+    """Sent once epoch 2 is printed, with 6 planned: the run stops after its current batch,
+    saved as stopped, and a resume trains the epochs left, each once."""
+    runs = tmp_path / "runs"
+    args = ["--run", str(SMOKE), "--runs-dir", str(runs), "--plain", *TINY]
+    proc = start_cli(*args, "--set", "train.epochs=6")
+    seen: list[str] = []
+    read_line(proc, "epoch 2/6", seen)
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=180)
+    name = signal.Signals(signum).name
+    assert proc.returncode == code, "".join(seen) + out + err
+    assert f"{name}: stopping after the current batch" in err and "Traceback" not in err
+    assert f"run stopped: stopped by {name}" in out
+    run_dir = only_run(runs)
+    record = load_run(run_dir)
+    assert record.status == "stopped"
+    done = [row["epoch"] for row in read_history(run_dir / "history.csv")]
+    assert done == list(range(1, len(done) + 1)) and 2 <= len(done) < 6
+    assert finished_event(run_dir)["stopped_by"] == name
+
+    proc = run_cli("--resume", str(run_dir), "--plain")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert [row["epoch"] for row in read_history(run_dir / "history.csv")] == [1, 2, 3, 4, 5, 6]
+    # the input-pipeline figure of the first session is kept, and shown
+    assert "(measured before the resume)" in proc.stdout
+    report = json.loads((run_dir / "report.json").read_text())
+    assert report["status"] == "completed" and len(report["epochs"]) == 6
+
+
+def test_the_handler_only_asks_and_a_second_urgent_signal_quits_at_once(monkeypatch, capsys):
+    asked: list[str] = []
+    quits: list[int] = []
+    monkeypatch.setattr(os, "_exit", quits.append)
+    signals = StopSignals(asked.append)
+    signals.handle(signal.SIGUSR1)  # cifar-tui --stop
+    signals.handle(signal.SIGUSR1)  # asked again: nothing more
+    assert asked == ["SIGUSR1"] and quits == [] and signals.exit_code == 130
+    assert capsys.readouterr().err == ""  # nothing said inside a handler
+    signals.announce()
+    err = capsys.readouterr().err
+    assert err.count("stop requested (cifar-tui --stop)") == 2
+    signals.handle(signal.SIGHUP)  # the first urgent one: asks (already asked), no quit
+    assert quits == []
+    signals.handle(signal.SIGTERM)  # the second: quits at once with its own code
+    assert quits == [143] and asked == ["SIGUSR1"]
+
+
+def test_installed_handlers_take_real_signals_and_give_the_old_ones_back(capsys):
+    asked: list[str] = []
+    before = signal.getsignal(signal.SIGTERM)
+    with StopSignals(asked.append).installed() as signals:
+        os.kill(os.getpid(), signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while not asked and time.monotonic() < deadline:
+            time.sleep(0.01)  # Python runs the handler between bytecodes of this thread
+        assert asked == ["SIGTERM"] and signals.exit_code == 143
+    assert signal.getsignal(signal.SIGTERM) == before
+    assert "SIGTERM: stopping after the current batch and saving" in capsys.readouterr().err
+
+
+def test_run_finished_reads_back_without_stopped_by():
+    """events.jsonl written before stopped_by existed still reads."""
+    old = {"type": "run_finished", "status": "stopped", "message": "stopped by the user",
+           "test_loss": None, "test_accuracy": None, "total_seconds": 1.0, "time": 0}  # fmt: skip
+    assert from_dict(old).stopped_by == ""
