@@ -135,6 +135,7 @@ class LiveRenderer(EventConsumer):
         from rich.console import Console
         from rich.live import Live
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+        from rich.table import Column
 
         self.console = Console()
         self.progress = Progress(
@@ -142,8 +143,9 @@ class LiveRenderer(EventConsumer):
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("loss {task.fields[loss]}"),
-            TextColumn("{task.fields[eta]}"),
-            TextColumn("{task.fields[run_eta]}"),
+            # Widths held, so the bar does not jump as the ETAs appear.
+            TextColumn("{task.fields[eta]}", table_column=Column(min_width=9)),
+            TextColumn("{task.fields[run_eta]}", table_column=Column(min_width=15)),
             console=self.console,
         )
         self.task: Any = None

@@ -4,22 +4,24 @@ The run's files carry its events (core/storage/follow.py): they are rendered as 
 renders them, a live table and progress bar on a terminal, plain lines when piped or with
 ``--plain``. The watcher ends when the run ends, with the run's exit code (0, 1, 129, 130,
 143; 1 too for a run killed while watched). Ctrl+C only detaches the watcher (exit 0): the run
-goes on. A run that is not live is shown as it ended: its epoch table and its status.
+goes on. A run that is not live is shown as it ended: its epoch table and its status. Given a
+sweep directory, it follows the run the sweep trains now.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 from typing import Any
 
-from core.errors import EXIT_OK
+from core.errors import EXIT_OK, RunDirError
 from core.events import Event, RunOpened
 from core.format import epoch_cells, epoch_line
 from core.storage.control import exit_code_for, lock_holder
 from core.storage.follow import RunFollower
-from core.storage.rundir import RunRecord, load_run
+from core.storage.rundir import RunRecord, is_live, load_run
 from core.table import Column, Table
 from tui.cli.headless import use_plain
 from tui.cli.render import LiveRenderer, PlainRenderer
@@ -29,7 +31,7 @@ POLL_SECONDS = 0.25
 
 
 def watch(args: argparse.Namespace) -> int:
-    run_dir = Path(args.watch)
+    run_dir = current_run(Path(args.watch))
     record = load_run(run_dir)  # RunDirError (exit 2) for what is not a run
     follower = RunFollower(run_dir)
     if not follower.is_live():
@@ -49,6 +51,21 @@ def watch(args: argparse.Namespace) -> int:
         return EXIT_OK
     finally:
         _close(render)
+
+
+def current_run(path: Path) -> Path:
+    """``path``, or for a sweep directory the run it trains now (else its last one started)."""
+    try:
+        runs = json.loads((path / "sweep.json").read_text()).get("runs") or []
+    except (OSError, ValueError, AttributeError):
+        return path
+    started = [Path(r["run_dir"]) for r in runs if isinstance(r, dict) and r.get("run_dir")]
+    live = [run for run in started if is_live(run)]
+    chosen = (live or started or [None])[-1]
+    if chosen is None:
+        raise RunDirError(f"{path}: no run of this sweep has started yet")
+    print(f"sweep {path.name}: its {'current' if live else 'last'} run is {chosen}", flush=True)
+    return chosen
 
 
 def _follow(follower: RunFollower, render: Any) -> int:
