@@ -14,7 +14,7 @@ from typing import Any
 
 from core.errors import RunDirError
 from core.status import RunStatus
-from core.storage.rundir import RunRecord, load_run
+from core.storage.rundir import RunRecord, load_run, looks_like_run
 from core.table import Column, Table, format_cell, format_delta
 from core.values import flatten, show_value
 
@@ -47,15 +47,19 @@ class RunRow:
     status: RunStatus | str  # what a damaged report says stays as it is written
     settings: dict[str, Any]  # flat dotted keys of the resolved profile
     metrics: dict[str, Any]
+    #: What is wrong with the run's files ("" when nothing is): the status says "damaged".
+    damage: str = ""
 
     @classmethod
     def from_record(cls, record: RunRecord, label: str | None = None) -> RunRow:
+        status = RunStatus.parse(record.status) or record.status
         return cls(
             label=label or record.path.name,
             path=record.path,
-            status=RunStatus.parse(record.status) or record.status,
+            status=f"{status}, damaged" if record.damage else status,
             settings=flatten(record.report.get("profile") or {}),
             metrics={m.attr: getattr(record, m.attr) for m in METRICS},
+            damage=record.damage,
         )
 
 
@@ -130,6 +134,15 @@ class Comparison:
         rows.append(["status", a.status, b.status, ""])
         return Table(columns, rows)
 
+    def notes(self) -> list[str]:
+        """One line for each damaged run: what is wrong, and where its figures come from."""
+        return [
+            f"{r.label} is damaged: {r.damage}. Its figures come from what still reads; "
+            f"--resume {r.path} rebuilds its files."
+            for r in self.rows
+            if r.damage
+        ]
+
     def to_markdown(self) -> str:
         lines = [f"# Comparison of {len(self.rows)} runs", ""]
         if self.keys:
@@ -140,6 +153,9 @@ class Comparison:
         pair = self.pair_table()
         if pair is not None:
             lines += ["## Side by side", "", pair.to_markdown()]
+        notes = self.notes()
+        if notes:
+            lines += ["## Damaged runs", "", *(f"- {note}" for note in notes), ""]
         lines += ["## Run directories", ""]
         lines += [f"- {r.label}: `{r.path}`" for r in self.rows]
         return "\n".join(lines) + "\n"
@@ -168,7 +184,7 @@ def collect(paths: list[Path]) -> list[RunRow]:
                 raise RunDirError(f"{path}: this sweep has no started runs yet")
             for run_dir in run_dirs:
                 add(run_dir)
-        elif path.is_dir() and ((path / "report.json").exists() or (path / "history.csv").exists()):
+        elif looks_like_run(path):  # however early it was killed, or damaged
             add(path)
         else:
             if not path.exists():

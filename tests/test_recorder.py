@@ -66,7 +66,10 @@ def logged(run_dir: Path) -> list[dict]:
 def test_the_files_a_run_leaves_agree_with_each_other(tmp_path):
     recorder = open_new(tmp_path)
     run_dir = recorder.run_dir
-    assert not (run_dir / "report.json").exists()  # written once training starts
+    # Written as the directory is made: a run killed from then on reads as a run.
+    first = json.loads((run_dir / "report.json").read_text())
+    assert first["status"] == "running" and first["epochs"] == []
+    assert load_run(run_dir).status == "running" and load_run(run_dir).problems == []
     recorder(ev.RunWarning("no_gpu", "No GPU found"))
     recorder(started(run_dir))
     recorder(ev.BatchProgress(1, 5, 10, 2.0, 0.1, 1.0, 1.0))  # for the fronts only
@@ -119,15 +122,22 @@ def test_the_files_a_run_leaves_agree_with_each_other(tmp_path):
     ]
     epochs = [ev.from_dict(e) for e in logged(run_dir) if e["type"] == "epoch_ended"]
     assert epochs == [ev.EpochEnded(**row(e), time=epochs[e - 1].time) for e in (1, 2)]
-    # The checkpoint: the last epoch's weights alone, and a state that names them.
+    # The checkpoint: the last two epochs' weights, and a state that names them.
     state = json.loads((run_dir / "checkpoint" / "state.json").read_text())
     assert state == {
         "epoch": 2,
         "weights": "epoch-0002.weights.h5",
         "row": row(2),
         "reduce_lr": None,
+        "previous": {
+            "epoch": 1,
+            "weights": "epoch-0001.weights.h5",
+            "row": row(1),
+            "reduce_lr": None,
+        },
     }
     assert sorted(p.name for p in (run_dir / "checkpoint").iterdir()) == [
+        "epoch-0001.weights.h5",
         "epoch-0002.weights.h5",
         "state.json",
     ]

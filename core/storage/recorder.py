@@ -7,14 +7,17 @@ from them alone. Beside the events it keeps the checkpoint (``checkpoint/``), wh
 no event carries: the Keras callback hands it a function that saves them.
 
 Durability (core/storage/rundir.py does the low-level writes): every file is append-only or
-replaced atomically. An epoch counts as finished once its checkpoint is saved; its history row,
-its event and the report follow, and a kill in between is repaired by ``restore`` from the row
-``state.json`` keeps. ``report.json`` is first written when training starts.
+replaced atomically. An epoch counts as finished once its checkpoint is saved
+(core/storage/checkpoint.py); its history row, its event and the report follow, and a kill in
+between is repaired by ``restore`` from the row ``state.json`` keeps: every finished epoch ends
+up in every file. ``report.json`` is written as soon as the directory exists. A full disk is
+``DiskFull`` naming what could not be saved; the run's end is still recorded if it fits.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,12 +37,13 @@ from core.events import (
     RunWarning,
 )
 from core.status import BAD_ENDINGS, RunStatus
-from core.storage import rundir
+from core.storage import checkpoint, rundir
 
 #: Seconds between two writes of ``progress.json``: watchers see progress at most this late.
 PROGRESS_FILE_INTERVAL = 0.5
-#: ``save(path)`` / ``load(path)``: write or read the model's weights (and optimizer state).
-WeightsIO = Callable[[Path], None]
+WeightsIO = checkpoint.WeightsIO
+#: The warning a resume of a damaged run directory leaves in its report.
+REPAIRED = "repaired"
 
 
 class RunRecorder(EventConsumer):
@@ -55,7 +59,13 @@ class RunRecorder(EventConsumer):
         self.epochs: list[dict[str, Any]] = []
         #: Training time before this process resumed the run (set by ``reopen``).
         self.earlier_seconds = 0.0
-        self._started = False  # report.json is written from RunStarted on
+        self._started = False  # a resumed run's report.json is rewritten from RunStarted on
+        #: Warnings of the last ``restore`` (a checkpoint that did not load), for the engine.
+        self.notes: list[str] = []
+        #: A resume's ``--set`` (train.learning_rate), kept in the report's "resumed" entry.
+        self.resume_set: list[str] = []
+        #: Why the run's end could not be saved (a full disk): the last report stays.
+        self.unsaved = ""
         self._rewrite = False
         self._log: rundir.EventLog | None = None
         self._progress_written = -PROGRESS_FILE_INTERVAL  # monotonic time of progress.json
@@ -75,13 +85,28 @@ class RunRecorder(EventConsumer):
 
     @classmethod
     def create(cls, runs_dir: Path, profile: Profile, command: str | None = None) -> RunRecorder:
-        """A new ``runs/<stamp>-<name>`` directory holding the profile it will train."""
+        """A new ``runs/<stamp>-<name>`` directory holding the profile it will train and a first
+        report: killed from then on, it reads as an interrupted run that ``--resume`` restarts.
+        A full disk here is DiskFull, and leaves no directory behind."""
         from core.profiles import dump_profile
 
-        run_dir = rundir.new_run_dir(runs_dir, profile.name)
-        recorder = cls(run_dir, resumed=False)
-        recorder.report = _new_report(profile, command, run_dir)
-        recorder._open(lambda: rundir.atomic_write(run_dir / "profile.toml", dump_profile(profile)))
+        with rundir.disk_guard("a new run directory", runs_dir):
+            run_dir = rundir.new_run_dir(runs_dir, profile.name)
+        try:
+            with rundir.disk_guard("a new run directory", runs_dir):
+                recorder = cls(run_dir, resumed=False)
+            recorder.report = _new_report(profile, command, run_dir)
+            recorder._started = True
+
+            def first_writes() -> None:
+                with rundir.disk_guard("a new run directory", runs_dir):
+                    rundir.atomic_write(run_dir / "profile.toml", dump_profile(profile))
+                recorder.write_report()
+
+            recorder._open(first_writes)
+        except rundir.DiskFull:
+            shutil.rmtree(run_dir, ignore_errors=True)  # nothing was trained in it
+            raise
         return recorder
 
     @classmethod
@@ -92,8 +117,20 @@ class RunRecorder(EventConsumer):
         return recorder
 
     def _read_back(self) -> None:
+        """The report and epochs as load_run reads them, damage replaced by what the other
+        files say (the report is rewritten once training starts)."""
+        rundir.remove_stale_temps(self.run_dir)
         record = rundir.load_run(self.run_dir)
         self.report, self.epochs = record.report, list(record.epochs)
+        self.report.setdefault("schema", rundir.SCHEMA)
+        warnings = [w for w in self.report["warnings"] if w.get("code") != rundir.DAMAGED]
+        if record.problems:
+            message = (
+                "Resumed a damaged run directory (" + record.damage + "); its files were rebuilt "
+                "from history.csv, report.json and the checkpoint."
+            )
+            warnings.append({"code": REPAIRED, "message": message})
+        self.report["warnings"] = warnings
         # The last total written, or (a killed run) the sum of its finished epochs.
         total = (self.report.get("timing") or {}).get("total_seconds")
         self.earlier_seconds = total or sum(e.get("seconds") or 0.0 for e in self.epochs)
@@ -118,10 +155,16 @@ class RunRecorder(EventConsumer):
             self.on_batch_progress(event)
             return
         self._rewrite = False  # set by the handlers that change the report
-        dispatch(self, event)
-        self._log.append(event.to_dict())
-        if self._rewrite:
-            self.write_report()
+        try:
+            dispatch(self, event)
+            with rundir.disk_guard("the event log", self.run_dir):
+                self._log.append(event.to_dict())
+            if self._rewrite:
+                self.write_report()
+        except rundir.DiskFull as exc:
+            if not isinstance(event, RunFinished):
+                raise  # the engine ends the run "failed" with this line
+            self.unsaved = str(exc)  # the end of a run that already failed: the last report stays
 
     def on_batch_progress(self, event: BatchProgress) -> None:
         """``progress.json``, for watchers in other processes (core/storage/follow.py): replaced
@@ -145,7 +188,8 @@ class RunRecorder(EventConsumer):
             self.report["data"] = event.data
 
     def on_model_built(self, event: ModelBuilt) -> None:
-        rundir.atomic_write(self.run_dir / "model_summary.txt", event.summary + "\n")
+        with rundir.disk_guard("the model summary", self.run_dir):
+            rundir.atomic_write(self.run_dir / "model_summary.txt", event.summary + "\n")
         self.report["model"] = {
             "name": event.name,
             "params_total": event.params_total,
@@ -155,14 +199,17 @@ class RunRecorder(EventConsumer):
 
     def on_run_started(self, event: RunStarted) -> None:
         if self.resumed:
-            entry = {"from_epoch": event.initial_epoch, "time": event.time}
+            entry: dict[str, Any] = {"from_epoch": event.initial_epoch, "time": event.time}
+            if self.resume_set:
+                entry["set"] = list(self.resume_set)
             self.report["resumed"] = [*self.report.get("resumed", []), entry]
         self._started = self._rewrite = True
 
     def on_epoch_ended(self, event: EpochEnded) -> None:
         row = {key: getattr(event, key) for key in rundir.HISTORY_FIELDS}
+        with rundir.disk_guard(f"epoch {event.epoch}'s history row", self.run_dir):
+            rundir.append_history(self.run_dir / "history.csv", row)
         self.epochs.append(row)
-        rundir.append_history(self.run_dir / "history.csv", row)
         self._rewrite = True
 
     def on_profiler_summary(self, event: ProfilerSummary) -> None:
@@ -176,7 +223,7 @@ class RunRecorder(EventConsumer):
         entry = {"code": event.code, "message": event.message}
         if entry not in self.report["warnings"]:
             self.report["warnings"].append(entry)
-            self._rewrite = self._started  # before training starts, the first report has it
+            self._rewrite = self._started  # a resumed run's report waits for RunStarted
 
     def on_run_finished(self, event: RunFinished) -> None:
         self.report["status"] = event.status
@@ -198,8 +245,9 @@ class RunRecorder(EventConsumer):
         total = (self.report.get("timing") or {}).get("total_seconds")
         self.report["timing"] = rundir.timing(self.epochs, total)
         text = json.dumps(self.report, indent=2, default=rundir._json_default)
-        rundir.atomic_write(self.run_dir / "report.json", text)
-        rundir.atomic_write(self.run_dir / "report.md", render_markdown(self.report))
+        with rundir.disk_guard("the report", self.run_dir):
+            rundir.atomic_write(self.run_dir / "report.json", text)
+            rundir.atomic_write(self.run_dir / "report.md", render_markdown(self.report))
 
     # -- the checkpoint -----------------------------------------------------------------------
 
@@ -208,43 +256,58 @@ class RunRecorder(EventConsumer):
         return self.run_dir / "checkpoint"
 
     def save_checkpoint(
-        self, save: WeightsIO, row: dict[str, Any], extra: dict[str, Any] | None = None
+        self,
+        save: WeightsIO,
+        row: dict[str, Any],
+        extra: dict[str, Any] | None = None,
+        need_bytes: int = 0,
     ) -> None:
-        """Save the epoch ``row`` finished: weights under a temporary name, renamed, then
-        ``state.json`` naming them (with ``row`` and ``extra``, e.g. ReduceLROnPlateau's
-        counters), then the older weights removed. A kill at any moment leaves a consistent
-        pair. The epoch's EpochEnded event must follow: it writes history and report."""
-        directory = self.checkpoint_dir
-        directory.mkdir(exist_ok=True)
-        epoch = row["epoch"]
-        weights = directory / f"epoch-{epoch:04d}.weights.h5"
-        tmp = directory / f".tmp-{epoch:04d}.weights.h5"
-        save(tmp)
-        tmp.replace(weights)
-        state = {"epoch": epoch, "weights": weights.name, "row": row, **(extra or {})}
-        rundir.atomic_write(directory / "state.json", json.dumps(state))
-        for old in directory.glob("epoch-*.weights.h5"):
-            if old != weights:
-                old.unlink(missing_ok=True)
+        """Save the epoch ``row`` finished, with ``extra`` (ReduceLROnPlateau's counters, the
+        random generators' states) beside it, and keep the previous epoch's checkpoint
+        (core/storage/checkpoint.py). The epoch's EpochEnded event must follow: it writes
+        history and report. ``need_bytes``: the weights' estimated size, for the first save."""
+        checkpoint.save(self.checkpoint_dir, save, row, extra, need_bytes)
 
     def restore(self, load: WeightsIO) -> dict[str, Any] | None:
-        """Load the last checkpoint's weights with ``load`` and make history agree with it: no
-        epoch lost (killed between checkpoint and history) or counted twice. Returns the saved
-        state (``epoch``, ``row`` and the extras), or None when no epoch had finished."""
-        state_path = self.checkpoint_dir / "state.json"
-        state = json.loads(state_path.read_text()) if state_path.exists() else None
-        if state is not None:
-            load(self.checkpoint_dir / state["weights"])
-        done = state["epoch"] if state else 0
+        """Load the newest checkpoint that loads with ``load`` and make every file agree with
+        it: history.csv holds each epoch up to it once, garbage left out (rebuilt from the
+        report's epochs where it lost rows), and events.jsonl an epoch_ended for each (a kill
+        between checkpoint and event left one out). Returns the saved state (``epoch``,
+        ``row`` and the extras), or None when no epoch had finished; ``notes`` then holds the
+        warnings to show (a torn checkpoint that cost an epoch)."""
         path = self.run_dir / "history.csv"
-        history = rundir.read_history(path)
-        kept = [row for row in history if row["epoch"] <= done]
-        if state and (not kept or kept[-1]["epoch"] < done):
-            kept.append(state["row"])
-        if len(kept) != len(history) or not path.exists():
-            rundir.write_history(path, kept)
+        history = rundir.scan_history(path)
+        known = {row["epoch"]: row for row in [*self.epochs, *history.rows]}
+        state, self.notes = checkpoint.load(self.checkpoint_dir, load, known)
+        done = state["epoch"] if state else 0
+        if state is not None:
+            known.setdefault(done, state["row"])
+        kept = [known[epoch] for epoch in sorted(known) if epoch <= done]
+        if kept != history.rows or history.garbage or not path.exists():
+            with rundir.disk_guard("history.csv", self.run_dir):
+                rundir.write_history(path, kept)
         self.epochs = kept
+        self._log_missing_epochs()
         return state
+
+    def _log_missing_epochs(self) -> None:
+        assert self._log is not None
+        events = rundir.read_events(self.run_dir / "events.jsonl")
+        logged = {e.get("epoch") for e in events if e["type"] == "epoch_ended"}
+        for row in self.epochs:
+            if row["epoch"] not in logged:
+                with rundir.disk_guard("the event log", self.run_dir):
+                    self._log.append(EpochEnded(**row).to_dict())
+
+    def set_overrides(self, profile: Profile, overrides: list[str]) -> None:
+        """A resume that changes a setting (``--set train.learning_rate=...``): the saved profile
+        and the report say the new value from now on, and the "resumed" entry what was set."""
+        from core.profiles import dump_profile
+
+        with rundir.disk_guard("the profile", self.run_dir):
+            rundir.atomic_write(self.run_dir / "profile.toml", dump_profile(profile))
+        self.report["profile"] = profile.to_dict()
+        self.resume_set = list(overrides)
 
 
 def _new_report(profile: Profile, command: str | None, run_dir: Path) -> dict[str, Any]:

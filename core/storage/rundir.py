@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import io
 import json
 import math
@@ -20,18 +21,57 @@ import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.errors import RunDirError
+from core.errors import EXIT_FAILED, RunDirError
 from core.status import RunStatus
+from core.storage.repair import check_report, check_rows
 
 SCHEMA = "cifar-tui/run-report/1"
 HISTORY_FIELDS = ("epoch", "seconds", "loss", "accuracy", "val_loss", "val_accuracy", "lr")
 MIN_FREE_BYTES = 64 * 1024 * 1024
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+
+
+class DiskFull(RunDirError):
+    """A write failed for want of space: the run ends "failed" with this one line (exit 1)."""
+
+    exit_code = EXIT_FAILED
+
+
+#: The errors of a full disk (ENOSPC) or an exhausted quota (EDQUOT).
+FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
+def free_mb(path: Path) -> str:
+    """Free space on ``path``'s filesystem in whole MB ("?" when even that cannot be read)."""
+    try:
+        return f"{shutil.disk_usage(path).free / 1e6:.0f}"
+    except OSError:
+        return "?"
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """ENOSPC or EDQUOT, also as h5py reports it (an OSError whose text says so)."""
+    if not isinstance(exc, OSError):
+        return False
+    return exc.errno in FULL_ERRNOS or "No space left on device" in str(exc)
+
+
+@contextlib.contextmanager
+def disk_guard(what: str, where: Path) -> Iterator[None]:
+    """Turn a full disk while saving ``what`` into one line naming it and the space left."""
+    try:
+        yield
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        message = f"disk full while saving {what}: {free_mb(where)} MB free on {where}"
+        raise DiskFull(message) from None
 
 
 def atomic_write(path: Path, text: str | bytes) -> None:
@@ -59,7 +99,15 @@ def check_writable(runs_dir: Path, need_bytes: int = 0) -> None:
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise RunDirError(f"cannot write runs to {runs_dir}: {exc.strerror or exc}") from None
+        blocker = _file_in_the_way(runs_dir)
+        if blocker is not None:
+            what = "it is" if blocker == runs_dir else f"{blocker} is"
+            reason = f"{what} a file, not a directory"
+        elif is_disk_full(exc):
+            reason = f"the disk is full ({free_mb(_existing(runs_dir))} MB free)"
+        else:
+            reason = exc.strerror or str(exc)
+        raise RunDirError(f"cannot write runs to {runs_dir}: {reason}") from None
     free = shutil.disk_usage(runs_dir).free
     need = MIN_FREE_BYTES + need_bytes
     if free < need:
@@ -67,6 +115,19 @@ def check_writable(runs_dir: Path, need_bytes: int = 0) -> None:
             f"not enough free disk space in {runs_dir}: {free / 1e6:.0f} MB free, "
             f"a run of this model needs about {need / 1e6:.0f} MB"
         )
+
+
+def _file_in_the_way(path: Path) -> Path | None:
+    """``path`` or the first of its parents that exists as something other than a directory."""
+    for candidate in [path, *path.parents]:
+        if candidate.exists() or candidate.is_symlink():
+            return None if candidate.is_dir() else candidate
+    return None
+
+
+def _existing(path: Path) -> Path:
+    """``path`` or its nearest existing parent: where free space can be measured."""
+    return next((p for p in [path, *path.parents] if p.exists()), Path("/"))
 
 
 def new_run_dir(runs_dir: Path, name: str) -> Path:
@@ -126,18 +187,56 @@ def is_live(run_dir: Path) -> bool:
         return False
 
 
+def ends_torn(path: Path) -> bool:
+    """Whether ``path`` holds text whose last line was cut short (a kill, a full disk)."""
+    try:
+        with open(path, "rb") as fh:
+            if fh.seek(0, os.SEEK_END) == 0:
+                return False
+            fh.seek(-1, os.SEEK_END)
+            return fh.read(1) != b"\n"
+    except OSError:
+        return False
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 class EventLog:
-    """``events.jsonl``: one JSON object per line, flushed as each event happens."""
+    """``events.jsonl``: one JSON object per line, written as each event happens. A line cut
+    short (by a kill, or a full disk) is closed off, so the next event starts on a line of its
+    own and every line but that one still reads."""
 
     def __init__(self, path: Path):
-        self._fh = open(path, "a", encoding="utf-8")  # noqa: SIM115
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        self._torn = ends_torn(path)
 
     def append(self, record: dict[str, Any]) -> None:
-        self._fh.write(json.dumps(record, default=_json_default) + "\n")
-        self._fh.flush()
+        line = (json.dumps(record, default=_json_default) + "\n").encode()
+        data = b"\n" + line if self._torn else line
+        self._torn = True  # until the whole line is written
+        _write_all(self._fd, data)
+        self._torn = False
 
     def close(self) -> None:
-        self._fh.close()
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def read_events(path: Path) -> list[dict[str, Any]]:
+    """``events.jsonl``'s records, skipping a line cut short or otherwise unreadable."""
+    records = []
+    with contextlib.suppress(OSError):
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            with contextlib.suppress(ValueError):
+                record = json.loads(line)
+                if isinstance(record, dict) and isinstance(record.get("type"), str):
+                    records.append(record)
+    return records
 
 
 def _json_default(value: Any) -> Any:
@@ -157,30 +256,51 @@ def clean_float(value: Any) -> float | None:
 
 
 def append_history(path: Path, row: dict[str, Any]) -> None:
+    """One row more, flushed to the disk; after a line cut short, on a line of its own."""
     new = not path.exists() or path.stat().st_size == 0
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=HISTORY_FIELDS, extrasaction="ignore")
+    if new:
+        writer.writeheader()
+    writer.writerow(row)
+    text = ("\n" if not new and ends_torn(path) else "") + buf.getvalue()
     with open(path, "a", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=HISTORY_FIELDS, extrasaction="ignore")
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
+        fh.write(text)
         fh.flush()
         os.fsync(fh.fileno())
 
 
-def read_history(path: Path) -> list[dict[str, Any]]:
-    """Finished epochs from ``history.csv``; a torn last line (killed mid-write) is skipped."""
-    if not path.exists():
-        return []
-    rows = []
-    text = path.read_text(encoding="utf-8", errors="replace")
+@dataclass
+class History:
+    """``history.csv`` as read: its valid rows, and how many lines were not (garbage)."""
+
+    rows: list[dict[str, Any]]
+    garbage: int = 0
+
+
+def scan_history(path: Path) -> History:
+    """Finished epochs from ``history.csv``. A line cut short (killed mid-write), a row that is
+    not numbers, or an epoch out of order is garbage: left out and counted."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return History([])
     complete = text if text.endswith("\n") else text[: text.rfind("\n") + 1]
+    parsed, bad = [], int(len(complete) < len(text))
     for raw in csv.DictReader(io.StringIO(complete)):
         try:
-            row = {k: (int(raw[k]) if k == "epoch" else _num(raw[k])) for k in HISTORY_FIELDS}
+            parsed.append(
+                {k: (int(raw[k]) if k == "epoch" else _num(raw[k])) for k in HISTORY_FIELDS}
+            )
         except (KeyError, TypeError, ValueError):
-            continue
-        rows.append(row)
-    return rows
+            bad += 1
+    rows, dropped = check_rows(parsed)
+    return History(rows, bad + dropped)
+
+
+def read_history(path: Path) -> list[dict[str, Any]]:
+    """Finished epochs from ``history.csv``, garbage left out (``scan_history``)."""
+    return scan_history(path).rows
 
 
 def _num(text: str | None) -> float | None:
@@ -215,15 +335,23 @@ class RunRecord:
     path: Path
     report: dict[str, Any]
     epochs: list[dict[str, Any]] = field(default_factory=list)
+    #: What is wrong with the run's files, each in words (empty for an intact run).
+    problems: list[str] = field(default_factory=list)
 
     @property
     def status(self) -> str:
-        """The report's status ("unknown" when it has none); a report that says running while
-        no process holds the lock is a killed run: interrupted (core/status.py)."""
+        """The report's status; a report that says running while no process holds the lock is
+        a killed run: interrupted (core/status.py), and resumable. ``load_run`` reads a status
+        it cannot use as running (and says so in ``problems``)."""
         status = RunStatus.parse(self.report.get("status")) or self.report.get("status", "unknown")
         if status == RunStatus.RUNNING and not is_live(self.path):
             return RunStatus.INTERRUPTED
         return status
+
+    @property
+    def damage(self) -> str:
+        """The problems in one line ("" when there are none)."""
+        return "; ".join(self.problems)
 
     @property
     def name(self) -> str:
@@ -255,38 +383,139 @@ class RunRecord:
         return (self.report.get("model") or {}).get("params_total")
 
 
-def load_run(run_dir: Path) -> RunRecord:
-    """Read a run from its files alone; a missing or torn report falls back to history.csv."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise RunDirError(f"{run_dir} is not a run directory")
-    report: dict[str, Any] = {}
-    with contextlib.suppress(OSError, ValueError):
-        report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
-    if not report and not (run_dir / "history.csv").exists():
-        raise RunDirError(f"{run_dir} has no report.json or history.csv: not a cifar-tui run")
-    history = read_history(run_dir / "history.csv")
-    epochs = report.get("epochs") or []
-    if len(history) > len(epochs):
-        epochs = history
-    if not report.get("profile"):
-        with contextlib.suppress(Exception):
-            from core.profiles import read_toml
+#: The files a run writes first: a directory holding any of them is a run, however early it was
+#: killed (``.lock`` and ``profile.toml`` come before everything else).
+RUN_FILES = ("report.json", "history.csv", "profile.toml", "events.jsonl", ".lock")
+#: The code of the warning ``load_run`` adds to a damaged run's report (never written).
+DAMAGED = "damaged"
 
-            report["profile"] = read_toml(run_dir / "profile.toml").raw
-        report.setdefault("status", RunStatus.RUNNING)
-    return RunRecord(run_dir, report, epochs)
+
+def looks_like_run(path: Path) -> bool:
+    return path.is_dir() and any((path / name).exists() for name in RUN_FILES)
+
+
+def load_run(run_dir: Path) -> RunRecord:
+    """Read a run from its files alone, whatever a kill, a full disk or a hand edit left: a
+    missing, torn or misshapen report falls back to history.csv and profile.toml, and what was
+    wrong is kept in ``problems`` and shown among the report's warnings."""
+    run_dir = Path(run_dir)
+    if not looks_like_run(run_dir):
+        if not run_dir.is_dir():
+            raise RunDirError(f"{run_dir} is not a run directory")
+        raise RunDirError(
+            f"{run_dir} has no report.json, history.csv or profile.toml: not a cifar-tui run"
+        )
+    report, problems = _read_report(run_dir / "report.json")
+    history = scan_history(run_dir / "history.csv")
+    if history.garbage:
+        problems.append(f"history.csv has {history.garbage} unreadable line(s), left out")
+    epochs = report["epochs"]
+    if len(history.rows) > len(epochs):
+        epochs = history.rows
+    if not report["profile"]:
+        report["profile"] = _saved_profile(run_dir / "profile.toml", problems)
+    problems += _checkpoint_problems(run_dir / "checkpoint")
+    if ends_torn(run_dir / "events.jsonl"):
+        problems.append("events.jsonl's last line is cut short")
+    if problems:
+        message = "Damaged run directory: " + "; ".join(problems) + "."
+        report["warnings"] = [*report["warnings"], {"code": DAMAGED, "message": message}]
+    return RunRecord(run_dir, report, epochs, problems)
+
+
+def _read_report(path: Path) -> tuple[dict[str, Any], list[str]]:
+    """report.json checked field by field (core/storage/repair.py), and what was wrong."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return check_report({})[0], ["no report.json (killed before it was written?)"]
+    except OSError as exc:
+        return check_report({})[0], [f"report.json cannot be read: {exc.strerror or exc}"]
+    except ValueError as exc:  # not JSON, or not UTF-8
+        return check_report({})[0], [f"report.json is not valid JSON ({exc})"]
+    report, problems = check_report(raw)
+    if isinstance(raw, dict):
+        problems += [f"report.json has no {key}" for key in ("status", "profile") if key not in raw]
+    return report, problems
+
+
+def _saved_profile(path: Path, problems: list[str]) -> dict[str, Any]:
+    """The run's profile.toml as a dict, for a report that lacks a usable profile."""
+    from core.errors import CifarTuiError
+    from core.profiles import read_toml
+    from core.storage.repair import valid_profile
+
+    try:
+        raw = read_toml(path).raw
+    except CifarTuiError as exc:
+        problems.append(f"profile.toml: {getattr(exc, 'message', exc)}")
+        return {}
+    if not valid_profile(raw):
+        problems.append("profile.toml does not hold a run profile")
+        return {}
+    return raw
+
+
+def read_state(path: Path) -> dict[str, Any] | None:
+    """A checkpoint's ``state.json`` (None when there is none); ValueError when it cannot be
+    used: cut short, not JSON, or not naming an epoch, its weights file and its history row."""
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ValueError(f"{path} cannot be read: {exc.strerror or exc}") from None
+    except ValueError:
+        raise ValueError(f"{path} is not valid JSON (cut short?)") from None
+    if not valid_state(state):
+        raise ValueError(f"{path} does not hold a checkpoint's state")
+    return state
+
+
+def valid_state(state: Any) -> bool:
+    """A checkpoint state: an epoch, the name of its weights file beside it, its history row."""
+    from core.storage.repair import is_int, valid_row
+
+    return (
+        isinstance(state, dict)
+        and is_int(state.get("epoch"))
+        and isinstance(state.get("weights"), str)
+        and Path(state["weights"]).name == state["weights"]
+        and valid_row(state.get("row"))
+        and state["row"]["epoch"] == state["epoch"]
+    )
+
+
+def _checkpoint_problems(checkpoint: Path) -> list[str]:
+    try:
+        state = read_state(checkpoint / "state.json")
+    except ValueError as exc:
+        return [f"{exc}; --resume falls back to the newest weights that load"]
+    if state is not None and not (checkpoint / state["weights"]).is_file():
+        return [f"checkpoint/{state['weights']}, named by state.json, is missing"]
+    return []
+
+
+def remove_stale_temps(run_dir: Path) -> None:
+    """Temporary files a killed or disk-full run left behind (call with the run's lock held)."""
+    for pattern in (".*.tmp", "checkpoint/.*.tmp", "checkpoint/.tmp-*"):
+        for stale in run_dir.glob(pattern):
+            with contextlib.suppress(OSError):
+                stale.unlink()
 
 
 def list_runs(runs_dir: Path) -> list[RunRecord]:
-    """Every readable run under ``runs_dir``, newest first."""
+    """Every run under ``runs_dir``, newest first; a damaged one is listed with its damage, and
+    one that cannot be read at all never hides the others."""
     if not runs_dir.is_dir():
         return []
     runs = []
     for child in sorted(runs_dir.iterdir(), reverse=True):
-        if child.is_dir() and (
-            (child / "report.json").exists() or (child / "history.csv").exists()
-        ):
-            with contextlib.suppress(RunDirError):
-                runs.append(load_run(child))
+        if child.name.startswith(".") or not looks_like_run(child):
+            continue
+        try:
+            runs.append(load_run(child))
+        except Exception as exc:  # one unreadable run must not end the listing
+            report = check_report({})[0]
+            runs.append(RunRecord(child, report, [], [f"cannot be read: {exc}"]))
     return runs

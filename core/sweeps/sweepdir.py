@@ -149,13 +149,18 @@ class SweepDir:
             entry.run_dir = None
             entry.status = RunStatus.PENDING
             return
+        # A damaged run reads as what its files still say (load_run), and a resume rebuilds
+        # it; one killed before it saved its profile has nothing to resume: start it afresh.
         try:
-            entry.record = load_run(entry.run_dir)
-        except RunDirError:  # killed before it wrote anything: start it afresh
+            record = load_run(entry.run_dir)
+        except RunDirError:
+            record = None
+        if record is None or not record.report["profile"]:
             entry.run_dir = None
             entry.status = RunStatus.PENDING
             return
-        entry.status = entry.record.status
+        entry.record = record
+        entry.status = record.status
 
     def _adopt_orphans(self) -> None:
         """A run started but killed before sweep.json named its directory: find it by profile."""

@@ -19,6 +19,11 @@ from core.storage import rundir
 
 #: Training loss within this fraction of ln(classes) after an epoch: still at chance.
 NOT_LEARNING_TOLERANCE = 0.01
+#: An epoch's training loss above this many times ln(classes) has exploded, finite or not: a
+#: model that guesses uniformly scores ln(classes), one that learns anything far less.
+EXPLODED_TIMES_CHANCE = 10.0
+#: ... as has one above chance and this many times the lowest loss of an earlier epoch.
+EXPLODED_TIMES_BEST = 100.0
 #: An epoch's ETA is sent (not NaN) once this many steps, or one step and this many seconds,
 #: have been timed after the epoch's first step (which, in the first epoch, compiles).
 ETA_MIN_STEPS = 3
@@ -30,12 +35,17 @@ class StopNow(Exception):
 
 
 class Diverged(Exception):
-    """A non-finite loss: ``batch`` is None when it was the validation loss at the epoch's end."""
+    """A non-finite loss (``batch`` is None when it was the validation loss at the epoch's
+    end), or, with ``why``, an epoch's training loss that exploded while staying finite."""
 
-    def __init__(self, epoch: int, batch: int | None, loss: float):
-        where = f"at epoch {epoch}, batch {batch}" if batch else f"after epoch {epoch}"
-        what = "loss" if batch else "validation loss"
-        super().__init__(f"the {what} became {loss} {where}")
+    def __init__(self, epoch: int, batch: int | None, loss: float, why: str = ""):
+        if why:
+            text = f"the training loss of epoch {epoch} was {loss:.4g}, {why}"
+        else:
+            where = f"at epoch {epoch}, batch {batch}" if batch else f"after epoch {epoch}"
+            what = "loss" if batch else "validation loss"
+            text = f"the {what} became {loss} {where}"
+        super().__init__(text)
         self.epoch, self.batch, self.loss = epoch, batch, loss
 
 
@@ -56,7 +66,11 @@ class Recorder(Protocol):
     """What the Checkpoint callback uses of core.storage.recorder.RunRecorder."""
 
     def save_checkpoint(
-        self, save: Any, row: dict[str, Any], extra: dict[str, Any] | None = None
+        self,
+        save: Any,
+        row: dict[str, Any],
+        extra: dict[str, Any] | None = None,
+        need_bytes: int = 0,
     ) -> None: ...
 
 
@@ -108,6 +122,9 @@ class EngineCallback(keras.callbacks.Callback):
         self.closed = False
 
     def on_train_begin(self, logs=None):
+        # The lowest training loss of the epochs before (a resumed run's included).
+        losses = [row["loss"] for row in getattr(self.run, "epochs", []) if row.get("loss")]
+        self.best_loss: float | None = min(losses) if losses else None
         self.last_end: float | None = None
         self.last_progress = 0.0
         self.diverged: tuple[int, int, float] | None = None
@@ -256,6 +273,7 @@ class EngineCallback(keras.callbacks.Callback):
         val_loss = logs.get("val_loss")
         if val_loss is not None and not math.isfinite(float(val_loss)):
             raise Diverged(epoch + 1, None, float(val_loss))
+        self._check_explosion(epoch + 1, logs.get("loss"))
         self.pending_row = {
             "epoch": epoch + 1,
             "seconds": round(time.perf_counter() - self.epoch_start, 4),
@@ -265,6 +283,25 @@ class EngineCallback(keras.callbacks.Callback):
             "val_accuracy": rundir.clean_float(logs.get("val_accuracy")),
             "lr": _lr(self.model),  # the rate this epoch trained with, before ReduceLROnPlateau
         }
+
+    def _check_explosion(self, epoch: int, loss: Any) -> None:
+        """Diverged for a finite training loss far above chance, or above chance and orders of
+        magnitude above the best epoch's (raised before the epoch is saved)."""
+        if loss is None or not math.isfinite(float(loss)):
+            return  # a non-finite loss is caught per batch
+        loss, chance = float(loss), self.chance_loss
+        classes = round(math.exp(chance))
+        best = self.best_loss
+        if loss > EXPLODED_TIMES_CHANCE * chance:
+            why = (
+                f"more than {EXPLODED_TIMES_CHANCE:g} times chance "
+                f"(ln({classes}) = {chance:.3f}): the weights blew up"
+            )
+            raise Diverged(epoch, None, loss, why)
+        if best is not None and loss > chance and loss > EXPLODED_TIMES_BEST * best:
+            why = f"{loss / best:.0f} times the best epoch's {best:.4g}: the weights blew up"
+            raise Diverged(epoch, None, loss, why)
+        self.best_loss = loss if best is None else min(best, loss)
 
     def commit_epoch(self, row: dict[str, Any]) -> None:
         """The epoch is saved: announce it (the recorder writes history and report from the
@@ -309,10 +346,25 @@ def measured_eta(start: tuple[int, float] | None, done: int, steps: int, now: fl
     return seconds / timed * (steps - done)
 
 
+class EpochStart(keras.callbacks.Callback):
+    """Tells the TensorFlow pipeline's EpochCounter (core/training/pipeline.py) which epoch
+    starts, before Keras asks for the epoch's first batch."""
+
+    async_safe = True  # no batch hooks: it must not turn Keras's async batch-end off
+
+    def __init__(self, counter: Any):
+        super().__init__()
+        self.counter = counter
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.counter.set(epoch)
+
+
 class Checkpoint(keras.callbacks.Callback):
     """Runs last at each epoch's end: has the recorder save what resuming needs (weights with
-    optimizer state, the epoch's history row, ReduceLROnPlateau's counters), and only then
-    commits the epoch, so an epoch counts as finished once it can be resumed from."""
+    optimizer state, the epoch's history row, ReduceLROnPlateau's counters, the random
+    generators' states), and only then commits the epoch, so an epoch counts as finished once
+    it can be resumed from."""
 
     def __init__(self, recorder: Recorder, engine: EngineCallback, reduce_lr: Any = None):
         super().__init__()
@@ -322,9 +374,46 @@ class Checkpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         row = self.engine.pending_row
-        extra = {"reduce_lr": _reduce_state(self.reduce_lr)}
-        self.recorder.save_checkpoint(self.model.save_weights, row, extra)
+        extra = {"reduce_lr": _reduce_state(self.reduce_lr), "random": random_states(self.model)}
+        self.recorder.save_checkpoint(
+            self.model.save_weights, row, extra, need_bytes=weights_bytes(self.model)
+        )
         self.engine.commit_epoch(row)
+
+
+def _seed_variables(model: Any) -> list[Any]:
+    """The state of each random generator in the model (dropout masks, flips, rotations)."""
+    return [v for v in model.non_trainable_variables if v.name == "seed_generator_state"]
+
+
+def random_states(model: Any) -> list[list[int]]:
+    """Where each random generator of the model stands. ``save_weights`` leaves them out: a
+    resumed run without them would draw the dropout masks and augmentation of its first
+    epochs again."""
+    return [keras.ops.convert_to_numpy(v).tolist() for v in _seed_variables(model)]
+
+
+def restore_random_states(model: Any, saved: Any) -> bool:
+    """Put the generators back where a checkpoint saved them; False when it has none that fit
+    this model (a checkpoint from before they were saved)."""
+    import numpy as np
+
+    variables = _seed_variables(model)
+    if not isinstance(saved, list) or len(saved) != len(variables):
+        return False
+    for variable, value in zip(variables, saved, strict=True):
+        variable.assign(np.asarray(value, dtype=variable.dtype))
+    return True
+
+
+def weights_bytes(model: Any) -> int:
+    """The size of a checkpoint's weights and optimizer state, for the free-space check."""
+    total = 0
+    for v in [*model.weights, *model.optimizer.variables]:
+        dtype = keras.backend.standardize_dtype(v.dtype)
+        size = 2 if "16" in dtype else 8 if "64" in dtype else 1 if "8" in dtype else 4
+        total += int(math.prod(v.shape)) * size
+    return total
 
 
 def restore_reduce_lr(reduce: Any, saved: dict[str, Any] | None) -> None:

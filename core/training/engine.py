@@ -35,13 +35,15 @@ from core.events import (
     RunWarning,
     Status,
 )
-from core.profiles import profile_from_dict, read_toml
+from core.profiles import read_toml
 from core.status import RunStatus
 from core.storage import rundir
 from core.storage.recorder import RunRecorder
 
 EventSink = Callable[[Event], None]
 STOPPED_MESSAGE = "stopped by the user"
+#: The settings ``--resume RUN --set`` may change: the checkpoint fixes everything else.
+RESUME_KEYS = ("train.learning_rate",)
 
 
 @dataclasses.dataclass
@@ -71,6 +73,7 @@ class Run:
         command: str | None = None,
         resume_dir: Path | None = None,
         transform_train: Callable[[Any], Any] | None = None,
+        resume_set: tuple[str, ...] = (),
     ):
         """``transform_train`` (TensorFlow backend) is applied to the batched training tf.data
         pipeline, before prefetch and the hand-over stamp: benchmarks and tests use it to put a
@@ -81,6 +84,8 @@ class Run:
         self.command = command
         self.resume_dir = resume_dir
         self.transform_train = transform_train
+        #: A resume's ``--set`` (RESUME_KEYS only), already applied to ``profile``.
+        self.resume_set = tuple(resume_set)
         self.run_dir: Path | None = resume_dir
         self.recorder: RunRecorder | None = None
         self.status = RunStatus.PENDING
@@ -89,22 +94,42 @@ class Run:
         self.stopped_by = ""
         self._env: dict[str, Any] = {}
         self._fit_callbacks: _FitCallbacks | None = None
+        self._epoch_counter: Any = None  # core.training.pipeline.EpochCounter (TensorFlow)
 
     @classmethod
-    def resume(cls, run_dir: Path | str, on_event: EventSink | None = None) -> Run:
-        """A Run that continues ``run_dir`` from its last finished epoch."""
+    def resume(
+        cls,
+        run_dir: Path | str,
+        on_event: EventSink | None = None,
+        overrides: list[str] | tuple[str, ...] = (),
+    ) -> Run:
+        """A Run that continues ``run_dir`` from its last finished epoch, whatever a kill left
+        (a run killed before its first epoch starts again). ``overrides``: ``--set`` items for
+        RESUME_KEYS; a diverged run resumes only with a new learning rate."""
         run_dir = Path(run_dir)
+        if not run_dir.is_dir():
+            raise RunDirError(f"{run_dir}: no such run directory")
+        if rundir.is_live(run_dir):
+            raise RunDirError(f"{run_dir} is still running in another process")
         if not (run_dir / "profile.toml").exists():
-            raise RunDirError(f"{run_dir} is not a run directory (no profile.toml)")
+            raise RunDirError(
+                f"{run_dir} has no profile.toml: it is not a run directory, or its run was killed "
+                "before it saved anything (start it again with --run)"
+            )
         record = rundir.load_run(run_dir)
         if record.status == RunStatus.COMPLETED:
             raise RunDirError(f"{run_dir} is already completed; nothing to resume")
-        if record.status == RunStatus.RUNNING:
-            raise RunDirError(f"{run_dir} is still running in another process")
-        layer = read_toml(run_dir / "profile.toml")
-        profile = profile_from_dict(layer.raw, str(run_dir / "profile.toml"))
-        command = record.report.get("command")
-        return cls(profile, run_dir.parent, on_event, command=command, resume_dir=run_dir)
+        profile = _resumed_profile(run_dir, overrides)
+        if record.status == RunStatus.DIVERGED:
+            _check_new_learning_rate(run_dir, record, profile)
+        return cls(
+            profile,
+            run_dir.parent,
+            on_event,
+            command=record.report.get("command") or None,
+            resume_dir=run_dir,
+            resume_set=tuple(overrides),
+        )
 
     def subscribe(self, listener: EventSink) -> None:
         """Also send every event to ``listener`` (called from the engine's thread)."""
@@ -188,6 +213,12 @@ class Run:
             recorder = RunRecorder.create(self.runs_dir, self.profile, self.command)
         else:
             recorder = RunRecorder.reopen(self.resume_dir)
+            if self.resume_set:
+                try:
+                    recorder.set_overrides(self.profile, list(self.resume_set))
+                except BaseException:
+                    recorder.close()
+                    raise
         self.recorder, self.run_dir = recorder, recorder.run_dir
         # First: a front that has seen an event can read what it changed in the files.
         self._listeners.insert(0, recorder)
@@ -216,6 +247,8 @@ class Run:
                 callbacks = self._callbacks(keras, data, clock, per_call, initial_epoch, saved)
                 status, message = self._fit(model, train_ds, val_ds, initial_epoch, callbacks)
             return self._finish(status, message, started, model, test_ds)
+        except rundir.DiskFull as exc:  # one clear line, the run "failed" if that still fits
+            return self._crashed(exc, started, with_traceback=False)
         except CifarTuiError:
             raise
         except Exception as exc:  # a crash inside Keras/TF: keep it in the report, exit 1
@@ -252,6 +285,20 @@ class Run:
             return 0, None
         assert self.recorder is not None
         state = self.recorder.restore(lambda path: _load_weights(model, path))
+        for note in self.recorder.notes:
+            self.warn("checkpoint", note)
+        if state is not None:
+            from core.training.callbacks import restore_random_states
+
+            if not restore_random_states(model, state.get("random")):
+                self.warn(
+                    "random_state",
+                    f"The checkpoint of epoch {state['epoch']} holds no random generator states: "
+                    "the resumed epochs draw other dropout masks and augmentation than an "
+                    "uninterrupted run would.",
+                )
+        if self.resume_set:  # the checkpoint holds the optimizer's old rate
+            model.optimizer.learning_rate = self.profile.train.learning_rate
         done = state["epoch"] if state else 0
         self.emit(Status(f"resuming after epoch {done}"))
         return done, state
@@ -260,11 +307,16 @@ class Run:
         self, keras: Any, data: Dataset, per_call: int, initial_epoch: int
     ) -> tuple[Any, tuple]:
         """The hand-over clock the profiler reads, and the (train, val, test) inputs."""
-        from core.training.pipeline import HandoverClock, py_datasets, tf_datasets
+        from core.training.pipeline import EpochCounter, HandoverClock, py_datasets, tf_datasets
 
         clock = HandoverClock()
         if keras.backend.backend() == "tensorflow":
-            return clock, tf_datasets(self.profile, data, clock, self.transform_train)
+            # Each epoch's shuffle from (seed, epoch), whichever session trains it.
+            self._epoch_counter = EpochCounter(initial_epoch)
+            datasets = tf_datasets(
+                self.profile, data, clock, self.transform_train, epoch=self._epoch_counter
+            )
+            return clock, datasets
         return clock, py_datasets(self.profile, data, clock, per_call, first_epoch=initial_epoch)
 
     def _announce(
@@ -307,7 +359,12 @@ class Run:
     ) -> _FitCallbacks:
         """The engine's callback first, the Checkpoint last: it commits each epoch once
         everything else has seen it and its weights are saved."""
-        from core.training.callbacks import Checkpoint, EngineCallback, restore_reduce_lr
+        from core.training.callbacks import (
+            Checkpoint,
+            EngineCallback,
+            EpochStart,
+            restore_reduce_lr,
+        )
         from core.training.profiler import InputProfiler
 
         profile, steps = self.profile, len(data.x_train) // self.profile.train.batch_size
@@ -321,6 +378,8 @@ class Run:
             steps_per_execution=_keras_steps_per_execution(profile, per_call),
         )
         callbacks: list[Any] = [engine_cb]
+        if self._epoch_counter is not None:
+            callbacks.insert(0, EpochStart(self._epoch_counter))
         reduce = None
         if profile.train.reduce_lr.enabled:
             rl = profile.train.reduce_lr
@@ -362,7 +421,10 @@ class Run:
         except Diverged as exc:
             callbacks.left_early()
             rate = self.profile.train.learning_rate
-            message = f"Diverged: {exc}. Try a lower train.learning_rate (now {rate:g})."
+            message = (
+                f"{exc}. Try a lower train.learning_rate (now {rate:g}): cifar-tui --resume "
+                f"{self.run_dir} --set train.learning_rate={rate / 10:g}"
+            )
             outcome = RunStatus.DIVERGED, message
         else:  # a stop that came after the last batch: the epochs all finished, no test
             done = not self.stop_requested
@@ -404,8 +466,9 @@ class Run:
             return "stopped by cifar-tui --stop"
         return f"stopped by {self.stopped_by}"
 
-    def _crashed(self, exc: Exception, started: float) -> RunStatus:
-        """Called while ``exc`` is handled: the run ends "failed", with its traceback kept."""
+    def _crashed(self, exc: Exception, started: float, with_traceback: bool = True) -> RunStatus:
+        """Called while ``exc`` is handled: the run ends "failed", with its traceback kept (a
+        full disk: its one line alone, which says it all)."""
         if self._fit_callbacks is not None:
             # Stop TensorFlow's profiler too: left running, it fails the process's next run.
             with contextlib.suppress(Exception):
@@ -413,6 +476,8 @@ class Run:
         text = str(exc).strip()
         first = text.splitlines()[0][:500] if text else ""
         kind = exc.__class__.__name__
+        if not with_traceback:
+            return self._finish(RunStatus.FAILED, first, started, error_type=kind)
         return self._finish(
             RunStatus.FAILED,
             f"{kind}: {first}",
@@ -462,7 +527,8 @@ def _import_keras() -> tuple[Any, dict[str, Any]]:
 
 def _load_weights(model: Any, path: Path) -> None:
     """Weights and optimizer state saved by ``model.save_weights``."""
-    model.optimizer.build(model.trainable_variables)
+    if not model.optimizer.built:  # a second try (the previous checkpoint) finds it built
+        model.optimizer.build(model.trainable_variables)
     model.load_weights(path)
 
 
@@ -470,7 +536,8 @@ def _estimated_checkpoint_bytes(profile: Profile) -> int:
     from core.models import NOTEBOOK_PARAMS
 
     params = NOTEBOOK_PARAMS.get(profile.model.architecture, (50_000_000, 0))[0]
-    return params * 4 * 3 * 2  # weights + two Adam slots, old and new checkpoint side by side
+    # Weights + two Adam slots; the previous, the latest and the new checkpoint side by side.
+    return params * 4 * 3 * 3
 
 
 def release_models() -> None:
@@ -480,3 +547,36 @@ def release_models() -> None:
     if keras is not None:
         keras.backend.clear_session()
     gc.collect()
+
+
+def _resumed_profile(run_dir: Path, overrides: list[str] | tuple[str, ...]) -> Profile:
+    """The run's saved profile with a resume's ``--set`` laid over it (RESUME_KEYS only)."""
+    from core.profiles import Layer, overrides_layer, parse_override, resolve
+
+    for item in overrides:
+        key, _ = parse_override(item)
+        if key not in RESUME_KEYS:
+            raise RunDirError(
+                f"--resume takes --set only for {', '.join(RESUME_KEYS)}, not {key}: the run's "
+                "other settings are fixed by its checkpoint (start a new run with --run instead)"
+            )
+    path = run_dir / "profile.toml"
+    layers = [Layer(str(path), read_toml(path).raw)]
+    if overrides:
+        layers.append(overrides_layer(list(overrides)))
+    return resolve(layers, check_data=False)
+
+
+def _check_new_learning_rate(run_dir: Path, record: rundir.RunRecord, profile: Profile) -> None:
+    """A diverged run resumed at the rate it diverged with would diverge again."""
+    before = ((record.report.get("profile") or {}).get("train") or {}).get("learning_rate")
+    if before is not None and profile.train.learning_rate != before:
+        return
+    error = (record.report.get("error") or {}).get("message", "")
+    why = f" ({error.split('. Try')[0]})" if error else ""
+    rate = profile.train.learning_rate
+    raise RunDirError(
+        f"{run_dir} diverged{why}; resumed at the same learning rate it would diverge again. "
+        f"Give it a lower one: cifar-tui --resume {run_dir} --set train.learning_rate="
+        f"{rate / 10:g} (now {rate:g})"
+    )

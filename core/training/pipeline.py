@@ -40,12 +40,63 @@ class HandoverClock:
             return stamps
 
 
+class EpochCounter:
+    """The epoch (from 0) the TensorFlow training pipeline shuffles for. Set at each epoch's
+    start (core.training.callbacks.EpochStart) and read by tf.data when that epoch's iterator
+    starts, so each epoch's order is a function of the seed and the epoch alone: a resumed run
+    shuffles epoch k+1 as the uninterrupted run did, not as its own first epoch."""
+
+    def __init__(self, first_epoch: int = 0):
+        self.first_epoch = first_epoch
+        self._variable: Any = None
+
+    def variable(self, tf: Any) -> Any:
+        if self._variable is None:
+            self._variable = tf.Variable(self.first_epoch, dtype=tf.int64, trainable=False)
+        return self._variable
+
+    def set(self, epoch: int) -> None:
+        if self._variable is not None:
+            self._variable.assign(epoch)
+
+
+#: Seeds of successive epochs' shuffles: seed * EPOCH_SEED_STRIDE + epoch.
+EPOCH_SEED_STRIDE = 1_000_003
+
+
+def _shuffled_per_epoch(ds: Any, buffer: int, seed: int, epoch: EpochCounter, tf: Any) -> Any:
+    """``ds.shuffle(buffer)`` with the seed of the epoch ``epoch`` holds when an iteration
+    starts (tf.data calls ``one_epoch`` then), instead of a sequence that restarts with the
+    process. The cardinality is unchanged, so Keras still knows the epoch's length."""
+    count = ds.cardinality()
+    variable = epoch.variable(tf)
+
+    def one_epoch(_):
+        # tf.data compares (global seed, op seed) with (0, 0) in Python, which a tensor op seed
+        # cannot answer under a global seed of 0: this function's graph has none of its own.
+        tf.compat.v1.get_default_graph().seed = None
+        return ds.shuffle(
+            buffer, seed=variable + seed * EPOCH_SEED_STRIDE, reshuffle_each_iteration=False
+        )
+
+    shuffled = tf.data.Dataset.from_tensors(0).flat_map(one_epoch)
+    return shuffled.apply(tf.data.experimental.assert_cardinality(count))
+
+
 def _autotune(value: Any, tf: Any) -> Any:
     return tf.data.AUTOTUNE if value == "autotune" else value
 
 
-def tf_datasets(profile: Profile, data: Any, clock: HandoverClock, transform_train: Any = None):
-    """(train, validation, test) tf.data pipelines for the TensorFlow backend."""
+def tf_datasets(
+    profile: Profile,
+    data: Any,
+    clock: HandoverClock,
+    transform_train: Any = None,
+    epoch: EpochCounter | None = None,
+):
+    """(train, validation, test) tf.data pipelines for the TensorFlow backend. ``epoch``: what
+    the training shuffle draws each epoch's order from (set by the EpochStart callback)."""
+    epoch = epoch or EpochCounter()
     import tensorflow as tf
 
     p = profile.pipeline
@@ -75,7 +126,7 @@ def tf_datasets(profile: Profile, data: Any, clock: HandoverClock, transform_tra
             if p.cache:
                 ds = ds.cache()
         if training and p.shuffle_buffer:
-            ds = ds.shuffle(p.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+            ds = _shuffled_per_epoch(ds, p.shuffle_buffer, seed, epoch, tf)
         ds = ds.batch(batch, drop_remainder=training)
         if training and transform_train is not None:
             ds = transform_train(ds)
@@ -104,8 +155,8 @@ def py_datasets(
 
     ``per_call`` > 1: each training item is a block of that many batches (the last block
     shorter when it does not divide the epoch), for a train step that scans over them.
-    ``first_epoch``: a resumed run's first epoch (the host pipeline draws each epoch's shuffle
-    from it)."""
+    ``first_epoch``: a resumed run's first epoch (each epoch's shuffle is drawn from the seed
+    and the epoch)."""
     if profile.pipeline.preprocess == "host":
         from core.training.host_pipeline import host_datasets
 
@@ -119,9 +170,9 @@ def py_datasets(
             self.batch = profile.train.batch_size
             self.per_call = per_call if training else 1
             self.steps = len(x) // self.batch if training else -(-len(x) // self.batch)
-            self.rng = np.random.default_rng(profile.train.seed)
+            self.epoch = first_epoch  # from 0; a resumed run's first
             self.order = np.arange(len(x))
-            self.on_epoch_end()
+            self._shuffle()
 
         def __len__(self) -> int:
             return -(-self.steps // self.per_call)
@@ -137,9 +188,16 @@ def py_datasets(
                 clock.stamp(end, end - start)
             return out
 
-        def on_epoch_end(self) -> None:
+        def _shuffle(self) -> None:
+            """The epoch's order from (seed, epoch) alone, as the host pipeline draws it: a
+            resumed run goes on with the order the uninterrupted run would have had."""
             if self.training and profile.pipeline.shuffle_buffer:
-                self.order = self.rng.permutation(len(self.x))
+                rng = np.random.default_rng([profile.train.seed, self.epoch])
+                self.order = rng.permutation(len(self.x))
+
+        def on_epoch_end(self) -> None:
+            self.epoch += 1
+            self._shuffle()
 
     return (
         Batches(data.x_train, data.y_train, True),

@@ -39,6 +39,8 @@ def compare(args: argparse.Namespace, out: TextIO | None = None) -> int:
         console = Console(file=out)
         for heading, t in tables:
             console.print(rich_table(t, heading))
+    for note in comparison.notes():  # a damaged run: what is wrong with it
+        print(f"note: {note}", file=out, flush=True)
     for option, text in (("markdown", comparison.to_markdown), ("csv", comparison.to_csv)):
         target = getattr(args, option, None)
         if target:

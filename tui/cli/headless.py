@@ -177,7 +177,7 @@ def run_headless(args: argparse.Namespace) -> int:
     from core.training.engine import Run
 
     if args.resume:
-        run = Run.resume(Path(args.resume))
+        run = Run.resume(Path(args.resume), overrides=args.overrides)
     else:
         profile = load_profile(args.run, args.hparams, args.overrides)
         run = Run(profile, Path(args.runs_dir))

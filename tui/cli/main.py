@@ -83,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         dest="overrides",
-        help="override one key (repeatable), e.g. train.epochs=5",
+        help="override one key (repeatable), e.g. train.epochs=5; with --resume only "
+        "train.learning_rate (a diverged run needs a new one)",
     )
     p.add_argument("--runs-dir", metavar="DIR", default="runs", help="where runs are saved")
     p.add_argument(
@@ -104,8 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Flags that go only with some modes, said before anything is read or written."""
-    if (args.hparams or args.overrides) and not (args.check or args.run or args.sweep):
-        parser.error("--hparams and --set go with --check, --run or --sweep")
+    if args.hparams and not (args.check or args.run or args.sweep):
+        parser.error("--hparams goes with --check, --run or --sweep")
+    if args.overrides and not (args.check or args.run or args.sweep or args.resume):
+        parser.error("--set goes with --check, --run, --sweep or --resume")
     if args.hparams and args.sweep:
         parser.error(SWEEP_HPARAMS)
     if (args.markdown or args.csv) and not args.compare:
