@@ -578,10 +578,12 @@ class _WatchHandle:
     """Reaches the watch screen only when it is mounted (it draws from the state on mount)."""
 
     def __init__(self, app: CifarTuiApp) -> None:
-        self.screen: WatchScreen = app.get_screen("watch")  # type: ignore[assignment]
+        self.screen: WatchScreen | None = None
+        with contextlib.suppress(KeyError):  # the app is closing: its screens are gone
+            self.screen = app.get_screen("watch")  # type: ignore[assignment]
 
     def _ready(self) -> bool:
-        return self.screen.is_mounted
+        return self.screen is not None and self.screen.is_mounted
 
     def redraw_if_mounted(self) -> None:
         if self._ready():

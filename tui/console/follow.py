@@ -173,14 +173,14 @@ def start_detached(
     post(DetachedStarted(source, run_dir, pid))
 
 
+#: The line ``cifar-tui --detach`` says where the run went with (tui/cli/detach.py).
+STARTED_LINE = re.compile(r"^started (?P<dir>.+) \(pid (?P<pid>\d+)\)", re.MULTILINE)
+
+
 def parse_detached(output: str) -> tuple[Path | None, int | None]:
-    """The run directory and pid ``cifar-tui --detach`` printed."""
-    run_dir = pid = None
-    for line in output.splitlines():
-        number = re.search(r"\bpid\D*(\d+)", line)
-        if number:
-            pid = int(number.group(1))
-        for word in line.split():
-            if run_dir is None and Path(word).is_dir():
-                run_dir = Path(word)
-    return run_dir, pid
+    """The run directory and pid ``cifar-tui --detach`` printed (None, None when it did not
+    say: it gave up waiting for the run to open)."""
+    match = STARTED_LINE.search(output)
+    if match is None:
+        return None, None
+    return Path(match["dir"]), int(match["pid"])

@@ -25,14 +25,15 @@ from core.events import Event
 from core.format import (
     EPOCH_COLUMNS,
     device_line,
-    duration,
     epoch_cells,
+    epoch_eta_text,
     eta_text,
     finish_text,
     fmt,
     input_bound_text,
     percent,
     report_hint,
+    run_eta_text,
     verdict_text,
 )
 from core.hints import hint_for_run
@@ -92,6 +93,22 @@ def sweep_text(sweep: SweepState, stopping: bool) -> Text:
     return text
 
 
+def progress_info(state: RunState) -> str:
+    """ "12/38 · ETA 0:05 · run ETA 1:23 · loss 1.2034 · acc 0.512": where the current epoch
+    is, its time left and the whole run's (from the measured epochs)."""
+    p = state.progress
+    assert p is not None
+    seconds = [e["seconds"] for e in state.epochs if e.get("seconds") is not None]
+    parts = [
+        f"{p.step}/{p.steps}",
+        epoch_eta_text(p),
+        run_eta_text(seconds, state.planned_epochs, p),
+        f"loss {fmt(p.loss)}",
+        f"acc {fmt(p.accuracy, '.3f')}",
+    ]
+    return " " + " · ".join(part for part in parts if part)
+
+
 def epoch_row_cells(row: dict[str, Any], planned: int) -> list[Text]:
     return [Text(cell, justify="right") for cell in epoch_cells(row, planned)]
 
@@ -107,7 +124,7 @@ def outcome_of(state: RunState, in_sweep: bool) -> tuple[str, str]:
     outcome = f"{mark_of(finished.status)} {finish_text(finished, len(state.epochs))}"
     if finished.status in BAD_ENDINGS:
         level = "-error"
-    elif finished.status == RunStatus.STOPPED:
+    elif finished.status in RESUMABLE:  # stopped, or (attached) its process was killed
         level = "-info"
         if in_sweep:
             outcome += ", and the sweep with it: start the sweep again to resume both (p, then S)."
@@ -131,10 +148,11 @@ class WatchScreen(Screen):
         Binding("d", "details", "Details"),
     ]
     #: The banners that take one line unless details are asked for (d).
-    BANNERS = ("#sweep", "#warnings", "#pipeline")
+    BANNERS = ("#sweep", "#warnings", "#pipeline", "#outcome")
 
     app: CifarTuiApp
     details = False  # every banner in full (d); else one line each, so the plots keep room
+    _drawn_status: str | None = None  # the status the device line shows
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -191,6 +209,8 @@ class WatchScreen(Screen):
 
     def show_batch_progress(self, event: Event) -> None:
         self._draw_progress()
+        if self._drawn_status != self.state.status:  # the "first steps compile" note ended
+            self._draw_device()
 
     def show_epoch_ended(self, event: Event) -> None:
         self._add_epoch_row()
@@ -266,6 +286,9 @@ class WatchScreen(Screen):
             else:
                 status = f" · {s.status}" + ("…" if s.active else "")
                 line.append(status, "" if s.active else "bold")
+            if s.attached and s.active and s.pid:  # trained elsewhere: survives this console
+                line.append(f" · pid {s.pid}", "dim")
+        self._drawn_status = s.status
         self.query_one("#device", Static).update(line)
 
     def _draw_banner(self) -> None:
@@ -294,10 +317,7 @@ class WatchScreen(Screen):
             label.update(f"epoch {p.epoch}/{planned} ")
             bar.update(total=p.steps, progress=p.step)
             if s.active:
-                eta = "" if p.step >= p.steps else f" · ETA {duration(p.eta_seconds)}"
-                info.update(
-                    f" {p.step}/{p.steps}{eta} · loss {fmt(p.loss)} · acc {fmt(p.accuracy, '.3f')}"
-                )
+                info.update(progress_info(s))
             else:
                 info.update(f" {s.status} at step {p.step}/{p.steps}")
         elif s.active:
@@ -343,7 +363,7 @@ class WatchScreen(Screen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "stop":
-            return True if self.app.run_active else None  # dimmed when nothing trains
+            return True if self.app.can_stop else None  # dimmed when nothing trains
         return True
 
     def action_stop(self) -> None:
