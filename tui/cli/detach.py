@@ -87,7 +87,7 @@ def plan(args: argparse.Namespace) -> Plan:
     if args.resume:
         from core.training.engine import Run
 
-        run_dir = Run.resume(Path(args.resume)).run_dir
+        run_dir = Run.resume(Path(args.resume), overrides=args.overrides).run_dir
         assert run_dir is not None
         return Plan(run_dir / OUTPUT_LOG, run_dir)
     if args.sweep:
