@@ -39,11 +39,10 @@ def too_short_hint(
     short = steps < FEW_STEPS if steps is not None else epochs_done < FEW_EPOCHS
     if accuracy >= NEAR_CHANCE * chance or not short:
         return None
-    steps_text = f" ({steps} steps)" if steps is not None else ""
+    steps_text = f", {steps} steps" if steps is not None else ""
     return (
-        f"Too short to learn: {epochs_done} epoch(s){steps_text} ended at {percent(accuracy)}, "
-        f"about chance ({percent(chance, 0)}). Try more epochs, more images, or a smaller "
-        "batch (more steps per epoch)."
+        f"Too short to learn ({epochs_done} epoch(s){steps_text}): {percent(accuracy)} is "
+        f"near chance ({percent(chance, 0)}); try more epochs, more images or a smaller batch."
     )
 
 

@@ -101,8 +101,8 @@ def test_quiet_imports_silence_a_chatty_module_imported_in_a_thread(tmp_path: Pa
 
 def test_a_run_too_short_to_learn_gets_a_hint() -> None:
     hint = too_short_hint(2, 12, 0.10)
-    assert hint is not None and hint.startswith("Too short to learn: 2 epoch(s) (12 steps)")
-    assert "ended at 10.0%, about chance (10%)" in hint and "more epochs" in hint
+    assert hint is not None and hint.startswith("Too short to learn (2 epoch(s), 12 steps): ")
+    assert "10.0% is near chance (10%)" in hint and "more epochs" in hint
     assert too_short_hint(2, 12, 0.45) is None  # it learned something
     assert too_short_hint(50, FEW_STEPS * 10, 0.10) is None  # long and stuck: another problem
     assert too_short_hint(2, None, 0.10) is not None  # steps unknown: few epochs count
@@ -113,7 +113,7 @@ def test_report_md_hints_and_marks_its_series_apart() -> None:
     short = fake_report(epochs=2, test_accuracy=0.1)  # synthetic 600 (100 val), batch 50
     short["epochs"] = [dict(row, val_accuracy=0.1) for row in short["epochs"]]
     markdown = render_markdown(short)
-    assert "- hint: Too short to learn: 2 epoch(s) (20 steps) ended at 10.0%" in markdown
+    assert "- hint: Too short to learn (2 epoch(s), 20 steps): 10.0% is near" in markdown
     assert "- hint:" not in render_markdown(fake_report(test_accuracy=0.95))
     stopped = fake_report("stopped", epochs=2, test_accuracy=None)
     assert hint_for_report(stopped) is None  # only a completed run is judged

@@ -65,10 +65,12 @@ def cell_text(value: object, kind: str) -> str:
 
 
 def delta_text(a: object, b: object, kind: str) -> str:
-    """``b - a``: percentage points for accuracy ("+12.0 pts"), else core's delta."""
-    if kind == "accuracy":
-        numbers = all(isinstance(v, (int, float)) for v in (a, b))
-        return f"{(b - a) * 100:+.1f} pts" if numbers else ""  # type: ignore[operator]
+    """``b - a``: percentage points for accuracy and the input-bound share ("+12.0 pts"),
+    else core's delta."""
+    numbers = all(isinstance(v, (int, float)) for v in (a, b))
+    if kind in ("accuracy", "percent"):
+        scale = 100 if kind == "accuracy" else 1
+        return f"{(b - a) * scale:+.1f} pts" if numbers else ""  # type: ignore[operator]
     return format_delta(a, b, kind)
 
 

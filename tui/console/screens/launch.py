@@ -60,7 +60,7 @@ REVALIDATE_DELAY = 0.3  # seconds of typing pause before the profile is resolved
 QUICK_PROFILE = "smoke"
 #: Below this many columns for the descriptions the hyperparameter list shows names only (the
 #: chosen one's description is in the settings summary).
-DESCRIPTION_MIN_WIDTH = 24
+DESCRIPTION_MIN_WIDTH = 30
 #: What a number field accepts, said when a refused character is typed.
 NUMBER_WORDS = {"integer": "a whole number", "number": "a number (e.g. 0.001 or 1e-3)"}
 
