@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shlex
 import signal
 import sys
 import tempfile
@@ -628,6 +629,14 @@ def run_console(profiles_dir: Path, runs_dir: Path) -> int:
         print(
             "cifar-tui: the run stops after its current batch and is saved; it can be "
             "resumed from the runs screen.",
+            file=sys.stderr,
+            flush=True,
+        )
+    elif app.run_state.attached and app.run_state.active and app.run_state.run_dir:
+        where = shlex.quote(app.run_state.run_dir)
+        print(
+            f"cifar-tui: the run trains on in its own process: cifar-tui --watch {where} "
+            f"follows it, cifar-tui --stop {where} stops it.",
             file=sys.stderr,
             flush=True,
         )
