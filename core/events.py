@@ -142,6 +142,23 @@ class RunFinished(Event):
     stopped_by: str = ""
 
 
+@dataclass
+class Evaluated(Event):
+    """The test set's prediction pass (a completed run, before RunFinished): the figures of
+    core/evaluation.py, all from the same predictions, and what the pass and the per-class work
+    cost. ``mistakes``: the most confident wrong predictions as class indices."""
+
+    loss: float | None
+    accuracy: float | None
+    images: int
+    classes: list[str]
+    per_class: dict[str, float | None]
+    confusion: list[list[int]]
+    mistakes: list[dict[str, Any]] = field(default_factory=list)
+    predict_seconds: float = 0.0
+    analysis_seconds: float = 0.0
+
+
 TYPE_OF: dict[type, str] = {
     Status: "status",
     RunOpened: "run_opened",
@@ -151,6 +168,7 @@ TYPE_OF: dict[type, str] = {
     EpochEnded: "epoch_ended",
     ProfilerSummary: "profiler_summary",
     RunWarning: "warning",
+    Evaluated: "evaluated",
     RunFinished: "run_finished",
 }
 CLASS_OF = {name: cls for cls, name in TYPE_OF.items()}

@@ -25,9 +25,11 @@ from typing import Any
 
 from core.config import Profile
 from core.dispatch import EventConsumer, dispatch
+from core.evaluation import evaluated_report
 from core.events import (
     BatchProgress,
     EpochEnded,
+    Evaluated,
     Event,
     ModelBuilt,
     ProfilerSummary,
@@ -225,10 +227,18 @@ class RunRecorder(EventConsumer):
             self.report["warnings"].append(entry)
             self._rewrite = self._started  # a resumed run's report waits for RunStarted
 
+    def on_evaluated(self, event: Evaluated) -> None:
+        """The test pass's per-class figures (core/evaluation.py); RunFinished keeps them in
+        the report's ``test`` for a completed run only."""
+        self.report["test"] = evaluated_report(event)
+
     def on_run_finished(self, event: RunFinished) -> None:
         self.report["status"] = event.status
         if event.status == RunStatus.COMPLETED:
-            self.report["test"] = {"loss": event.test_loss, "accuracy": event.test_accuracy}
+            test = {"loss": event.test_loss, "accuracy": event.test_accuracy}
+            self.report["test"] = {**(self.report.get("test") or {}), **test}
+        else:  # never figures of a pass whose run then failed
+            self.report["test"] = None
         self.report["timing"] = {**self.report["timing"], "total_seconds": event.total_seconds}
         if event.status in BAD_ENDINGS:
             error = {"type": event.error_type or event.status, "message": event.message}
@@ -248,6 +258,14 @@ class RunRecorder(EventConsumer):
         with rundir.disk_guard("the report", self.run_dir):
             rundir.atomic_write(self.run_dir / "report.json", text)
             rundir.atomic_write(self.run_dir / "report.md", render_markdown(self.report))
+
+    def save_model(self, save: WeightsIO, spec: dict[str, Any]) -> None:
+        """The final model as ``model.keras``, written by ``save(path)`` to a temporary name
+        and renamed (core/storage/model_file.py); ``spec``: the input it takes, for the report."""
+        from core.storage.model_file import save_atomically
+
+        with rundir.disk_guard("model.keras", self.run_dir):
+            self.report["saved_model"] = save_atomically(self.run_dir, save, spec)
 
     # -- the checkpoint -----------------------------------------------------------------------
 

@@ -246,7 +246,7 @@ class Run:
             if initial_epoch < self.profile.train.epochs:
                 callbacks = self._callbacks(keras, data, clock, per_call, initial_epoch, saved)
                 status, message = self._fit(model, train_ds, val_ds, initial_epoch, callbacks)
-            return self._finish(status, message, started, model, test_ds)
+            return self._finish(status, message, started, model, test_ds, data)
         except rundir.DiskFull as exc:  # one clear line, the run "failed" if that still fits
             return self._crashed(exc, started, with_traceback=False)
         except CifarTuiError:
@@ -440,17 +440,19 @@ class Run:
         started: float,
         model: Any = None,
         test_ds: Any = None,
+        data: Dataset | None = None,
         **error: str,
     ) -> RunStatus:
-        """Evaluate a completed run on the test set, then RunFinished (``error``: its
-        ``error_type`` and ``traceback`` fields, for a crash)."""
+        """Evaluate a completed run on the test set (one predict pass: core/training/evaluate.py)
+        and save its model, then RunFinished (``error``: its ``error_type`` and ``traceback``
+        fields, for a crash)."""
         self._add_xprof()
         test_loss = test_acc = None
         if status == RunStatus.COMPLETED and model is not None:
-            self.emit(Status("evaluating on the test set"))
-            result = model.evaluate(test_ds, verbose=0, return_dict=True)
-            test_loss = rundir.clean_float(result.get("loss"))
-            test_acc = rundir.clean_float(result.get("accuracy"))
+            from core.training.evaluate import evaluate_test_set, save_final_model
+
+            test_loss, test_acc = evaluate_test_set(self, model, test_ds, data)
+            save_final_model(self, model)
         assert self.recorder is not None
         total = round(time.time() - started + self.recorder.earlier_seconds, 3)
         self.status = status

@@ -1,0 +1,225 @@
+"""What the model learned, from one prediction pass over the test set: pure numpy.
+
+Everything here is computed from the true labels and the predicted probabilities of the same pass,
+so the accuracy, the loss, the per-class accuracies and the confusion matrix always agree: the
+diagonal of the matrix over its total is the accuracy, and each row's diagonal over its sum is
+that class's accuracy. ``class_results`` reads the figures back from a run's report, checked, for
+every reader (report.md, the console, ``--compare``); ``missing_reason`` says why a run has none.
+Neither Keras nor TensorFlow is imported here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+#: Keras clips probabilities to this before the logarithm when it has no logits.
+EPSILON = 1e-7
+#: The most confident mistakes kept in the report: overall, and for each (true, predicted) pair
+#: (so the console can show a few of every confusion without keeping every wrong image).
+MISTAKES_OVERALL = 40
+MISTAKES_PER_PAIR = 8
+#: Off-diagonal cells marked in report.md's matrix, and confusions named in one line.
+MARKED = 3
+
+
+def confusion_matrix(labels: Any, predicted: Any, num_classes: int) -> np.ndarray:
+    """Counts: rows are the true classes, columns the predicted ones."""
+    labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+    predicted = np.asarray(predicted, dtype=np.int64).reshape(-1)
+    cells = np.bincount(labels * num_classes + predicted, minlength=num_classes * num_classes)
+    return cells.reshape(num_classes, num_classes)
+
+
+def crossentropy(probabilities: np.ndarray, labels: Any) -> float:
+    """Mean sparse categorical cross-entropy of probabilities, clipped as Keras clips them."""
+    labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+    p = np.clip(probabilities.astype(np.float64), EPSILON, 1.0 - EPSILON)
+    p = p / p.sum(axis=1, keepdims=True)
+    return float(-np.mean(np.log(p[np.arange(len(labels)), labels])))
+
+
+def accuracy_of(confusion: np.ndarray) -> float | None:
+    total = int(confusion.sum())
+    return float(np.trace(confusion)) / total if total else None
+
+
+def per_class_accuracy(confusion: np.ndarray, class_names: tuple[str, ...] | list[str]) -> dict:
+    """Class name -> the share of its test images predicted right (None: no test image)."""
+    out: dict[str, float | None] = {}
+    for i, name in enumerate(class_names):
+        row = int(confusion[i].sum())
+        out[name] = float(confusion[i, i]) / row if row else None
+    return out
+
+
+def worst_confusions(
+    confusion: np.ndarray, class_names: tuple[str, ...] | list[str], count: int = MARKED
+) -> list[tuple[str, str, int]]:
+    """The largest off-diagonal cells as (true, predicted, images), largest first; ties in
+    matrix order, so the answer is the same every time."""
+    off = np.array(confusion, dtype=np.int64, copy=True)
+    np.fill_diagonal(off, 0)
+    flat = np.argsort(-off, axis=None, kind="stable")[:count]
+    k = off.shape[0]
+    cells = [(int(i) // k, int(i) % k) for i in flat]
+    return [(class_names[t], class_names[p], int(off[t, p])) for t, p in cells if off[t, p] > 0]
+
+
+def confident_mistakes(
+    probabilities: np.ndarray,
+    labels: Any,
+    overall: int = MISTAKES_OVERALL,
+    per_pair: int = MISTAKES_PER_PAIR,
+) -> list[dict[str, Any]]:
+    """The most confident wrong predictions as {index, true, predicted, confidence} (class
+    indices; ``confidence`` is the predicted class's probability), most confident first: the
+    ``overall`` top ones and the ``per_pair`` top ones of each (true, predicted) pair."""
+    labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+    predicted = probabilities.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != labels)
+    confidence = probabilities[wrong, predicted[wrong]]
+    order = wrong[np.argsort(-confidence, kind="stable")]
+    keep: list[int] = []
+    seen: dict[tuple[int, int], int] = {}
+    for rank, index in enumerate(order):
+        pair = (int(labels[index]), int(predicted[index]))
+        seen[pair] = seen.get(pair, 0) + 1
+        if rank < overall or seen[pair] <= per_pair:
+            keep.append(int(index))
+    return [
+        {
+            "index": i,
+            "true": int(labels[i]),
+            "predicted": int(predicted[i]),
+            "confidence": round(float(probabilities[i, predicted[i]]), 4),
+        }
+        for i in keep
+    ]
+
+
+@dataclass
+class PassResults:
+    """One pass's figures; ``to_report`` is what ``report.json``'s ``test`` holds beside them."""
+
+    loss: float
+    accuracy: float | None
+    class_names: tuple[str, ...]
+    confusion: np.ndarray
+    mistakes: list[dict[str, Any]]
+
+    def to_report(self) -> dict[str, Any]:
+        return {
+            "classes": list(self.class_names),
+            "per_class": per_class_accuracy(self.confusion, self.class_names),
+            "confusion": self.confusion.astype(int).tolist(),
+            "mistakes": self.mistakes,
+        }
+
+
+def evaluate(
+    probabilities: Any, labels: Any, class_names: tuple[str, ...] | list[str]
+) -> PassResults:
+    """Accuracy, loss, confusion matrix and mistakes of one pass's ``probabilities`` (N, K)."""
+    probabilities = np.asarray(probabilities, dtype=np.float32)
+    labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+    if probabilities.ndim != 2 or len(probabilities) != len(labels):
+        raise ValueError(f"{probabilities.shape} probabilities for {labels.shape} labels")
+    names = tuple(class_names)
+    confusion = confusion_matrix(labels, probabilities.argmax(axis=1), len(names))
+    return PassResults(
+        loss=crossentropy(probabilities, labels) if len(labels) else float("nan"),
+        accuracy=accuracy_of(confusion),
+        class_names=names,
+        confusion=confusion,
+        mistakes=confident_mistakes(probabilities, labels),
+    )
+
+
+# --- the read side ----------------------------------------------------------------------------
+
+
+@dataclass
+class ClassResults:
+    """A run's per-class figures as its report holds them, checked."""
+
+    class_names: tuple[str, ...]
+    confusion: np.ndarray
+    per_class: dict[str, float | None]
+    mistakes: list[dict[str, Any]]
+
+    @property
+    def accuracy(self) -> float | None:
+        return accuracy_of(self.confusion)
+
+    def worst_confusions(self, count: int = MARKED) -> list[tuple[str, str, int]]:
+        return worst_confusions(self.confusion, self.class_names, count)
+
+    def worst_class(self) -> tuple[str, float] | None:
+        """The class with the lowest accuracy (the first such, in class order)."""
+        known = [(name, acc) for name, acc in self.per_class.items() if acc is not None]
+        return min(known, key=lambda item: item[1]) if known else None
+
+    def mistakes_of(self, pair: tuple[int, int] | None = None) -> list[dict[str, Any]]:
+        """The kept mistakes, most confident first; of one (true, predicted) pair if given."""
+        if pair is None:
+            return list(self.mistakes)
+        return [m for m in self.mistakes if (m["true"], m["predicted"]) == pair]
+
+    def confusion_text(self, pair: tuple[int, int]) -> str:
+        """ "cat -> dog 187" for a cell."""
+        t, p = pair
+        return f"{self.class_names[t]} -> {self.class_names[p]} {int(self.confusion[t, p])}"
+
+
+def class_results(report: dict[str, Any]) -> ClassResults | None:
+    """The run's per-class figures, or None when the report has none of a usable shape."""
+    test = report.get("test")
+    if not isinstance(test, dict):
+        return None
+    names, matrix = test.get("classes"), test.get("confusion")
+    if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
+        return None
+    try:
+        confusion = np.asarray(matrix, dtype=np.int64)
+    except (TypeError, ValueError):
+        return None
+    k = len(names)
+    if confusion.shape != (k, k) or (confusion < 0).any() or confusion.sum() == 0:
+        return None
+    mistakes = [m for m in test.get("mistakes") or [] if _valid_mistake(m, k)]
+    return ClassResults(tuple(names), confusion, per_class_accuracy(confusion, names), mistakes)
+
+
+def _valid_mistake(m: Any, k: int) -> bool:
+    return (
+        isinstance(m, dict)
+        and all(isinstance(m.get(key), int) for key in ("index", "true", "predicted"))
+        and 0 <= m["true"] < k
+        and 0 <= m["predicted"] < k
+        and isinstance(m.get("confidence"), (int, float))
+    )
+
+
+def missing_reason(report: dict[str, Any], status: str) -> str:
+    """Why a run has no per-class results, in words."""
+    if status != "completed":
+        return f"no per-class results: the run is {status}, and they come from its test evaluation"
+    return "no per-class results: this run was saved before cifar-tui recorded them"
+
+
+def evaluated_report(event: Any) -> dict[str, Any]:
+    """report.json's ``test`` from an ``Evaluated`` event (core/events.py): the figures and what
+    the pass cost (``seconds``: the predict pass, and the per-class work after it)."""
+    return {
+        "loss": event.loss,
+        "accuracy": event.accuracy,
+        "images": event.images,
+        "classes": list(event.classes),
+        "per_class": dict(event.per_class),
+        "confusion": [list(row) for row in event.confusion],
+        "mistakes": list(event.mistakes),
+        "seconds": {"predict": event.predict_seconds, "per_class": event.analysis_seconds},
+    }

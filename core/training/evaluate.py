@@ -1,0 +1,77 @@
+"""The finish stage's test pass and the saved model, for the engine (core/training/engine.py).
+
+One ``predict`` pass over the test set gives the probabilities; the accuracy, the loss, the
+per-class accuracies, the confusion matrix and the most confident mistakes all come from them
+(core/evaluation.py), so they agree, and the test set is read once, as ``evaluate`` read it.
+The pass's time and the numpy work after it are measured and sent in the ``Evaluated`` event.
+
+The final model is saved through the recorder (it owns the run's files) as ``model.keras``. It is
+the network alone: its weights, no optimizer state (the resume checkpoint keeps that), compiled
+with the run's loss and metric so ``load_model(...).evaluate`` works. A model that cannot be
+saved is a warning, never a failed run: training is over and its figures are recorded.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from core.config import Profile
+from core.evaluation import evaluate
+from core.events import Evaluated, Status
+from core.storage import rundir
+
+
+def evaluate_test_set(
+    run: Any, model: Any, test_ds: Any, data: Any
+) -> tuple[float | None, float | None]:
+    """Predict the test set once and send what it shows; returns its loss and accuracy."""
+    run.emit(Status("evaluating on the test set"))
+    start = time.perf_counter()
+    probabilities = model.predict(test_ds, verbose=0)
+    predicted = time.perf_counter()
+    results = evaluate(probabilities, data.y_test, data.class_names)
+    analysed = time.perf_counter()
+    report = results.to_report()
+    run.emit(
+        Evaluated(
+            loss=rundir.clean_float(results.loss),
+            accuracy=rundir.clean_float(results.accuracy),
+            images=len(data.y_test),
+            classes=report["classes"],
+            per_class=report["per_class"],
+            confusion=report["confusion"],
+            mistakes=report["mistakes"],
+            predict_seconds=round(predicted - start, 3),
+            analysis_seconds=round(analysed - predicted, 4),
+        )
+    )
+    return rundir.clean_float(results.loss), rundir.clean_float(results.accuracy)
+
+
+def save_final_model(run: Any, model: Any) -> None:
+    """``model.keras`` in the run directory (atomically, by the recorder); a failure other than a
+    full disk is a warning."""
+    from core.storage.model_file import input_spec
+
+    run.emit(Status("saving the model"))
+    try:
+        run.recorder.save_model(
+            lambda path: _save(model, run.profile, path), input_spec(run.profile)
+        )
+    except rundir.DiskFull:
+        raise
+    except Exception as exc:  # a layer Keras cannot serialize: the run's results still stand
+        why = f"{exc.__class__.__name__}: {exc}"
+        run.warn("model_not_saved", f"model.keras could not be saved: {why}")
+
+
+def _save(model: Any, profile: Profile, path: Any) -> None:
+    """Save the network as a plain functional model (a JAX scan model's subclass is not needed to
+    predict and would need registering), compiled without optimizer state."""
+    import keras
+
+    plain = keras.Model(model.inputs, model.outputs, name=model.name)
+    optimizer = {"adam": "adam", "sgd": "sgd"}.get(profile.train.optimizer, "adam")
+    plain.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    plain.save(path)
