@@ -125,6 +125,8 @@ class RunRecorder(EventConsumer):
         record = rundir.load_run(self.run_dir)
         self.report, self.epochs = record.report, list(record.epochs)
         self.report.setdefault("schema", rundir.SCHEMA)
+        if not self.report["command"]:
+            self.report["command"] = f"cifar-tui --run {self.run_dir / 'profile.toml'}"
         warnings = [w for w in self.report["warnings"] if w.get("code") != rundir.DAMAGED]
         if record.problems:
             message = (
