@@ -155,7 +155,7 @@ async def test_queue_a_tiny_sweep_and_watch_it_run_by_run(tmp_path: Path) -> Non
             (Path(str(key.value)).name.split("-", 2)[2], str(listed.get_cell(key, "status")))
             for key in listed.rows
         )
-        assert statuses == [("tiny-lr-0.001", "completed"), ("tiny-lr-0.002", "completed")]
+        assert statuses == [("tiny-lr-0.001", "✔ completed"), ("tiny-lr-0.002", "✔ completed")]
 
         # The sweeps screen says so; starting it again skips both runs (nothing trains).
         await pilot.press("p", "S")
