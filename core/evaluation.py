@@ -205,8 +205,13 @@ def _valid_mistake(m: Any, k: int) -> bool:
 
 def missing_reason(report: dict[str, Any], status: str) -> str:
     """Why a run has no per-class results, in words."""
+    if status in ("running", "pending"):
+        return "no per-class results yet: they come from the test evaluation at the run's end"
     if status != "completed":
-        return f"no per-class results: the run is {status}, and they come from its test evaluation"
+        return (
+            f"no per-class results: the run is {status}, and they come from the test evaluation "
+            "of a completed run"
+        )
     return "no per-class results: this run was saved before cifar-tui recorded them"
 
 

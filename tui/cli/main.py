@@ -29,6 +29,7 @@ examples:
   cifar-tui --run profiles/alexnet.toml --detach   train on after this terminal closes
   cifar-tui --watch runs/20261126-101500-alexnet   follow it live from any terminal
   cifar-tui --stop runs/20261126-101500-alexnet    stop it after its current batch, saved
+  cifar-tui --predict runs/20261126-101500-alexnet cat.png photos/   its model's top 3 classes
 """
 
 #: A sweep file names its own hyperparameter profile; said before anything is read or written.
@@ -61,6 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped or killed run")
     mode.add_argument("--sweep", metavar="SWEEP", help="run a sweep profile's runs in turn")
     mode.add_argument("--compare", metavar="RUN_DIR", nargs="+", help="compare saved runs")
+    mode.add_argument(
+        "--predict",
+        metavar=("RUN_DIR", "IMAGE"),
+        nargs="+",
+        help="a saved run's model on image files or folders: the top 3 classes of each",
+    )
     mode.add_argument("--watch", metavar="RUN_DIR", help="follow a run live from its files")
     mode.add_argument(
         "--stop", metavar="RUN_DIR", help="stop a live run (or sweep) after its current batch"
@@ -117,6 +124,8 @@ def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
         parser.error("--detach goes with --run, --resume or --sweep")
     if args.timeout is not None and not args.stop:
         parser.error("--timeout goes with --stop")
+    if args.predict is not None and len(args.predict) < 2:
+        parser.error("--predict takes a run directory and at least one image file or folder")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,6 +165,10 @@ def _mode(args: argparse.Namespace, raw: list[str]) -> int:
         from tui.cli.headless import run_sweep
 
         return run_sweep(args)
+    if args.predict:
+        from tui.cli.predict import predict
+
+        return predict(args)
     if args.compare:
         from tui.cli.headless import compare
 
