@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import RunDirError
+from core.evaluation import ClassResults, class_results
 from core.status import RunStatus
 from core.storage.rundir import RunRecord, load_run, looks_like_run
 from core.table import Column, Table, format_cell, format_delta
@@ -49,6 +50,8 @@ class RunRow:
     metrics: dict[str, Any]
     #: What is wrong with the run's files ("" when nothing is): the status says "damaged".
     damage: str = ""
+    #: Per-class accuracy and the confusion matrix of its test pass (None: the run has none).
+    classes: ClassResults | None = None
 
     @classmethod
     def from_record(cls, record: RunRecord, label: str | None = None) -> RunRow:
@@ -60,7 +63,14 @@ class RunRow:
             settings=flatten(record.report.get("profile") or {}),
             metrics={m.attr: getattr(record, m.attr) for m in METRICS},
             damage=record.damage,
+            classes=class_results(record.report),
         )
+
+    @property
+    def worst_class(self) -> str | None:
+        """ "cat 0.6120": the class it gets wrong most often."""
+        worst = self.classes.worst_class() if self.classes else None
+        return f"{worst[0]} {worst[1]:.4f}" if worst else None
 
 
 def differing_keys(settings: list[dict[str, Any]]) -> list[str]:
@@ -91,6 +101,7 @@ class Comparison:
             Column("run", "run"),
             *(Column(k, k, "setting") for k in self.keys),
             *(Column(m.title, m.attr, m.kind) for m in METRICS),
+            *([Column("worst class", "worst_class")] if self.has_classes else []),
             Column("status", "status"),
             Column("run dir", "run_dir", csv_only=True),
         ]
@@ -99,6 +110,7 @@ class Comparison:
                 r.label,
                 *(r.settings.get(k) for k in self.keys),
                 *(r.metrics.get(m.attr) for m in METRICS),
+                *([r.worst_class] if self.has_classes else []),
                 r.status,
                 str(r.path) if r.path else None,
             ]
@@ -134,6 +146,31 @@ class Comparison:
         rows.append(["status", a.status, b.status, ""])
         return Table(columns, rows)
 
+    @property
+    def has_classes(self) -> bool:
+        """Whether any run has per-class figures (older runs have none: no empty column)."""
+        return any(r.classes is not None for r in self.rows)
+
+    def class_table(self) -> Table | None:
+        """For two runs with per-class figures over the same classes: each class's accuracy
+        side by side, with the difference."""
+        if len(self.rows) != 2:
+            return None
+        a, b = (r.classes for r in self.rows)
+        if a is None or b is None or a.class_names != b.class_names:
+            return None
+        columns = [
+            Column("class", "class"),
+            Column(self.rows[0].label, "a", "accuracy"),
+            Column(self.rows[1].label, "b", "accuracy"),
+            Column("difference (b - a)", "difference", "number"),
+        ]
+        rows = []
+        for name in a.class_names:
+            va, vb = a.per_class[name], b.per_class[name]
+            rows.append([name, va, vb, format_delta(va, vb, "accuracy")])
+        return Table(columns, rows)
+
     def notes(self) -> list[str]:
         """One line for each damaged run: what is wrong, and where its figures come from."""
         return [
@@ -153,6 +190,9 @@ class Comparison:
         pair = self.pair_table()
         if pair is not None:
             lines += ["## Side by side", "", pair.to_markdown()]
+        per_class = self.class_table()
+        if per_class is not None:
+            lines += ["## Per class", "", per_class.to_markdown()]
         notes = self.notes()
         if notes:
             lines += ["## Damaged runs", "", *(f"- {note}" for note in notes), ""]

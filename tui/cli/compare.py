@@ -31,6 +31,9 @@ def compare(args: argparse.Namespace, out: TextIO | None = None) -> int:
     pair = comparison.pair_table()
     if pair is not None:
         tables.append(("side by side", pair))
+    per_class = comparison.class_table()
+    if per_class is not None:
+        tables.append(("per-class test accuracy", per_class))
     if use_plain(args, out):
         print("\n\n".join(plain_text(t, heading) for heading, t in tables), file=out, flush=True)
     else:
