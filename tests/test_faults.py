@@ -33,7 +33,7 @@ from helpers import REPO
 
 from core import events as ev
 from core.compare import Comparison, collect
-from core.errors import EXIT_FAILED, RunDirError
+from core.errors import EXIT_FAILED, CifarTuiError, RunDirError
 from core.profiles import load_profile
 from core.status import RunStatus
 from core.storage import checkpoint, rundir
@@ -389,8 +389,8 @@ def test_the_end_of_a_run_on_a_full_disk_keeps_the_last_report(tmp_path, monkeyp
 
 
 def test_a_full_disk_when_the_run_directory_is_made_leaves_nothing(tmp_path, monkeypatch):
-    from core.training.engine import Run
-
+    """The engine opens the run directory with RunRecorder.create: a DiskFull from it is a
+    CifarTuiError, which the command line prints as one line (exit 1), no traceback."""
     runs = tmp_path / "runs"
     runs.mkdir()
     real = rundir.atomic_write
@@ -401,12 +401,11 @@ def test_a_full_disk_when_the_run_directory_is_made_leaves_nothing(tmp_path, mon
         real(path, text)
 
     monkeypatch.setattr(rundir, "atomic_write", full_for_the_profile)
-    data = SimpleNamespace(description="synthetic (600)")
-    monkeypatch.setattr("core.training.engine.load_dataset", lambda config: data)
-    monkeypatch.setattr("core.training.engine._import_keras", lambda: (None, ENV))
-    run = Run(profile(), runs)
-    with pytest.raises(DiskFull, match=r"^disk full while saving a new run directory: \d+ MB"):
-        run.execute()
+    with pytest.raises(
+        DiskFull, match=r"^disk full while saving a new run directory: \d+ MB"
+    ) as info:
+        RunRecorder.create(runs, profile())
+    assert isinstance(info.value, CifarTuiError) and info.value.exit_code == EXIT_FAILED
     assert list(runs.iterdir()) == []
 
 

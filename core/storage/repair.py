@@ -9,6 +9,7 @@ the reason instead of a traceback, and ``--resume`` can rebuild the file.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -75,7 +76,6 @@ def valid_profile(value: Any) -> bool:
 
 
 _PIPELINE = dict_of(
-    required=("window", "input_bound_percent", "verdict", "batches_measured", "method"),
     window=lambda w: list_of(is_int)(w) and len(w) == 2,
     input_bound_percent=_NUMBER_OR_NONE,
     verdict=is_str,
@@ -84,6 +84,16 @@ _PIPELINE = dict_of(
     advice=list_of(is_str),
     details=is_dict,
 )
+#: What report.md shows of a measurement that does not say (an older or hand-made report).
+PIPELINE_DEFAULTS: dict[str, Any] = {
+    "input_bound_percent": None,
+    "verdict": "unknown",
+    "method": "unknown",
+    "window": [0, 0],
+    "batches_measured": 0,
+    "advice": [],
+    "details": {},
+}
 _MODEL = dict_of(
     name=is_str, params_total=is_int, params_trainable=is_int, params_non_trainable=is_int
 )
@@ -138,6 +148,8 @@ def check_report(raw: Any) -> tuple[dict[str, Any], list[str]]:
             del report[key]
         else:
             report[key] = default()
+    if report["input_pipeline"] is not None:
+        report["input_pipeline"] = {**copy.deepcopy(PIPELINE_DEFAULTS), **report["input_pipeline"]}
     report["warnings"], dropped = _keep(report["warnings"], _WARNING)
     if dropped:
         problems.append(f"report.json: {dropped} unreadable warning(s) left out")

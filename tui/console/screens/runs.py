@@ -24,7 +24,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from core.errors import RunDirError
 from core.format import fmt, percent, percent_points
 from core.status import BAD_ENDINGS, RunStatus, mark_of, style_of
-from core.storage.rundir import RunRecord, list_runs, load_run
+from core.storage.rundir import RunRecord, list_runs, load_run, looks_like_run
 from tui.console.messages import RunsRead
 
 if TYPE_CHECKING:
@@ -66,7 +66,8 @@ def _input_bound(r: RunRecord) -> str:
 
 
 def _status(r: RunRecord) -> str:
-    return f"{mark_of(r.status)} {r.status}"  # the mark tells statuses apart without colour
+    damaged = ", damaged" if r.problems else ""  # the report view says what is wrong
+    return f"{mark_of(r.status)} {r.status}{damaged}"  # the mark reads without colour
 
 
 def status_style(status: str, no_color: bool) -> str:
@@ -104,7 +105,7 @@ def read_live(runs_dir: Path, live: list[Path], known: set[str]) -> list[RunReco
         paths += [c for c in runs_dir.iterdir() if c.is_dir() and c.name not in known]
     records = []
     for path in paths:
-        if (path / "report.json").exists() or (path / "history.csv").exists():
+        if looks_like_run(path) and not path.name.startswith("."):  # however early killed
             with contextlib.suppress(RunDirError):
                 records.append(load_run(path))
     return records
