@@ -21,6 +21,7 @@ from textual.widgets import Footer, Header, Markdown, Static, TabbedContent, Tab
 
 from core.errors import CifarTuiError
 from core.storage.rundir import RunRecord, load_run
+from tui.console.widgets.confusion import ClassesView
 from tui.console.widgets.plots import RUN_FIGURES, MetricPlot
 
 if TYPE_CHECKING:
@@ -38,12 +39,15 @@ def report_markdown(record: RunRecord) -> str:
 
 
 class ReportScreen(Screen):
-    """One run's report (tab 1) and its plots (tab 2)."""
+    """One run's report (tab 1), its plots (tab 2) and what it got wrong per class (tab 3:
+    tui/console/widgets/confusion.py)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
         Binding("v", "toggle_view", "Report/Plots"),
         Binding("r", "resume", "Resume"),
+        Binding("m", "classes", "Matrix"),
+        Binding("i", "mistakes", "Mistakes"),
     ]
 
     app: CifarTuiApp
@@ -71,6 +75,8 @@ class ReportScreen(Screen):
                 yield MetricPlot("accuracy", id="report-accuracy")
                 yield MetricPlot("loss", id="report-loss")
                 yield MetricPlot("learning rate", id="report-lr")
+            with TabPane("Classes", id="tab-classes"):
+                yield ClassesView(self.run_dir, id="report-classes")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -98,6 +104,7 @@ class ReportScreen(Screen):
         status.display = False
         self.record, self.markdown = message.record, message.markdown
         self.query_one("#report", Markdown).update(self.markdown)
+        self.query_one(ClassesView).show(self.record.report, str(self.record.status))
         for figure in RUN_FIGURES:
             plot = self.query_one(f"#report-{figure}", MetricPlot)
             plot.show_epochs(self.record.epochs, figure, None)
@@ -109,6 +116,17 @@ class ReportScreen(Screen):
     def action_toggle_view(self) -> None:
         tabs = self.query_one("#report-tabs", TabbedContent)
         tabs.active = "tab-plots" if tabs.active == "tab-report" else "tab-report"
+
+    def action_classes(self) -> None:
+        """The Classes tab: the confusion matrix as a heat map, its cursor focused."""
+        self.query_one("#report-tabs", TabbedContent).active = "tab-classes"
+        self.query_one("#classes-map").focus()
+
+    def action_mistakes(self) -> None:
+        """The images of the run's most confident mistakes (tui/console/screens/mistakes.py)."""
+        from tui.console.screens.mistakes import MistakesScreen
+
+        self.app.push_screen(MistakesScreen(self.run_dir))
 
     def action_resume(self) -> None:
         if self.record is None:
