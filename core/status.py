@@ -1,8 +1,10 @@
 """Every status a run or a sweep run can have, its groupings and how it looks, in one place.
 
 ``report.json`` stores the plain string (a ``StrEnum`` compares equal to it), so files written
-before this enum read the same. ``interrupted`` is never written: readers derive it from a
-``running`` report whose lock no process holds. ``pending`` exists only in a sweep's bookkeeping.
+before this enum read the same. ``pruned`` is a study's trial its pruner stopped early because it
+was losing (core/sweeps/study.py): finished, not stopped, and not a failure. ``interrupted``
+is never written: readers derive it from a ``running`` report whose lock no process holds.
+``pending`` exists only in a sweep's bookkeeping.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class RunStatus(StrEnum):
     INTERRUPTED = "interrupted"
     FAILED = "failed"
     DIVERGED = "diverged"
+    PRUNED = "pruned"
 
     @classmethod
     def parse(cls, value: object) -> RunStatus | None:
@@ -44,15 +47,19 @@ WRITTEN = (
     RunStatus.STOPPED,
     RunStatus.FAILED,
     RunStatus.DIVERGED,
+    RunStatus.PRUNED,
 )
+#: Who stops a run its study's pruner gives up on (``Run.request_stop(PRUNER)``): it ends
+#: "pruned" rather than "stopped", and the sweep goes on.
+PRUNER = "pruner"
 #: A run that ended badly: the same settings would end the same way.
 BAD_ENDINGS = (RunStatus.FAILED, RunStatus.DIVERGED)
 #: A run that can go on from its last finished epoch.
 RESUMABLE = (RunStatus.STOPPED, RunStatus.INTERRUPTED)
 #: A sweep never runs these again.
-FINISHED = (RunStatus.COMPLETED, *BAD_ENDINGS)
+FINISHED = (RunStatus.COMPLETED, RunStatus.PRUNED, *BAD_ENDINGS)
 #: Statuses a run ends a ``Run.execute()`` with.
-ENDINGS = (RunStatus.COMPLETED, RunStatus.STOPPED, *BAD_ENDINGS)
+ENDINGS = (RunStatus.COMPLETED, RunStatus.STOPPED, RunStatus.PRUNED, *BAD_ENDINGS)
 
 #: How a status shows in a terminal: a mark that reads without colour, and a Rich style.
 MARK = {
@@ -61,6 +68,7 @@ MARK = {
     RunStatus.INTERRUPTED: "◆",
     RunStatus.FAILED: "✖",
     RunStatus.DIVERGED: "✖",
+    RunStatus.PRUNED: "✂",
     RunStatus.RUNNING: "▶",
     RunStatus.PENDING: "·",
 }
@@ -70,6 +78,7 @@ STYLE = {
     RunStatus.INTERRUPTED: "magenta",
     RunStatus.FAILED: "bold red",
     RunStatus.DIVERGED: "bold red",
+    RunStatus.PRUNED: "blue",
     RunStatus.RUNNING: "bold cyan",
     RunStatus.PENDING: "dim",
 }

@@ -11,7 +11,10 @@ like a real one. Epochs are instant and take ``seconds`` each on paper.
 Behaviour is set on the class (``FakeRun.reset()`` restores it; the ``fake_run`` fixtures call
 it): a learning rate above 1 diverges at once; ``cannot_start`` maps a profile name to the
 CifarTuiError its ``execute`` raises before writing anything (as the engine does for missing
-data); ``hook(run, epoch)`` runs after each epoch; ``made`` lists the runs built, in order.
+data); ``hook(run, epoch)`` runs after each epoch; ``made`` lists the runs built, in order;
+``val_accuracy(profile, epoch)``, when set, gives each epoch's validation accuracy (a study's
+trials then differ). A stop requested ``by`` core.status.PRUNER ends the run "pruned", with the
+``reason`` as its message, as the engine's does.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any, ClassVar
 from core.errors import CifarTuiError
 from core.events import BatchProgress, EpochEnded, Event, RunFinished, RunOpened, RunStarted, Status
 from core.profiles import dump_profile, profile_from_dict
+from core.status import PRUNER
 from core.storage import rundir
 
 Listener = Callable[[Event], None]
@@ -39,10 +43,12 @@ class FakeRun:
     hook: ClassVar[Callable[[FakeRun, int], None] | None] = None
     cannot_start: ClassVar[dict[str, CifarTuiError]] = {}
     made: ClassVar[list[str]] = []  # "start PROFILE-NAME" / "resume RUN-DIR-NAME"
+    val_accuracy: ClassVar[Callable[[Any, int], float] | None] = None
 
     @classmethod
     def reset(cls) -> None:
         cls.seconds, cls.hook, cls.cannot_start, cls.made = 2.0, None, {}, []
+        cls.val_accuracy = None
 
     def __init__(
         self,
@@ -59,6 +65,7 @@ class FakeRun:
         self.run_dir: Path | None = resume_dir
         self._listeners = [on_event] if on_event is not None else []
         self._stop = threading.Event()
+        self.stopped_by = self.stop_reason = ""
         FakeRun.made.append(f"resume {resume_dir.name}" if resume_dir else f"start {profile.name}")
 
     @classmethod
@@ -73,7 +80,9 @@ class FakeRun:
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
-    def request_stop(self, by: str = "user") -> None:
+    def request_stop(self, by: str = "user", reason: str = "") -> None:
+        if not self._stop.is_set():
+            self.stopped_by, self.stop_reason = by, reason
         self._stop.set()
 
     @property
@@ -134,7 +143,7 @@ class FakeRun:
         status = "completed"
         while len(epochs) < planned:
             if self.stop_requested:
-                status = "stopped"
+                status = self._stopped_status()
                 break
             if self.profile.train.learning_rate > 1:
                 status = "diverged"
@@ -142,14 +151,17 @@ class FakeRun:
             self._epoch(report, epochs)
             trained += 1
         if status == "completed" and self.stop_requested:
-            status = "stopped"
+            status = self._stopped_status()
         return self._finish(report, status, trained * FakeRun.seconds)
+
+    def _stopped_status(self) -> str:
+        return "pruned" if self.stopped_by == PRUNER else "stopped"
 
     def _epoch(self, report: dict[str, Any], epochs: list[dict[str, Any]]) -> None:
         assert self.run_dir is not None
         row = {
             "epoch": len(epochs) + 1, "seconds": FakeRun.seconds, "loss": 1.0, "accuracy": 0.5,
-            "val_loss": 1.0, "val_accuracy": 0.25 + 0.1 * len(epochs),
+            "val_loss": 1.0, "val_accuracy": self._val_accuracy(len(epochs) + 1),
             "lr": self.profile.train.learning_rate,
         }  # fmt: skip
         self.emit(BatchProgress(row["epoch"], STEPS, STEPS, 1.0, 0.5, FakeRun.seconds, 0.0))
@@ -160,9 +172,14 @@ class FakeRun:
         if FakeRun.hook is not None:
             FakeRun.hook(self, row["epoch"])
 
+    def _val_accuracy(self, epoch: int) -> float:
+        if FakeRun.val_accuracy is not None:
+            return FakeRun.val_accuracy(self.profile, epoch)
+        return 0.25 + 0.1 * (epoch - 1)
+
     def _finish(self, report: dict[str, Any], status: str, seconds: float) -> str:
         report["status"] = status
-        message = ""
+        message = self.stop_reason if status == "pruned" else ""
         if status == "completed":
             report["test"] = {"loss": 1.0, "accuracy": TEST_ACCURACY}
         if status == "diverged":

@@ -7,7 +7,9 @@ starts it, records the run's directory in ``sweep.json`` as soon as the engine a
 run's models before the next run builds its own, and in one ``finally`` writes the state and
 the summary and closes the directory. A front (the command line, the console, later a parallel
 or Slurm launcher) plugs in through :class:`SweepHooks` and decides only how things show, and
-through ``execute``: how one run is run and where its events are delivered.
+through ``execute``: how one run is run and where its events are delivered. Where the runs come
+from is a :class:`RunSource`: the sweep file's list, which a study's source
+(core/sweeps/study.py) extends by one trial whenever the runs so far are done.
 
 Stopping: :meth:`SweepLoop.request_stop` may be called from any thread. Before a run starts the
 sweep simply ends; while a run is being set up (between its ``make_run`` and its start) the run
@@ -30,7 +32,7 @@ from __future__ import annotations
 
 import shlex
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +94,36 @@ class SweepHooks:
         """The directory is closed (``loop.sweep_dir`` None if it never opened)."""
 
 
+class RunSource:
+    """Where runs come from beyond the sweep file's list. This one adds none (a [grid] or
+    [[runs]]); a study's (core/sweeps/study.py) asks its next trial whenever the runs so far
+    are done, so the list grows as the loop goes, through the same lifecycle."""
+
+    def restore(self, sweep_dir: SweepDir) -> None:
+        """The directory is open and locked: add the runs earlier sessions made, before
+        sweep.json is read back."""
+
+    def next_entry(self, sweep_dir: SweepDir) -> SweepEntry | None:
+        """The next run, appended to ``sweep_dir.entries``; None when there are no more."""
+        return None
+
+    def listener(self, entry: SweepEntry, run: Any) -> Listener | None:
+        """A listener the run itself calls, on the engine's thread (a pruner)."""
+        return None
+
+    def settle(self, entry: SweepEntry) -> None:
+        """The entry's run is over, or finished earlier (skipped): its status is re-read."""
+
+
+def default_source(sweep: Sweep) -> RunSource:
+    """A study's source for a [search] sweep (Optuna imported only then), else none."""
+    if sweep.search is None:
+        return RunSource()
+    from core.sweeps.study import StudySource
+
+    return StudySource(sweep.search)
+
+
 def _default_make_run(runs_dir: Path) -> Callable[[Any], Any]:
     def make(profile: Any) -> Any:
         from core.training.engine import Run  # here: the engine's imports are not free
@@ -126,8 +158,10 @@ class SweepLoop:
         make_run: Callable[[Any], Any] | None = None,
         resume_run: Callable[[Path], Any] | None = None,
         execute: Execute = run_here,
+        source: RunSource | None = None,
     ) -> None:
-        """``make_run(profile)`` and ``resume_run(run_dir)`` default to the engine's Run."""
+        """``make_run(profile)`` and ``resume_run(run_dir)`` default to the engine's Run;
+        ``source`` to :func:`default_source`."""
         self.sweep = sweep
         self.runs_dir = Path(runs_dir)
         self.hooks = hooks or SweepHooks()
@@ -135,6 +169,7 @@ class SweepLoop:
         self.make_run = make_run or _default_make_run(self.runs_dir)
         self.resume_run = resume_run or _default_resume_run
         self.execute = execute
+        self.source = source if source is not None else default_source(sweep)
         self.sweep_dir: SweepDir | None = None
         self.error: CifarTuiError | None = None
         self.current: SweepEntry | None = None  # the run handed to execute, if any
@@ -171,7 +206,9 @@ class SweepLoop:
     def run(self) -> str:
         """Run what is left; returns the sweep's final status, or ERROR (``self.error``)."""
         try:
-            self.sweep_dir = SweepDir.open(self.runs_dir, self.sweep, self.command)
+            self.sweep_dir = SweepDir.open(
+                self.runs_dir, self.sweep, self.command, restore=self.source.restore
+            )
         except CifarTuiError as exc:
             self.error = exc
             self.hooks.sweep_ended(self)
@@ -189,10 +226,17 @@ class SweepLoop:
         sweep_dir.state = RunStatus.RUNNING
         sweep_dir.save()
         self.hooks.sweep_started(self)
-        for entry in sweep_dir.entries:
-            if self.stop_requested:
-                break
+        for entry in self._entries(sweep_dir):
             self._one(sweep_dir, entry)
+
+    def _entries(self, sweep_dir: SweepDir) -> Iterator[SweepEntry]:
+        """The entries in order until a stop; then what the source adds (a study's trials)."""
+        position = 0
+        while not self.stop_requested:
+            if position == len(sweep_dir.entries) and self.source.next_entry(sweep_dir) is None:
+                return
+            yield sweep_dir.entries[position]
+            position += 1
 
     def _close(self, sweep_dir: SweepDir) -> None:
         sweep_dir.state = RunStatus.STOPPED if self.stop_requested else "incomplete"
@@ -206,6 +250,7 @@ class SweepLoop:
     def _one(self, sweep_dir: SweepDir, entry: SweepEntry) -> None:
         action = sweep_dir.action(entry)
         if action == SKIP:
+            self.source.settle(entry)
             self.hooks.run_starting(entry, action)
             return
         if action == RESUME:
@@ -213,6 +258,9 @@ class SweepLoop:
             run = self.resume_run(entry.run_dir)
         else:
             run = self.make_run(entry.run.profile)
+        listener = self.source.listener(entry, run)
+        if listener is not None:
+            run.subscribe(listener)
         if not self._claim(entry, run):
             return
         status: str | None = None
@@ -225,10 +273,11 @@ class SweepLoop:
             error = exc
         finally:
             self._release(sweep_dir, entry)
+        self.source.settle(entry)
         self.hooks.run_ended(entry, self.finished, error)
         if error is not None:
             raise error
-        if status == RunStatus.STOPPED or run.stop_requested:
+        if status == RunStatus.STOPPED or (run.stop_requested and status != RunStatus.PRUNED):
             self._stop.set()  # the run was stopped (Ctrl+C, the stop key): so is the sweep
 
     def _claim(self, entry: SweepEntry, run: Any) -> bool:

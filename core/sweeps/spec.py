@@ -1,7 +1,8 @@
 """Sweep profiles: one TOML file naming a base run profile and the runs to make from it.
 
 A sweep is either a grid (``[grid]``: dotted keys with lists of values, the cartesian product in
-file order) or an explicit list (``[[runs]]``: a ``label`` and a ``set`` table of dotted keys).
+file order), an explicit list (``[[runs]]``: a ``label`` and a ``set`` table of dotted keys), or a
+study (``[search]``: core/sweeps/search.py reads it; its runs are asked for as it goes).
 It is validated whole before anything runs: every expanded run is resolved through
 ``core.profiles`` exactly as ``--run`` resolves a profile, so a typo in run 9 of 11 is one clear
 line in a second, not a crash after eight hours of training. Like profiles, an unknown key is an
@@ -38,7 +39,7 @@ from core.profiles import (
 )
 from core.values import flatten, nest, show_value
 
-TOP_KEYS = ("name", "description", "base", "hparams", "grid", "runs")
+TOP_KEYS = ("name", "description", "base", "hparams", "grid", "runs", "search")
 RUN_KEYS = ("label", "set", "base", "hparams")
 #: Short names used in grid labels ("lr=0.002" reads better than "learning_rate=0.002").
 SHORT_NAMES = {"learning_rate": "lr", "batch_size": "batch"}
@@ -82,11 +83,22 @@ class Sweep:
     description: str
     runs: tuple[SweepRun, ...]
     overrides: tuple[str, ...] = ()  # --set items laid over every run
+    #: A ``[search]`` sweep's core.sweeps.search.Search: its runs (none here) are the trials
+    #: its study asks for as it goes.
+    search: Any = None
+
+    @property
+    def planned(self) -> int:
+        """How many runs the sweep makes in all: its runs, or its study's trials."""
+        return self.search.trials if self.search is not None else len(self.runs)
 
     @property
     def digest(self) -> str:
-        """8 hex digits of the expanded, resolved runs: same runs, same sweep directory."""
-        payload = [{"label": r.label, "profile": r.profile.to_dict()} for r in self.runs]
+        """8 hex digits of the expanded, resolved runs (a study's search and base): same runs,
+        same sweep directory."""
+        payload: Any = [{"label": r.label, "profile": r.profile.to_dict()} for r in self.runs]
+        if self.search is not None:
+            payload = self.search.fingerprint()
         text = json.dumps(payload, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:8]
 
@@ -288,7 +300,7 @@ class _Reader:
                 raise self.fail(
                     "unknown key or table"
                     + _suggest(key, TOP_KEYS)
-                    + "; allowed: name, description, base, hparams, [grid], [[runs]]",
+                    + "; allowed: name, description, base, hparams, [grid], [[runs]], [search]",
                     key=key,
                 )
         name = self._name()
@@ -297,6 +309,10 @@ class _Reader:
             raise self.fail(f"must be a string, got {_show(description)}", key="description")
         base = self._file(raw["base"], "base") if "base" in raw else None
         hparams = self._file(raw["hparams"], "hparams") if "hparams" in raw else None
+        if "search" in raw:  # an Optuna study (imported here: it builds on this module)
+            from core.sweeps.search import read_search
+
+            return read_search(self, name, description, base, hparams, overrides, check_data)
         if "grid" in raw and "runs" in raw:
             raise self.fail(
                 "a sweep has either a [grid] or [[runs]], not both: "
@@ -310,7 +326,8 @@ class _Reader:
         else:
             raise self.fail(
                 'no runs: add a [grid] table ("train.learning_rate" = [0.001, 0.002]) or '
-                '[[runs]] tables (label = "sgd", set = { "train.optimizer" = "sgd" })'
+                '[[runs]] tables (label = "sgd", set = { "train.optimizer" = "sgd" }), or a '
+                "[search] table for a study"
             )
         cli = overrides_layer(list(overrides))
         cli_flat = check_layer(cli, tuple(TABLES))

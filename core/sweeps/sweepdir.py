@@ -15,6 +15,7 @@ import contextlib
 import json
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,8 +104,15 @@ class SweepDir:
         self._lock = RunLock(path)
 
     @classmethod
-    def open(cls, runs_dir: Path, sweep: Sweep, command: str = "") -> SweepDir:
-        """Create or reopen the sweep's directory and read back what earlier sessions did."""
+    def open(
+        cls,
+        runs_dir: Path,
+        sweep: Sweep,
+        command: str = "",
+        restore: Callable[[SweepDir], None] | None = None,
+    ) -> SweepDir:
+        """Create or reopen the sweep's directory and read back what earlier sessions did
+        (``restore``: a study adds the trials it holds first; core/sweeps/loop.py RunSource)."""
         path = Path(runs_dir) / SWEEPS_FOLDER / sweep.dir_name
         try:
             path.mkdir(parents=True, exist_ok=True)
@@ -117,6 +125,12 @@ class SweepDir:
             raise RunDirError(
                 f"this sweep is already running in another process ({path})"
             ) from None
+        if restore is not None:
+            try:
+                restore(sweep_dir)
+            except BaseException:
+                sweep_dir.close()
+                raise
         sweep_dir._read_back()
         sweep_dir.save()
         sweep_dir.write_summary()
@@ -212,7 +226,8 @@ class SweepDir:
         """completed, failed (all finished, some failed or diverged), running, stopped, or
         incomplete (not running now, runs left)."""
         statuses = [e.status for e in self.entries]
-        if all(s in FINISHED for s in statuses):
+        # A study's trials not asked for yet are not finished either.
+        if len(statuses) >= self.sweep.planned and all(s in FINISHED for s in statuses):
             if any(s in BAD_ENDINGS for s in statuses):
                 return RunStatus.FAILED
             return RunStatus.COMPLETED
@@ -230,6 +245,8 @@ class SweepDir:
         ]
         measured += list(live_seconds)
         left = max(0, sum(e.epochs_left for e in self.entries) - len(live_seconds))
+        if self.sweep.search is not None:  # trials still to ask: at most the base's epochs
+            left += max(0, self.sweep.planned - len(self.entries)) * self.sweep.search.epochs
         if not measured:
             return Eta(None, left, None)
         median = statistics.median(measured)
@@ -238,6 +255,14 @@ class SweepDir:
     # -- files -----------------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
+        data = self._dict()
+        if self.sweep.search is not None:
+            from core.sweeps.study import study_json
+
+            data["search"] = study_json(self)
+        return data
+
+    def _dict(self) -> dict[str, Any]:
         return {
             "schema": SCHEMA,
             "name": self.sweep.name,
@@ -257,7 +282,12 @@ class SweepDir:
         atomic_write(self.path / SWEEP_FILE, json.dumps(self.to_dict(), indent=2, default=str))
 
     def summary_table(self) -> Table:
-        """label, status, the settings that differ between the runs, then the measurements."""
+        """label, status, the settings that differ between the runs, then the measurements (a
+        study: its trials, best objective first)."""
+        if self.sweep.search is not None:
+            from core.sweeps.study import study_report
+
+            return study_report(self, with_importances=False).table()
         keys = differing_keys([flatten(e.run.profile.to_dict()) for e in self.entries])
         columns = [
             Column("#", "index", "number"),
@@ -294,6 +324,11 @@ class SweepDir:
         lines.append(f"- sweep file: `{self.sweep.path}`")
         if self.command:
             lines.append(f"- command: `{self.command}`")
+        if self.sweep.search is not None:
+            from core.sweeps.study import study_report
+
+            lines += [f"- study: {self.sweep.search.describe()}"]
+            lines += study_report(self).lines()
         lines += [
             f"- runs: {len(self.entries)} ("
             + ", ".join(f"{n} {status}" for status, n in counts.items())

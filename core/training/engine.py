@@ -36,7 +36,7 @@ from core.events import (
     Status,
 )
 from core.profiles import read_toml
-from core.status import RunStatus
+from core.status import PRUNER, RunStatus
 from core.storage import rundir
 from core.storage.recorder import RunRecorder
 
@@ -90,8 +90,9 @@ class Run:
         self.recorder: RunRecorder | None = None
         self.status = RunStatus.PENDING
         self._stop = threading.Event()
-        #: Who asked to stop: "user", or a signal's name (RunFinished.stopped_by).
+        #: Who asked to stop: "user", a signal's name (RunFinished.stopped_by), or PRUNER.
         self.stopped_by = ""
+        self.stop_reason = ""  # a pruner's words: the pruned run's message
         self._env: dict[str, Any] = {}
         self._fit_callbacks: _FitCallbacks | None = None
         self._epoch_counter: Any = None  # core.training.pipeline.EpochCounter (TensorFlow)
@@ -147,11 +148,12 @@ class Run:
 
     # -- thread-safe controls -------------------------------------------------------------
 
-    def request_stop(self, by: str = "user") -> None:
+    def request_stop(self, by: str = "user", reason: str = "") -> None:
         """Stop after the current batch (callable from any thread); ``by``: "user" or the
-        signal's name, kept in RunFinished (the first request's)."""
+        signal's name, kept in RunFinished (the first request's), or PRUNER: a study gives the
+        run up, which ends "pruned" with ``reason`` as its message."""
         if not self._stop.is_set():
-            self.stopped_by = by
+            self.stopped_by, self.stop_reason = by, reason
         self._stop.set()
 
     @property
@@ -417,7 +419,7 @@ class Run:
             )
         except StopNow:
             callbacks.left_early()
-            outcome = RunStatus.STOPPED, self._stopped_message()
+            outcome = self._stopped_outcome()
         except Diverged as exc:
             callbacks.left_early()
             rate = self.profile.train.learning_rate
@@ -428,8 +430,7 @@ class Run:
             outcome = RunStatus.DIVERGED, message
         else:  # a stop that came after the last batch: the epochs all finished, no test
             done = not self.stop_requested
-            stopped = (RunStatus.STOPPED, self._stopped_message())
-            outcome = (RunStatus.COMPLETED, "") if done else stopped
+            outcome = (RunStatus.COMPLETED, "") if done else self._stopped_outcome()
         callbacks.engine.finish_profile()
         return outcome
 
@@ -459,6 +460,12 @@ class Run:
         by = self.stopped_by if status == RunStatus.STOPPED else ""
         self.emit(RunFinished(status, message, test_loss, test_acc, total, **error, stopped_by=by))
         return status
+
+    def _stopped_outcome(self) -> tuple[RunStatus, str]:
+        """How a stopped fit ends: "pruned" when the study's pruner asked, else "stopped"."""
+        if self.stopped_by == PRUNER:
+            return RunStatus.PRUNED, self.stop_reason or "pruned by the study"
+        return RunStatus.STOPPED, self._stopped_message()
 
     def _stopped_message(self) -> str:
         """ "stopped by the user", or by the signal that asked (SIGUSR1: ``cifar-tui --stop``)."""

@@ -29,6 +29,7 @@ from core.storage import rundir
 from core.sweeps.loop import Listener, SweepHooks, SweepLoop, sweep_command
 from core.sweeps.spec import Sweep, load_sweep
 from core.sweeps.sweepdir import RESUME, SKIP, START, SweepDir, SweepEntry
+from core.values import show_value
 from tui.cli.headless import StopSignals, drive, use_plain
 from tui.cli.render import LiveRenderer, PlainRenderer
 from tui.tables import plain_text, rich_table
@@ -65,6 +66,11 @@ def outcome(entry: SweepEntry, finished: RunFinished | None) -> str:
         return f"completed{took}, {results(entry)}"
     if entry.status == RunStatus.STOPPED:
         return f"stopped after {entry.epochs_done} of {entry.epochs} epochs"
+    if entry.status == RunStatus.PRUNED:  # a study's trial: the pruner says why
+        why = finished.message if finished and finished.message else ""
+        return f"pruned after {entry.epochs_done} of {entry.epochs} epochs" + (
+            f" ({why.split(': ', 1)[-1]})" if why else ""
+        )
     message = finished.message if finished and finished.message else results(entry)
     return f"{entry.status}{took}: {message}"
 
@@ -74,6 +80,7 @@ def eta_line(loop: SweepLoop) -> str:
     entries = loop.sweep_dir.entries
     eta = loop.eta()
     done = sum(e.status in FINISHED for e in entries)
+    what = "trials" if loop.sweep.search is not None else "runs"
     if eta.seconds is None or eta.median_epoch_seconds is None:
         when = "ETA unknown (no epoch measured yet)"
     else:
@@ -81,18 +88,20 @@ def eta_line(loop: SweepLoop) -> str:
             f"ETA {duration(eta.seconds)} ({eta.epochs_left} epochs left at a median "
             f"{eta.median_epoch_seconds:.1f} s/epoch)"
         )
-    return f"sweep {loop.sweep.name}: {done} of {len(entries)} runs finished; {when}"
+    return f"sweep {loop.sweep.name}: {done} of {loop.sweep.planned} {what} finished; {when}"
 
 
 def exit_code(loop: SweepLoop, stopped: int = EXIT_STOPPED) -> int:
     """``stopped``: the code of the stop that ended the sweep (130, 129, 143)."""
     assert loop.sweep_dir is not None
     statuses = [e.status for e in loop.sweep_dir.entries]
-    if loop.stop_requested and not all(s in FINISHED for s in statuses):
+    done = len(statuses) >= loop.sweep.planned and all(s in FINISHED for s in statuses)
+    if loop.stop_requested and not done:
         return stopped
     if any(s in BAD_ENDINGS for s in statuses):
         return EXIT_FAILED
-    return EXIT_OK if all(s == RunStatus.COMPLETED for s in statuses) else stopped
+    good = (RunStatus.COMPLETED, RunStatus.PRUNED)  # a pruned trial is a study's answer too
+    return EXIT_OK if done and all(s in good for s in statuses) else stopped
 
 
 class SweepDriver(SweepHooks):
@@ -175,7 +184,7 @@ class SweepDriver(SweepHooks):
         return f"[{self._number(entry)}] {self.sweep.name} {entry.label}"
 
     def _number(self, entry: SweepEntry) -> str:
-        return f"{entry.run.index}/{len(self.sweep.runs)}"
+        return f"{entry.run.index}/{self.sweep.planned}"
 
     # -- the loop's hooks ------------------------------------------------------------------------
 
@@ -187,8 +196,14 @@ class SweepDriver(SweepHooks):
             parts.append(f"{plan.count(RESUME)} to resume")
         if plan.count(SKIP):
             parts.append(f"{plan.count(SKIP)} finished earlier")
+        what = f"{len(plan)} runs"
+        if self.sweep.search is not None:  # a study: its trials are asked as it goes
+            parts[0] = f"{self.sweep.planned - len(plan)} to ask"
+            if plan.count(START):  # asked, but killed before their run directory existed
+                parts.insert(1, f"{plan.count(START)} to start again")
+            what = f"a study of {self.sweep.search.describe()}"
         self.say(
-            f"sweep {self.sweep.name}: {len(plan)} runs from {self.sweep.path} -> "
+            f"sweep {self.sweep.name}: {what} from {self.sweep.path} -> "
             f"{loop.sweep_dir.path} ({', '.join(parts)})",
             "bold",
         )
@@ -205,6 +220,9 @@ class SweepDriver(SweepHooks):
                 f"({entry.record.status} after {entry.epochs_done} of {entry.epochs} epochs)",
                 "bold",
             )
+        elif self.sweep.search is not None:
+            settings = " ".join(f"{k}={show_value(v)}" for k, v in entry.run.overrides.items())
+            self.say(f"sweep {name}: starting trial {number}: {settings}", "bold")
         else:
             self.say(f'sweep {name}: starting run {number} "{entry.label}"', "bold")
 
@@ -235,6 +253,11 @@ class SweepDriver(SweepHooks):
             print(plain_text(table, title), file=self.out, flush=True)
         else:
             self._console.print(rich_table(table, title))
+        if self.sweep.search is not None:
+            from core.sweeps.study import study_report
+
+            for sentence in study_report(sweep_dir).sentences():
+                self.say(sentence)
         self.say(f"summary: {sweep_dir.path / 'summary.md'} and summary.csv")
         if sweep_dir.status not in (RunStatus.COMPLETED, RunStatus.FAILED):
             command = self.loop.command or "cifar-tui --sweep ..."

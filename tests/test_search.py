@@ -1,0 +1,451 @@
+"""Studies: a sweep's [search] table run as an Optuna study through the sweep loop.
+
+The strict validation of [search] is pinned with the other broken sweeps (tests/test_sweeps.py,
+tests/broken_sweeps/search_*.toml). Here: the shipped studies, a study run with the stand-in
+engine (pruning, the "pruned" status everywhere, the summary, Ctrl+C and the same command, a trial
+killed before its directory), the pruning listener and the per-trial samplers, and real studies
+on synthetic data (slow).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fakes import FakeRun
+from helpers import REPO, cli_command, cli_env, start_cli
+
+from core.compare import collect
+from core.errors import EXIT_OK, EXIT_STOPPED, EXIT_USAGE, DataError
+from core.events import EpochEnded, RunOpened
+from core.status import FINISHED, PRUNER, RunStatus, mark_of
+from core.sweeps.spec import load_sweep
+from core.sweeps.study import (
+    JOURNAL,
+    PruningListener,
+    make_sampler,
+    objective_value,
+    optuna_module,
+    report_at,
+)
+from tui.cli.sweep import SweepDriver
+
+SWEEPS = REPO / "profiles" / "sweeps"
+SMOKE = REPO / "profiles" / "smoke.toml"
+
+
+@pytest.fixture(autouse=True)
+def _fake_run():
+    FakeRun.reset()
+    yield
+    FakeRun.reset()
+
+
+def good_rate(profile: Any, epoch: int) -> float:
+    """A stand-in learning curve: best near a learning rate of 1e-3, rising with epochs."""
+    miss = abs(math.log10(profile.train.learning_rate) + 3)
+    return round(0.3 + 0.05 * epoch - 0.1 * miss, 4)
+
+
+def study_file(tmp_path: Path, trials: int = 6, extra: str = "", space: str = "") -> Path:
+    path = tmp_path / "study.toml"
+    path.write_text(
+        f'name = "study"\nbase = "{SMOKE}"\n\n[search]\ntrials = {trials}\nmethod = "random"\n'
+        f"startup_trials = 2\n{extra}\n[search.space]\n"
+        + (space or '"train.learning_rate" = { log_uniform = [1e-5, 1e-1] }\n')
+    )
+    return path
+
+
+def driver_for(path: Path, runs: Path, *overrides: str) -> SweepDriver:
+    sweep = load_sweep(path, ["train.epochs=4", *overrides])
+    return SweepDriver(
+        sweep,
+        runs,
+        plain=True,
+        out=io.StringIO(),
+        command="cifar-tui --sweep study.toml",
+        make_run=lambda profile: FakeRun(profile, runs),
+        resume_run=FakeRun.resume,
+    )
+
+
+def output(driver: SweepDriver) -> str:
+    assert isinstance(driver.out, io.StringIO)
+    return driver.out.getvalue()
+
+
+def sweep_folder(runs: Path) -> Path:
+    (folder,) = (runs / "sweeps").iterdir()
+    return folder
+
+
+def sweep_json(runs: Path) -> dict[str, Any]:
+    return json.loads((sweep_folder(runs) / "sweep.json").read_text())
+
+
+def run_dirs(runs: Path) -> list[Path]:
+    return sorted(p for p in runs.iterdir() if p.is_dir() and p.name != "sweeps")
+
+
+def optuna_trials(runs: Path) -> list[Any]:
+    from core.sweeps.study import storage
+
+    optuna = optuna_module()
+    folder = sweep_folder(runs)
+    study = optuna.load_study(study_name=folder.name, storage=storage(folder))
+    return study.get_trials(deepcopy=False)
+
+
+# --- the shipped studies -------------------------------------------------------------------------
+
+
+def test_shipped_studies_are_valid_and_say_what_they_search() -> None:
+    smoke = load_sweep(SWEEPS / "smoke-search.toml")
+    search = smoke.search
+    assert smoke.runs == () and smoke.planned == search.trials == 8
+    assert (search.method, search.objective, search.pruner) == ("tpe", "val_accuracy", "median")
+    assert search.direction == "maximize" and search.profile.model.architecture == "vgg_small"
+    assert {d.key for d in search.space} >= {"train.learning_rate", "train.optimizer"}
+    alexnet = load_sweep(SWEEPS / "alexnet-search.toml")
+    assert alexnet.search.profile.model.architecture == "alexnet"
+    assert alexnet.search.trials == 20 and alexnet.search.pruner == "median"
+    keys = {d.key: d for d in alexnet.search.space}
+    # the notebook's question: optimizer, batch size, learning rate, augmentation
+    assert keys["train.learning_rate"].kind == "log_uniform"
+    assert set(keys["train.batch_size"].values) == {64, 128, 256}
+    assert set(keys["train.optimizer"].values) == {"adam", "sgd"}
+    assert "augment.rotation" in keys
+
+
+def test_set_and_hparams_reach_every_trial_and_name_the_study(tmp_path: Path) -> None:
+    path = study_file(tmp_path)
+    plain = load_sweep(path)
+    again = load_sweep(path)
+    short = load_sweep(path, ["train.epochs=2"])
+    assert plain.dir_name == again.dir_name and short.dir_name != plain.dir_name
+    trial = short.search.run(3, {"train.learning_rate": 0.002})
+    assert trial.label == "trial 3" and trial.profile.name == "smoke-trial-3"
+    assert trial.profile.train.epochs == 2 and trial.profile.train.learning_rate == 0.002
+    with_hparams = tmp_path / "hp.toml"
+    with_hparams.write_text(
+        path.read_text().replace(
+            f'base = "{SMOKE}"', f'base = "{SMOKE}"\nhparams = "{REPO}/profiles/hparams/sgd.toml"'
+        )
+    )
+    sgd = load_sweep(with_hparams).search.run(1, {"train.learning_rate": 0.01}).profile
+    assert sgd.train.optimizer == "sgd" and sgd.train.learning_rate == 0.01  # the space wins
+
+
+def test_importing_the_study_parts_loads_no_optuna_until_a_study_opens() -> None:
+    code = (
+        "import sys; from core.sweeps.spec import load_sweep; import core.sweeps.loop; "
+        "load_sweep('profiles/sweeps/smoke-search.toml'); "
+        "print([m for m in sys.modules if m.split('.')[0] in ('optuna', 'tensorflow')])"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=cli_env(), capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
+def test_a_key_searched_and_set_is_one_line_exit_2_and_nothing_written(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    proc = subprocess.run(
+        cli_command(
+            "--sweep", "tests/broken_sweeps/valid_search.toml",
+            "--set", "train.learning_rate=0.01", "--runs-dir", str(runs),
+        ),
+        cwd=REPO, env=cli_env(), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == EXIT_USAGE, proc.stderr
+    assert proc.stderr.count("\n") == 1 and proc.stdout == ""
+    assert "valid_search.toml:10: [search.space]: train.learning_rate: is searched here" in (
+        proc.stderr
+    )
+    assert not runs.exists()
+
+
+# --- a study with the stand-in engine ------------------------------------------------------------
+
+
+def test_study_prunes_losing_trials_and_its_summary_names_the_best(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    FakeRun.val_accuracy = good_rate
+    driver = driver_for(study_file(tmp_path, trials=8), runs)
+    assert driver.execute() == EXIT_OK
+    out = output(driver)
+    print(out)
+    data = sweep_json(runs)
+    statuses = [r["status"] for r in data["runs"]]
+    assert len(statuses) == 8 and set(statuses) <= {"completed", "pruned"}
+    assert statuses.count("pruned") >= 1 and data["status"] == "completed"
+    assert [r["index"] for r in data["runs"]] == list(range(1, 9))
+    # pruned everywhere: the run's report, compare's rows, the mark
+    pruned = [Path(r["run_dir"]) for r in data["runs"] if r["status"] == "pruned"]
+    report = json.loads((pruned[0] / "report.json").read_text())
+    assert report["status"] == "pruned" and report.get("test") is None
+    assert len(report["epochs"]) < 4
+    assert {row.status for row in collect([sweep_folder(runs)])} == {"completed", "pruned"}
+    assert mark_of("pruned") == "✂" and RunStatus.PRUNED in FINISHED
+    # the study agrees with the runs
+    states = [t.state.name for t in optuna_trials(runs)]
+    assert states.count("PRUNED") == statuses.count("pruned")
+    assert states.count("COMPLETE") == statuses.count("completed")
+    # the best trial: the completed trial with the highest objective, named in every summary
+    best = max(
+        (r for r in data["runs"] if r["status"] == "completed"),
+        key=lambda r: good_rate_of(r),
+    )
+    assert data["search"]["best"]["trial"] == best["index"]
+    line = f"best trial: {best['index']} (val_accuracy "
+    summary = (sweep_folder(runs) / "summary.md").read_text()
+    assert line in out and f"- {line}" in summary
+    assert f"pruned: {statuses.count('pruned')} of 8 trials" in summary
+    assert "parameter importances" in summary
+    rows = list(csv.DictReader(io.StringIO((sweep_folder(runs) / "summary.csv").read_text())))
+    assert rows[0]["trial"] == str(best["index"])  # trials by objective, best first
+    values = [float(r["objective"]) for r in rows]
+    assert values == sorted(values, reverse=True)
+
+
+def good_rate_of(run: dict[str, Any]) -> float:
+    """The stand-in's best epoch for a sweep.json run (its last: the curve rises)."""
+    profile = argparse.Namespace(
+        train=argparse.Namespace(learning_rate=run["overrides"]["train.learning_rate"])
+    )
+    return good_rate(profile, 4)
+
+
+def test_compare_on_the_study_dir_names_the_best_trial_and_the_pruned(tmp_path: Path) -> None:
+    from tui.cli.compare import compare
+
+    runs = tmp_path / "runs"
+    FakeRun.val_accuracy = good_rate
+    assert driver_for(study_file(tmp_path, trials=6), runs).execute() == EXIT_OK
+    out = io.StringIO()
+    args = argparse.Namespace(compare=[str(sweep_folder(runs))], plain=True)
+    assert compare(args, out) == EXIT_OK
+    text = out.getvalue()
+    print(text)
+    report = report_at(sweep_folder(runs))
+    assert report is not None and report.best is not None
+    assert f"best trial: {report.best.index} (val_accuracy" in text
+    assert "pruned:" in text and "trials by objective" in text
+
+
+def test_ctrl_c_mid_study_then_the_same_command_finishes_it_no_trial_twice(
+    tmp_path: Path,
+) -> None:
+    runs = tmp_path / "runs"
+    path = study_file(tmp_path, trials=6, extra='pruner = "none"\n')
+    driver = driver_for(path, runs)
+
+    def stop_in_trial_three(run: FakeRun, epoch: int) -> None:
+        if run.profile.name.endswith("trial-3") and epoch == 2:
+            driver._on_sigint()  # as Ctrl+C's handler takes it
+
+    FakeRun.hook = stop_in_trial_three
+    assert driver.execute() == EXIT_STOPPED
+    assert "[3/6] study trial 3: stopped after 2 of 4 epochs" in output(driver)
+    data = sweep_json(runs)
+    assert [r["status"] for r in data["runs"]] == ["completed", "completed", "stopped"]
+    assert data["status"] == "stopped"
+    assert [t.state.name for t in optuna_trials(runs)] == ["COMPLETE", "COMPLETE", "RUNNING"]
+    trial_three = Path(data["runs"][2]["run_dir"])
+
+    FakeRun.hook = None
+    again = driver_for(path, runs)
+    assert again.execute() == EXIT_OK
+    out = output(again)
+    assert "(2 to resume" not in out and "3 to ask, 1 to resume, 2 finished earlier" in out
+    assert 'resuming run 3/6 "trial 3" (stopped after 2 of 4 epochs)' in out
+    data = sweep_json(runs)
+    assert [r["index"] for r in data["runs"]] == [1, 2, 3, 4, 5, 6]
+    assert [r["status"] for r in data["runs"]] == ["completed"] * 6
+    assert Path(data["runs"][2]["run_dir"]) == trial_three  # the same trial, resumed
+    assert len(run_dirs(runs)) == 6  # one directory per trial: none ran twice
+    made = [m for m in FakeRun.made if m.startswith("start")]
+    assert sorted(made) == [f"start smoke-trial-{n}" for n in range(1, 7)]
+    assert FakeRun.made.count(f"resume {trial_three.name}") == 1
+    assert [t.state.name for t in optuna_trials(runs)] == ["COMPLETE"] * 6
+    assert [r["epoch"] for r in read_history(trial_three)] == [1, 2, 3, 4]
+
+
+def read_history(run_dir: Path) -> list[dict[str, Any]]:
+    from core.storage import rundir
+
+    return rundir.read_history(run_dir / "history.csv")
+
+
+def test_a_trial_that_never_made_its_directory_starts_again_as_the_same_trial(
+    tmp_path: Path,
+) -> None:
+    """Asked, then its run could not start: the same command runs that trial (its number and
+    settings), not a new one."""
+    runs = tmp_path / "runs"
+    path = study_file(tmp_path, trials=3, extra='pruner = "none"\n')
+    FakeRun.cannot_start = {"smoke-trial-2": DataError("no data today")}
+    first = driver_for(path, runs)
+    with pytest.raises(DataError):
+        first.execute()
+    data = sweep_json(runs)
+    assert [r["status"] for r in data["runs"]] == ["completed", "pending"]
+    asked = data["runs"][1]["overrides"]
+    FakeRun.cannot_start = {}
+    assert driver_for(path, runs).execute() == EXIT_OK
+    data = sweep_json(runs)
+    assert [r["index"] for r in data["runs"]] == [1, 2, 3]
+    assert data["runs"][1]["overrides"] == asked
+    assert [t.number for t in optuna_trials(runs)] == [0, 1, 2]
+    assert len(run_dirs(runs)) == 3
+
+
+def test_val_loss_objective_prefers_the_lowest(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    path = study_file(tmp_path, trials=4, extra='objective = "val_loss"\npruner = "none"\n')
+    assert driver_for(path, runs).execute() == EXIT_OK
+    assert objective_value([{"val_loss": 2.0}, {"val_loss": 1.5}], "val_loss") == 1.5
+    assert objective_value([{"val_accuracy": 0.2}, {"val_accuracy": 0.5}], "val_accuracy") == 0.5
+    assert objective_value([{"val_loss": None}], "val_loss") is None
+    assert sweep_json(runs)["search"]["direction"] == "minimize"
+
+
+# --- the parts ----------------------------------------------------------------------------------
+
+
+class StubTrial:
+    def __init__(self, prune: bool) -> None:
+        self.prune = prune
+        self.reported: list[tuple[float, int]] = []
+        self.attrs: dict[str, Any] = {}
+
+    def report(self, value: float, step: int) -> None:
+        self.reported.append((value, step))
+
+    def should_prune(self) -> bool:
+        return self.prune
+
+    def set_user_attr(self, key: str, value: Any) -> None:
+        self.attrs[key] = value
+
+
+def epoch(number: int, val_accuracy: float = 0.3) -> EpochEnded:
+    return EpochEnded(number, 1.0, 1.0, 0.5, 1.0, val_accuracy, 0.001)
+
+
+def test_pruning_listener_reports_each_epoch_and_stops_with_the_pruner(tmp_path: Path) -> None:
+    search = load_sweep(study_file(tmp_path)).search
+    trial, run = StubTrial(prune=True), FakeRun(search.profile, tmp_path)
+    listener = PruningListener(trial, run, search, epochs=3)
+    listener(RunOpened(str(tmp_path), "x", False))
+    assert trial.attrs["run_dir"] == str(tmp_path.resolve())
+    listener(epoch(1, 0.31))
+    assert trial.reported == [(0.31, 1)]
+    assert run.stop_requested and run.stopped_by == PRUNER
+    assert "pruner stopped it after epoch 1 of 3: val_accuracy 0.3100" in run.stop_reason
+
+
+def test_pruning_listener_never_prunes_the_last_epoch_or_a_nan(tmp_path: Path) -> None:
+    search = load_sweep(study_file(tmp_path)).search
+    trial, run = StubTrial(prune=True), FakeRun(search.profile, tmp_path)
+    listener = PruningListener(trial, run, search, epochs=2)
+    listener(epoch(1, math.nan))
+    listener(epoch(2, 0.5))
+    assert trial.reported == [(0.5, 2)] and not run.stop_requested
+
+
+def test_each_trial_number_draws_its_own_settings(tmp_path: Path) -> None:
+    """Two processes asking side by side get different trial numbers, hence samplers."""
+    optuna = optuna_module()
+    search = load_sweep(study_file(tmp_path)).search
+    dist = optuna.distributions.FloatDistribution(1e-5, 1e-1, log=True)
+    study = optuna.create_study()
+    trial = study.ask()
+
+    def draw(number: int) -> float:
+        sampler = make_sampler(search, number)
+        return sampler.sample_independent(study, trial, "lr", dist)
+
+    assert draw(3) == draw(3)
+    assert len({draw(n) for n in range(6)}) == 6
+
+
+def test_a_float_range_is_drawn_to_four_digits_inside_its_bounds(tmp_path: Path) -> None:
+    search = load_sweep(study_file(tmp_path)).search
+    (dim,) = search.space
+    assert dim.normalize(0.000123456) == 0.0001235
+    assert dim.normalize(0.1000004) == 0.1 and dim.normalize(9.99999e-6) == 1e-5
+
+
+# --- real studies (slow) --------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_smoke_search_completes_with_pruning_and_names_the_best(tmp_path: Path, cli) -> None:
+    """The shipped smoke study, for real: about 2 minutes on 2 CPU cores."""
+    runs = tmp_path / "runs"
+    started = time.monotonic()
+    proc = cli(
+        "--sweep", "profiles/sweeps/smoke-search.toml", "--runs-dir", str(runs), "--plain",
+        timeout=900,
+    )  # fmt: skip
+    print(proc.stdout[-4000:], proc.stderr[-2000:], f"{time.monotonic() - started:.0f} s")
+    assert proc.returncode == EXIT_OK, proc.stderr
+    data = sweep_json(runs)
+    statuses = [r["status"] for r in data["runs"]]
+    assert len(statuses) == 8 and set(statuses) <= {"completed", "pruned"}, statuses
+    best = data["search"]["best"]
+    assert best is not None
+    assert f"best trial: {best['trial']} (val_accuracy" in proc.stdout
+    assert f"- best trial: {best['trial']}" in (sweep_folder(runs) / "summary.md").read_text()
+    assert (sweep_folder(runs) / JOURNAL).is_file()
+
+
+@pytest.mark.slow
+def test_real_study_ctrl_c_then_the_same_command(tmp_path: Path) -> None:
+    """SIGINT in trial 2 of a real 3-trial study; the same command finishes all 3, resuming
+    trial 2's directory."""
+    runs = tmp_path / "runs"
+    args = (
+        "--sweep", "tests/broken_sweeps/valid_search.toml", "--runs-dir", str(runs), "--plain",
+        "--set", "train.epochs=2", "--set", "data.synthetic_train=300",
+        "--set", "data.synthetic_test=60", "--set", "profiler.trace=false",
+    )  # fmt: skip
+    proc = start_cli(*args)
+    assert proc.stdout is not None
+    seen = []
+    deadline = time.monotonic() + 600
+    for line in proc.stdout:
+        seen.append(line)
+        if line.startswith("epoch 1/2") and any("starting trial 2/4" in s for s in seen):
+            proc.send_signal(signal.SIGINT)
+            break
+        assert time.monotonic() < deadline, "".join(seen)
+    rest, err = proc.communicate(timeout=300)
+    print("".join(seen) + rest, err)
+    assert proc.returncode == EXIT_STOPPED, err
+    assert [r["status"] for r in sweep_json(runs)["runs"]][:2] == ["completed", "stopped"]
+    second = subprocess.run(
+        cli_command(*args), cwd=REPO, env=cli_env(), capture_output=True, text=True, timeout=900
+    )
+    print(second.stdout[-3000:], second.stderr[-2000:])
+    assert second.returncode == EXIT_OK, second.stderr
+    assert 'resuming run 2/4 "trial 2"' in second.stdout
+    data = sweep_json(runs)
+    assert [r["index"] for r in data["runs"]] == [1, 2, 3, 4]
+    assert all(r["status"] in ("completed", "pruned") for r in data["runs"])
+    assert len(run_dirs(runs)) == 4
+    assert os.path.isfile(sweep_folder(runs) / "summary.md")
