@@ -215,6 +215,18 @@ def missing_reason(report: dict[str, Any], status: str) -> str:
     return "no per-class results: this run was saved before cifar-tui recorded them"
 
 
+def worst_text(worst: list[tuple[str, str, int]]) -> str:
+    """The worst confusions in one line: "worst confusions: cat -> dog 187 · dog -> cat 121"."""
+    if not worst:
+        return "worst confusions: none (every test image right)"
+    return "worst confusions: " + " · ".join(f"{t} -> {p} {n}" for t, p, n in worst)
+
+
+def evaluated_line(event: Any) -> str:
+    """An ``Evaluated`` event's worst confusions, for the command line's renderers."""
+    return worst_text(worst_confusions(np.asarray(event.confusion), event.classes))
+
+
 def evaluated_report(event: Any) -> dict[str, Any]:
     """report.json's ``test`` from an ``Evaluated`` event (core/events.py): the figures and what
     the pass cost (``seconds``: the predict pass, and the per-class work after it)."""

@@ -262,3 +262,16 @@ def test_input_spec_of_a_host_pipeline_says_what_to_do_outside() -> None:
     spec = input_spec(profile)
     assert not spec["preprocessing_inside"] and spec["shape"] == [64, 64, 3]
     assert "standardized per image" in spec["text"] and "32x32 to 64x64" in spec["text"]
+
+
+def test_the_command_line_names_the_worst_confusions() -> None:
+    import io
+
+    from tui.cli.render import PlainRenderer
+
+    out = io.StringIO()
+    matrix = confusion_matrix([0, 0, 1, 2, 2, 2], [0, 1, 1, 0, 0, 2], 3)
+    results = evaluate(np.eye(3, dtype=np.float32)[[0, 1, 1, 0, 0, 2]], [0, 0, 1, 2, 2, 2], NAMES)
+    assert results.confusion.tolist() == matrix.tolist()
+    PlainRenderer(out)(evaluated(results))
+    assert out.getvalue() == "worst confusions: ship -> cat 2 · cat -> dog 1\n"

@@ -13,9 +13,11 @@ import sys
 from typing import Any, TextIO
 
 from core.dispatch import EventConsumer, dispatch
+from core.evaluation import evaluated_line
 from core.events import (
     BatchProgress,
     EpochEnded,
+    Evaluated,
     Event,
     ProfilerSummary,
     RunFinished,
@@ -123,6 +125,9 @@ class PlainRenderer(EventConsumer):
     def on_warning(self, event: RunWarning) -> None:
         self.say(f"warning: {event.message}")
 
+    def on_evaluated(self, event: Evaluated) -> None:
+        self.say(evaluated_line(event))
+
     def on_run_finished(self, event: RunFinished) -> None:
         self.say(finished_line(event, self.run_dir))
 
@@ -209,6 +214,9 @@ class LiveRenderer(EventConsumer):
 
     def on_warning(self, event: RunWarning) -> None:
         self.console.print(f"[bold yellow]warning:[/] {event.message}")
+
+    def on_evaluated(self, event: Evaluated) -> None:
+        self.console.print(evaluated_line(event), markup=False)
 
     def on_run_finished(self, event: RunFinished) -> None:
         self.live.update(self._view())

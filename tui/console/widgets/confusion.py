@@ -21,7 +21,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from core.evaluation import ClassResults, class_results, missing_reason
+from core.evaluation import ClassResults, class_results, missing_reason, worst_text
 from core.format import fmt
 
 CELL = 6  # columns per cell: a count up to 9999, a marker and a space
@@ -69,10 +69,7 @@ def heat_map(
 
 
 def worst_line(results: ClassResults) -> str:
-    worst = results.worst_confusions()
-    if not worst:
-        return "worst confusions: none (every test image right)"
-    return "worst confusions: " + " · ".join(f"{t} -> {p} {n}" for t, p, n in worst)
+    return worst_text(results.worst_confusions())
 
 
 def per_class_line(results: ClassResults) -> str:
