@@ -145,6 +145,14 @@ class TrainConfig:
         "float32", "compute precision (Keras dtype policy)", "str", choices=PRECISIONS
     )
     jit_compile: str = spec("auto", "XLA compilation of the train step", "str", choices=JIT)
+    devices: int | str = spec(
+        1,
+        'accelerators one run trains on, data-parallel: a count or "all" (batch_size stays '
+        "the global batch, split evenly over them)",
+        "int_or_all",
+        min=1,
+        max=1024,
+    )
     steps_per_execution: int = spec(
         1,
         "train steps per compiled call (higher cuts per-step overhead; JAX: an unrolled scan, "
@@ -235,9 +243,12 @@ def describe_allowed(meta: dict[str, Any]) -> str:
         return "a list of two integers [first, last] with 1 <= first <= last"
     if kind == "str":
         return "a string"
-    noun = {"int": "an integer", "float": "a number", "int_or_auto": 'an integer or "autotune"'}[
-        kind
-    ]
+    noun = {
+        "int": "an integer",
+        "float": "a number",
+        "int_or_auto": 'an integer or "autotune"',
+        "int_or_all": 'an integer or "all"',
+    }[kind]
     lo, hi = meta.get("min"), meta.get("max")
     lo_op = ">" if meta.get("min_exclusive") else ">="
     hi_op = "<" if meta.get("max_exclusive") else "<="
@@ -247,6 +258,10 @@ def describe_allowed(meta: dict[str, Any]) -> str:
     if hi is not None:
         parts.append(f"{hi_op} {hi:g}" if isinstance(hi, float) else f"{hi_op} {hi}")
     return noun + (" " + " and ".join(parts) if parts else "")
+
+
+#: The one word an integer key of these kinds also takes.
+WORDS = {"int_or_auto": "autotune", "int_or_all": "all"}
 
 
 def check_value(meta: dict[str, Any], value: Any) -> tuple[bool, Any]:
@@ -266,11 +281,11 @@ def check_value(meta: dict[str, Any], value: Any) -> tuple[bool, Any]:
             and 1 <= value[0] <= value[1]
         )
         return ok, (tuple(value) if ok else value)
-    if kind == "int_or_auto" and value == "autotune":
+    if value == WORDS.get(kind):
         return True, value
     if isinstance(value, bool):
         return False, value
-    if kind in ("int", "int_or_auto"):
+    if kind in ("int", *WORDS):
         if not isinstance(value, int):
             return False, value
     elif kind == "float":

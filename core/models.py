@@ -133,7 +133,9 @@ def build_model(profile: Profile, num_classes: int = 10, *, steps_per_call: int 
             inputs = keras.Input(shape=(size, size, 3), dtype="float32", name="images")
             x = augment(inputs)
         body = {"alexnet": _alexnet, "vgg16": _vgg16, "vgg_small": _vgg_small}[arch]
-        x = body(x, layers)
+        from core.training.distribute import replica_layers
+
+        x = body(x, replica_layers(layers))  # BatchNormalization over the global batch
         outputs = layers.Dense(
             num_classes, activation="softmax", dtype="float32", name="predictions"
         )(x)

@@ -10,6 +10,7 @@ that quietly falls back wastes hours of GPU time.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 import sys
@@ -286,6 +287,7 @@ def resolve(layers: list[Layer], *, check_data: bool = True) -> Profile:
     tables["model"] = model = _check_model(tables["model"], merged)
     tables["data"] = _check_data(tables["data"], tables["train"].batch_size, merged, check_data)
     _check_backend(tables["pipeline"], tables["train"], merged)
+    _check_devices(tables["train"], tables["data"], merged)
     _check_augment_order(tables["augment"], tables["pipeline"], model, merged)
     return Profile(name=name, description=merged.values.get("description", ""), **tables)
 
@@ -356,6 +358,51 @@ def _check_backend(pipeline: PipelineConfig, train: TrainConfig, merged: _Merged
             "a call are compiled as one unrolled program (one copy per step), so compiling "
             f"grows with it; use at most {MAX_SCANNED_STEPS}",
         )
+
+
+def _check_devices(train: TrainConfig, data: DataConfig, merged: _Merged) -> None:
+    """A device count the batches cannot be split over (core/training/distribute.py); "all"
+    is checked when the run starts and knows its devices."""
+    from core.training.distribute import SCAN_WITH_DEVICES, split_problem
+
+    if not isinstance(train.devices, int) or train.devices == 1:
+        return
+    if keras_backend() == "jax" and train.steps_per_execution > 1:
+        raise merged.error(_later(merged, "train.steps_per_execution"), SCAN_WITH_DEVICES)
+    sizes = {"validation": data.validation_size}
+    test = _known_test_count(data)
+    if test is not None:
+        sizes["test"] = test
+    test_key = "data.limit" if data.limit else "data.synthetic_test"
+    if data.source != "synthetic" and not data.limit:
+        test_key = "train.devices"  # CIFAR-10's 10,000: only the device count can change
+    problem = split_problem(train.devices, train.batch_size, sizes, test_key=test_key)
+    if problem is not None:
+        key, message = problem
+        raise merged.error(_later(merged, key), message)
+
+
+def _later(merged: _Merged, key: str) -> str:
+    """Of ``key`` and train.devices, the one the later layer set (train.devices when ``key``
+    was left at its default): the error points at what the user wrote last."""
+    if key not in merged:
+        return "train.devices"
+    layers = merged.layers
+    devices = layers.index(merged.layer_of("train.devices")) if "train.devices" in merged else -1
+    return "train.devices" if devices > layers.index(merged.layer_of(key)) else key
+
+
+def _known_test_count(data: DataConfig) -> int | None:
+    """The test set's size where the profile alone says it (core.data.split's limit rule)."""
+    from core import data as data_mod
+
+    if data.source == "synthetic":
+        total = data.synthetic_test
+    elif data.source == "cifar10" and not os.environ.get(data_mod.LOCAL_CIFAR10):
+        total = 10000
+    else:
+        return None
+    return min(total, max(1, math.ceil(data.limit / 5))) if data.limit else total
 
 
 def _check_augment_order(

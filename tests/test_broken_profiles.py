@@ -298,6 +298,51 @@ CASES = [
             "use at most 64",
         ),
     ),
+    # --- train.devices: the batches must split evenly over them --------------------------------
+    Case(
+        "devices-split-the-batch-unevenly",
+        "devices_split_the_batch_unevenly.toml",
+        key="train.batch_size",
+        line=10,
+        cli=True,
+        expect=(
+            "batch_size 50 does not split evenly over 4 devices",
+            "use a multiple of 4 (48 or 52); or train.devices = 2, 5 or 10",
+        ),
+    ),
+    Case(
+        "devices-split-the-validation-unevenly",
+        "devices_split_the_validation_unevenly.toml",
+        key="data.validation_size",
+        line=6,
+        expect=(
+            "the validation set's 101 images do not split evenly over 2 devices",
+            "its last batch of 1 images cannot be shared",
+            "use validation_size 100 or 102",
+        ),
+    ),
+    Case(
+        "devices-set-uneven",
+        "valid_base.toml",
+        overrides=("train.devices=3",),
+        key="train.devices",
+        expect=("batch_size 50 does not split evenly over 3 devices", "train.devices = 2, 5 or 10"),
+    ),
+    Case(
+        "devices-zero",
+        "devices_zero.toml",
+        key="train.devices",
+        line=4,
+        expect=('must be an integer or "all" >= 1 and <= 1024', "got 0"),
+    ),
+    Case(
+        "devices-with-scanned-steps-on-jax",
+        "devices_with_scanned_steps_on_jax.toml",
+        key="train.steps_per_execution",
+        line=10,
+        env=(("KERAS_BACKEND", "jax"),),
+        expect=("JAX would split over the devices as one array", "use steps_per_execution = 1"),
+    ),
     # --- names --------------------------------------------------------------------------------
     Case(
         "missing-name",

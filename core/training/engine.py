@@ -96,6 +96,7 @@ class Run:
         self._env: dict[str, Any] = {}
         self._fit_callbacks: _FitCallbacks | None = None
         self._epoch_counter: Any = None  # core.training.pipeline.EpochCounter (TensorFlow)
+        self._placement: Any = None  # core.training.distribute.Placement: its devices
 
     @classmethod
     def resume(
@@ -179,7 +180,8 @@ class Run:
         started = time.time()
         keras, data = self._prepare()
         try:
-            return self._train(keras, data, started)
+            with self._placement.scope():  # one device, or the data-parallel strategy's
+                return self._train(keras, data, started)
         finally:
             assert self.recorder is not None
             self.recorder.close()
@@ -193,6 +195,10 @@ class Run:
         self._check_same_data(data.description)
         self.emit(Status("importing Keras"))
         keras, self._env = _import_keras()
+        from core.training.distribute import place_run
+
+        # Refuses (before anything is written) what the devices cannot split; notes them in env.
+        self._placement = place_run(keras, self.profile, data, self._env, self.resume_dir)
         self._open(data.description)
         return keras, data
 
