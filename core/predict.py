@@ -71,9 +71,12 @@ def load_run_model(run_dir: Path | str) -> RunModel:
 
 def _from_checkpoint(run_dir: Path, report: dict[str, Any], profile: Any) -> RunModel:
     status = report.get("status", "unknown")
-    missing = (
-        f"{run_dir} has no {MODEL_FILE} (a run saves it when it completes; this one is {status})"
+    why = (
+        "it completed before cifar-tui saved one"
+        if status == "completed"
+        else f"a run saves it when it completes; this one is {status}"
     )
+    missing = f"{run_dir} has no {MODEL_FILE} ({why})"
     if profile is None:
         raise RunDirError(f"{missing}, and its profile.toml cannot rebuild the model")
     weights = _checkpoints(run_dir / "checkpoint")
