@@ -70,7 +70,7 @@ def load_run_model(run_dir: Path | str) -> RunModel:
 
 
 def _from_checkpoint(run_dir: Path, report: dict[str, Any], profile: Any) -> RunModel:
-    status = report.get("status", "unknown")
+    status = _status(run_dir)
     why = (
         "it completed before cifar-tui saved one"
         if status == "completed"
@@ -130,6 +130,16 @@ def _checkpoints(directory: Path) -> list[Path]:
         found.remove(named)
         found.insert(0, named)
     return found
+
+
+def _status(run_dir: Path) -> str:
+    """The run's status as every reader derives it (a killed run: "interrupted")."""
+    from core.storage.rundir import load_run
+
+    try:
+        return str(load_run(run_dir).status)
+    except CifarTuiError:
+        return "unknown"
 
 
 def _report(run_dir: Path) -> dict[str, Any]:

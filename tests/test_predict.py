@@ -247,3 +247,10 @@ def test_a_stopped_run_records_no_per_class_data(stopped_run: Path) -> None:
     markdown = (stopped_run / "report.md").read_text()
     assert "- no per-class results: the run is stopped" in markdown
     assert "## Confusion matrix" not in markdown and "## Saved model" not in markdown
+
+
+def test_a_stopped_runs_model_comes_from_its_checkpoint(stopped_run: Path) -> None:
+    model = load_run_model(stopped_run)
+    assert model.source == "checkpoint/epoch-0001.weights.h5"
+    assert "a run saves it when it completes; this one is stopped" in model.note
+    assert model.class_names == tuple(f"pattern{i}" for i in range(10))  # from its data source
