@@ -394,6 +394,43 @@ def test_a_float_range_is_drawn_to_four_digits_inside_its_bounds(tmp_path: Path)
 
 
 @pytest.mark.slow
+def test_engine_stopped_by_the_pruner_ends_pruned_with_its_reason(tmp_path: Path) -> None:
+    """The real engine: a stop asked ``by`` PRUNER after epoch 1 of 3 keeps that epoch, skips
+    the test pass and ends "pruned" (report.json, RunFinished), exit code 0 for --watch."""
+    from core.events import RunFinished
+    from core.profiles import load_profile
+    from core.storage.control import exit_code_for
+    from core.storage.rundir import load_run
+    from core.training.engine import Run
+
+    profile = load_profile(
+        SMOKE,
+        overrides=[
+            "train.epochs=3", "data.synthetic_train=300", "data.synthetic_test=60",
+            "train.batch_size=50", "profiler.trace=false",
+        ],
+    )  # fmt: skip
+    seen: list[Any] = []
+    holder: dict[str, Run] = {}
+
+    def prune_after_one(event: Any) -> None:
+        seen.append(event)
+        if isinstance(event, EpochEnded) and event.epoch == 1:
+            holder["run"].request_stop(PRUNER, reason="the median pruner stopped it")
+
+    run = Run(profile, tmp_path, prune_after_one)
+    holder["run"] = run
+    assert run.execute() == RunStatus.PRUNED
+    finished = [e for e in seen if isinstance(e, RunFinished)][-1]
+    assert finished.status == "pruned" and finished.message == "the median pruner stopped it"
+    assert finished.test_accuracy is None and finished.stopped_by == ""
+    record = load_run(run.run_dir)
+    assert record.status == "pruned" and [e["epoch"] for e in record.epochs] == [1]
+    assert record.report.get("test") is None and "error" not in record.report
+    assert exit_code_for(record.status) == EXIT_OK
+
+
+@pytest.mark.slow
 def test_smoke_search_completes_with_pruning_and_names_the_best(tmp_path: Path, cli) -> None:
     """The shipped smoke study, for real: about 2 minutes on 2 CPU cores."""
     runs = tmp_path / "runs"
@@ -449,3 +486,107 @@ def test_real_study_ctrl_c_then_the_same_command(tmp_path: Path) -> None:
     assert all(r["status"] in ("completed", "pruned") for r in data["runs"])
     assert len(run_dirs(runs)) == 4
     assert os.path.isfile(sweep_folder(runs) / "summary.md")
+
+
+# --- the console (pilot, with the stand-in engine) --------------------------------------------
+
+STUDY_SWEEP = """\
+name = "tiny-study"
+description = "A study of the learning rate"
+base = "../tiny.toml"
+
+[search]
+trials = 5
+method = "random"
+startup_trials = 2
+
+[search.space]
+"train.learning_rate" = { log_uniform = [1e-5, 1e-1] }
+"""
+
+
+@pytest.fixture
+def fake_engine(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The console's sweep builds its runs with core.training.engine.Run: the stand-in here."""
+    monkeypatch.setattr("core.training.engine.Run", FakeRun)
+    FakeRun.reset()
+    yield FakeRun
+    FakeRun.reset()
+
+
+def test_console_shows_a_running_studys_trial_best_so_far_and_plots(
+    tmp_path: Path, fake_engine: type[FakeRun]
+) -> None:
+    import asyncio
+    import threading
+
+    from test_tui import sweeps_listed, wait_for
+    from test_tui_sweeps import cells, sweep_line, tiny_profiles
+    from textual.widgets import DataTable, Static
+
+    from tui.console.app import create_app
+    from tui.console.screens.watch import WatchScreen
+    from tui.console.widgets.plots import MetricPlot
+
+    profiles = tiny_profiles(tmp_path / "profiles", epochs=3)
+    (profiles / "sweeps" / "tiny-study.toml").write_text(STUDY_SWEEP, encoding="utf-8")
+    release = threading.Event()
+
+    def hold_trial_four(run: FakeRun, epoch: int) -> None:
+        if run.profile.name.endswith("trial-4") and epoch == 1:
+            release.wait(10)
+
+    fake_engine.val_accuracy = good_rate
+    fake_engine.hook = hold_trial_four
+    app = create_app(profiles, tmp_path / "runs")
+
+    async def scenario() -> None:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.press("S")
+            sweeps = await sweeps_listed(pilot)
+            rows = cells(sweeps.query_one("#sweeps", DataTable))
+            assert [r[:3] for r in rows if r[0] == "tiny-study"] == [["tiny-study", "5", "-"]]
+            details = str(sweeps.query_one("#sweep-details", Static).render())
+            assert "Study: 5 trials, random, val_accuracy (higher is better)" in details
+            assert "5 trials x at most 3 epochs" in details
+            names = [r[0] for r in rows]
+            sweeps.query_one("#sweeps", DataTable).move_cursor(row=names.index("tiny-study"))
+            await pilot.press("enter", "y")  # 5 trials: it asks first
+            await pilot.pause()
+            watch = app.screen
+            assert isinstance(watch, WatchScreen)
+            study = watch.query_one("#study", Static)
+            await wait_for(pilot, lambda: "trial 4/5" in str(study.render()), 10, "trial 4")
+            await pilot.pause(0.3)
+            text = str(study.render())
+            print(sweep_line(watch), text, sep="\n")
+            assert "sweep tiny-study: trial 4/5" in sweep_line(watch)
+            snap = app.sweep_state.snapshot
+            rate = snap.run(4).settings[0][1]
+            assert f"trial 4/5 ▶ learning_rate={rate}" in text
+            best = max((v for v in snap.runs if v.status == "completed"), key=lambda v: v.objective)
+            assert f"best so far: trial {best.index} · val_accuracy {best.objective:.4f}" in text
+            trials = watch.query_one("#plot-trials", MetricPlot)
+            assert trials.display and not watch.query_one("#plot-lr").display
+            assert trials.series["completed"][best.index - 1] == best.objective
+            pruned = [v.index for v in snap.runs if v.status == "pruned"]
+            assert [i + 1 for i, v in enumerate(trials.series["pruned"]) if v] == pruned
+            curves = watch.query_one("#plot-curves", MetricPlot)
+            assert list(curves.series) == ["#1", "#2", "#3", "#4"]
+            assert curves.series["#4"] == [good_rate(snap_profile(snap, 4), 1)]  # live
+            release.set()
+            await wait_for(pilot, lambda: not app.run_active, 10, "the study's end")
+            assert app.sweep_state.snapshot.status == "completed"
+            await pilot.press("p", "S")
+            sweeps = await sweeps_listed(pilot)
+            (row,) = [
+                r for r in cells(sweeps.query_one("#sweeps", DataTable)) if r[0] == "tiny-study"
+            ]
+            assert row[2].startswith("completed 5/5 best 0.")
+
+    asyncio.run(scenario())
+
+
+def snap_profile(snap: Any, index: int) -> Any:
+    rate = dict(snap.run(index).settings)["train.learning_rate"]
+    return argparse.Namespace(train=argparse.Namespace(learning_rate=rate))

@@ -36,9 +36,10 @@ PROC_LOCKS = Path("/proc/locks")
 
 
 def exit_code_for(status: str, stopped_by: str = "") -> int:
-    """The process exit code of a run (or sweep) that ended with ``status``: 0 completed,
-    130 stopped (129 / 143 when SIGHUP / SIGTERM stopped it), 1 otherwise."""
-    if status == RunStatus.COMPLETED:
+    """The process exit code of a run (or sweep) that ended with ``status``: 0 completed (or
+    pruned: a study's trial its pruner gave up on, which is no failure), 130 stopped (129 / 143
+    when SIGHUP / SIGTERM stopped it), 1 otherwise."""
+    if status in (RunStatus.COMPLETED, RunStatus.PRUNED):
         return EXIT_OK
     if status == RunStatus.STOPPED:
         return EXIT_FOR_STOPPER.get(stopped_by, EXIT_STOPPED)

@@ -212,7 +212,7 @@ class CifarTuiApp(App[int]):
 
         self._stop_following()
         command = sweep_command(sweep.path, sweep.overrides, self.runs_dir)
-        self.sweep_state = SweepState(sweep.name, str(sweep.path), len(sweep.runs), command)
+        self.sweep_state = SweepState(sweep.name, str(sweep.path), sweep.planned, command)
         self.run_state = RunState(label=f"sweep {sweep.name}", status="opening the sweep")
         control = RunControl()  # stops the sweep loop, which stops its current run
         self.control = control
@@ -369,12 +369,10 @@ class CifarTuiApp(App[int]):
             snap = message.snapshot
             where = f"Summary: {snap.path / 'summary.md'}"
             if snap.status in ("completed", "failed"):
-                text = (
-                    f"Sweep {sweep.name} {snap.status}: {snap.finished} of {len(snap.runs)} runs."
-                )
+                text = f"Sweep {sweep.name} {snap.status}: {snap.finished} of {snap.total} runs."
             else:
                 text = (
-                    f"Sweep {sweep.name} {snap.status}: {snap.finished} of {len(snap.runs)} "
+                    f"Sweep {sweep.name} {snap.status}: {snap.finished} of {snap.total} "
                     "runs finished; start it again to resume."
                 )
             severity = "error" if snap.status == "failed" else "information"

@@ -19,6 +19,7 @@ from core.status import FINISHED, RunStatus
 if TYPE_CHECKING:
     from core.config import Profile
     from core.storage.rundir import RunRecord
+    from core.sweeps.spec import Sweep
 
 
 @dataclass(frozen=True)
@@ -106,10 +107,13 @@ class SweepFileEntry:
     overrides: tuple[str, ...] = ()  # the pick form's overrides it runs with
     dropped: tuple[str, ...] = ()  # form overrides left out: the sweep sets those keys itself
     estimate: str = ""  # "about 1:05 at 4.4 s/epoch (...)", or "" when nothing says
+    #: A study ([search]): what it searches, and its trials in all ("" and 0 for a list).
+    study: str = ""
+    trials: int = 0
 
     @property
     def runs(self) -> int:
-        return len(self.labels)
+        return self.trials or len(self.labels)
 
 
 def split_overrides(
@@ -144,12 +148,14 @@ def _sweep_entry(
 
     try:
         sweep = load_sweep(path, check_data=False)
-        kept, dropped = split_overrides(overrides, {k for r in sweep.runs for k in r.overrides})
+        kept, dropped = split_overrides(overrides, _varied(sweep))
         if kept:
             sweep = load_sweep(path, kept, check_data=False)
     except CifarTuiError as exc:
         return SweepFileEntry(path, path.stem, error=str(exc))
     directory = runs_dir / SWEEPS_FOLDER / sweep.dir_name
+    if sweep.search is not None:
+        return _study_entry(path, sweep, directory, kept, dropped, records)
     return SweepFileEntry(
         path,
         sweep.name,
@@ -161,6 +167,41 @@ def _sweep_entry(
         overrides=kept,
         dropped=dropped,
         estimate=sweep_estimate([run.profile for run in sweep.runs], records),
+    )
+
+
+def _varied(sweep: Sweep) -> set[str]:
+    """The keys a sweep sets per run: a form override of one would undo it (of a study's
+    searched key, it would be an error)."""
+    if sweep.search is not None:
+        return {dim.key for dim in sweep.search.space}
+    return {k for r in sweep.runs for k in r.overrides}
+
+
+def _study_entry(
+    path: Path,
+    sweep: Sweep,
+    directory: Path,
+    kept: tuple[str, ...],
+    dropped: tuple[str, ...],
+    records: list[RunRecord],
+) -> SweepFileEntry:
+    """A study's row: its trials (each at most the base's epochs: pruned ones stop early)."""
+    search = sweep.search
+    space = "; ".join(f"{d.key} {d.describe()}" for d in search.space)
+    return SweepFileEntry(
+        path,
+        sweep.name,
+        sweep.description,
+        (),
+        directory,
+        sweep_progress(directory),
+        epochs=(search.epochs,) * search.trials,
+        overrides=kept,
+        dropped=dropped,
+        estimate=sweep_estimate([search.profile] * search.trials, records),
+        study=f"{search.describe()}; searching {space}",
+        trials=search.trials,
     )
 
 
@@ -204,7 +245,14 @@ def sweep_progress(directory: Path) -> str:
     if status == RunStatus.RUNNING and not is_live(directory):
         status = RunStatus.INTERRUPTED  # killed: nobody holds its lock
     done = sum(r.get("status") in FINISHED for r in runs)
-    return f"{status} {done}/{len(runs)}"
+    study = data.get("search") if isinstance(data.get("search"), dict) else None
+    if study is None:
+        return f"{status} {done}/{len(runs)}"
+    best = study.get("best") if isinstance(study.get("best"), dict) else None
+    text = f"{status} {done}/{study.get('trials', len(runs))}"
+    if best and isinstance(best.get("objective"), (int, float)):
+        text += f" best {best['objective']:.4f}"  # the best trial's objective so far
+    return text
 
 
 def last_results(runs_dir: Path) -> dict[str, RunRecord]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from textual.message import Message
 
@@ -30,6 +31,7 @@ from core.sweeps.spec import Sweep
 from core.sweeps.sweepdir import SKIP, Eta, SweepEntry
 from tui.console.messages import EngineDone, EngineEvent, SweepDone, SweepRunStarting, SweepUpdate
 from tui.console.runner import ProgressThrottle, RunControl
+from tui.console.study_view import StudyInfo, study_info, trial_fields
 
 Post = Callable[[Message], object]
 
@@ -47,6 +49,10 @@ class SweepRunView:
     best_val_accuracy: float | None = None
     message: str = ""  # why a run failed or diverged
     run_dir: str | None = None
+    # A study's trial (tui/console/study_view.py): its settings, objective per epoch, best.
+    settings: tuple[tuple[str, Any], ...] = ()
+    curve: tuple[float | None, ...] = ()
+    objective: float | None = None
 
 
 @dataclass(frozen=True)
@@ -59,16 +65,22 @@ class SweepSnapshot:
     runs: tuple[SweepRunView, ...]
     eta: Eta
     current: int | None = None  # index of the run training now
+    planned: int = 0  # runs in all (a study's trials are not all asked yet); 0: len(runs)
+    study: StudyInfo | None = None  # a [search] sweep's objective and description
 
     @property
     def finished(self) -> int:
         return sum(r.status in FINISHED for r in self.runs)
 
+    @property
+    def total(self) -> int:
+        return self.planned or len(self.runs)
+
     def run(self, index: int) -> SweepRunView:
-        return self.runs[index - 1]
+        return next(r for r in self.runs if r.index == index)
 
 
-def _view(entry: SweepEntry, live_epochs: int = 0) -> SweepRunView:
+def _view(entry: SweepEntry, live_epochs: int = 0, study: StudyInfo | None = None) -> SweepRunView:
     record = entry.record
     return SweepRunView(
         index=entry.run.index,
@@ -80,6 +92,7 @@ def _view(entry: SweepEntry, live_epochs: int = 0) -> SweepRunView:
         best_val_accuracy=record.best_val_accuracy if record else None,
         message=entry.error_message,
         run_dir=str(entry.run_dir) if entry.run_dir else None,
+        **trial_fields(entry, study),
     )
 
 
@@ -89,7 +102,8 @@ def snapshot(loop: SweepLoop) -> SweepSnapshot:
     assert sweep_dir is not None
     current = loop.current.run.index if loop.current is not None else None
     live = len(loop.live_seconds)
-    runs = tuple(_view(e, live if e.run.index == current else 0) for e in sweep_dir.entries)
+    study = study_info(loop.sweep)
+    runs = tuple(_view(e, live if e.run.index == current else 0, study) for e in sweep_dir.entries)
     return SweepSnapshot(
         name=sweep_dir.sweep.name,
         path=sweep_dir.path,
@@ -97,6 +111,8 @@ def snapshot(loop: SweepLoop) -> SweepSnapshot:
         runs=runs,
         eta=loop.eta(),
         current=current,
+        planned=loop.sweep.planned,
+        study=study,
     )
 
 

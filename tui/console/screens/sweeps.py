@@ -45,6 +45,8 @@ def plan_text(entry: SweepFileEntry) -> str:
     low, high = min(epochs), max(epochs)
     each = f"{low}" if low == high else f"{low}-{high}"
     text = f"{entry.runs} runs x {each} epochs = {sum(epochs)} epochs"
+    if entry.study:  # pruned trials stop early: the plan is the most it costs
+        text = f"{entry.runs} trials x at most {each} epochs = at most {sum(epochs)} epochs"
     return text + (f", {entry.estimate}" if entry.estimate else ", no time estimate yet")
 
 
@@ -182,7 +184,10 @@ class SweepsScreen(Screen):
         if entry.description:
             text.append(f": {entry.description}")
         runs = " · ".join(f"{n} {label}" for n, label in enumerate(entry.labels, start=1))
-        text.append(f"\n{entry.runs} run(s): {runs}")
+        if entry.study:  # its runs are the trials Optuna asks for as it goes
+            text.append(f"\nStudy: {entry.study}")
+        else:
+            text.append(f"\n{entry.runs} run(s): {runs}")
         text.append(f"\n{plan_text(entry)}.")
         if entry.overrides or entry.dropped:
             text.append(f"\n{overrides_text(entry)}", "bold")

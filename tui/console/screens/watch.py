@@ -39,6 +39,7 @@ from core.format import (
 from core.hints import hint_for_run
 from core.status import BAD_ENDINGS, MARK, RESUMABLE, RunStatus, mark_of, style_of
 from tui.console.state import RunState, SweepState
+from tui.console.study_view import curve_series, study_text, trial_series
 from tui.console.widgets.plots import RUN_FIGURES, MetricPlot
 
 if TYPE_CHECKING:
@@ -73,13 +74,17 @@ def sweep_text(sweep: SweepState, stopping: bool) -> Text:
         else:
             text.append(": opening its directory…")
         return text
-    count = len(snap.runs)
+    count = snap.total
     busy = " · stopping…" if stopping else ""
-    if sweep.active and snap.current is not None:
+    if sweep.active and snap.current is not None and snap.study is not None:
+        text.append(f": trial {snap.current}/{count}", "bold")  # its settings: the study line
+        text.append(busy or f" · {eta_text(snap.eta)}")
+    elif sweep.active and snap.current is not None:
         text.append(f": run {snap.current}/{count} {snap.run(snap.current).label}", "bold")
         text.append(busy or f" · {eta_text(snap.eta)}")
     elif sweep.active:
-        text.append(f": {snap.finished} of {count} runs finished" + (busy or " · next run…"))
+        runs = "trials" if snap.study is not None else "runs"
+        text.append(f": {snap.finished} of {count} {runs} finished" + (busy or " · next run…"))
     elif sweep.error:
         text.append(f": stopped by an error: {sweep.error}", "bold red")
     else:
@@ -140,6 +145,12 @@ def outcome_of(state: RunState, in_sweep: bool) -> tuple[str, str]:
     return outcome, level
 
 
+def _hidden(widget: Any) -> Any:
+    """A widget that shows only for a study (WatchScreen._draw_study)."""
+    widget.display = False
+    return widget
+
+
 class WatchScreen(Screen):
     """Live view of the console's run."""
 
@@ -157,6 +168,7 @@ class WatchScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="sweep", markup=False)
+        yield _hidden(Static(id="study", markup=False))  # a study's trial and best so far
         yield Static(id="device", markup=False)
         yield Static(id="outcome", markup=False)
         yield Static(id="warnings", markup=False)
@@ -171,6 +183,9 @@ class WatchScreen(Screen):
             yield MetricPlot("accuracy", id="plot-accuracy")
             yield MetricPlot("loss", id="plot-loss")
             yield MetricPlot("learning rate", id="plot-lr")
+            # A study's: each trial's objective by number, and each trial's curve.
+            yield _hidden(MetricPlot("objective by trial", id="plot-trials", scatter=True))
+            yield _hidden(MetricPlot("trial curves", id="plot-curves", legend=False))
         yield Footer()
 
     def on_mount(self) -> None:
@@ -254,6 +269,44 @@ class WatchScreen(Screen):
         if sweep is not None:
             stopping = sweep.active and self.app.control.stop_requested
             widget.update(sweep_text(sweep, stopping))
+        self._draw_study()
+
+    def _study_snapshot(self) -> Any:
+        """The study's snapshot while the console's sweep is a study, else None."""
+        sweep = self.app.sweep_state
+        snap = sweep.snapshot if sweep is not None else None
+        return snap if snap is not None and snap.study is not None else None
+
+    def _draw_study(self) -> None:
+        """The study line and plots in place of the loss and rate plots (a study only)."""
+        snap = self._study_snapshot()
+        study = snap is not None
+        for selector, shown in (
+            ("#study", study),
+            ("#plot-trials", study),
+            ("#plot-curves", study),
+            ("#plot-loss", not study),
+            ("#plot-lr", not study),
+        ):
+            self.query_one(selector).display = shown
+        if snap is None:
+            return
+        sweep = self.app.sweep_state
+        assert sweep is not None
+        self.query_one("#study", Static).update(study_text(snap, snap.study, sweep.active))
+        trials = self.query_one("#plot-trials", MetricPlot)
+        trials.title = f"{snap.study.objective} by trial"
+        trials.show(trial_series(snap), snap.total)
+        self._draw_curves()
+
+    def _draw_curves(self) -> None:
+        snap = self._study_snapshot()
+        if snap is None:
+            return
+        curves = self.query_one("#plot-curves", MetricPlot)
+        curves.title = f"{snap.study.objective} per epoch"
+        live = self.state.epochs if snap.current is not None else []
+        curves.show(curve_series(snap, snap.study, live), self.state.planned_epochs or None)
 
     def _add_epoch_row(self) -> None:
         table = self.query_one("#epochs", DataTable)
@@ -358,6 +411,7 @@ class WatchScreen(Screen):
         for figure in RUN_FIGURES:
             plot = self.query_one(f"#plot-{figure}", MetricPlot)
             plot.show_epochs(self.state.epochs, figure, planned)
+        self._draw_curves()  # a study's: the trial training now has one more epoch
 
     # -- actions -------------------------------------------------------------------------------
 

@@ -40,10 +40,20 @@ def log_ticks(values: list[float]) -> list[float] | None:
 class MetricPlot(PlotextPlot):
     """A line plot per epoch; redrawn only when ``show`` is called (at epoch end)."""
 
-    def __init__(self, title: str, *, id: str | None = None, log: bool = False) -> None:
+    def __init__(
+        self,
+        title: str,
+        *,
+        id: str | None = None,
+        log: bool = False,
+        scatter: bool = False,
+        legend: bool = True,
+    ) -> None:
         super().__init__(id=id)
         self.title = title
         self.log_scale = log  # a log y axis when the values span a decade or more
+        self.scatter = scatter  # points alone (values of separate things, as a study's trials)
+        self.legend = legend  # False: many series (a study's trials) that markers alone tell
         self.series: Series = {}
         self.epochs: int | None = None
         self.draws = 0  # how many times new data was drawn (tests and debugging)
@@ -68,7 +78,7 @@ class MetricPlot(PlotextPlot):
         plotted = False
         # Small plots keep their canvas for data: the legend moves into the title, and the
         # series differ by marker too, so they stay apart without colour (NO_COLOR).
-        legend = self.size.height >= LEGEND_MIN_HEIGHT
+        legend = self.legend and self.size.height >= LEGEND_MIN_HEIGHT
         keys = []
         drawn: list[float] = []
         for (label, values), marker in zip(self.series.items(), itertools.cycle(MARKERS)):
@@ -76,7 +86,8 @@ class MetricPlot(PlotextPlot):
             if points:
                 xs = [x for x, _ in points]
                 ys = [y for _, y in points]
-                plt.plot(xs, ys, label=label if legend else "", marker=marker)
+                draw = plt.scatter if self.scatter else plt.plot
+                draw(xs, ys, label=label if legend else "", marker=marker)
                 keys.append(f"{marker}{SHORT.get(label, label)}")
                 drawn += ys
                 plotted = True
@@ -85,7 +96,8 @@ class MetricPlot(PlotextPlot):
             return
         if self.log_scale:
             self._rate_axis(drawn)
-        plt.title(self.title if legend or len(keys) < 2 else f"{self.title} {' '.join(keys)}")
+        keyed = legend or len(keys) < 2 or not self.legend
+        plt.title(self.title if keyed else f"{self.title} {' '.join(keys)}")
         last = max(self.points, self.epochs or 0)
         step = max(1, -(-last // 6))
         plt.xticks(list(range(1, last + 1, step)))
