@@ -5,9 +5,11 @@ running, then for each run skips it (finished earlier), resumes it (stopped or i
 starts it, records the run's directory in ``sweep.json`` as soon as the engine announces it
 (``RunOpened``), keeps the epoch times of the run going on for the ETA, frees the finished
 run's models before the next run builds its own, and in one ``finally`` writes the state and
-the summary and closes the directory. A front (the command line, the console, later a parallel
-or Slurm launcher) plugs in through :class:`SweepHooks` and decides only how things show, and
-through ``execute``: how one run is run and where its events are delivered. Where the runs come
+the summary and closes the directory. A front (the command line, the console) plugs in through
+:class:`SweepHooks` and decides only how things show, and through ``execute``: how one run is run
+and where its events are delivered. With ``parallel`` > 1 up to that many runs go on at once,
+each executed on a thread of its own (``--parallel`` makes each a process of its own:
+core/sweeps/parallel.py); a stop then reaches every one of them. Where the runs come
 from is a :class:`RunSource`: the sweep file's list, which a study's source
 (core/sweeps/study.py) extends by one trial whenever the runs so far are done.
 
@@ -30,16 +32,18 @@ goes on. Any other exception is a bug: the directory is still closed, and it pro
 
 from __future__ import annotations
 
+import contextlib
+import queue
 import shlex
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from core.dispatch import dispatch
 from core.errors import CifarTuiError
 from core.events import EpochEnded, Event, RunFinished, RunOpened
-from core.status import RunStatus
+from core.status import FINISHED, RunStatus
 from core.sweeps.spec import Sweep
 from core.sweeps.sweepdir import RESUME, SKIP, Eta, SweepDir, SweepEntry
 
@@ -52,13 +56,18 @@ ERROR = "error"
 
 
 def sweep_command(
-    sweep_file: str | Path, overrides: Sequence[str], runs_dir: str | Path, plain: bool = False
+    sweep_file: str | Path,
+    overrides: Sequence[str],
+    runs_dir: str | Path,
+    plain: bool = False,
+    extra: Sequence[str] = (),
 ) -> str:
-    """The command line that repeats (and so resumes) a sweep; kept in ``sweep.json``."""
+    """The command line that repeats (and so resumes) a sweep; kept in ``sweep.json``.
+    ``extra``: how it runs (``--parallel N``), which the same command keeps."""
     parts = ["cifar-tui", "--sweep", str(sweep_file)]
     for item in overrides:
         parts += ["--set", item]
-    parts += ["--runs-dir", str(runs_dir)]
+    parts += ["--runs-dir", str(runs_dir), *extra]
     if plain:
         parts.append("--plain")
     return shlex.join(parts)
@@ -145,8 +154,80 @@ def _release_models() -> None:
     release_models()
 
 
+@dataclass(eq=False)
+class _Active:
+    """A run handed to ``execute`` and not yet over: what the loop notes from its events."""
+
+    entry: SweepEntry
+    run: Any
+    live_seconds: list[float] = field(default_factory=list)  # its epochs so far
+    finished: RunFinished | None = None  # its RunFinished, once sent
+
+
+#: What a lane hands back when a run is over: the run, its status, or the error it raised.
+Ended = tuple[_Active, "str | None", "BaseException | None"]
+
+
+class _Inline:
+    """One run at a time, executed on the loop's own thread: the default, as ``--sweep`` and
+    the console run sweeps (the engine in the process)."""
+
+    width = 1
+
+    def __init__(self, execute: Execute) -> None:
+        self.execute = execute
+        self._waiting: list[tuple[_Active, Listener]] = []
+
+    @property
+    def busy(self) -> int:
+        return len(self._waiting)
+
+    def start(self, active: _Active, listener: Listener) -> None:
+        self._waiting.append((active, listener))
+
+    def wait(self) -> Ended:
+        active, listener = self._waiting.pop(0)
+        try:
+            return active, self.execute(active.run, listener), None
+        except BaseException as exc:  # an error, or a bug: the loop releases the run first
+            return active, None, exc
+
+
+class _Lanes:
+    """Up to ``width`` runs at once, each executed on a thread of its own (``--parallel``: each
+    run is a process, core/sweeps/parallel.py); the loop's thread waits for the next to end,
+    calling ``idle`` a few times a second meanwhile (a front's signal notices)."""
+
+    def __init__(self, execute: Execute, width: int, idle: Callable[[], None]) -> None:
+        self.execute, self.width, self.idle = execute, width, idle
+        self.busy = 0
+        self._ended: queue.Queue[Ended] = queue.Queue()
+
+    def start(self, active: _Active, listener: Listener) -> None:
+        self.busy += 1
+        name = f"cifar-tui-sweep-{active.entry.run.index}"
+        threading.Thread(target=self._work, args=(active, listener), name=name, daemon=True).start()
+
+    def _work(self, active: _Active, listener: Listener) -> None:
+        try:
+            self._ended.put((active, self.execute(active.run, listener), None))
+        except BaseException as exc:  # handed to the loop's thread: an error, or a bug there
+            self._ended.put((active, None, exc))
+
+    def wait(self) -> Ended:
+        while True:
+            try:
+                ended = self._ended.get(timeout=0.2)
+            except queue.Empty:
+                self.idle()
+                continue
+            self.busy -= 1
+            return ended
+
+
 class SweepLoop:
-    """Runs what is left of one validated sweep, one run after another, in the calling thread."""
+    """Runs what is left of one validated sweep in the calling thread: one run after another,
+    or with ``parallel`` > 1 up to that many at once (each executed on a thread of its own)."""
 
     def __init__(
         self,
@@ -159,9 +240,13 @@ class SweepLoop:
         resume_run: Callable[[Path], Any] | None = None,
         execute: Execute = run_here,
         source: RunSource | None = None,
+        parallel: int = 1,
+        idle: Callable[[], None] = lambda: None,
     ) -> None:
         """``make_run(profile)`` and ``resume_run(run_dir)`` default to the engine's Run;
-        ``source`` to :func:`default_source`."""
+        ``source`` to :func:`default_source`. ``parallel``: runs at once (their ``execute``
+        and events then come on threads of their own; ``idle`` is called on the loop's thread
+        while it waits for them)."""
         self.sweep = sweep
         self.runs_dir = Path(runs_dir)
         self.hooks = hooks or SweepHooks()
@@ -170,38 +255,67 @@ class SweepLoop:
         self.resume_run = resume_run or _default_resume_run
         self.execute = execute
         self.source = source if source is not None else default_source(sweep)
+        self.parallel = max(1, parallel)
+        self.idle = idle
         self.sweep_dir: SweepDir | None = None
         self.error: CifarTuiError | None = None
-        self.current: SweepEntry | None = None  # the run handed to execute, if any
-        self.live_seconds: list[float] = []  # its epochs so far (its record is read at the end)
-        self.finished: RunFinished | None = None  # its RunFinished, once sent
         self._stop = threading.Event()
-        # Makes "stopped?" and "which run?" one step. Reentrant: a SIGINT handler that stops
-        # the loop may run on the very thread that holds it.
+        # Makes "stopped?" and "which runs?" one step, and keeps sweep.json's writers apart.
+        # Reentrant: a SIGINT handler that stops the loop may run on the thread that holds it.
         self._lock = threading.RLock()
-        self._run: Any = None
+        self._active: dict[int, _Active] = {}  # by the entry's index, in the order started
 
     # -- control (any thread) -------------------------------------------------------------------
 
     def request_stop(self, by: str = "user") -> None:
-        """Stop the current run after its current batch, then the sweep; ``by``: "user" or
+        """Stop every active run after its current batch, then the sweep; ``by``: "user" or
         the signal's name (the run's RunFinished.stopped_by)."""
         with self._lock:
             self._stop.set()
-            run = self._run
-        if run is not None:
+            runs = [active.run for active in self._active.values()]
+        for run in runs:
             run.request_stop(by)
 
     @property
     def stop_requested(self) -> bool:
         return self._stop.is_set()
 
+    # -- what the fronts read -------------------------------------------------------------------
+
+    @property
+    def active(self) -> list[SweepEntry]:
+        """The runs handed to ``execute`` and not over yet, in the order they started."""
+        with self._lock:
+            return [active.entry for active in self._active.values()]
+
+    @property
+    def current(self) -> SweepEntry | None:
+        """The latest run started and not over yet (the only one, unless ``parallel``)."""
+        entries = self.active
+        return entries[-1] if entries else None
+
+    @property
+    def live_seconds(self) -> list[float]:
+        """The epochs the active runs have measured so far (their records are read at the end)."""
+        with self._lock:
+            return [s for active in self._active.values() for s in active.live_seconds]
+
     # -- the sweep --------------------------------------------------------------------------------
 
     def eta(self) -> Eta:
-        """The sweep's ETA, counting the epochs the current run has measured so far."""
+        """The sweep's ETA, counting the epochs the active runs have measured so far; with
+        ``parallel``, the epochs left are shared by as many runs at once as are left."""
         assert self.sweep_dir is not None
-        return self.sweep_dir.eta(self.live_seconds)
+        eta = self.sweep_dir.eta(self.live_seconds)
+        lanes = min(self.parallel, max(1, self.runs_left()))
+        if eta.seconds is None or lanes == 1:
+            return eta
+        return replace(eta, seconds=eta.seconds / lanes)
+
+    def runs_left(self) -> int:
+        """Runs not finished yet (the active ones included)."""
+        assert self.sweep_dir is not None
+        return sum(e.status not in FINISHED for e in self.sweep_dir.entries)
 
     def run(self) -> str:
         """Run what is left; returns the sweep's final status, or ERROR (``self.error``)."""
@@ -226,8 +340,22 @@ class SweepLoop:
         sweep_dir.state = RunStatus.RUNNING
         sweep_dir.save()
         self.hooks.sweep_started(self)
-        for entry in self._entries(sweep_dir):
-            self._one(sweep_dir, entry)
+        lanes = self._lanes()
+        try:
+            for entry in self._entries(sweep_dir):
+                self._start(sweep_dir, entry, lanes)
+                while lanes.busy >= lanes.width:
+                    self._reap(sweep_dir, lanes.wait())
+            while lanes.busy:
+                self._reap(sweep_dir, lanes.wait())
+        except CifarTuiError:
+            self._drain(sweep_dir, lanes)  # the others stop and save before the sweep ends
+            raise
+
+    def _lanes(self) -> _Inline | _Lanes:
+        if self.parallel == 1:
+            return _Inline(self.execute)
+        return _Lanes(self.execute, self.parallel, self.idle)
 
     def _entries(self, sweep_dir: SweepDir) -> Iterator[SweepEntry]:
         """The entries in order until a stop; then what the source adds (a study's trials)."""
@@ -247,7 +375,8 @@ class SweepLoop:
 
     # -- one run ----------------------------------------------------------------------------------
 
-    def _one(self, sweep_dir: SweepDir, entry: SweepEntry) -> None:
+    def _start(self, sweep_dir: SweepDir, entry: SweepEntry, lanes: _Inline | _Lanes) -> None:
+        """Skip a finished run, or make (or resume) it and hand it to a lane."""
         action = sweep_dir.action(entry)
         if action == SKIP:
             self.source.settle(entry)
@@ -261,60 +390,78 @@ class SweepLoop:
         listener = self.source.listener(entry, run)
         if listener is not None:
             run.subscribe(listener)
-        if not self._claim(entry, run):
+        active = _Active(entry, run)
+        if not self._claim(active):
             return
-        status: str | None = None
-        error: CifarTuiError | None = None
         try:
-            sweep_dir.mark_started(entry)
+            with self._lock:
+                sweep_dir.mark_started(entry)
             self.hooks.run_starting(entry, action)
-            status = self.execute(run, self._listen)
-        except CifarTuiError as exc:
-            error = exc
-        finally:
-            self._release(sweep_dir, entry)
-        self.source.settle(entry)
-        self.hooks.run_ended(entry, self.finished, error)
+        except BaseException:
+            self._release(sweep_dir, active)
+            raise
+        lanes.start(active, lambda event: self._listen(active, event))
+
+    def _reap(self, sweep_dir: SweepDir, ended: Ended, draining: bool = False) -> None:
+        """A run is over: re-read it, tell the source and the front; an error it raised ends
+        the sweep (a bug propagates as it is)."""
+        active, status, error = ended
+        self._release(sweep_dir, active)
+        if error is not None and not isinstance(error, CifarTuiError):
+            raise error
+        self.source.settle(active.entry)
+        self.hooks.run_ended(active.entry, active.finished, error)
         if error is not None:
             raise error
+        run = active.run
+        if draining:
+            return
         if status == RunStatus.STOPPED or (run.stop_requested and status != RunStatus.PRUNED):
-            self._stop.set()  # the run was stopped (Ctrl+C, the stop key): so is the sweep
+            # The run was stopped (Ctrl+C, the stop key, --stop of its directory): so is the
+            # sweep, and every other run going on with it.
+            self.request_stop(getattr(run, "stopped_by", "") or "user")
 
-    def _claim(self, entry: SweepEntry, run: Any) -> bool:
-        """Make ``run`` the one a stop reaches, unless a stop came while it was set up: then
+    def _drain(self, sweep_dir: SweepDir, lanes: _Inline | _Lanes) -> None:
+        """A run could not start: stop the runs going on with it and wait for them to save,
+        without marking the sweep stopped (it ends with the error)."""
+        with self._lock:
+            runs = [active.run for active in self._active.values()]
+        for run in runs:
+            run.request_stop("user")
+        while lanes.busy:
+            with contextlib.suppress(CifarTuiError):  # the first error is the sweep's
+                self._reap(sweep_dir, lanes.wait(), draining=True)
+
+    def _claim(self, active: _Active) -> bool:
+        """Make the run one a stop reaches, unless a stop came while it was set up: then
         return False, and the run is never started (its entry stays as it was)."""
         with self._lock:
             if self._stop.is_set():
                 return False
-            self._run, self.current = run, entry
-            self.live_seconds, self.finished = [], None
+            self._active[active.entry.run.index] = active
         return True
 
-    def _listen(self, event: Event) -> None:
-        """Every event of the current run: the loop's own notes first, then the front's."""
-        assert self.current is not None
-        dispatch(self, event, prefix="_on_")
-        self.hooks.event(self.current, event)
+    def _listen(self, active: _Active, event: Event) -> None:
+        """Every event of a run: the loop's own notes first, then the front's."""
+        if isinstance(event, RunOpened):
+            # The run's directory exists: name it in sweep.json, so a sweep killed from now on
+            # still finds the run.
+            assert self.sweep_dir is not None
+            with self._lock:
+                self.sweep_dir.attach(active.entry, Path(event.run_dir))
+        elif isinstance(event, EpochEnded):
+            with self._lock:
+                active.live_seconds.append(event.seconds)
+        elif isinstance(event, RunFinished):
+            active.finished = event
+        self.hooks.event(active.entry, event)
 
-    def _on_run_opened(self, event: RunOpened) -> None:
-        """The run's directory exists: name it in sweep.json, so a sweep killed from now on
-        still finds the run."""
-        assert self.sweep_dir is not None and self.current is not None
-        self.sweep_dir.attach(self.current, Path(event.run_dir))
-
-    def _on_epoch_ended(self, event: EpochEnded) -> None:
-        self.live_seconds.append(event.seconds)
-
-    def _on_run_finished(self, event: RunFinished) -> None:
-        self.finished = event
-
-    def _release(self, sweep_dir: SweepDir, entry: SweepEntry) -> None:
+    def _release(self, sweep_dir: SweepDir, active: _Active) -> None:
         """The run is over, however it ended: re-read it, and free its models."""
+        entry = active.entry
         with self._lock:
-            self._run = None
-        self.current = None
-        if entry.run_dir is None:  # it never made its directory: nothing of it to adopt later
-            entry.started = None
-        sweep_dir.finish(entry)
-        self.live_seconds = []  # its record holds them now
+            self._active.pop(entry.run.index, None)
+            if entry.run_dir is None:  # it never made its directory: nothing to adopt later
+                entry.started = None
+            sweep_dir.finish(entry)  # its record holds its epochs now
         _release_models()

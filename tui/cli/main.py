@@ -77,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="--run, --resume, --sweep: train on in the background, tied to no terminal",
     )
+    _add_scale_flags(p)
     p.add_argument(
         "--timeout",
         metavar="SECONDS",
@@ -110,6 +111,17 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _add_scale_flags(p: argparse.ArgumentParser) -> None:
+    """How a sweep spreads over the machine (core/sweeps/parallel.py)."""
+    p.add_argument(
+        "--parallel",
+        metavar="N",
+        type=int,
+        help="--sweep: up to N runs at once, each a process of its own on its own GPUs "
+        "(on a machine without GPUs they share the CPU cores)",
+    )
+
+
 def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Flags that go only with some modes, said before anything is read or written."""
     if args.hparams and not (args.check or args.run or args.sweep):
@@ -124,6 +136,10 @@ def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
         parser.error("--detach goes with --run, --resume or --sweep")
     if args.timeout is not None and not args.stop:
         parser.error("--timeout goes with --stop")
+    if args.parallel is not None and not args.sweep:
+        parser.error("--parallel goes with --sweep")
+    if args.parallel is not None and args.parallel < 1:
+        parser.error("--parallel takes a number of runs at once, 1 or more")
     if args.predict is not None and len(args.predict) < 2:
         parser.error("--predict takes a run directory and at least one image file or folder")
 

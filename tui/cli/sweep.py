@@ -17,16 +17,17 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
 from core.errors import EXIT_FAILED, EXIT_OK, EXIT_STOPPED, CifarTuiError
-from core.events import Event, RunFinished
+from core.events import EpochEnded, Event, RunFinished
 from core.format import duration
 from core.status import BAD_ENDINGS, FINISHED, RunStatus, style_of
 from core.storage import rundir
-from core.sweeps.loop import Listener, SweepHooks, SweepLoop, sweep_command
+from core.sweeps.loop import Listener, SweepHooks, SweepLoop, run_here, sweep_command
 from core.sweeps.spec import Sweep, load_sweep
 from core.sweeps.sweepdir import RESUME, SKIP, START, SweepDir, SweepEntry
 from core.values import show_value
@@ -36,12 +37,38 @@ from tui.tables import plain_text, rich_table
 
 
 def run_sweep(args: argparse.Namespace) -> int:
-    """The ``--sweep`` mode: validate every run first, then run them in turn."""
+    """The ``--sweep`` mode: validate every run first, then run them in turn (``--parallel N``:
+    up to N at once, each in a process of its own: core/sweeps/parallel.py)."""
     sweep = load_sweep(args.sweep, args.overrides)
     runs_dir = Path(args.runs_dir)
     rundir.check_writable(runs_dir)
-    command = sweep_command(args.sweep, args.overrides, args.runs_dir, plain=args.plain)
-    driver = SweepDriver(sweep, runs_dir, plain=use_plain(args), command=command)
+    parallel = getattr(args, "parallel", None) or 1
+    extra = ["--parallel", str(parallel)] if parallel > 1 else []
+    command = sweep_command(args.sweep, args.overrides, args.runs_dir, args.plain, extra)
+    if parallel == 1:
+        driver = SweepDriver(sweep, runs_dir, plain=use_plain(args), command=command)
+        return driver.execute()
+    from core.sweeps.parallel import ProcessRuns, check_parallel, plan_slots
+
+    check_parallel(sweep)
+    slots, warning = plan_slots(parallel)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
+    runs = ProcessRuns(runs_dir, slots)
+    driver = SweepDriver(
+        sweep,
+        runs_dir,
+        plain=use_plain(args),
+        command=command,
+        make_run=runs.make_run,
+        resume_run=runs.resume_run,
+        parallel=parallel,
+    )
+    driver.say(
+        f"parallel: up to {parallel} runs at once, each a process of its own on "
+        + " | ".join(slot.label for slot in slots)
+        + "; each run's output is in its run directory's output.log"
+    )
     return driver.execute()
 
 
@@ -88,7 +115,19 @@ def eta_line(loop: SweepLoop) -> str:
             f"ETA {duration(eta.seconds)} ({eta.epochs_left} epochs left at a median "
             f"{eta.median_epoch_seconds:.1f} s/epoch)"
         )
+    if loop.parallel > 1:  # the ETA shares the epochs left between the runs at once
+        when = f"{len(loop.active)} running, up to {loop.parallel} at once; {when}"
     return f"sweep {loop.sweep.name}: {done} of {loop.sweep.planned} {what} finished; {when}"
+
+
+def epoch_line(event: EpochEnded, epochs: int) -> str:
+    """One run's epoch among runs at once: "epoch 2/3 3.2s loss 0.48 accuracy 0.81 ..."."""
+    parts = [f"epoch {event.epoch}/{epochs}", f"{event.seconds:.1f}s"]
+    for name in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        value = getattr(event, name, None)
+        if value is not None:
+            parts.append(f"{name} {value:.4f}")
+    return "  ".join(parts)
 
 
 def exit_code(loop: SweepLoop, stopped: int = EXIT_STOPPED) -> int:
@@ -118,11 +157,17 @@ class SweepDriver(SweepHooks):
         out: TextIO | None = None,
         make_run: Callable[[Any], Any] | None = None,
         resume_run: Callable[[Path], Any] | None = None,
+        parallel: int = 1,
     ):
-        """``make_run(profile)`` and ``resume_run(run_dir)`` default to the engine's Run."""
+        """``make_run(profile)`` and ``resume_run(run_dir)`` default to the engine's Run.
+        ``parallel`` > 1: up to that many runs at once, each on a thread of its own that waits
+        for it (``make_run`` then makes process runs), shown as one line per epoch."""
         self.sweep = sweep
         self.plain = plain
         self.out = out or sys.stdout
+        self.parallel = parallel
+        self._said = threading.Lock()  # lines of runs at once stay whole
+        self.signals = StopSignals(self._stop_all)
         self.loop = SweepLoop(
             sweep,
             runs_dir,
@@ -130,11 +175,12 @@ class SweepDriver(SweepHooks):
             command=command,
             make_run=make_run,
             resume_run=resume_run,
-            execute=self._execute,
+            execute=self._execute if parallel == 1 else run_here,
+            parallel=parallel,
+            idle=self.signals.announce,
         )
         self._renderer: Any = None
         self._console: Any = None
-        self.signals = StopSignals(self.loop.request_stop)
         if not plain:
             from rich.console import Console
 
@@ -145,6 +191,9 @@ class SweepDriver(SweepHooks):
     def request_stop(self) -> None:
         """Stop the current run after its current batch, then the sweep (any thread)."""
         self.loop.request_stop()
+
+    def _stop_all(self, by: str) -> None:
+        self.loop.request_stop(by)
 
     def _on_sigint(self, signum: int = signal.SIGINT, frame: Any = None) -> None:
         """A stop signal, as its handler takes it (tests call it between runs)."""
@@ -173,12 +222,13 @@ class SweepDriver(SweepHooks):
     # -- output ----------------------------------------------------------------------------------
 
     def say(self, text: str, style: str = "") -> None:
-        if self._console is None:
-            print(text, file=self.out, flush=True)
-        else:
-            from rich.text import Text
+        with self._said:
+            if self._console is None:
+                print(text, file=self.out, flush=True)
+            else:
+                from rich.text import Text
 
-            self._console.print(Text(text, style=style))
+                self._console.print(Text(text, style=style))
 
     def _tag(self, entry: SweepEntry) -> str:
         return f"[{self._number(entry)}] {self.sweep.name} {entry.label}"
@@ -229,6 +279,8 @@ class SweepDriver(SweepHooks):
     def event(self, entry: SweepEntry, event: Event) -> None:
         if self._renderer is not None:
             self._renderer(event)
+        elif self.parallel > 1 and isinstance(event, EpochEnded):  # runs at once: a line each
+            self.say(f"{self._tag(entry)}: {epoch_line(event, entry.epochs)}")
 
     def run_ended(
         self, entry: SweepEntry, finished: RunFinished | None, error: CifarTuiError | None
