@@ -29,6 +29,7 @@ from helpers import REPO, cli_command, cli_env, start_cli
 from core.compare import collect
 from core.errors import EXIT_OK, EXIT_STOPPED, EXIT_USAGE, DataError
 from core.events import EpochEnded, RunOpened
+from core.format import duration
 from core.status import FINISHED, PRUNER, RunStatus, mark_of
 from core.sweeps.spec import load_sweep
 from core.sweeps.study import (
@@ -214,7 +215,11 @@ def test_study_prunes_losing_trials_and_its_summary_names_the_best(tmp_path: Pat
     summary = (sweep_folder(runs) / "summary.md").read_text()
     assert line in out and f"- {line}" in summary
     assert f"pruned: {statuses.count('pruned')} of 8 trials" in summary
-    assert "parameter importances" in summary
+    pruned_rows = [r for r in data["runs"] if r["status"] == "pruned"]
+    left = sum(4 - len(read_history(Path(r["run_dir"]))) for r in pruned_rows)
+    assert f"(about {duration(left * FakeRun.seconds)} of training saved, estimated)" in summary
+    if statuses.count("completed") < 5:  # too few to mean anything
+        assert "parameter importances: not yet (they need at least 5 completed" in summary
     rows = list(csv.DictReader(io.StringIO((sweep_folder(runs) / "summary.csv").read_text())))
     assert rows[0]["trial"] == str(best["index"])  # trials by objective, best first
     values = [float(r["objective"]) for r in rows]
@@ -282,6 +287,8 @@ def test_ctrl_c_mid_study_then_the_same_command_finishes_it_no_trial_twice(
     assert FakeRun.made.count(f"resume {trial_three.name}") == 1
     assert [t.state.name for t in optuna_trials(runs)] == ["COMPLETE"] * 6
     assert [r["epoch"] for r in read_history(trial_three)] == [1, 2, 3, 4]
+    summary = (sweep_folder(runs) / "summary.md").read_text()
+    assert "- parameter importances (Optuna's PED-ANOVA): train.learning_rate 1.00" in summary
 
 
 def read_history(run_dir: Path) -> list[dict[str, Any]]:
@@ -321,6 +328,48 @@ def test_val_loss_objective_prefers_the_lowest(tmp_path: Path) -> None:
     assert objective_value([{"val_accuracy": 0.2}, {"val_accuracy": 0.5}], "val_accuracy") == 0.5
     assert objective_value([{"val_loss": None}], "val_loss") is None
     assert sweep_json(runs)["search"]["direction"] == "minimize"
+
+
+def test_parallel_2_asks_distinct_trials_that_train_at_once(tmp_path: Path) -> None:
+    """Two lanes (threads here; --parallel makes them processes): trial 2 is asked while trial
+    1 trains, with its own number and settings; pruning goes on across the lanes."""
+    import threading
+
+    runs = tmp_path / "runs"
+    meet = threading.Barrier(2, timeout=30)
+
+    def hook(run: FakeRun, epoch: int) -> None:
+        if epoch == 1 and run.profile.name in ("smoke-trial-1", "smoke-trial-2"):
+            meet.wait()  # passes only when trials 1 and 2 train at the same time
+
+    FakeRun.hook = hook
+    FakeRun.val_accuracy = good_rate
+    sweep = load_sweep(study_file(tmp_path, trials=6), ["train.epochs=4"])
+    front = SweepDriver(
+        sweep, runs, plain=True, out=io.StringIO(), command="cifar-tui --sweep study.toml",
+        make_run=lambda profile: FakeRun(profile, runs), resume_run=FakeRun.resume, parallel=2,
+    )  # fmt: skip
+    assert front.execute() == EXIT_OK, output(front)
+    data = sweep_json(runs)
+    assert [r["index"] for r in data["runs"]] == [1, 2, 3, 4, 5, 6]
+    rates = [r["overrides"]["train.learning_rate"] for r in data["runs"]]
+    assert len(set(rates)) == 6  # distinct trials
+    assert {r["status"] for r in data["runs"]} <= {"completed", "pruned"}
+    assert len({r["run_dir"] for r in data["runs"]}) == len(run_dirs(runs)) == 6
+    trials = optuna_trials(runs)
+    assert [t.number for t in trials] == list(range(6))
+    assert all(t.state.name in ("COMPLETE", "PRUNED") for t in trials)
+
+
+def test_the_pruners_stop_reaches_a_trial_in_a_process_of_its_own() -> None:
+    """--parallel: the sweep's process signals the child, whose run then ends "pruned"."""
+    import signal as signals
+
+    from core.sweeps.parallel import SIGNAL_FOR, check_parallel
+    from tui.cli.headless import STOPPERS
+
+    assert SIGNAL_FOR[PRUNER] == signals.SIGUSR2 and STOPPERS[signals.SIGUSR2] == PRUNER
+    check_parallel(load_sweep(SWEEPS / "smoke-search.toml"))  # a pruned study may go parallel
 
 
 # --- the parts ----------------------------------------------------------------------------------
@@ -449,6 +498,57 @@ def test_smoke_search_completes_with_pruning_and_names_the_best(tmp_path: Path, 
     assert f"best trial: {best['trial']} (val_accuracy" in proc.stdout
     assert f"- best trial: {best['trial']}" in (sweep_folder(runs) / "summary.md").read_text()
     assert (sweep_folder(runs) / JOURNAL).is_file()
+
+
+@pytest.mark.slow
+def test_a_trial_in_a_process_of_its_own_ends_pruned_on_the_pruners_signal(
+    tmp_path: Path,
+) -> None:
+    """What --parallel's child gets from the pruner (PRUNE_SIGNAL): a pruned run, exit 0."""
+    runs = tmp_path / "runs"
+    proc = start_cli(
+        "--run", "profiles/smoke.toml", "--runs-dir", str(runs), "--plain",
+        "--set", "train.epochs=3", "--set", "data.synthetic_train=300",
+        "--set", "data.synthetic_test=60", "--set", "profiler.trace=false",
+    )  # fmt: skip
+    assert proc.stdout is not None
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if line.startswith("epoch 1/3"):
+            proc.send_signal(signal.SIGUSR2)
+            break
+    rest, err = proc.communicate(timeout=300)
+    print("".join(seen) + rest, err)
+    assert proc.returncode == EXIT_OK, err
+    (run_dir,) = run_dirs(runs)
+    report = json.loads((run_dir / "report.json").read_text())
+    assert report["status"] == "pruned" and len(report["epochs"]) < 3
+    assert "the study's pruner gave this trial up" in err
+
+
+@pytest.mark.slow
+def test_real_study_with_parallel_2_gives_distinct_trials(tmp_path: Path) -> None:
+    """--parallel 2 for real: each trial a child process, trial numbers and settings distinct."""
+    runs = tmp_path / "runs"
+    proc = subprocess.run(
+        cli_command(
+            "--sweep", "tests/broken_sweeps/valid_search.toml", "--runs-dir", str(runs),
+            "--plain", "--parallel", "2", "--set", "train.epochs=2",
+            "--set", "data.synthetic_train=300", "--set", "data.synthetic_test=60",
+            "--set", "profiler.trace=false",
+        ),
+        cwd=REPO, env=cli_env(), capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    print(proc.stdout[-4000:], proc.stderr[-2000:])
+    assert proc.returncode == EXIT_OK, proc.stderr
+    data = sweep_json(runs)
+    assert [r["index"] for r in data["runs"]] == [1, 2, 3, 4]
+    settings = [json.dumps(r["overrides"], sort_keys=True) for r in data["runs"]]
+    assert len(set(settings)) == 4
+    assert {r["status"] for r in data["runs"]} <= {"completed", "pruned"}
+    assert [t.number for t in optuna_trials(runs)] == [0, 1, 2, 3]
+    assert "up to 2 at once" in proc.stdout
 
 
 @pytest.mark.slow

@@ -26,6 +26,9 @@ from core.storage.rundir import is_live
 
 #: The signal ``cifar-tui --stop`` sends: "stop after the current batch and save".
 STOP_SIGNAL = signal.SIGUSR1
+#: The signal a study's pruner sends a trial training in a process of its own (``--parallel``):
+#: it stops after the current batch like the others, and ends "pruned" (core.status.PRUNER).
+PRUNE_SIGNAL = signal.SIGUSR2
 #: Exit codes of a run stopped by a signal, as shells report it (128 + the signal).
 EXIT_HANGUP = 128 + signal.SIGHUP  # 129: the terminal went away (SSH dropped, tmux closed)
 EXIT_TERMINATED = 128 + signal.SIGTERM  # 143: timeout, docker stop, a CI cancel, Slurm

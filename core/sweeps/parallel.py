@@ -37,8 +37,9 @@ from typing import Any
 
 from core.errors import CifarTuiError
 from core.events import Event, RunOpened
-from core.status import RunStatus
+from core.status import PRUNER, RunStatus
 from core.storage import rundir
+from core.storage.control import PRUNE_SIGNAL
 
 Listener = Callable[[Event], None]
 #: What tells a child of ``--run`` to write its run directory's path to a file, and to move its
@@ -54,6 +55,7 @@ SIGNAL_FOR = {
     "SIGTERM": signal.SIGTERM,
     "SIGHUP": signal.SIGHUP,
     "SIGUSR1": signal.SIGUSR1,
+    PRUNER: PRUNE_SIGNAL,  # a study's pruner: the child's run ends "pruned" (tui/cli/headless.py)
 }
 POLL_SECONDS = 0.2
 ERROR_PREFIX = "cifar-tui: error: "
@@ -236,9 +238,10 @@ class ProcessRun:
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
-    def request_stop(self, by: str = "user") -> None:
+    def request_stop(self, by: str = "user", reason: str = "") -> None:
         """Ask the child once, with the signal of ``by`` (any thread); a run not started yet
-        never starts."""
+        never starts. ``reason``: a pruner's words, which the child's run cannot be told (its
+        own message says the study pruned it)."""
         with self._lock:
             if not self._stop.is_set():
                 self.stopped_by = by
@@ -401,12 +404,7 @@ def run_in_child(run: Any, listener: Listener) -> str:
 
 
 def check_parallel(sweep: Any) -> None:
-    """What cannot run in processes of their own: a study's pruner stops its trial from the
-    sweep's process, which a child's engine cannot hear."""
-    search = getattr(sweep, "search", None)
-    if search is not None and search.pruner != "none":
-        raise CifarTuiError(
-            f"--parallel runs each trial in a process of its own, where the study's pruner "
-            f'("{search.pruner}") cannot stop it: set pruner = "none" in [search], or leave '
-            "out --parallel"
-        )
+    """What cannot run in processes of their own: nothing now. A study's pruner, which runs in
+    the sweep's process, stops a trial's child with PRUNE_SIGNAL (ProcessRun.request_stop),
+    and the child's engine ends the run "pruned" (tui/cli/headless.py)."""
+    del sweep

@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from core.events import EpochEnded, Event, RunOpened
+from core.format import duration
 from core.status import FINISHED, PRUNER, RunStatus
 from core.storage.rundir import RunRecord, load_run
 from core.sweeps.loop import Listener, RunSource
@@ -39,6 +41,9 @@ from core.table import Column, Table
 from core.values import show_value
 
 JOURNAL = "study.journal"
+#: Completed trials before the importances mean anything: PED-ANOVA compares the best trials'
+#: settings with the rest, and with fewer it reports whatever the first draws happened to be.
+IMPORTANCE_TRIALS = 5
 
 
 def optuna_module() -> Any:
@@ -161,8 +166,7 @@ class StudySource(RunSource):
         self._ids[trial.number] = trial._trial_id
         self._open.add(trial.number)
         entry = SweepEntry(run)
-        sweep_dir.entries.append(entry)
-        sweep_dir.save()
+        sweep_dir.entries.append(entry)  # sweep.json names it once the loop starts it
         return entry
 
     def listener(self, entry: SweepEntry, run: Any) -> Listener | None:
@@ -305,19 +309,30 @@ class StudyReport:
 
     def sentences(self) -> list[str]:
         best = self.best
-        lines = [self.best_sentence(best), self.count_sentence()]
+        return [
+            self.best_sentence(best),
+            self.count_sentence(),
+            self.pruned_sentence(),
+            self.importance_sentence(),
+        ]
+
+    def pruned_sentence(self) -> str:
+        """How many the pruner stopped, and the training that saved (an estimate: each pruned
+        trial's epochs left at its own median epoch time, the first, compiling one, left out)."""
         pruned = [r for r in self.rows if r.status == RunStatus.PRUNED]
-        if pruned:
-            trained = sum(r.epochs_done for r in pruned)
-            planned = sum(r.epochs for r in pruned)
-            lines.append(
-                f"pruned: {len(pruned)} of {len(self.rows)} trials, stopped after {trained} of "
-                f"the {planned} epochs they would have trained"
-            )
-        else:
-            lines.append(f"pruned: none of {len(self.rows)} trials")
-        lines.append(self.importance_sentence())
-        return lines
+        if not pruned:
+            return f"pruned: none of {len(self.rows)} trials"
+        trained = sum(r.epochs_done for r in pruned)
+        planned = sum(r.epochs for r in pruned)
+        text = (
+            f"pruned: {len(pruned)} of {len(self.rows)} trials, stopped after {trained} of the "
+            f"{planned} epochs they would have trained"
+        )
+        saved = [_seconds_left(r) for r in pruned]
+        known = [s for s in saved if s is not None]
+        if len(known) == len(saved):
+            text += f" (about {duration(sum(known))} of training saved, estimated)"
+        return text
 
     def best_sentence(self, best: TrialRow | None) -> str:
         if best is None:
@@ -337,10 +352,23 @@ class StudyReport:
 
     def importance_sentence(self) -> str:
         if not self.importances:
-            return "parameter importances: not yet (Optuna needs at least 2 completed trials)"
+            return (
+                "parameter importances: not yet (they need at least "
+                f"{IMPORTANCE_TRIALS} completed trials)"
+            )
         ranked = sorted(self.importances.items(), key=lambda item: -item[1])
         text = ", ".join(f"{key} {value:.2f}" for key, value in ranked)
         return f"parameter importances (Optuna's PED-ANOVA): {text}"
+
+
+def _seconds_left(row: TrialRow) -> float | None:
+    """The seconds a pruned trial's remaining epochs would have taken at its own pace."""
+    seconds = [e.get("seconds") for e in (row.record.epochs if row.record else [])]
+    seconds = [s for s in seconds if isinstance(s, (int, float))]
+    if not seconds:
+        return None
+    pace = statistics.median(seconds[1:] or seconds)
+    return pace * max(0, row.epochs - row.epochs_done)
 
 
 def importances(folder: Path) -> dict[str, float] | None:
@@ -352,7 +380,7 @@ def importances(folder: Path) -> dict[str, float] | None:
         names = optuna.get_all_study_names(storage(folder))
         study = optuna.load_study(study_name=names[0], storage=storage(folder))
         state = optuna.trial.TrialState.COMPLETE
-        if len(study.get_trials(deepcopy=False, states=(state,))) < 2:
+        if len(study.get_trials(deepcopy=False, states=(state,))) < IMPORTANCE_TRIALS:
             return None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
