@@ -39,7 +39,7 @@ from core.profiles import (
 )
 from core.values import flatten, nest, show_value
 
-TOP_KEYS = ("name", "description", "base", "hparams", "grid", "runs", "search")
+TOP_KEYS = ("name", "description", "base", "hparams", "grid", "runs", "search", "slurm")
 RUN_KEYS = ("label", "set", "base", "hparams")
 #: Short names used in grid labels ("lr=0.002" reads better than "learning_rate=0.002").
 SHORT_NAMES = {"learning_rate": "lr", "batch_size": "batch"}
@@ -300,9 +300,14 @@ class _Reader:
                 raise self.fail(
                     "unknown key or table"
                     + _suggest(key, TOP_KEYS)
-                    + "; allowed: name, description, base, hparams, [grid], [[runs]], [search]",
+                    + "; allowed: name, description, base, hparams, [grid], [[runs]], [search], "
+                    "[slurm]",
                     key=key,
                 )
+        if "slurm" in raw:  # where --slurm runs it: checked now, used then (core/sweeps/slurm.py)
+            from core.sweeps.slurm import read_settings
+
+            read_settings(self.path)
         name = self._name()
         description = raw.get("description", "")
         if not isinstance(description, str):

@@ -111,6 +111,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+#: --slurm's settings; each overrides the sweep file's [slurm] key of the same name.
+SLURM_FLAGS = (
+    ("--partition", str, "--slurm: the partition to submit to"),
+    ("--gpus-per-run", int, "--slurm: GPUs each run's job asks for (default 1)"),
+    ("--time-limit", int, "--slurm: minutes per job; a run past it is requeued (default 60)"),
+    ("--array-parallelism", int, "--slurm: array tasks running at once (default: all)"),
+)
+
+
 def _add_scale_flags(p: argparse.ArgumentParser) -> None:
     """How a sweep spreads over the machine (core/sweeps/parallel.py)."""
     p.add_argument(
@@ -120,6 +129,14 @@ def _add_scale_flags(p: argparse.ArgumentParser) -> None:
         help="--sweep: up to N runs at once, each a process of its own on its own GPUs "
         "(on a machine without GPUs they share the CPU cores)",
     )
+    p.add_argument(
+        "--slurm",
+        action="store_true",
+        help="--sweep: submit the runs as one Slurm job array through submitit "
+        '(pip install -e ".[slurm]"); the sweep file\'s [slurm] table or these flags say where',
+    )
+    for flag, kind, text in SLURM_FLAGS:
+        p.add_argument(flag, type=kind, metavar=flag.strip("-").split("-")[0].upper(), help=text)
 
 
 def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -140,8 +157,17 @@ def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
         parser.error("--parallel goes with --sweep")
     if args.parallel is not None and args.parallel < 1:
         parser.error("--parallel takes a number of runs at once, 1 or more")
+    if args.slurm and (not args.sweep or args.parallel is not None):
+        parser.error("--slurm goes with --sweep (and not with --parallel: Slurm places the runs)")
     if args.predict is not None and len(args.predict) < 2:
         parser.error("--predict takes a run directory and at least one image file or folder")
+    given = [flag for flag, _, _ in SLURM_FLAGS if getattr(args, _dest(flag)) is not None]
+    if given and not args.slurm:
+        parser.error(f"{given[0]} goes with --slurm")
+
+
+def _dest(flag: str) -> str:
+    return flag.removeprefix("--").replace("-", "_")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -45,6 +45,8 @@ def run_sweep(args: argparse.Namespace) -> int:
     parallel = getattr(args, "parallel", None) or 1
     extra = ["--parallel", str(parallel)] if parallel > 1 else []
     command = sweep_command(args.sweep, args.overrides, args.runs_dir, args.plain, extra)
+    if getattr(args, "slurm", False):
+        return _run_on_slurm(args, sweep, runs_dir)
     if parallel == 1:
         driver = SweepDriver(sweep, runs_dir, plain=use_plain(args), command=command)
         return driver.execute()
@@ -70,6 +72,37 @@ def run_sweep(args: argparse.Namespace) -> int:
         + "; each run's output is in its run directory's output.log"
     )
     return driver.execute()
+
+
+def _run_on_slurm(args: argparse.Namespace, sweep: Sweep, runs_dir: Path) -> int:
+    """``--slurm``: the runs left as one job array (core/sweeps/slurm.py); this command waits
+    for them on the login node and shows them as --parallel does."""
+    from core.sweeps.slurm import SlurmRuns, check_slurm, read_settings, require_submitit
+    from core.sweeps.sweepdir import SWEEPS_FOLDER
+
+    require_submitit()  # without it: how to install it, exit 2
+    check_slurm(sweep)
+    flags = {k: getattr(args, k, None) for k in SLURM_KEYS}
+    settings = read_settings(sweep.path, flags)
+    extra = ["--slurm"] + [f"--{k.replace('_', '-')}={v}" for k, v in flags.items() if v]
+    command = sweep_command(args.sweep, args.overrides, args.runs_dir, args.plain, extra)
+    runs = SlurmRuns(runs_dir, runs_dir / SWEEPS_FOLDER / sweep.dir_name, settings, sweep.name)
+    driver = SweepDriver(
+        sweep,
+        runs_dir,
+        plain=use_plain(args),
+        command=command,
+        make_run=runs.make_run,
+        resume_run=runs.resume_run,
+        parallel=max(2, len(sweep.runs)),  # every run left is submitted at once
+    )
+    runs.count = driver.loop.runs_left
+    driver.say(f"slurm: one job array ({settings.describe()}); its files in {runs.folder}")
+    return driver.execute()
+
+
+#: --slurm's flags, by the [slurm] keys they override.
+SLURM_KEYS = ("partition", "gpus_per_run", "time_limit", "array_parallelism")
 
 
 def _acc(value: float | None) -> str:

@@ -1,0 +1,459 @@
+"""``--slurm``: a sweep's runs as one Slurm job array, through submitit.
+
+submitit (an optional extra: ``pip install -e ".[slurm]"``, imported only here and only when
+``--slurm`` asks for it) pickles a :class:`SweepJob` per run and submits them as one array;
+each job runs the ordinary engine into the shared runs directory. The command that submitted
+them stays on the login node: the sweep loop (core/sweeps/loop.py) holds the sweep directory,
+and each :class:`SlurmRun` follows its job's run directory from its files, as ``--parallel``
+follows its processes, so the sweep line, the summary and the console see the runs as they
+train. ``executor = "local"`` runs the same array on this machine (submitit's local executor):
+the tests do, and so can a user without a cluster.
+
+Preemption and time limits. Slurm sends SIGTERM when it preempts a job, and submitit asks it for
+SIGUSR2 some time before its time limit (``--signal``). Either way :meth:`SweepJob.checkpoint`
+stops the run after its current batch, waits for it to save, and returns the job that resumes
+it; submitit requeues that, and the requeued job continues from the last saved epoch: none is
+lost or repeated. A job Slurm requeues by itself (a node lost) finds the run it started through
+its note file and resumes it too. SIGUSR1 (what :meth:`SlurmRun.request_stop` sends, e.g. on
+Ctrl+C of the submitting command) stops the run the same way without a requeue: the same
+command submits what is left again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from core.errors import CifarTuiError, ProfileError
+from core.events import Event, RunOpened
+from core.status import FINISHED, RunStatus
+from core.storage import rundir
+
+INSTALL = '--slurm needs submitit: pip install -e ".[slurm]" (or pip install "submitit>=1.5")'
+#: What a job does on each signal: SIGUSR1 stops (the user), the others stop and requeue.
+USER_STOP = signal.SIGUSR1
+EXECUTORS = ("slurm", "local")
+SLURM_FOLDER = "slurm"
+POLL_SECONDS = 0.5
+
+
+class SlurmMissing(CifarTuiError):
+    """submitit is not installed."""
+
+
+def require_submitit() -> Any:
+    """submitit, or a SlurmMissing error that says how to install it."""
+    try:
+        import submitit
+    except ImportError:
+        raise SlurmMissing(INSTALL) from None
+    return submitit
+
+
+# --- settings: the [slurm] table, then the flags ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SlurmSettings:
+    """Where and how the array runs."""
+
+    partition: str = ""  # the cluster's default when empty
+    gpus_per_run: int = 1
+    time_limit: int = 60  # minutes per job (a requeued job gets as many again)
+    array_parallelism: int = 0  # array tasks at once; 0: as many as Slurm allows
+    executor: str = "slurm"  # "local": submitit's local executor, on this machine
+    signal_delay: int = 90  # seconds before the time limit that SIGUSR2 comes
+
+    def describe(self) -> str:
+        where = self.partition or "the default partition"
+        at_once = self.array_parallelism or "all"
+        return (
+            f"{self.executor} executor, {where}, {self.gpus_per_run} GPU(s) per run, "
+            f"{self.time_limit} min per job, {at_once} at once"
+        )
+
+
+#: Each key of the table: its type and the least value it takes.
+KEYS: dict[str, tuple[type, int]] = {
+    "partition": (str, 0),
+    "gpus_per_run": (int, 0),
+    "time_limit": (int, 1),
+    "array_parallelism": (int, 0),
+    "executor": (str, 0),
+    "signal_delay": (int, 0),
+}
+
+
+def read_settings(sweep_path: Path, flags: dict[str, Any] | None = None) -> SlurmSettings:
+    """The sweep file's ``[slurm]`` table, checked key by key (a located error), with the
+    command line's flags (those given) laid over it."""
+    from core.profiles import find_line, read_toml
+
+    layer = read_toml(sweep_path)
+    table = layer.raw.get("slurm", {})
+    source = str(sweep_path)
+    if not isinstance(table, dict):
+        raise ProfileError(source, "must be a table ([slurm])", key="slurm")
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        dotted = f"slurm.{key}"
+        problem = _check(key, value)
+        if problem:
+            raise ProfileError(source, problem, key=dotted, line=find_line(layer.text, dotted))
+        values[key] = value
+    settings = SlurmSettings(**values)
+    given = {k: v for k, v in (flags or {}).items() if v is not None}
+    for key, value in given.items():
+        problem = _check(key, value)
+        if problem:
+            raise ProfileError("--" + key.replace("_", "-"), problem)
+    return replace(settings, **given)
+
+
+def _check(key: str, value: Any) -> str:
+    """What is wrong with one setting ("" when nothing)."""
+    import difflib
+
+    if key not in KEYS:
+        close = difflib.get_close_matches(key, list(KEYS), n=1)
+        hint = f' (did you mean "{close[0]}"?)' if close else ""
+        return f"unknown key in [slurm]{hint}; allowed: {', '.join(KEYS)}"
+    kind, least = KEYS[key]
+    if kind is str:
+        if not isinstance(value, str):
+            return f"must be a string, got {value!r}"
+        if key == "executor" and value not in EXECUTORS:
+            return f'must be "slurm" or "local", got "{value}"'
+        return ""
+    if not isinstance(value, int) or isinstance(value, bool) or value < least:
+        return f"must be an integer >= {least}, got {value!r}"
+    return ""
+
+
+# --- the job: what runs on a compute node ----------------------------------------------------
+
+
+class SweepJob:
+    """One run as a submitit job (checkpointable: submitit calls :meth:`checkpoint` on
+    preemption or before the time limit). Pickled by submitit; holds only plain values."""
+
+    def __init__(
+        self, runs_dir: str, note: str, profile: dict[str, Any], run_dir: str | None = None
+    ):
+        """A new run of ``profile`` (the resolved profile, as a dict), or ``run_dir`` resumed;
+        ``note`` is the file the run directory is written to once it exists."""
+        self.runs_dir, self.note = runs_dir, note
+        self.profile, self.run_dir = profile, run_dir
+        self._run: Any = None
+        self._worker: threading.Thread | None = None
+        self._outcome: dict[str, Any] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.update(_run=None, _worker=None, _outcome={})  # a requeued job starts afresh
+        return state
+
+    def __call__(self) -> str:
+        """Train (or resume, or find finished) the run; returns its status."""
+        run = self._make_run()
+        if isinstance(run, str):
+            return run  # finished by an earlier attempt
+        self._run = run
+        run.subscribe(self._write_note)
+        previous = {
+            signal.SIGTERM: signal.signal(signal.SIGTERM, self._preempted),
+            USER_STOP: signal.signal(USER_STOP, lambda *_: run.request_stop("SIGUSR1")),
+        }
+        try:
+            self._worker = threading.Thread(target=self._work, name="cifar-tui-job")
+            self._worker.start()
+            while self._worker.is_alive():
+                self._worker.join(0.2)  # the main thread stays free for the signals
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        if "error" in self._outcome:
+            raise self._outcome["error"]
+        return str(self._outcome["status"])
+
+    def _make_run(self) -> Any:
+        from core.training.engine import Run
+
+        run_dir = self.run_dir or _read_note(Path(self.note))
+        if run_dir is not None and (Path(run_dir) / "profile.toml").exists():
+            status = rundir.load_run(Path(run_dir)).status
+            if status in FINISHED:
+                return str(status)
+            return Run.resume(Path(run_dir))  # requeued, or resubmitted by the same command
+        from core.profiles import profile_from_dict
+
+        return Run(profile_from_dict(self.profile, self.note), Path(self.runs_dir))
+
+    def _work(self) -> None:
+        try:
+            self._outcome["status"] = self._run.execute()
+        except BaseException as exc:  # raised on the main thread, in __call__
+            self._outcome["error"] = exc
+
+    def _write_note(self, event: Event) -> None:
+        if isinstance(event, RunOpened):
+            self.run_dir = event.run_dir
+            rundir.atomic_write(Path(self.note), event.run_dir)
+
+    def _preempted(self, signum: int, frame: Any) -> None:
+        """SIGTERM: Slurm preempts the job; what submitit does with its own signal (USR2):
+        checkpoint, then requeue."""
+        os.kill(os.getpid(), _preemption_signal())
+
+    def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
+        """Stop the run after its current batch, wait for the save, and return the job that
+        resumes it (submitit requeues it)."""
+        from submitit.helpers import DelayedSubmission
+
+        if self._run is not None:
+            self._run.request_stop(signal.Signals(_preemption_signal()).name)
+        if self._worker is not None:
+            self._worker.join()
+        run_dir = self.run_dir or _read_note(Path(self.note))
+        return DelayedSubmission(SweepJob(self.runs_dir, self.note, self.profile, run_dir))
+
+
+def _preemption_signal() -> int:
+    """The signal submitit handles as "checkpoint and requeue" (SIGUSR2 unless set)."""
+    name = os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2")
+    return int(getattr(signal, "SIG" + name, signal.SIGUSR2))
+
+
+def _read_note(note: Path) -> str | None:
+    with contextlib.suppress(OSError):
+        text = note.read_text().strip()
+        return text or None
+    return None
+
+
+# --- the submitting side: the sweep loop's runs are jobs of one array -----------------------
+
+
+def check_slurm(sweep: Any) -> None:
+    """A study asks its trials as it goes: no fixed list to submit as one array."""
+    if getattr(sweep, "search", None) is not None:
+        raise CifarTuiError(
+            "--slurm submits a sweep's runs as one job array, but a [search] study asks for its "
+            "trials as it goes: run it with --parallel, or one trial at a time"
+        )
+
+
+def make_executor(folder: Path, settings: SlurmSettings, name: str) -> Any:
+    """submitit's executor for the array (its files in ``folder``)."""
+    submitit = require_submitit()
+    if settings.executor == "slurm" and shutil.which("sbatch") is None:
+        raise CifarTuiError(
+            '--slurm: no sbatch here (is this a Slurm login node?); executor = "local" in '
+            "the [slurm] table runs the array on this machine"
+        )
+    executor = submitit.AutoExecutor(folder=folder, cluster=settings.executor)
+    params: dict[str, Any] = {
+        "name": f"cifar-tui-{name}",
+        "timeout_min": settings.time_limit,
+        "gpus_per_node": settings.gpus_per_run,
+        "tasks_per_node": 1,
+    }
+    if settings.executor == "slurm":
+        params["slurm_signal_delay_s"] = settings.signal_delay
+        if settings.partition:
+            params["slurm_partition"] = settings.partition
+        if settings.array_parallelism:
+            params["slurm_array_parallelism"] = settings.array_parallelism
+    executor.update_parameters(**params)
+    return executor
+
+
+class ArrayBatch:
+    """Collects the loop's runs as they start and submits them as one array once every run
+    left has come (any thread). A stop before that submits nothing."""
+
+    def __init__(self, executor: Any, expected: Callable[[], int]):
+        self.executor = executor
+        self.expected = expected  # how many runs the array holds, read at the first run
+        self._cond = threading.Condition()
+        self._waiting: list[SlurmRun] = []
+        self._jobs: dict[int, Any] = {}
+        self._count: int | None = None
+        self.cancelled = False
+        self.error: BaseException | None = None
+
+    def submit(self, run: SlurmRun) -> Any:
+        """The run's job, once the array is submitted; None when it was cancelled."""
+        with self._cond:
+            if self._count is None:
+                self._count = self.expected()
+            self._waiting.append(run)
+            if len(self._waiting) >= self._count and not self.cancelled:
+                self._submit_all()
+            while id(run) not in self._jobs and not self.cancelled and self.error is None:
+                self._cond.wait(0.5)
+            if self.error is not None:
+                raise self.error
+            return self._jobs.get(id(run))
+
+    def _submit_all(self) -> None:
+        try:
+            with self.executor.batch():
+                jobs = [self.executor.submit(run.job) for run in self._waiting]
+        except Exception as exc:  # sbatch refused it: one line, the sweep ends
+            self.error = CifarTuiError(f"--slurm: the job array was not submitted: {exc}")
+        else:
+            self._jobs = {id(run): job for run, job in zip(self._waiting, jobs, strict=True)}
+        self._cond.notify_all()
+
+    def cancel(self) -> None:
+        with self._cond:
+            self.cancelled = not self._jobs
+            self._cond.notify_all()
+
+
+class SlurmRun:
+    """A run trained by a job of the array, with the face the sweep loop expects of the
+    engine's Run; ``execute`` waits for the job and follows its run directory's files."""
+
+    def __init__(self, batch: ArrayBatch, job: SweepJob, executor: str):
+        self.batch, self.job, self.executor = batch, job, executor
+        self.run_dir: Path | None = Path(job.run_dir) if job.run_dir else None
+        self.stopped_by = ""
+        self.submitted: Any = None  # the submitit Job
+        self._listeners: list[Callable[[Event], None]] = []
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+
+    def subscribe(self, listener: Callable[[Event], None]) -> None:
+        self._listeners.append(listener)
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    def request_stop(self, by: str = "user") -> None:
+        """Stop the job's run after its current batch (no requeue), or submit nothing yet."""
+        with self._lock:
+            first = not self._stop.is_set()
+            self.stopped_by = self.stopped_by or by
+            self._stop.set()
+            job = self.submitted
+        if job is None:
+            self.batch.cancel()
+        elif first:
+            _stop_job(job, self.run_dir, self.executor)
+
+    def execute(self) -> str:
+        started = time.time() - 1.0
+        job = self.batch.submit(self)
+        if job is None:
+            return RunStatus.STOPPED
+        with self._lock:
+            self.submitted = job
+            stop = self._stop.is_set()
+        if stop:
+            _stop_job(job, self.run_dir, self.executor)
+        follower = self._follow(job, started)
+        finished = follower.finished if follower is not None else None
+        if finished is not None:
+            return finished.status
+        return self._failed(job)
+
+    def _follow(self, job: Any, started: float) -> Any:
+        """Send on the events of this submission's sessions (a requeued job's too) until the
+        job is done."""
+        from core.storage.follow import RunFollower
+
+        follower = None
+        while True:
+            done = job.done()
+            if follower is None and self._find_run_dir() is not None:
+                follower = RunFollower(self.run_dir)  # type: ignore[arg-type]
+            if follower is not None:
+                for event in follower.poll():
+                    if event.time >= started:  # not a resumed run's earlier sessions
+                        self._emit(event)
+            if done:
+                return follower
+            time.sleep(POLL_SECONDS)
+
+    def _find_run_dir(self) -> Path | None:
+        if self.run_dir is None:
+            noted = _read_note(Path(self.job.note))
+            self.run_dir = Path(noted) if noted else None
+        return self.run_dir
+
+    def _emit(self, event: Event) -> None:
+        for listener in self._listeners:
+            listener(event)
+
+    def _failed(self, job: Any) -> str:
+        """The job ended with no run finished: it could not start (the sweep's error), was
+        stopped before it opened its run, or was killed (its directory says how far it got)."""
+        if self.stop_requested and self.run_dir is None:
+            return RunStatus.STOPPED
+        with contextlib.suppress(Exception):
+            error = job.exception()
+            if error is not None and self.run_dir is None:
+                lines = [line for line in str(error).strip().splitlines() if line.strip()]
+                last = lines[-1].split(": ", 1)[-1] if lines else str(error)
+                raise CifarTuiError(f"a job of the array could not start its run: {last}")
+        return RunStatus.INTERRUPTED
+
+
+def _stop_job(job: Any, run_dir: Path | None, executor: str) -> None:
+    """SIGUSR1 to the job's training process: on this machine through its run's lock, on a
+    cluster through scancel; a job that has not started is cancelled."""
+    from core.storage.control import lock_holder
+
+    pid = lock_holder(run_dir) if run_dir is not None else None
+    if pid is not None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, USER_STOP)
+        return
+    if executor == "slurm" and job.state not in ("PENDING", "UNKNOWN"):
+        subprocess.run(
+            ["scancel", f"--signal={USER_STOP.name.removeprefix('SIG')}", "--full", job.job_id],
+            check=False,
+            timeout=60,
+        )
+        return
+    job.cancel(check=False)
+
+
+class SlurmRuns:
+    """The loop's ``make_run`` and ``resume_run`` for ``--slurm``: jobs of one array."""
+
+    def __init__(self, runs_dir: Path, sweep_dir: Path, settings: SlurmSettings, name: str):
+        self.runs_dir = Path(runs_dir)
+        self.folder = sweep_dir / SLURM_FOLDER
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.settings = settings
+        self.count: Callable[[], int] = lambda: 1
+        self.batch = ArrayBatch(make_executor(self.folder, settings, name), lambda: self.count())
+
+    def _note(self, profile: Any) -> str:
+        return str(self.folder / f"run-{profile.name}.txt")
+
+    def make_run(self, profile: Any) -> SlurmRun:
+        note = self._note(profile)
+        Path(note).unlink(missing_ok=True)  # a new run: an earlier attempt's note is stale
+        job = SweepJob(str(self.runs_dir), note, profile.to_dict())
+        return SlurmRun(self.batch, job, self.settings.executor)
+
+    def resume_run(self, run_dir: Path) -> SlurmRun:
+        from core.training.engine import Run
+
+        profile = Run.resume(run_dir).profile  # checks it can be resumed, here and now
+        job = SweepJob(str(self.runs_dir), self._note(profile), profile.to_dict(), str(run_dir))
+        return SlurmRun(self.batch, job, self.settings.executor)
