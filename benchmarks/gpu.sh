@@ -8,7 +8,10 @@
 #   3. the same with train.steps_per_execution = 8 (an unrolled scan on JAX, core/training/scan_steps.py);
 #   4. AlexNet's on-device front: the notebook's augmentation order against augment_first;
 #   5. AlexNet, 50 epochs, mixed_bfloat16: cifar-tui against the bare script (75% target);
-#   6. VGG16, 2 epochs, mixed_bfloat16 (one steady epoch each side).
+#   6. VGG16, 2 epochs, mixed_bfloat16 (one steady epoch each side);
+#   7. with more than one GPU (skipped otherwise): small VGG on every GPU (train.devices = "all")
+#      against one GPU, the same global batch, and the smoke-lr sweep with --parallel <GPUs>;
+#      all in multi_gpu.json.
 # Each step's time limit is cut to what is left of BUDGET seconds, and a step is skipped when less
 # is left than it needs. Each step writes its JSON to $OUT as soon as it has it.
 #
@@ -108,4 +111,30 @@ step "VGG16, 2 epochs, mixed_bfloat16"
 timed 580 120 $PY benchmarks/models.py --profiles vgg16 --data "$DATA" --epochs "$(epochs 2)" \
     ${TINY[@]+"${TINY[@]}"} ${SMALL_VGG16[@]+"${SMALL_VGG16[@]}"} \
     --set train.precision=mixed_bfloat16 --set train.seed=1 --baseline --json "$OUT/vgg16.json"
+step "more than one GPU: one run on every GPU against one, and a parallel sweep"
+GPUS=$( (nvidia-smi -L 2>/dev/null || true) | grep -c '^GPU' )
+if [ "$GPUS" -gt 1 ]; then
+  MULTI=/tmp/multi-gpu && mkdir -p "$MULTI"
+  BATCH=$((128 * GPUS))  # the global batch, the same on one GPU and on all: the same math
+  for devices in 1 all; do
+    value=$devices && [ "$devices" = all ] && value='"all"'
+    timed 150 40 $PY benchmarks/models.py --profiles vgg_small --data "$DATA" --epochs "$(epochs 5)" \
+        ${TINY[@]+"${TINY[@]}"} --set train.batch_size=$BATCH --set "train.devices=$value" \
+        --json "$MULTI/devices_$devices.json"
+  done
+  sweep_start=$SECONDS
+  timed 200 40 $PY -m tui.cli.main --sweep profiles/sweeps/smoke-lr.toml --parallel "$GPUS" \
+      --runs-dir "$MULTI/runs" --plain > "$MULTI/sweep.txt" 2>&1
+  echo "parallel sweep: $((SECONDS - sweep_start)) s" | tee -a "$MULTI/sweep.txt"
+  $PY - "$MULTI" "$GPUS" > "$OUT/multi_gpu.json" <<'PY'
+import json, pathlib, sys
+folder, gpus = pathlib.Path(sys.argv[1]), int(sys.argv[2])
+read = lambda name: json.loads((folder / name).read_text()) if (folder / name).exists() else None
+sweep = (folder / "sweep.txt").read_text().splitlines() if (folder / "sweep.txt").exists() else []
+print(json.dumps({"gpus": gpus, "one_gpu": read("devices_1.json"),
+                  "all_gpus": read("devices_all.json"), "parallel_sweep": sweep[-12:]}, indent=1))
+PY
+else
+  echo "left out: it needs more than one GPU, this machine has $GPUS"  # rehearsal: no "skipped"
+fi
 echo "== done at ${SECONDS}s"
