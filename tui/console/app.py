@@ -305,21 +305,7 @@ class CifarTuiApp(App[int]):
             self.notify(f"Run {event.status}.", timeout=5, markup=False)
 
     def on_engine_done(self, message: EngineDone) -> None:
-        state = self.run_state
-        state.active = False
-        self.engine_status = message.status or "error"
-        if message.error:
-            state.error = message.error
-            state.status = "could not start"
-            self.notify(
-                message.error,
-                title="The run could not start",
-                severity="error",
-                timeout=15,
-                markup=False,
-            )
-        self._watch_screen().status_if_mounted()
-        self.refresh_bindings()
+        self._run_over(message.status, message.error)
         if self._quitting and not self.sweep_active:  # a sweep first closes its directory
             self.exit(self._quit_code)
 
@@ -453,19 +439,18 @@ class CifarTuiApp(App[int]):
 
     def on_follow_done(self, message: FollowDone) -> None:
         """The followed run's process is gone (or never started): the run is over here."""
+        if message.source == self.run_state.source:
+            self._run_over(message.status, message.error)
+
+    def _run_over(self, status: str | None, error: str | None) -> None:
+        """The current run's thread or followed process is done; ``error``: it never started."""
         state = self.run_state
-        if message.source != state.source:
-            return
         state.active = False
-        self.engine_status = message.status or "error"
-        if message.error:
-            state.error, state.status = message.error, "could not start"
+        self.engine_status = status or "error"
+        if error:
+            state.error, state.status = error, "could not start"
             self.notify(
-                message.error,
-                title="The run could not start",
-                severity="error",
-                timeout=15,
-                markup=False,
+                error, title="The run could not start", severity="error", timeout=15, markup=False
             )
         self._watch_screen().status_if_mounted()
         self.refresh_bindings()
