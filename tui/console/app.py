@@ -199,11 +199,12 @@ class CifarTuiApp(App[int]):
         """The thread worker: runs the engine; talks to the UI only by posting messages."""
         return execute(request, control, self.post_message)
 
-    def start_sweep(self, sweep: Sweep) -> bool:
+    def start_sweep(self, sweep: Sweep, parallel: int = 1) -> bool:
         """Run a validated sweep's runs in turn in the engine worker; refused while busy.
 
         The sweep directory is the one ``cifar-tui --sweep`` uses for the same file and runs
-        directory, so either front resumes what the other left.
+        directory, so either front resumes what the other left. ``parallel`` > 1: up to that
+        many runs at once, each a process of its own (as ``--parallel``).
         """
         if self.run_active:
             self.notify(self.busy_message(), severity="warning", markup=False)
@@ -211,22 +212,23 @@ class CifarTuiApp(App[int]):
         from core.sweeps.loop import sweep_command
 
         self._stop_following()
-        command = sweep_command(sweep.path, sweep.overrides, self.runs_dir)
+        extra = ["--parallel", str(parallel)] if parallel > 1 else []
+        command = sweep_command(sweep.path, sweep.overrides, self.runs_dir, extra=extra)
         self.sweep_state = SweepState(sweep.name, str(sweep.path), sweep.planned, command)
         self.run_state = RunState(label=f"sweep {sweep.name}", status="opening the sweep")
         control = RunControl()  # stops the sweep loop, which stops its current run
         self.control = control
         self.engine_status = None
-        self._run_sweep(sweep, control, command)
+        self._run_sweep(sweep, control, command, parallel)
         self._watch_screen().redraw_if_mounted()
         self.switch_mode("watch")
         self.refresh_bindings()
         return True
 
     @work(thread=True, exclusive=True, group="engine", exit_on_error=False)
-    def _run_sweep(self, sweep: Sweep, control: RunControl, command: str) -> str:
+    def _run_sweep(self, sweep: Sweep, control: RunControl, command: str, parallel: int) -> str:
         """The thread worker of a sweep: its runs in turn; talks to the UI only by messages."""
-        return execute_sweep(sweep, self.runs_dir, control, self.post_message, command)
+        return execute_sweep(sweep, self.runs_dir, control, self.post_message, command, parallel)
 
     def stop_run(self, by: str = "user") -> None:
         """Stop the current run after its current batch (``by``: who asked, as the run keeps

@@ -12,10 +12,17 @@ as :class:`~tui.console.messages.EngineDone`, and :class:`~tui.console.messages.
 :class:`~tui.console.messages.SweepUpdate` and :class:`~tui.console.messages.SweepDone` carrying
 immutable :class:`SweepSnapshot` copies. The engine trains in the worker thread itself, so the
 :class:`~core.sweeps.sweepdir.SweepDir` is only touched on that thread.
+
+With ``parallel`` > 1 (the sweeps screen's "runs at once") the runs are the command line's
+``--parallel`` ones (core/sweeps/parallel.py: each a process of its own, on its own slot), and
+their events come on the loop's lane threads. The console's run detail then shows the run
+started last: only its events and its end reach the app as the current run's; every run's
+epochs still update the sweep line, which counts the runs active together.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +74,8 @@ class SweepSnapshot:
     current: int | None = None  # index of the run training now
     planned: int = 0  # runs in all (a study's trials are not all asked yet); 0: len(runs)
     study: StudyInfo | None = None  # a [search] sweep's objective and description
+    active: tuple[int, ...] = ()  # the runs going on now, in the order they started
+    parallel: int = 1  # runs at once, at most
 
     @property
     def finished(self) -> int:
@@ -96,14 +105,16 @@ def _view(entry: SweepEntry, live_epochs: int = 0, study: StudyInfo | None = Non
     )
 
 
-def snapshot(loop: SweepLoop) -> SweepSnapshot:
-    """Copy what the UI shows, the current run's epochs measured so far included."""
+def snapshot(loop: SweepLoop, live: dict[int, int] | None = None) -> SweepSnapshot:
+    """Copy what the UI shows, the current run's epochs measured so far included (``live``:
+    each active run's, by index, when several go on at once)."""
     sweep_dir = loop.sweep_dir
     assert sweep_dir is not None
     current = loop.current.run.index if loop.current is not None else None
-    live = len(loop.live_seconds)
+    if live is None:
+        live = {current: len(loop.live_seconds)} if current is not None else {}
     study = study_info(loop.sweep)
-    runs = tuple(_view(e, live if e.run.index == current else 0, study) for e in sweep_dir.entries)
+    runs = tuple(_view(e, live.get(e.run.index, 0), study) for e in sweep_dir.entries)
     return SweepSnapshot(
         name=sweep_dir.sweep.name,
         path=sweep_dir.path,
@@ -113,20 +124,33 @@ def snapshot(loop: SweepLoop) -> SweepSnapshot:
         current=current,
         planned=loop.sweep.planned,
         study=study,
+        active=tuple(e.run.index for e in loop.active),
+        parallel=loop.parallel,
     )
 
 
 class ConsoleHooks(SweepHooks):
-    """Posts what the sweep loop says, as messages for the UI thread."""
+    """Posts what the sweep loop says, as messages for the UI thread. With runs at once, only
+    the run started last is the console's current run (its events, its end); the others
+    update the sweep line alone."""
 
     def __init__(self, post: Post) -> None:
         self.post = post
         self.loop: SweepLoop | None = None
         self._throttle = ProgressThrottle()
+        self._shown: int | None = None  # the index of the run the app shows
+        self._live: dict[int, int] = {}  # epochs measured so far, by active run (parallel)
+        # Deciding "is this the shown run?" and posting its event are one step, so no event of
+        # the run shown before lands after the next run's SweepRunStarting (lane threads).
+        self._posting = threading.Lock()
 
     def _snapshot(self) -> SweepSnapshot:
-        assert self.loop is not None
-        return snapshot(self.loop)
+        loop = self.loop
+        assert loop is not None
+        if loop.parallel == 1:
+            return snapshot(loop)
+        with loop._lock:  # lane threads ask too: the loop's lock keeps sweep.json's writers out
+            return snapshot(loop, dict(self._live))
 
     def sweep_started(self, loop: SweepLoop) -> None:
         self.loop = loop
@@ -139,23 +163,35 @@ class ConsoleHooks(SweepHooks):
         if entry.run.profile.profiler.enabled:
             first, last = entry.run.profile.profiler.batches
             window = (first, last)
-        self._throttle = ProgressThrottle()
-        self.post(SweepRunStarting(self._snapshot(), entry.run.index, action, window))
+        self._live[entry.run.index] = 0
+        message = SweepRunStarting(self._snapshot(), entry.run.index, action, window)
+        with self._posting:
+            self._throttle = ProgressThrottle()
+            self._shown = entry.run.index
+            self.post(message)
 
     def event(self, entry: SweepEntry, event: Event) -> None:
-        if isinstance(event, BatchProgress) and not self._throttle.allow(event):
-            return
-        self.post(EngineEvent(event))
+        if isinstance(event, EpochEnded):
+            self._live[entry.run.index] = self._live.get(entry.run.index, 0) + 1
+        with self._posting:
+            shown = entry.run.index == self._shown
+            if shown and not (isinstance(event, BatchProgress) and not self._throttle.allow(event)):
+                self.post(EngineEvent(event))
         if isinstance(event, EpochEnded):
             self.post(SweepUpdate(self._snapshot()))
 
     def run_ended(
         self, entry: SweepEntry, finished: RunFinished | None, error: CifarTuiError | None
     ) -> None:
+        self._live.pop(entry.run.index, None)
+        with self._posting:
+            shown = entry.run.index == self._shown
         if error is not None:
-            self.post(EngineDone(None, str(error)))
+            if shown:
+                self.post(EngineDone(None, str(error)))
             return
-        self.post(EngineDone(finished.status if finished else entry.status))
+        if shown:
+            self.post(EngineDone(finished.status if finished else entry.status))
         self.post(SweepUpdate(self._snapshot()))
 
     def sweep_ended(self, loop: SweepLoop) -> None:
@@ -163,12 +199,36 @@ class ConsoleHooks(SweepHooks):
         self.post(SweepDone(final, str(loop.error) if loop.error is not None else None))
 
 
+def _loop(
+    sweep: Sweep, runs_dir: Path, hooks: ConsoleHooks, command: str, parallel: int
+) -> SweepLoop:
+    """The sweep loop: the engine in this thread, or (``parallel`` > 1) the command line's
+    ``--parallel`` process runs, one slot each."""
+    if parallel == 1:
+        return SweepLoop(sweep, runs_dir, hooks, command=command)
+    from core.sweeps import parallel as processes  # looked up here: tests stand in for it
+
+    processes.check_parallel(sweep)
+    slots, _warning = processes.plan_slots(parallel)  # the sweeps screen has shown the warning
+    runs = processes.ProcessRuns(runs_dir, slots)
+    return SweepLoop(
+        sweep,
+        runs_dir,
+        hooks,
+        command=command,
+        make_run=runs.make_run,
+        resume_run=runs.resume_run,
+        parallel=parallel,
+    )
+
+
 def execute_sweep(
-    sweep: Sweep, runs_dir: Path, control: RunControl, post: Post, command: str
+    sweep: Sweep, runs_dir: Path, control: RunControl, post: Post, command: str, parallel: int = 1
 ) -> str:
     """The sweep worker's body (runs in a thread); returns the sweep's final status, or "error"
-    when it could not go on. ``control`` stops the loop, from the UI thread."""
-    loop = SweepLoop(sweep, runs_dir, ConsoleHooks(post), command=command)
+    when it could not go on. ``control`` stops the loop (every active run), from the UI thread;
+    ``parallel``: runs at once."""
+    loop = _loop(sweep, runs_dir, ConsoleHooks(post), command, parallel)
     control.attach(loop)
     try:
         return loop.run()

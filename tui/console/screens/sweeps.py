@@ -9,10 +9,14 @@ less the keys the sweep varies itself, as ``--set`` would; one of more than
 :data:`CONFIRM_RUNS` runs asks first, with its runs x epochs and a time estimate where one exists.
 Reading and validating the files is done in a thread worker whenever the screen shows (a sweep
 may have run since), never on the UI thread; a resize only lays out the list already read.
++ and - set how many runs go on at once (1, the default, trains in the console's engine; more
+run each in a process of its own, as ``--parallel``), up to one per GPU, or per CPU core on a
+machine without one (then with plan_slots' warning: the runs share the cores).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -27,6 +31,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import get_current_worker
 
 from core.errors import CifarTuiError
+from core.sweeps import parallel as processes
 from tui.console.catalog import SweepFileEntry, list_sweeps
 from tui.console.screens.dialogs import ConfirmScreen
 
@@ -61,6 +66,26 @@ def overrides_text(entry: SweepFileEntry) -> str:
     return text.strip()
 
 
+def cpu_cores() -> int:
+    """The cores this process may use: on a machine without a GPU, the most runs at once."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def parallel_text(width: int, limit: int, gpus: list[str]) -> Text:
+    """ "Runs at once: 2 (+/- to change, up to 4)", and the warning when they share devices."""
+    text = Text(f"\nRuns at once: {width}", "bold")
+    text.append(f" (+/- to change, up to {limit})" if limit > 1 else " (one device here)")
+    if width > 1:
+        text.append(", each a process of its own")
+        warning = processes.plan_slots(width, gpus)[1]
+        if warning:
+            text.append(f"\n⚠ {warning}", "yellow")
+    return text
+
+
 def entry_cells(entry: SweepFileEntry) -> list[str | Text]:
     """A sweep file's row: name, run count, how far it got, description (or "invalid")."""
     if entry.error:
@@ -80,6 +105,8 @@ class SweepsScreen(Screen):
         Binding("enter", "start", "Run sweep"),
         Binding("l", "start", "Run sweep", show=False),
         Binding("c", "compare", "Compare its runs"),
+        Binding("plus,equals_sign", "more", "More at once"),
+        Binding("minus", "fewer", "Fewer at once"),
         Binding("escape", "back", "Back"),
     ]
 
@@ -88,15 +115,18 @@ class SweepsScreen(Screen):
     class Listed(Message):
         """The sweep files, read and validated by the worker."""
 
-        def __init__(self, entries: list[SweepFileEntry]) -> None:
+        def __init__(self, entries: list[SweepFileEntry], gpus: list[str]) -> None:
             super().__init__()
             self.entries = entries
+            self.gpus = gpus
 
     def __init__(self, overrides: tuple[str, ...] = ()) -> None:
         super().__init__()
         self.overrides = tuple(overrides)  # the pick form's, laid over every run
         self.entries: list[SweepFileEntry] = []
         self.listed = False  # True once the worker's first list has arrived
+        self.parallel = 1  # runs at once
+        self.gpus: list[str] = []  # as the worker found them (nvidia-smi is not for the UI thread)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -123,11 +153,14 @@ class SweepsScreen(Screen):
     @work(thread=True, exclusive=True, group="sweep-list")
     def _list_sweeps(self, profiles_dir: Path, runs_dir: Path, overrides: tuple[str, ...]) -> None:
         entries = list_sweeps(profiles_dir, runs_dir, overrides)
+        gpus = processes.visible_gpus()
         if not get_current_worker().is_cancelled:  # a newer listing was asked for
-            self.post_message(self.Listed(entries))
+            self.post_message(self.Listed(entries, gpus))
 
     def on_sweeps_screen_listed(self, message: Listed) -> None:
         self.entries = message.entries
+        self.gpus = message.gpus
+        self.parallel = min(self.parallel, self.limit)
         self.listed = True
         self._fill()
 
@@ -149,6 +182,11 @@ class SweepsScreen(Screen):
         if self.entries:
             table.move_cursor(row=min(max(row, 0), len(self.entries) - 1))
         self._draw_details()
+
+    @property
+    def limit(self) -> int:
+        """The most runs at once that make sense here: one per GPU, or per core without one."""
+        return max(1, len(self.gpus) or cpu_cores())
 
     def selected(self) -> SweepFileEntry | None:
         table = self.query_one("#sweeps", DataTable)
@@ -197,9 +235,11 @@ class SweepsScreen(Screen):
             text.append(f"\nRecorded in {entry.directory}: {entry.last} finished. ")
             text.append("enter goes on with it (finished runs are skipped); ")
         sets = "".join(f" --set {item}" for item in entry.overrides)
+        width = f" --parallel {self.parallel}" if self.parallel > 1 else ""
         text.append(
-            f"headless: cifar-tui --sweep {entry.path}{sets} --runs-dir {self.app.runs_dir}"
+            f"headless: cifar-tui --sweep {entry.path}{sets} --runs-dir {self.app.runs_dir}{width}"
         )
+        text.append(parallel_text(self.parallel, self.limit, self.gpus))
         details.update(text)
 
     # -- actions ------------------------------------------------------------------------------
@@ -227,6 +267,8 @@ class SweepsScreen(Screen):
         question = f"Run sweep {entry.name}? {plan_text(entry)}."
         if entry.last != "-":
             question += f" Recorded so far: {entry.last} finished (finished runs are skipped)."
+        if self.parallel > 1:
+            question += f" Up to {self.parallel} at once, each a process of its own."
         yes = f"Run {entry.runs} runs (y)"
 
         def answered(yes: bool | None) -> None:
@@ -240,7 +282,20 @@ class SweepsScreen(Screen):
             self.notify(self.app.busy_message(), severity="warning", markup=False)
             return
         self.dismiss()
-        self.app.start_sweep(sweep)
+        if self.parallel == 1:
+            self.app.start_sweep(sweep)  # the default, as it always ran
+        else:
+            self.app.start_sweep(sweep, parallel=self.parallel)
+
+    def action_more(self) -> None:
+        self._set_parallel(self.parallel + 1)
+
+    def action_fewer(self) -> None:
+        self._set_parallel(self.parallel - 1)
+
+    def _set_parallel(self, width: int) -> None:
+        self.parallel = min(max(1, width), self.limit)
+        self._draw_details()
 
     def action_compare(self) -> None:
         entry = self.selected()

@@ -81,6 +81,8 @@ def sweep_text(sweep: SweepState, stopping: bool) -> Text:
         text.append(busy or f" · {eta_text(snap.eta)}")
     elif sweep.active and snap.current is not None:
         text.append(f": run {snap.current}/{count} {snap.run(snap.current).label}", "bold")
+        if len(snap.active) > 1:  # runs at once: the one shown below is the latest started
+            text.append(f" · {len(snap.active)} running, up to {snap.parallel} at once")
         text.append(busy or f" · {eta_text(snap.eta)}")
     elif sweep.active:
         runs = "trials" if snap.study is not None else "runs"
