@@ -74,7 +74,10 @@ def test_two_runs_plain_names_the_differing_key_and_the_reports_numbers(runs, cl
         row = next(line for line in out.splitlines() if line.startswith(record.path.name))
         cells = row.split()
         assert cells[1] == lr
-        assert cells[2:8] == [*numbers(record).values(), "completed"]
+        per_class = record.report["test"]["per_class"]
+        worst = min(per_class, key=per_class.get)  # the worst class and its accuracy
+        assert cells[2:7] == list(numbers(record).values())
+        assert cells[7:] == [worst, f"{per_class[worst]:.4f}", "completed"]
     # the side-by-side table: each metric with both values and b - a
     side = out[out.index("side by side") :].splitlines()
     lr_row = next(line for line in side if line.startswith("train.learning_rate"))
@@ -108,7 +111,9 @@ def test_markdown_and_csv_exports_parse_back_to_the_reports(runs, tmp_path, cli)
     text = md.read_text()
     assert text.startswith("# Comparison of 2 runs")
     assert "Settings that differ: `train.learning_rate`" in text
-    main, side = markdown_tables(text)
+    main, side, classes = markdown_tables(text)
+    # the third table: each class's test accuracy side by side (two runs with per-class data)
+    assert [row["class"] for row in classes] == list(a.report["test"]["per_class"])
     for row, record, lr in zip(main, (a, b), ("0.001", "0.002"), strict=True):
         assert row["run"] == record.path.name and row["train.learning_rate"] == lr
         assert {k: row[k] for k in numbers(record)} == numbers(record)
