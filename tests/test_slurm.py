@@ -121,13 +121,6 @@ def test_slurm_flags_go_with_slurm(args: list[str], message: str) -> None:
     assert proc.returncode == EXIT_USAGE and message in proc.stderr
 
 
-def test_a_study_is_not_an_array(tmp_path: Path) -> None:
-    search = REPO / "profiles" / "sweeps" / "smoke-search.toml"
-    proc = run_cli("--sweep", str(search), "--slurm", "--runs-dir", str(tmp_path), timeout=120)
-    assert proc.returncode == EXIT_USAGE, proc.stdout + proc.stderr
-    assert "a [search] study asks for its trials as it goes" in proc.stderr
-
-
 # --- the array on submitit's local executor ------------------------------------------------------
 
 

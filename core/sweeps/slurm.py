@@ -9,6 +9,13 @@ follows its processes, so the sweep line, the summary and the console see the ru
 train. ``executor = "local"`` runs the same array on this machine (submitit's local executor):
 the tests do, and so can a user without a cluster.
 
+A ``[search]`` study has no fixed list of runs: the sweep loop asks the study (its journal file
+in the sweep directory, shared through the file system) for as many trials at once as
+``array_parallelism`` allows (all of them when 0), and each trial is a job of its own
+(:class:`TrialJobs`), submitted as it is asked. The job carries its trial
+(core.sweeps.study.TrialRef): it reports each epoch to the study's pruner beside its engine and
+ends the run "pruned" when told; a requeued job resumes the same trial's run directory.
+
 Preemption and time limits. Slurm sends SIGTERM when it preempts a job, and submitit asks it for
 SIGUSR2 some time before its time limit (``--signal``). Either way :meth:`SweepJob.checkpoint`
 stops the run after its current batch, waits for it to save, and returns the job that resumes
@@ -147,12 +154,19 @@ class SweepJob:
     preemption or before the time limit). Pickled by submitit; holds only plain values."""
 
     def __init__(
-        self, runs_dir: str, note: str, profile: dict[str, Any], run_dir: str | None = None
+        self,
+        runs_dir: str,
+        note: str,
+        profile: dict[str, Any],
+        run_dir: str | None = None,
+        trial: Any = None,
     ):
         """A new run of ``profile`` (the resolved profile, as a dict), or ``run_dir`` resumed;
-        ``note`` is the file the run directory is written to once it exists."""
+        ``note`` is the file the run directory is written to once it exists. ``trial``: a
+        study's trial (core.sweeps.study.TrialRef) whose pruner the job reports to."""
         self.runs_dir, self.note = runs_dir, note
         self.profile, self.run_dir = profile, run_dir
+        self.trial = trial
         self._run: Any = None
         self._worker: threading.Thread | None = None
         self._outcome: dict[str, Any] = {}
@@ -169,6 +183,8 @@ class SweepJob:
             return run  # finished by an earlier attempt
         self._run = run
         run.subscribe(self._write_note)
+        if self.trial is not None:  # each epoch reported to the study's pruner, from here
+            run.subscribe(self.trial.listener(run))
         previous = {
             signal.SIGTERM: signal.signal(signal.SIGTERM, self._preempted),
             USER_STOP: signal.signal(USER_STOP, lambda *_: run.request_stop("SIGUSR1")),
@@ -224,7 +240,9 @@ class SweepJob:
         if self._worker is not None:
             self._worker.join()
         run_dir = self.run_dir or _read_note(Path(self.note))
-        return DelayedSubmission(SweepJob(self.runs_dir, self.note, self.profile, run_dir))
+        return DelayedSubmission(
+            SweepJob(self.runs_dir, self.note, self.profile, run_dir, self.trial)
+        )
 
 
 def _preemption_signal() -> int:
@@ -241,15 +259,6 @@ def _read_note(note: Path) -> str | None:
 
 
 # --- the submitting side: the sweep loop's runs are jobs of one array -----------------------
-
-
-def check_slurm(sweep: Any) -> None:
-    """A study asks its trials as it goes: no fixed list to submit as one array."""
-    if getattr(sweep, "search", None) is not None:
-        raise CifarTuiError(
-            "--slurm submits a sweep's runs as one job array, but a [search] study asks for its "
-            "trials as it goes: run it with --parallel, or one trial at a time"
-        )
 
 
 def make_executor(folder: Path, settings: SlurmSettings, name: str) -> Any:
@@ -321,11 +330,31 @@ class ArrayBatch:
             self._cond.notify_all()
 
 
+class TrialJobs:
+    """A study's trials: each submitted as a job of its own as soon as the study asks for it
+    (its trials are not a fixed list to make one array of)."""
+
+    def __init__(self, executor: Any):
+        self.executor = executor
+
+    def submit(self, run: SlurmRun) -> Any:
+        """The run's job; None when it was stopped before it was submitted."""
+        if run.stop_requested:
+            return None
+        try:
+            return self.executor.submit(run.job)
+        except Exception as exc:  # sbatch refused it: one line, the sweep ends
+            raise CifarTuiError(f"--slurm: a trial's job was not submitted: {exc}") from None
+
+    def cancel(self) -> None:
+        """Nothing waits to be submitted together."""
+
+
 class SlurmRun:
     """A run trained by a job of the array, with the face the sweep loop expects of the
     engine's Run; ``execute`` waits for the job and follows its run directory's files."""
 
-    def __init__(self, batch: ArrayBatch, job: SweepJob, executor: str):
+    def __init__(self, batch: ArrayBatch | TrialJobs, job: SweepJob, executor: str):
         self.batch, self.job, self.executor = batch, job, executor
         self.run_dir: Path | None = Path(job.run_dir) if job.run_dir else None
         self.stopped_by = ""
@@ -336,6 +365,10 @@ class SlurmRun:
 
     def subscribe(self, listener: Callable[[Event], None]) -> None:
         self._listeners.append(listener)
+
+    def attach_trial(self, trial: Any) -> None:
+        """A study's trial: the job reports to its pruner (and ends pruned) by itself."""
+        self.job.trial = trial
 
     @property
     def stop_requested(self) -> bool:
@@ -434,13 +467,24 @@ def _stop_job(job: Any, run_dir: Path | None, executor: str) -> None:
 class SlurmRuns:
     """The loop's ``make_run`` and ``resume_run`` for ``--slurm``: jobs of one array."""
 
-    def __init__(self, runs_dir: Path, sweep_dir: Path, settings: SlurmSettings, name: str):
+    def __init__(
+        self,
+        runs_dir: Path,
+        sweep_dir: Path,
+        settings: SlurmSettings,
+        name: str,
+        study: bool = False,
+    ):
+        """``study``: the runs are a study's trials, each a job submitted as it is asked."""
         self.runs_dir = Path(runs_dir)
         self.folder = sweep_dir / SLURM_FOLDER
         self.folder.mkdir(parents=True, exist_ok=True)
         self.settings = settings
         self.count: Callable[[], int] = lambda: 1
-        self.batch = ArrayBatch(make_executor(self.folder, settings, name), lambda: self.count())
+        executor = make_executor(self.folder, settings, name)
+        self.batch: ArrayBatch | TrialJobs = (
+            TrialJobs(executor) if study else ArrayBatch(executor, lambda: self.count())
+        )
 
     def _note(self, profile: Any) -> str:
         return str(self.folder / f"run-{profile.name}.txt")

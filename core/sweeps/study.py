@@ -8,7 +8,10 @@ Optuna's journal file (``study.journal``: safe for several processes or Slurm jo
 
 Pruning: a :class:`PruningListener` on the run itself (the engine's thread) reports the objective
 after every epoch and, when the pruner says so, asks the run to stop with ``PRUNER``; the engine
-ends it "pruned" (core/status.py). A trial's value is its best epoch's objective.
+ends it "pruned" (core/status.py). A trial's value is its best epoch's objective. A trial that
+trains elsewhere (``--slurm``: a job of its own) takes a :class:`TrialRef` along and reports to
+the pruner from there, through the shared journal; the sweep's process still tells the study how
+it ended.
 
 Stopping and resuming: a stopped trial is not told to the study; it stays running there, and the
 same command rebuilds the trial list from the journal and resumes that trial's run directory from
@@ -126,12 +129,14 @@ class StudySource(RunSource):
     def __init__(self, search: Search) -> None:
         self.search = search
         self.study: Any = None
+        self.folder = ""  # the sweep directory, where the journal is
         self._ids: dict[int, int] = {}  # trial number -> Optuna's trial id
         self._open: set[int] = set()  # trial numbers the study still counts as running
 
     def restore(self, sweep_dir: SweepDir) -> None:
         """Open the study and add an entry for each trial it holds, in trial order."""
         optuna = optuna_module()
+        self.folder = str(sweep_dir.path)
         self.study = open_study(self.search, sweep_dir.path, sweep_dir.sweep.dir_name)
         running = optuna.trial.TrialState.RUNNING
         for trial in sorted(self.study.get_trials(deepcopy=False), key=lambda t: t.number):
@@ -170,11 +175,19 @@ class StudySource(RunSource):
         return entry
 
     def listener(self, entry: SweepEntry, run: Any) -> Listener | None:
+        """The trial's pruner on the run; a run that trains elsewhere (a Slurm job: its
+        ``attach_trial``) takes the trial along and prunes itself beside its engine."""
         number = entry.run.index - 1
         if number not in self._open:
             return None
-        trial = optuna_module().trial.Trial(self.study, self._ids[number])
-        return PruningListener(trial, run, self.search, entry.epochs)
+        ref = TrialRef.of(
+            self.search, self.folder, self.study.study_name, self._ids[number], entry.epochs
+        )
+        attach = getattr(run, "attach_trial", None)
+        if attach is not None:
+            attach(ref)
+            return None
+        return ref.listener(run, self.study)
 
     def settle(self, entry: SweepEntry) -> None:
         """Tell the study how a trial ended, once: its value, pruned, or failed. A stopped or
@@ -195,12 +208,46 @@ class StudySource(RunSource):
         self._open.discard(number)
 
 
+@dataclass(frozen=True)
+class TrialRef:
+    """A trial of the study as plain values, so that another process (a Slurm job, which
+    submitit pickles) can open it from the shared journal and report to its pruner. It has
+    what PruningListener reads of a Search (``objective``, ``pruner``), not the Search itself."""
+
+    folder: str  # the sweep directory
+    study_name: str
+    trial_id: int  # Optuna's own id
+    epochs: int  # the trial's planned epochs (never pruned after the last)
+    objective: str
+    pruner: str  # its name
+    optuna_pruner: Any = None  # Optuna's pruner, as make_pruner built it
+
+    @classmethod
+    def of(
+        cls, search: Search, folder: str, study_name: str, trial_id: int, epochs: int
+    ) -> TrialRef:
+        pruner = make_pruner(search)
+        return cls(folder, study_name, trial_id, epochs, search.objective, search.pruner, pruner)
+
+    def listener(self, run: Any, study: Any = None) -> PruningListener:
+        """The pruner's listener for ``run``; ``study`` loaded from the journal when not given."""
+        optuna = optuna_module()
+        if study is None:
+            study = optuna.load_study(
+                study_name=self.study_name,
+                storage=storage(Path(self.folder)),
+                pruner=self.optuna_pruner,
+            )
+        trial = optuna.trial.Trial(study, self.trial_id)
+        return PruningListener(trial, run, self, self.epochs)
+
+
 class PruningListener:
     """On the run's own thread: records the run directory in the trial as soon as it exists,
     reports the objective after every epoch and asks the run to stop when the pruner says so
     (never after the last epoch: that run completes anyway)."""
 
-    def __init__(self, trial: Any, run: Any, search: Search, epochs: int) -> None:
+    def __init__(self, trial: Any, run: Any, search: Search | TrialRef, epochs: int) -> None:
         self.trial = trial
         self.run = run
         self.search = search

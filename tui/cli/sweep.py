@@ -75,18 +75,21 @@ def run_sweep(args: argparse.Namespace) -> int:
 
 
 def _run_on_slurm(args: argparse.Namespace, sweep: Sweep, runs_dir: Path) -> int:
-    """``--slurm``: the runs left as one job array (core/sweeps/slurm.py); this command waits
-    for them on the login node and shows them as --parallel does."""
-    from core.sweeps.slurm import SlurmRuns, check_slurm, read_settings, require_submitit
+    """``--slurm``: the runs left as one job array, a study's trials as a job each (core/
+    sweeps/slurm.py); this command waits for them on the login node and shows them as
+    --parallel does."""
+    from core.sweeps.slurm import SlurmRuns, read_settings, require_submitit
     from core.sweeps.sweepdir import SWEEPS_FOLDER
 
     require_submitit()  # without it: how to install it, exit 2
-    check_slurm(sweep)
     flags = {k: getattr(args, k, None) for k in SLURM_KEYS}
     settings = read_settings(sweep.path, flags)
     extra = ["--slurm"] + [f"--{k.replace('_', '-')}={v}" for k, v in flags.items() if v]
     command = sweep_command(args.sweep, args.overrides, args.runs_dir, args.plain, extra)
-    runs = SlurmRuns(runs_dir, runs_dir / SWEEPS_FOLDER / sweep.dir_name, settings, sweep.name)
+    study = sweep.search is not None  # its trials: a job each, as many at once as allowed
+    folder = runs_dir / SWEEPS_FOLDER / sweep.dir_name
+    runs = SlurmRuns(runs_dir, folder, settings, sweep.name, study=study)
+    width = (settings.array_parallelism or sweep.search.trials) if study else len(sweep.runs)
     driver = SweepDriver(
         sweep,
         runs_dir,
@@ -94,10 +97,12 @@ def _run_on_slurm(args: argparse.Namespace, sweep: Sweep, runs_dir: Path) -> int
         command=command,
         make_run=runs.make_run,
         resume_run=runs.resume_run,
-        parallel=max(2, len(sweep.runs)),  # every run left is submitted at once
+        # every run left is submitted at once; a study's trials, as many as allowed
+        parallel=width if study else max(2, width),
     )
     runs.count = driver.loop.runs_left
-    driver.say(f"slurm: one job array ({settings.describe()}); its files in {runs.folder}")
+    what = "a job per trial" if study else "one job array"
+    driver.say(f"slurm: {what} ({settings.describe()}); its files in {runs.folder}")
     return driver.execute()
 
 
