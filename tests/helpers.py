@@ -11,6 +11,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -118,3 +119,21 @@ def assert_progress_shows_each_epoch_complete(progress: list, epochs: int) -> No
         steps = [p.step for p in mine]
         assert steps == sorted(steps) and all(0 < s <= mine[0].steps for s in steps), steps
         assert mine[-1].step == mine[-1].steps and math.isfinite(mine[-1].loss), mine[-1]
+
+
+def read_line(proc: subprocess.Popen[str], prefix: str, seen: list[str], timeout: float = 240):
+    """Read ``proc``'s stdout until a line starts with ``prefix`` (every line kept in ``seen``);
+    fail with what it printed if it never does (no fixed sleep: the line is the signal)."""
+    import pytest
+
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        if line.startswith(prefix):
+            return
+    proc.kill()
+    pytest.fail(f"never printed {prefix!r}:\n{''.join(seen)}")

@@ -11,13 +11,12 @@ import json
 import os
 import re
 import signal
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from helpers import SMOKE, run_cli, start_cli
+from helpers import SMOKE, read_line, run_cli, start_cli
 
 from core.storage.control import lock_holder
 from core.storage.rundir import is_live, load_run, read_history
@@ -32,20 +31,6 @@ def wait_until(condition: Callable[[], object], what: str, timeout: float = 240)
         if time.monotonic() > deadline:
             pytest.fail(f"timed out waiting for {what}")
         time.sleep(0.1)
-
-
-def read_line(proc: subprocess.Popen[str], prefix: str, seen: list[str], timeout: float = 240):
-    assert proc.stdout is not None
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        seen.append(line)
-        if line.startswith(prefix):
-            return
-    proc.kill()
-    pytest.fail(f"never printed {prefix!r}:\n{''.join(seen)}")
 
 
 def status(run_dir: Path) -> str:

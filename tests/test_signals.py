@@ -6,33 +6,17 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from helpers import SMOKE, run_cli, start_cli
+from helpers import SMOKE, read_line, run_cli, start_cli
 
 from core.events import from_dict
 from core.storage.rundir import load_run, read_history
 from tui.cli.headless import StopSignals
 
 TINY = ["--set", "data.synthetic_train=300", "--set", "data.synthetic_test=60"]
-
-
-def read_line(proc: subprocess.Popen[str], prefix: str, seen: list[str], timeout: float = 240):
-    """Read ``proc``'s stdout until a line starts with ``prefix`` (every line kept in seen)."""
-    assert proc.stdout is not None
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        seen.append(line)
-        if line.startswith(prefix):
-            return
-    proc.kill()
-    pytest.fail(f"never printed {prefix!r}:\n{''.join(seen)}")
 
 
 def only_run(runs: Path) -> Path:
