@@ -12,20 +12,18 @@ import json
 import os
 import pickle
 import signal
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import REPO, SMOKE, cli_command, cli_env
+from helpers import SMOKE
+from test_slurm import start_array  # the same --slurm command, on a study file
 
 from core.errors import EXIT_OK
 from core.storage import rundir
 from core.storage.control import lock_holder
 from core.sweeps.slurm import SweepJob
 from core.sweeps.study import JOURNAL, TrialRef, optuna_module, storage
-
-TINY = ("data.synthetic_train=300", "data.synthetic_test=60", "profiler.trace=false")
 
 
 def study_file(tmp_path: Path, trials: int, pruner: str, at_once: int) -> Path:
@@ -38,20 +36,6 @@ def study_file(tmp_path: Path, trials: int, pruner: str, at_once: int) -> Path:
         f'[slurm]\nexecutor = "local"\narray_parallelism = {at_once}\n'
     )
     return path
-
-
-def start_study(path: Path, runs: Path, epochs: int) -> subprocess.Popen[str]:
-    args = ["--sweep", str(path), "--slurm", "--runs-dir", str(runs), "--plain"]
-    for item in (*TINY, f"train.epochs={epochs}"):
-        args += ["--set", item]
-    return subprocess.Popen(
-        cli_command(*args),
-        cwd=REPO,
-        env=cli_env({"KERAS_BACKEND": "jax"}),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def sweep_folder(runs: Path) -> Path:
@@ -89,7 +73,7 @@ def test_a_study_on_slurm_completes_its_trials_and_names_the_best(
     """3 trials x 2 epochs, 2 jobs at once: every trial asked once, distinct settings, each
     told to the study, and the summary names the best."""
     runs = tmp_path / "runs"
-    proc = start_study(study_file(tmp_path, 3, "median", 2), runs, epochs=2)
+    proc = start_array(study_file(tmp_path, 3, "median", 2), runs, epochs=2)
     out, err = proc.communicate(timeout=900)
     print(out[-4000:], err[-2000:])
     assert proc.returncode == EXIT_OK, out + err
@@ -125,7 +109,7 @@ def test_a_preempted_trial_is_requeued_and_resumes_as_the_same_trial(
     job resumes that trial's run directory with no epoch lost or repeated; the study ends with
     its 2 planned trials."""
     runs = tmp_path / "runs"
-    proc = start_study(study_file(tmp_path, 2, "none", 1), runs, epochs=3)
+    proc = start_array(study_file(tmp_path, 2, "none", 1), runs, epochs=3)
     assert proc.stdout is not None
     seen: list[str] = []
     for line in proc.stdout:

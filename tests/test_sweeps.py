@@ -15,13 +15,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fakes import FakeRun
+from helpers import read_line
 
 from core.errors import (
     EXIT_FAILED,
@@ -1099,20 +1099,6 @@ def test_one_sweep_directory_per_process(tmp_path: Path) -> None:
 # --- the real command: Ctrl+C part-way, then the same command again ------------------------------
 
 
-def _read_until(proc: subprocess.Popen, prefix: str, seen: list[str], timeout: float = 240) -> None:
-    deadline = time.monotonic() + timeout
-    assert proc.stdout is not None
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        seen.append(line)
-        if line.startswith(prefix):
-            return
-    proc.kill()
-    pytest.fail(f"never printed {prefix!r}:\n{''.join(seen)}")
-
-
 @pytest.mark.slow
 def test_real_sweep_ctrl_c_then_resume_with_the_same_command(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
@@ -1123,8 +1109,8 @@ def test_real_sweep_ctrl_c_then_resume_with_the_same_command(tmp_path: Path) -> 
         cli(*args), cwd=ROOT, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     seen: list[str] = []
-    _read_until(proc, "[1/3] smoke-lr lr=0.001: completed", seen)
-    _read_until(proc, "epoch 1/2", seen)  # run 2 is training: stop it there
+    read_line(proc, "[1/3] smoke-lr lr=0.001: completed", seen)
+    read_line(proc, "epoch 1/2", seen)  # run 2 is training: stop it there
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=180)
     out = "".join(seen) + out
