@@ -16,6 +16,7 @@ from core.errors import RunDirError
 from core.evaluation import ClassResults, class_results
 from core.status import RunStatus
 from core.storage.rundir import RunRecord, load_run, looks_like_run
+from core.sweeps.sweepfile import SWEEP_FILE, is_sweep_dir, sweep_run_dirs
 from core.table import Column, Table, format_cell, format_delta
 from core.values import flatten, show_value
 
@@ -206,7 +207,6 @@ class Comparison:
 
 def collect(paths: list[Path]) -> list[RunRow]:
     """Runs named on the command line; a sweep directory stands for its started runs."""
-    from core.sweeps.sweepdir import SWEEP_FILE, sweep_run_dirs
 
     rows: list[RunRow] = []
     seen: set[Path] = set()
@@ -218,7 +218,7 @@ def collect(paths: list[Path]) -> list[RunRow]:
             rows.append(RunRow.from_record(load_run(run_dir)))
 
     for path in paths:
-        if (path / SWEEP_FILE).is_file():
+        if is_sweep_dir(path):
             run_dirs = sweep_run_dirs(path)
             if not run_dirs:
                 raise RunDirError(f"{path}: this sweep has no started runs yet")

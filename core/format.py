@@ -12,11 +12,11 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from core.status import RunStatus
-from core.training.profiler import VERDICT_TEXT
+from core.words import VERDICT_TEXT
 
 if TYPE_CHECKING:
+    from core.eta import Eta
     from core.events import BatchProgress, EpochEnded, ProfilerSummary, RunFinished, RunStarted
-    from core.sweeps.sweepdir import Eta
 
 #: A history row's columns, in the order every epoch table shows them.
 EPOCH_COLUMNS = ("epoch", "seconds", "loss", "accuracy", "val_loss", "val_accuracy", "lr")

@@ -9,7 +9,6 @@ that quietly falls back wastes hours of GPU time.
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 import re
@@ -34,6 +33,7 @@ from core.config import (
     min_input_size,
 )
 from core.errors import ProfileError
+from core.values import show, suggest
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -141,11 +141,6 @@ def overrides_layer(items: list[str] | tuple[str, ...]) -> Layer:
     return Layer(SET_SOURCE, raw)
 
 
-def _suggest(word: str, options: list[str]) -> str:
-    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    return f' (did you mean "{close[0]}"?)' if close else ""
-
-
 def _error(layer: Layer, key: str, message: str) -> ProfileError:
     """An error located at ``key`` in the layer that holds it: file, line and key."""
     return ProfileError(layer.source, message, key=key, line=layer.line_of(key))
@@ -158,7 +153,7 @@ def check_layer(layer: Layer, allowed_tables: tuple[str, ...]) -> dict[str, Any]
     for key, value in layer.raw.items():
         if key in TOP_LEVEL_KEYS:
             if not isinstance(value, str):
-                raise _error(layer, key, f"must be a string, got {_show(value)}")
+                raise _error(layer, key, f"must be a string, got {show(value)}")
             flat[key] = value
         elif key in top_tables:
             _check_table(layer, key, value, allowed_tables, flat)
@@ -175,7 +170,7 @@ def _not_a_table_here(key: str, top_tables: list[str], allowed_tables: tuple[str
         )
     return (
         "unknown key or table"
-        + _suggest(key, top_tables + list(TOP_LEVEL_KEYS))
+        + suggest(key, top_tables + list(TOP_LEVEL_KEYS))
         + "; allowed: "
         + ", ".join(list(TOP_LEVEL_KEYS) + [f"[{t}]" for t in top_tables])
     )
@@ -190,7 +185,7 @@ def _check_table(
 ) -> None:
     """Check one ``[table]`` (and its allowed sub-tables) into ``flat``."""
     if not isinstance(value, dict):
-        raise _error(layer, table, f"must be a table ([{table}]), got {_show(value)}")
+        raise _error(layer, table, f"must be a table ([{table}]), got {show(value)}")
     specs = {f.name: f for f in fields(TABLES[table])}
     for key, item in value.items():
         dotted = f"{table}.{key}"
@@ -199,7 +194,7 @@ def _check_table(
                 layer,
                 dotted,
                 f"unknown key in [{table}]"
-                + _suggest(key, list(specs))
+                + suggest(key, list(specs))
                 + "; allowed: "
                 + ", ".join(specs),
             )
@@ -211,18 +206,8 @@ def _check_table(
             continue
         ok, normalized = check_value(meta, item)
         if not ok:
-            raise _error(layer, dotted, f"must be {describe_allowed(meta)}, got {_show(item)}")
+            raise _error(layer, dotted, f"must be {describe_allowed(meta)}, got {show(item)}")
         flat[dotted] = normalized
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return f'"{value}"'
-    if isinstance(value, dict):
-        return "a table"
-    return repr(value)
 
 
 def load_profile(
@@ -304,7 +289,7 @@ def _check_name(merged: _Merged) -> str:
         raise merged.error(
             "name",
             "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter "
-            f"or digit (it names run directories), got {_show(name)}",
+            f"or digit (it names run directories), got {show(name)}",
         )
     return name
 

@@ -1,4 +1,5 @@
-"""Small helpers for profile values seen as flat dotted keys: sweeps and comparisons share them.
+"""Small helpers for profile values seen as flat dotted keys: sweeps and comparisons share them,
+and the two words every TOML reader (profiles, sweeps, search, slurm) uses in its errors.
 
 A sweep's labels, its summary table and ``--compare`` all talk about settings as
 ``train.learning_rate = 0.002``; writing values one way everywhere keeps a label and the table
@@ -7,6 +8,7 @@ column it explains identical.
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
 
@@ -50,3 +52,20 @@ def show_value(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(show_value(v) for v in value) + "]"
     return str(value)
+
+
+def show(value: Any) -> str:
+    """A TOML value as an error message quotes it: strings in quotes, a table as "a table"."""
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "[" + ", ".join(show(v) for v in value) + "]"
+    return show_value(value)
+
+
+def suggest(word: str, options: tuple[str, ...] | list[str]) -> str:
+    """' (did you mean "x"?)' for the closest of ``options``, or "" when none is close."""
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f' (did you mean "{close[0]}"?)' if close else ""

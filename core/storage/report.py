@@ -10,7 +10,7 @@ from typing import Any
 from core.format import EPOCH_COLUMNS, duration, epoch_cells, fmt
 from core.hints import hint_for_report
 from core.storage.results_md import classes_section, model_file_lines
-from core.training.profiler import VERDICT_TEXT
+from core.words import VERDICT_TEXT
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 #: One marker per series, in turn: report.md is read without colour, so train and validation

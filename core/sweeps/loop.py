@@ -10,7 +10,7 @@ the summary and closes the directory. A front (the command line, the console) pl
 and where its events are delivered. With ``parallel`` > 1 up to that many runs go on at once,
 each executed on a thread of its own (``--parallel`` makes each a process of its own:
 core/sweeps/parallel.py); a stop then reaches every one of them. Where the runs come
-from is a :class:`RunSource`: the sweep file's list, which a study's source
+from is a :class:`~core.sweeps.source.RunSource`: the sweep file's list, which a study's source
 (core/sweeps/study.py) extends by one trial whenever the runs so far are done.
 
 Stopping: :meth:`SweepLoop.request_stop` may be called from any thread. Before a run starts the
@@ -44,10 +44,11 @@ from typing import Any
 from core.errors import CifarTuiError
 from core.events import EpochEnded, Event, RunFinished, RunOpened
 from core.status import FINISHED, RunStatus
-from core.sweeps.spec import Sweep
+from core.sweeps.reader import Sweep
+from core.sweeps.source import Listener, RunSource
 from core.sweeps.sweepdir import RESUME, SKIP, Eta, SweepDir, SweepEntry
 
-Listener = Callable[[Event], None]
+__all__ = ["Listener", "RunSource", "SweepHooks", "SweepLoop", "run_here", "sweep_command"]
 #: Runs one run to its end and returns its status; every event of the run must reach
 #: ``listener`` (on whichever thread the front likes) before it returns.
 Execute = Callable[[Any, Listener], str]
@@ -101,27 +102,6 @@ class SweepHooks:
 
     def sweep_ended(self, loop: SweepLoop) -> None:
         """The directory is closed (``loop.sweep_dir`` None if it never opened)."""
-
-
-class RunSource:
-    """Where runs come from beyond the sweep file's list. This one adds none (a [grid] or
-    [[runs]]); a study's (core/sweeps/study.py) asks its next trial whenever the runs so far
-    are done, so the list grows as the loop goes, through the same lifecycle."""
-
-    def restore(self, sweep_dir: SweepDir) -> None:
-        """The directory is open and locked: add the runs earlier sessions made, before
-        sweep.json is read back."""
-
-    def next_entry(self, sweep_dir: SweepDir) -> SweepEntry | None:
-        """The next run, appended to ``sweep_dir.entries``; None when there are no more."""
-        return None
-
-    def listener(self, entry: SweepEntry, run: Any) -> Listener | None:
-        """A listener the run itself calls, on the engine's thread (a pruner)."""
-        return None
-
-    def settle(self, entry: SweepEntry) -> None:
-        """The entry's run is over, or finished earlier (skipped): its status is re-read."""
 
 
 def default_source(sweep: Sweep) -> RunSource:
@@ -321,7 +301,7 @@ class SweepLoop:
         """Run what is left; returns the sweep's final status, or ERROR (``self.error``)."""
         try:
             self.sweep_dir = SweepDir.open(
-                self.runs_dir, self.sweep, self.command, restore=self.source.restore
+                self.runs_dir, self.sweep, self.command, source=self.source
             )
         except CifarTuiError as exc:
             self.error = exc

@@ -29,14 +29,12 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from core.config import TABLES, Profile, check_value, describe_allowed
 from core.profiles import check_layer, overrides_layer
-from core.values import show_value
-
-if TYPE_CHECKING:
-    from core.sweeps.spec import Sweep, SweepRun, _Place, _Reader
+from core.sweeps.reader import Place, Spec, Sweep, SweepReader, SweepRun
+from core.values import show, show_value, suggest
 
 SEARCH_KEYS = (
     "trials",
@@ -179,7 +177,7 @@ def default_startup_trials(trials: int) -> int:
 
 
 def read_search(
-    reader: _Reader,
+    reader: SweepReader,
     name: str,
     description: str,
     base: Path | None,
@@ -188,8 +186,6 @@ def read_search(
     check_data: bool,
 ) -> Sweep:
     """The sweep of a file with a ``[search]`` table; raises SweepError on the first mistake."""
-    from core.sweeps.spec import Sweep, _Place
-
     raw = reader.raw
     for other in ("grid", "runs"):
         if other in raw:
@@ -200,7 +196,7 @@ def read_search(
                 key=other,
             )
     search = raw["search"]
-    at = _Place("[search]", reader.span_of("search"))
+    at = Place("[search]", reader.span_of("search"))
     if not isinstance(search, dict):
         raise reader.fail(
             "must be a table: [search] with trials = N and a [search.space]", key="search"
@@ -211,7 +207,7 @@ def read_search(
         raise reader.fail(
             'a [search] sweep needs base = "<run profile>" (relative to this file)', key="search"
         )
-    space_at = _Place("[search.space]", at.span)
+    space_at = Place("[search.space]", at.span)
     dims = _space(reader, search.get("space"), space_at)
     cli = overrides_layer(list(overrides))
     cli_flat = check_layer(cli, tuple(TABLES))
@@ -221,25 +217,21 @@ def read_search(
         index: int, params: dict[str, Any], check: bool = False, where: str = ""
     ) -> SweepRun:
         """A trial's run, resolved (and blamed when it cannot be) as any sweep run is."""
-        from core.sweeps.spec import _Spec
-
-        place = _Place(where or f"[search] trial {index}", space_at.span)
-        spec = _Spec(index, f"trial {index}", place, params, base, hparams)
-        return reader._resolve(spec, cli, cli_flat, check)
+        place = Place(where or f"[search] trial {index}", space_at.span)
+        spec = Spec(index, f"trial {index}", place, params, base, hparams)
+        return reader.resolve(spec, cli, cli_flat, check)
 
     profile = _check_corners(reader, dims, space_at, make_run, check_data)
     search_spec = Search(**options, space=dims, profile=profile, make_run=make_run)
     return Sweep(reader.path, name, description, (), overrides, search=search_spec)
 
 
-def _check_keys(reader: _Reader, search: dict[str, Any], at: _Place) -> None:
-    from core.sweeps.spec import _suggest
-
+def _check_keys(reader: SweepReader, search: dict[str, Any], at: Place) -> None:
     for key in search:
         if key not in SEARCH_KEYS:
             raise reader.fail(
                 "unknown key in [search]"
-                + _suggest(key, SEARCH_KEYS)
+                + suggest(key, SEARCH_KEYS)
                 + "; allowed: "
                 + ", ".join(k if k != "space" else "[search.space]" for k in SEARCH_KEYS),
                 key,
@@ -253,7 +245,7 @@ def _check_keys(reader: _Reader, search: dict[str, Any], at: _Place) -> None:
         )
 
 
-def _options(reader: _Reader, search: dict[str, Any], at: _Place) -> dict[str, Any]:
+def _options(reader: SweepReader, search: dict[str, Any], at: Place) -> dict[str, Any]:
     """trials, method, objective, pruner, seed and the pruner's two settings, checked."""
     values = {**DEFAULTS, **{k: v for k, v in search.items() if k != "space"}}
     trials = _integer(reader, values, "trials", 1, MAX_TRIALS, at, "how many trials in all")
@@ -271,7 +263,7 @@ def _options(reader: _Reader, search: dict[str, Any], at: _Place) -> dict[str, A
             )
             raise reader.fail(
                 "must be one of " + ", ".join(f'"{a}"' for a in allowed) + extra
-                + f", got {_show(values[key])}",
+                + f", got {show(values[key])}",
                 key,
                 at,
             )  # fmt: skip
@@ -288,26 +280,20 @@ def _options(reader: _Reader, search: dict[str, Any], at: _Place) -> dict[str, A
 
 
 def _integer(
-    reader: _Reader, values: dict[str, Any], key: str, low: int, high: int, at: _Place, what: str
+    reader: SweepReader, values: dict[str, Any], key: str, low: int, high: int, at: Place, what: str
 ) -> int:
     value = values[key]
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
         raise reader.fail(
-            f"must be an integer from {low} to {high} ({what}), got {_show(value)}", key, at
+            f"must be an integer from {low} to {high} ({what}), got {show(value)}", key, at
         )
     return value
-
-
-def _show(value: Any) -> str:
-    from core.sweeps.spec import _show as show
-
-    return show(value)
 
 
 # --- the space -------------------------------------------------------------------------------
 
 
-def _space(reader: _Reader, space: Any, at: _Place) -> tuple[Dimension, ...]:
+def _space(reader: SweepReader, space: Any, at: Place) -> tuple[Dimension, ...]:
     example = '"train.learning_rate" = { log_uniform = [1e-4, 1e-2] }'
     if space is None:
         raise reader.fail(
@@ -318,7 +304,7 @@ def _space(reader: _Reader, space: Any, at: _Place) -> tuple[Dimension, ...]:
     if not isinstance(space, dict) or not space:
         raise reader.fail(
             f"[search.space] must be a table of keys to search, e.g. {example}, got "
-            + ("an empty table" if isinstance(space, dict) else _show(space)),
+            + ("an empty table" if isinstance(space, dict) else show(space)),
             at=at,
             line=at.header_line,
         )
@@ -357,26 +343,24 @@ ALL_KEYS = tuple(
 )
 
 
-def _dimension(reader: _Reader, key: str, spec: Any, at: _Place) -> Dimension:
+def _dimension(reader: SweepReader, key: str, spec: Any, at: Place) -> Dimension:
     """One key of the space: a profile key, one kind, and values the key takes."""
-    from core.sweeps.spec import _suggest
-
     meta = _meta(key)
     if meta is None:
         raise reader.fail(
-            "not a profile key" + _suggest(key, ALL_KEYS)
+            "not a profile key" + suggest(key, ALL_KEYS)
             + '; [search.space] takes dotted profile keys such as "train.learning_rate"',
             key,
             at,
         )  # fmt: skip
     shape = "{ log_uniform = [low, high] }, { uniform = [low, high] } or { choice = [values] }"
     if not isinstance(spec, dict):
-        raise reader.fail(f"must be {shape}, got {_show(spec)}", key, at)
+        raise reader.fail(f"must be {shape}, got {show(spec)}", key, at)
     kinds = [k for k in spec if k in KINDS]
     unknown = [k for k in spec if k not in KINDS]
     if unknown:
         raise reader.fail(
-            f'unknown kind "{unknown[0]}"' + _suggest(unknown[0], KINDS) + f"; write {shape}",
+            f'unknown kind "{unknown[0]}"' + suggest(unknown[0], KINDS) + f"; write {shape}",
             key,
             at,
         )
@@ -389,22 +373,24 @@ def _dimension(reader: _Reader, key: str, spec: Any, at: _Place) -> Dimension:
     return _range(reader, key, kind, spec[kind], meta, at)
 
 
-def _choice(reader: _Reader, key: str, values: Any, meta: dict[str, Any], at: _Place) -> Dimension:
+def _choice(
+    reader: SweepReader, key: str, values: Any, meta: dict[str, Any], at: Place
+) -> Dimension:
     if not isinstance(values, list) or not values:
-        got = "an empty list" if values == [] else _show(values)
+        got = "an empty list" if values == [] else show(values)
         raise reader.fail(f"choice must list at least one value to try, got {got}", key, at)
     shown: list[str] = []
     for value in values:
         if isinstance(value, (list, dict)):
             raise reader.fail(
-                f"a choice's values must be numbers, strings or booleans, got {_show(value)}",
+                f"a choice's values must be numbers, strings or booleans, got {show(value)}",
                 key,
                 at,
             )
         ok, _ = check_value(meta, value)
         if not ok:
             raise reader.fail(
-                f"choice {_show(value)} is not a value {key} takes: {describe_allowed(meta)}",
+                f"choice {show(value)} is not a value {key} takes: {describe_allowed(meta)}",
                 key,
                 at,
             )
@@ -415,7 +401,7 @@ def _choice(reader: _Reader, key: str, values: Any, meta: dict[str, Any], at: _P
 
 
 def _range(
-    reader: _Reader, key: str, kind: str, bounds: Any, meta: dict[str, Any], at: _Place
+    reader: SweepReader, key: str, kind: str, bounds: Any, meta: dict[str, Any], at: Place
 ) -> Dimension:
     """A log-uniform or uniform range: two numbers, low below high, both values the key takes
     (the key's allowed range is an interval, so every value between them is one too)."""
@@ -434,15 +420,15 @@ def _range(
         or not all(isinstance(b, number) and not isinstance(b, bool) for b in bounds)
     ):
         what = "two integers" if integer else "two numbers"
-        raise reader.fail(f"{kind} must be [low, high], {what}, got {_show(bounds)}", key, at)
+        raise reader.fail(f"{kind} must be [low, high], {what}, got {show(bounds)}", key, at)
     low, high = bounds if integer else (float(b) for b in bounds)
     if not all(math.isfinite(b) for b in (low, high)) or low >= high:
         raise reader.fail(
-            f"{kind} = {_show(bounds)}: low must be below high (one value: use --set)", key, at
+            f"{kind} = {show(bounds)}: low must be below high (one value: use --set)", key, at
         )
     if kind == "log_uniform" and low <= 0:
         raise reader.fail(
-            f"log_uniform = {_show(bounds)}: a log scale needs bounds above 0 "
+            f"log_uniform = {show(bounds)}: a log scale needs bounds above 0 "
             "(use uniform for a range from 0)",
             key,
             at,
@@ -450,7 +436,7 @@ def _range(
     for bound in (low, high):
         if not check_value(meta, bound)[0]:
             raise reader.fail(
-                f"{kind} = {_show(bounds)} goes outside what {key} takes: {describe_allowed(meta)}",
+                f"{kind} = {show(bounds)} goes outside what {key} takes: {describe_allowed(meta)}",
                 key,
                 at,
             )
@@ -458,7 +444,7 @@ def _range(
 
 
 def _check_set(
-    reader: _Reader, dims: tuple[Dimension, ...], cli_flat: dict[str, Any], at: _Place
+    reader: SweepReader, dims: tuple[Dimension, ...], cli_flat: dict[str, Any], at: Place
 ) -> None:
     """A key both searched and fixed by --set: the trials would all get --set's value."""
     for dim in dims:
@@ -472,9 +458,9 @@ def _check_set(
 
 
 def _check_corners(
-    reader: _Reader,
+    reader: SweepReader,
     dims: tuple[Dimension, ...],
-    at: _Place,
+    at: Place,
     make_run: Callable[..., SweepRun],
     check_data: bool,
 ) -> Profile:

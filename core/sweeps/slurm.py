@@ -128,12 +128,10 @@ def read_settings(sweep_path: Path, flags: dict[str, Any] | None = None) -> Slur
 
 def _check(key: str, value: Any) -> str:
     """What is wrong with one setting ("" when nothing)."""
-    import difflib
+    from core.values import suggest
 
     if key not in KEYS:
-        close = difflib.get_close_matches(key, list(KEYS), n=1)
-        hint = f' (did you mean "{close[0]}"?)' if close else ""
-        return f"unknown key in [slurm]{hint}; allowed: {', '.join(KEYS)}"
+        return f"unknown key in [slurm]{suggest(key, KEYS)}; allowed: {', '.join(KEYS)}"
     kind, least = KEYS[key]
     if kind is str:
         if not isinstance(value, str):

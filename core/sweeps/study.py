@@ -1,6 +1,6 @@
 """A ``[search]`` sweep's Optuna study, run through the sweep loop (core/sweeps/loop.py).
 
-:class:`StudySource` is the loop's :class:`~core.sweeps.loop.RunSource` for a study: when the runs
+:class:`StudySource` is the loop's :class:`~core.sweeps.source.RunSource` for a study: when the runs
 so far are done it asks the study for a trial, resolves the trial's settings as a sweep run
 (core/sweeps/search.py) and appends it, so every trial is an ordinary run directory that the loop
 starts, records, stops and resumes like any other. The study lives in the sweep directory as
@@ -25,7 +25,6 @@ uninterrupted one would have for its random start-up trials.
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 import warnings
@@ -37,9 +36,10 @@ from core.events import EpochEnded, Event, RunOpened
 from core.format import duration
 from core.status import FINISHED, PRUNER, RunStatus
 from core.storage.rundir import RunRecord, load_run
-from core.sweeps.loop import Listener, RunSource
 from core.sweeps.search import OBJECTIVES, Search
-from core.sweeps.sweepdir import SWEEP_FILE, SweepDir, SweepEntry
+from core.sweeps.source import Listener, RunSource
+from core.sweeps.sweepdir import SweepDir, SweepEntry
+from core.sweeps.sweepfile import SweepFileRun, try_read_sweep_file
 from core.table import Column, Table
 from core.values import show_value
 
@@ -206,6 +206,17 @@ class StudySource(RunSource):
         else:  # failed, diverged, or no objective measured
             self.study.tell(number, state=state.FAIL, skip_if_finished=True)
         self._open.discard(number)
+
+    # -- its parts of the sweep directory's files ------------------------------------------------
+
+    def sweep_json(self, sweep_dir: SweepDir) -> dict[str, Any]:
+        return {"search": study_json(sweep_dir)}
+
+    def summary_table(self, sweep_dir: SweepDir) -> Table | None:
+        return study_report(sweep_dir, with_importances=False).table()
+
+    def summary_lines(self, sweep_dir: SweepDir) -> list[str]:
+        return [f"- study: {self.search.describe()}", *study_report(sweep_dir).lines()]
 
 
 @dataclass(frozen=True)
@@ -481,42 +492,33 @@ def study_json(sweep_dir: SweepDir) -> dict[str, Any]:
 def report_at(folder: Path) -> StudyReport | None:
     """The report of a study's sweep directory from its files alone (``--compare``); None for
     a sweep that is not a study."""
-    try:
-        data = json.loads((folder / SWEEP_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    search = data.get("search")
-    if not isinstance(search, dict) or search.get("objective") not in OBJECTIVES:
+    data = try_read_sweep_file(folder)
+    search = data.search if data is not None else None
+    if data is None or search is None or search.get("objective") not in OBJECTIVES:
         return None
     keys = [str(d.get("key")) for d in search.get("space") or [] if isinstance(d, dict)]
-    rows = [_row_of(run, keys, search["objective"]) for run in data.get("runs") or []]
+    rows = [_row_of(run, keys, search["objective"]) for run in data.runs]
     planned = int(search.get("trials") or len(rows))
-    report = StudyReport(str(data.get("name", folder.name)), search["objective"], planned, keys,
-                         [r for r in rows if r is not None], folder)  # fmt: skip
+    report = StudyReport(data.name, search["objective"], planned, keys, rows, folder)
     report.importances = importances(folder)
     return report
 
 
-def _row_of(run: Any, keys: list[str], objective: str) -> TrialRow | None:
+def _row_of(run: SweepFileRun, keys: list[str], objective: str) -> TrialRow:
     """A trial as sweep.json names it, its figures read from its run directory."""
-    if not isinstance(run, dict):
-        return None
     record = None
-    if run.get("run_dir") and Path(run["run_dir"]).is_dir():
+    if run.run_dir is not None and run.run_dir.is_dir():
         try:
-            record = load_run(Path(run["run_dir"]))
+            record = load_run(run.run_dir)
         except Exception:
             record = None
-    params = run.get("overrides") or {}
     return TrialRow(
-        int(run.get("index", 0)),
-        record.status if record else str(run.get("status", "pending")),
-        {k: params.get(k) for k in keys},
+        run.index,
+        record.status if record else run.status,
+        {k: run.overrides.get(k) for k in keys},
         objective_value(record.epochs, objective) if record else None,
         len(record.epochs) if record else 0,
-        int(((record.report.get("profile") or {}).get("train") or {}).get("epochs", 0))
-        if record
-        else 0,
+        (record.planned_epochs or 0) if record else 0,
         record,
-        run.get("run_dir"),
+        str(run.run_dir) if run.run_dir is not None else None,
     )

@@ -11,25 +11,29 @@ from the expanded, resolved runs: the same command finds the same directory; cha
 
 from __future__ import annotations
 
-import contextlib
 import json
-import statistics
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from core.compare import METRICS, differing_keys
 from core.errors import RunDirError
+from core.eta import Eta, estimate
 from core.status import BAD_ENDINGS, FINISHED, RunStatus
 from core.storage.rundir import RunLock, RunRecord, atomic_write, load_run
-from core.sweeps.spec import SCHEMA, Sweep, SweepRun
+from core.sweeps.reader import SCHEMA, Sweep, SweepRun
+from core.sweeps.sweepfile import (
+    SWEEP_FILE,
+    SWEEPS_FOLDER,
+    locate,
+    sweep_run_dirs,
+    try_read_sweep_file,
+)
 from core.table import Column, Table
 from core.values import flatten
 
-SWEEP_FILE = "sweep.json"
-SWEEPS_FOLDER = "sweeps"
+__all__ = ["SWEEPS_FOLDER", "SWEEP_FILE", "Eta", "SweepDir", "SweepEntry", "sweep_run_dirs"]
 #: What a sweep does with a run (``SweepDir.action``); FINISHED (core.status) runs are skipped:
 #: a failed or diverged run would do the same again.
 SKIP, RESUME, START = "skip", "resume", "start"
@@ -61,9 +65,7 @@ class SweepEntry:
     @property
     def error_message(self) -> str:
         """Why the run failed or diverged, as its report says ("" if it says nothing)."""
-        if self.record is None:
-            return ""
-        return str((self.record.report.get("error") or {}).get("message", ""))
+        return self.record.error_message if self.record is not None else ""
 
     @property
     def epochs_left(self) -> int:
@@ -83,11 +85,18 @@ class SweepEntry:
         }
 
 
-@dataclass(frozen=True)
-class Eta:
-    seconds: float | None  # None until an epoch has been measured
-    epochs_left: int
-    median_epoch_seconds: float | None
+class SweepFeed(Protocol):
+    """Where the runs come from (core/sweeps/source.py RunSource): it adds runs earlier sessions
+    made before sweep.json is read back, and its own parts of sweep.json and the summary (a
+    study's settings and trials). The directory never imports the study."""
+
+    def restore(self, sweep_dir: SweepDir) -> None: ...
+
+    def sweep_json(self, sweep_dir: SweepDir) -> dict[str, Any]: ...
+
+    def summary_table(self, sweep_dir: SweepDir) -> Table | None: ...
+
+    def summary_lines(self, sweep_dir: SweepDir) -> list[str]: ...
 
 
 class SweepDir:
@@ -102,6 +111,7 @@ class SweepDir:
         self.state: str = "incomplete"  # the sweep loop sets "running" and "stopped"
         self.error: str | None = None  # why the sweep could not go on (a run could not start)
         self._lock = RunLock(path)
+        self.source: SweepFeed | None = None
 
     @classmethod
     def open(
@@ -109,10 +119,10 @@ class SweepDir:
         runs_dir: Path,
         sweep: Sweep,
         command: str = "",
-        restore: Callable[[SweepDir], None] | None = None,
+        source: SweepFeed | None = None,
     ) -> SweepDir:
         """Create or reopen the sweep's directory and read back what earlier sessions did
-        (``restore``: a study adds the trials it holds first; core/sweeps/loop.py RunSource)."""
+        (``source``: a study adds the trials it holds first, and writes its own parts)."""
         path = Path(runs_dir) / SWEEPS_FOLDER / sweep.dir_name
         try:
             path.mkdir(parents=True, exist_ok=True)
@@ -125,9 +135,10 @@ class SweepDir:
             raise RunDirError(
                 f"this sweep is already running in another process ({path})"
             ) from None
-        if restore is not None:
+        sweep_dir.source = source
+        if source is not None:
             try:
-                restore(sweep_dir)
+                source.restore(sweep_dir)
             except BaseException:
                 sweep_dir.close()
                 raise
@@ -142,16 +153,14 @@ class SweepDir:
     # -- state -----------------------------------------------------------------------------------
 
     def _read_back(self) -> None:
-        previous: dict[str, Any] = {}
-        with contextlib.suppress(OSError, ValueError):
-            previous = json.loads((self.path / SWEEP_FILE).read_text(encoding="utf-8"))
-        old_runs = previous.get("runs") if isinstance(previous.get("runs"), list) else []
+        previous = try_read_sweep_file(self.path)
+        old_runs = previous.runs if previous is not None else ()
         for entry, old in zip(self.entries, old_runs, strict=False):
-            if not isinstance(old, dict) or old.get("label") != entry.label:
+            if old.label != entry.label:
                 continue
-            entry.started = old.get("started")
-            if old.get("run_dir"):
-                entry.run_dir = _locate(Path(old["run_dir"]), self.runs_dir)
+            entry.started = old.started
+            if old.run_dir is not None:
+                entry.run_dir = locate(old.run_dir, self.runs_dir)
         for entry in self.entries:
             self.refresh(entry)
         self._adopt_orphans()
@@ -247,19 +256,14 @@ class SweepDir:
         left = max(0, sum(e.epochs_left for e in self.entries) - len(live_seconds))
         if self.sweep.search is not None:  # trials still to ask: at most the base's epochs
             left += max(0, self.sweep.planned - len(self.entries)) * self.sweep.search.epochs
-        if not measured:
-            return Eta(None, left, None)
-        median = statistics.median(measured)
-        return Eta(median * left, left, median)
+        return estimate(measured, left)
 
     # -- files -----------------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
         data = self._dict()
-        if self.sweep.search is not None:
-            from core.sweeps.study import study_json
-
-            data["search"] = study_json(self)
+        if self.source is not None:
+            data.update(self.source.sweep_json(self))
         return data
 
     def _dict(self) -> dict[str, Any]:
@@ -284,10 +288,9 @@ class SweepDir:
     def summary_table(self) -> Table:
         """label, status, the settings that differ between the runs, then the measurements (a
         study: its trials, best objective first)."""
-        if self.sweep.search is not None:
-            from core.sweeps.study import study_report
-
-            return study_report(self, with_importances=False).table()
+        table = self.source.summary_table(self) if self.source is not None else None
+        if table is not None:
+            return table
         keys = differing_keys([flatten(e.run.profile.to_dict()) for e in self.entries])
         columns = [
             Column("#", "index", "number"),
@@ -324,11 +327,8 @@ class SweepDir:
         lines.append(f"- sweep file: `{self.sweep.path}`")
         if self.command:
             lines.append(f"- command: `{self.command}`")
-        if self.sweep.search is not None:
-            from core.sweeps.study import study_report
-
-            lines += [f"- study: {self.sweep.search.describe()}"]
-            lines += study_report(self).lines()
+        if self.source is not None:
+            lines += self.source.summary_lines(self)
         lines += [
             f"- runs: {len(self.entries)} ("
             + ", ".join(f"{n} {status}" for status, n in counts.items())
@@ -342,27 +342,3 @@ class SweepDir:
         ]
         atomic_write(self.path / "summary.md", "\n".join(lines) + "\n")
         atomic_write(self.path / "summary.csv", self.summary_table().to_csv())
-
-
-def _locate(run_dir: Path, runs_dir: Path) -> Path:
-    """A recorded run directory; if the runs directory was moved, look for it by name."""
-    if run_dir.is_dir():
-        return run_dir
-    moved = runs_dir / run_dir.name
-    return moved if moved.is_dir() else run_dir
-
-
-def sweep_run_dirs(path: Path) -> list[Path]:
-    """The run directories a sweep directory names that exist, in sweep order."""
-    try:
-        data = json.loads((path / SWEEP_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise RunDirError(f"{path / SWEEP_FILE} cannot be read: {exc}") from None
-    runs_dir = path.resolve().parent.parent
-    found = []
-    for run in data.get("runs") or []:
-        if isinstance(run, dict) and run.get("run_dir"):
-            run_dir = _locate(Path(run["run_dir"]), runs_dir)
-            if run_dir.is_dir():
-                found.append(run_dir)
-    return found

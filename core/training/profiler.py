@@ -31,13 +31,6 @@ def verdict_for(percent: float) -> str:
     return "highly"
 
 
-VERDICT_TEXT = {
-    "not": "not input-bound",
-    "moderately": "moderately input-bound",
-    "highly": "highly input-bound",
-}
-
-
 @dataclass
 class BatchTiming:
     batch: int  # global batch number, from 1, counted over the whole run
