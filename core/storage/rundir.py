@@ -382,6 +382,32 @@ class RunRecord:
     def params(self) -> int | None:
         return (self.report.get("model") or {}).get("params_total")
 
+    # What the fronts used to dig out of the report by hand; a field of the wrong type reads
+    # as missing.
+
+    def _profile_table(self, table: str) -> dict[str, Any]:
+        profile = self.report.get("profile")
+        value = profile.get(table) if isinstance(profile, dict) else None
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def planned_epochs(self) -> int | None:
+        """The epochs its profile asks for (None when the report does not say)."""
+        epochs = self._profile_table("train").get("epochs")
+        return epochs if isinstance(epochs, int) and not isinstance(epochs, bool) else None
+
+    @property
+    def input_size(self) -> int | None:
+        """The model's input size in pixels (None when the report does not say)."""
+        size = self._profile_table("model").get("input_size")
+        return size if isinstance(size, int) and not isinstance(size, bool) else None
+
+    @property
+    def error_message(self) -> str:
+        """Why the run failed or diverged, as its report says ("" when it says nothing)."""
+        error = self.report.get("error")
+        return str(error.get("message") or "") if isinstance(error, dict) else ""
+
 
 #: The files a run writes first: a directory holding any of them is a run, however early it was
 #: killed (``.lock`` and ``profile.toml`` come before everything else).

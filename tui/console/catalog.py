@@ -6,7 +6,6 @@ is the notebook's, from ``core.models.NOTEBOOK_PARAMS``, when the input size is 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -221,8 +220,7 @@ def sweep_estimate(profiles: list[Profile], records: list[RunRecord]) -> str:
             for r in records
             if r.seconds_per_epoch is not None
             and r.architecture == model.architecture
-            and (r.report.get("profile") or {}).get("model", {}).get("input_size")
-            == model.input_size
+            and r.input_size == model.input_size
         ]
         if not same:
             return ""
@@ -234,18 +232,17 @@ def sweep_estimate(profiles: list[Profile], records: list[RunRecord]) -> str:
 def sweep_progress(directory: Path) -> str:
     """What a sweep directory's sweep.json last said: "stopped 1/3" (runs finished of all)."""
     from core.storage.rundir import is_live
-    from core.sweeps.sweepdir import SWEEP_FILE
+    from core.sweeps.sweepfile import try_read_sweep_file
 
-    try:
-        data = json.loads((directory / SWEEP_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    data = try_read_sweep_file(directory)
+    if data is None:
         return "-"
-    runs = [r for r in data.get("runs") or [] if isinstance(r, dict)]
-    status = str(data.get("status", "?"))
+    runs = data.runs
+    status = data.status
     if status == RunStatus.RUNNING and not is_live(directory):
         status = RunStatus.INTERRUPTED  # killed: nobody holds its lock
-    done = sum(r.get("status") in FINISHED for r in runs)
-    study = data.get("search") if isinstance(data.get("search"), dict) else None
+    done = sum(r.status in FINISHED for r in runs)
+    study = data.search
     if study is None:
         return f"{status} {done}/{len(runs)}"
     best = study.get("best") if isinstance(study.get("best"), dict) else None

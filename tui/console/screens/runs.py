@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 
 def planned_epochs(record: RunRecord) -> int | None:
-    return (record.report.get("profile") or {}).get("train", {}).get("epochs")
+    return record.planned_epochs
 
 
 @dataclass(frozen=True)

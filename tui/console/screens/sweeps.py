@@ -301,14 +301,10 @@ class SweepsScreen(Screen):
         entry = self.selected()
         if entry is None or entry.error or entry.directory is None:
             return
-        from core.sweeps.sweepdir import SWEEP_FILE, sweep_run_dirs
+        from core.sweeps.sweepfile import try_read_sweep_file
 
-        started: list[Path] = []
-        if (entry.directory / SWEEP_FILE).is_file():
-            try:
-                started = sweep_run_dirs(entry.directory)
-            except CifarTuiError:
-                started = []
+        found = try_read_sweep_file(entry.directory)
+        started: list[Path] = found.run_dirs if found is not None else []
         if not started:
             self.notify(
                 f"Sweep {entry.name} has no started runs yet.", severity="warning", markup=False
