@@ -25,7 +25,7 @@ from typing import Any
 
 from core.config import Profile
 from core.data import Dataset, load_dataset
-from core.errors import CifarTuiError, DataError, RunDirError
+from core.errors import CifarTuiError, DataError
 from core.events import (
     Event,
     ModelBuilt,
@@ -35,15 +35,13 @@ from core.events import (
     RunWarning,
     Status,
 )
-from core.profiles import read_toml
 from core.status import PRUNER, RunStatus
 from core.storage import rundir
 from core.storage.recorder import RunRecorder
+from core.storage.resume import plan_resume
 
 EventSink = Callable[[Event], None]
 STOPPED_MESSAGE = "stopped by the user"
-#: The settings ``--resume RUN --set`` may change: the checkpoint fixes everything else.
-RESUME_KEYS = ("train.learning_rate",)
 
 
 @dataclasses.dataclass
@@ -108,29 +106,14 @@ class Run:
         """A Run that continues ``run_dir`` from its last finished epoch, whatever a kill left
         (a run killed before its first epoch starts again). ``overrides``: ``--set`` items for
         RESUME_KEYS; a diverged run resumes only with a new learning rate."""
-        run_dir = Path(run_dir)
-        if not run_dir.is_dir():
-            raise RunDirError(f"{run_dir}: no such run directory")
-        if rundir.is_live(run_dir):
-            raise RunDirError(f"{run_dir} is still running in another process")
-        if not (run_dir / "profile.toml").exists():
-            raise RunDirError(
-                f"{run_dir} has no profile.toml: it is not a run directory, or its run was killed "
-                "before it saved anything (start it again with --run)"
-            )
-        record = rundir.load_run(run_dir)
-        if record.status == RunStatus.COMPLETED:
-            raise RunDirError(f"{run_dir} is already completed; nothing to resume")
-        profile = _resumed_profile(run_dir, overrides)
-        if record.status == RunStatus.DIVERGED:
-            _check_new_learning_rate(run_dir, record, profile)
+        plan = plan_resume(run_dir, overrides)  # the one rule: core/storage/resume.py
         return cls(
-            profile,
-            run_dir.parent,
+            plan.profile,
+            plan.run_dir.parent,
             on_event,
-            command=record.report.get("command") or None,
-            resume_dir=run_dir,
-            resume_set=tuple(overrides),
+            command=plan.command,
+            resume_dir=plan.run_dir,
+            resume_set=plan.overrides,
         )
 
     def subscribe(self, listener: EventSink) -> None:
@@ -562,36 +545,3 @@ def release_models() -> None:
     if keras is not None:
         keras.backend.clear_session()
     gc.collect()
-
-
-def _resumed_profile(run_dir: Path, overrides: list[str] | tuple[str, ...]) -> Profile:
-    """The run's saved profile with a resume's ``--set`` laid over it (RESUME_KEYS only)."""
-    from core.profiles import Layer, overrides_layer, parse_override, resolve
-
-    for item in overrides:
-        key, _ = parse_override(item)
-        if key not in RESUME_KEYS:
-            raise RunDirError(
-                f"--resume takes --set only for {', '.join(RESUME_KEYS)}, not {key}: the run's "
-                "other settings are fixed by its checkpoint (start a new run with --run instead)"
-            )
-    path = run_dir / "profile.toml"
-    layers = [Layer(str(path), read_toml(path).raw)]
-    if overrides:
-        layers.append(overrides_layer(list(overrides)))
-    return resolve(layers, check_data=False)
-
-
-def _check_new_learning_rate(run_dir: Path, record: rundir.RunRecord, profile: Profile) -> None:
-    """A diverged run resumed at the rate it diverged with would diverge again."""
-    before = ((record.report.get("profile") or {}).get("train") or {}).get("learning_rate")
-    if before is not None and profile.train.learning_rate != before:
-        return
-    error = (record.report.get("error") or {}).get("message", "")
-    why = f" ({error.split('. Try')[0]})" if error else ""
-    rate = profile.train.learning_rate
-    raise RunDirError(
-        f"{run_dir} diverged{why}; resumed at the same learning rate it would diverge again. "
-        f"Give it a lower one: cifar-tui --resume {run_dir} --set train.learning_rate="
-        f"{rate / 10:g} (now {rate:g})"
-    )

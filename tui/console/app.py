@@ -32,7 +32,7 @@ from textual.binding import Binding, BindingType
 from core.dispatch import dispatch
 from core.errors import EXIT_OK, EXIT_STOPPED, CifarTuiError
 from core.events import Event, RunFinished, RunWarning
-from core.status import BAD_ENDINGS, RESUMABLE
+from core.status import BAD_ENDINGS
 from tui.console.follow import follow_run, start_detached
 from tui.console.messages import (
     DetachedStarted,
@@ -261,9 +261,9 @@ class CifarTuiApp(App[int]):
         """Why ``record`` cannot be resumed now, or None if it can."""
         if self.run_active:
             return self.busy_message()
-        if record.status not in RESUMABLE:
-            return f"Only stopped or interrupted runs can be resumed; this one is {record.status}."
-        return None
+        from core.storage.resume import why_not_resume  # the engine's own rule
+
+        return why_not_resume(record.path)
 
     def resume_run(self, record: RunRecord) -> bool:
         """Resume a stopped or interrupted run (``Run.resume`` in the worker)."""
