@@ -203,7 +203,7 @@ def test_plain_mode_choice(monkeypatch):
     import argparse
     import io
 
-    from tui.cli.headless import use_plain
+    from tui.cli.driver import use_plain
 
     class Tty(io.StringIO):
         def isatty(self):

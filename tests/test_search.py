@@ -366,7 +366,7 @@ def test_the_pruners_stop_reaches_a_trial_in_a_process_of_its_own() -> None:
     import signal as signals
 
     from core.sweeps.parallel import SIGNAL_FOR, check_parallel
-    from tui.cli.headless import STOPPERS
+    from tui.cli.driver import STOPPERS
 
     assert SIGNAL_FOR[PRUNER] == signals.SIGUSR2 and STOPPERS[signals.SIGUSR2] == PRUNER
     check_parallel(load_sweep(SWEEPS / "smoke-search.toml"))  # a pruned study may go parallel

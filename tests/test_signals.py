@@ -1,5 +1,5 @@
 """SIGTERM, SIGHUP and SIGUSR1 stop a headless run as the first Ctrl+C does: after the current
-batch, saved, status "stopped", with the exit code a shell expects (tui/cli/headless.py)."""
+batch, saved, status "stopped", with the exit code a shell expects (tui/cli/driver.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from helpers import SMOKE, read_line, run_cli, start_cli
 
 from core.events import from_dict
 from core.storage.rundir import load_run, read_history
-from tui.cli.headless import StopSignals
+from tui.cli.driver import StopSignals
 
 TINY = ["--set", "data.synthetic_train=300", "--set", "data.synthetic_test=60"]
 

@@ -18,7 +18,7 @@ from typing import Any, TextIO
 from core.compare import Comparison, collect
 from core.errors import EXIT_OK, CifarTuiError
 from core.storage.rundir import atomic_write
-from tui.cli.headless import use_plain
+from tui.cli.driver import use_plain
 from tui.tables import plain_text, rich_table
 
 

@@ -204,7 +204,7 @@ def _mode(args: argparse.Namespace, raw: list[str]) -> int:
 
         return run_headless(args)
     if args.sweep:
-        from tui.cli.headless import run_sweep
+        from tui.cli.sweep import run_sweep
 
         return run_sweep(args)
     if args.predict:
@@ -212,7 +212,7 @@ def _mode(args: argparse.Namespace, raw: list[str]) -> int:
 
         return predict(args)
     if args.compare:
-        from tui.cli.headless import compare
+        from tui.cli.compare import compare
 
         return compare(args)
     from tui.console.app import run_console

@@ -5,7 +5,7 @@ it. Between runs it prints one status line per run and an ETA for the whole swee
 measured epoch time so far x the epochs left). Ctrl+C stops the current run as with ``--run``
 (status "stopped") and then the sweep (exit 130); so do SIGTERM (exit 143), SIGHUP (exit 129)
 and ``cifar-tui --stop SWEEP_DIR`` (SIGUSR1, exit 130), through the same handlers as ``--run``
-(tui/cli/headless.py), installed once for the whole sweep. The same command resumes it: finished
+(tui/cli/driver.py), installed once for the whole sweep. The same command resumes it: finished
 runs are skipped, the stopped one resumes from its last epoch, the rest start. Exit codes: 0
 every run completed, 1 some failed or diverged (the sweep goes on past them), 2 a bad sweep file
 (nothing written) or a run that cannot start (the sweep ends there, its summary written, and the
@@ -28,86 +28,42 @@ from core.format import duration
 from core.status import BAD_ENDINGS, FINISHED, RunStatus, style_of
 from core.storage import rundir
 from core.sweeps.loop import Listener, SweepHooks, SweepLoop, run_here, sweep_command
+from core.sweeps.placement import SLURM_KEYS, place_sweep
 from core.sweeps.spec import Sweep, load_sweep
 from core.sweeps.sweepdir import RESUME, SKIP, START, SweepDir, SweepEntry
 from core.values import show_value
-from tui.cli.headless import StopSignals, drive, use_plain
+from tui.cli.driver import StopSignals, drive, use_plain
 from tui.cli.render import LiveRenderer, PlainRenderer
 from tui.tables import plain_text, rich_table
 
 
 def run_sweep(args: argparse.Namespace) -> int:
     """The ``--sweep`` mode: validate every run first, then run them in turn (``--parallel N``:
-    up to N at once, each in a process of its own: core/sweeps/parallel.py)."""
+    up to N at once, each in a process of its own; ``--slurm``: as Slurm jobs, which this
+    command waits for on the login node: core/sweeps/placement.py)."""
     sweep = load_sweep(args.sweep, args.overrides)
     runs_dir = Path(args.runs_dir)
     rundir.check_writable(runs_dir)
-    parallel = getattr(args, "parallel", None) or 1
-    extra = ["--parallel", str(parallel)] if parallel > 1 else []
-    command = sweep_command(args.sweep, args.overrides, args.runs_dir, args.plain, extra)
-    if getattr(args, "slurm", False):
-        return _run_on_slurm(args, sweep, runs_dir)
-    if parallel == 1:
-        driver = SweepDriver(sweep, runs_dir, plain=use_plain(args), command=command)
-        return driver.execute()
-    from core.sweeps.parallel import ProcessRuns, check_parallel, plan_slots
-
-    check_parallel(sweep)
-    slots, warning = plan_slots(parallel)
-    if warning:
-        print(f"warning: {warning}", file=sys.stderr, flush=True)
-    runs = ProcessRuns(runs_dir, slots)
+    slurm = (
+        {k: getattr(args, k, None) for k in SLURM_KEYS} if getattr(args, "slurm", False) else None
+    )
+    placement = place_sweep(sweep, runs_dir, getattr(args, "parallel", None) or 1, slurm)
+    if placement.warning:
+        print(f"warning: {placement.warning}", file=sys.stderr, flush=True)
+    command = sweep_command(args.sweep, args.overrides, args.runs_dir, args.plain, placement.extra)
     driver = SweepDriver(
         sweep,
         runs_dir,
         plain=use_plain(args),
         command=command,
-        make_run=runs.make_run,
-        resume_run=runs.resume_run,
-        parallel=parallel,
+        make_run=placement.make_run,
+        resume_run=placement.resume_run,
+        parallel=placement.parallel,
     )
-    driver.say(
-        f"parallel: up to {parallel} runs at once, each a process of its own on "
-        + " | ".join(slot.label for slot in slots)
-        + "; each run's output is in its run directory's output.log"
-    )
+    placement.bind(driver.loop)
+    if placement.note:
+        driver.say(placement.note)
     return driver.execute()
-
-
-def _run_on_slurm(args: argparse.Namespace, sweep: Sweep, runs_dir: Path) -> int:
-    """``--slurm``: the runs left as one job array, a study's trials as a job each (core/
-    sweeps/slurm.py); this command waits for them on the login node and shows them as
-    --parallel does."""
-    from core.sweeps.slurm import SlurmRuns, read_settings, require_submitit
-    from core.sweeps.sweepdir import SWEEPS_FOLDER
-
-    require_submitit()  # without it: how to install it, exit 2
-    flags = {k: getattr(args, k, None) for k in SLURM_KEYS}
-    settings = read_settings(sweep.path, flags)
-    extra = ["--slurm"] + [f"--{k.replace('_', '-')}={v}" for k, v in flags.items() if v]
-    command = sweep_command(args.sweep, args.overrides, args.runs_dir, args.plain, extra)
-    study = sweep.search is not None  # its trials: a job each, as many at once as allowed
-    folder = runs_dir / SWEEPS_FOLDER / sweep.dir_name
-    runs = SlurmRuns(runs_dir, folder, settings, sweep.name, study=study)
-    width = (settings.array_parallelism or sweep.search.trials) if study else len(sweep.runs)
-    driver = SweepDriver(
-        sweep,
-        runs_dir,
-        plain=use_plain(args),
-        command=command,
-        make_run=runs.make_run,
-        resume_run=runs.resume_run,
-        # every run left is submitted at once; a study's trials, as many as allowed
-        parallel=width if study else max(2, width),
-    )
-    runs.count = driver.loop.runs_left
-    what = "a job per trial" if study else "one job array"
-    driver.say(f"slurm: {what} ({settings.describe()}); its files in {runs.folder}")
-    return driver.execute()
-
-
-#: --slurm's flags, by the [slurm] keys they override.
-SLURM_KEYS = ("partition", "gpus_per_run", "time_limit", "array_parallelism")
 
 
 def _acc(value: float | None) -> str:

@@ -23,7 +23,7 @@ from core.storage.control import exit_code_for, lock_holder
 from core.storage.follow import RunFollower
 from core.storage.rundir import RunRecord, is_live, load_run
 from core.table import Column, Table
-from tui.cli.headless import use_plain
+from tui.cli.driver import use_plain
 from tui.cli.render import LiveRenderer, PlainRenderer
 
 #: Seconds between two looks at the files: rows and progress show well within 2 s.

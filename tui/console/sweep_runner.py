@@ -34,6 +34,7 @@ from core.errors import CifarTuiError
 from core.events import BatchProgress, EpochEnded, Event, RunFinished
 from core.status import FINISHED
 from core.sweeps.loop import ERROR, SweepHooks, SweepLoop
+from core.sweeps.placement import place_sweep
 from core.sweeps.spec import Sweep
 from core.sweeps.sweepdir import SKIP, Eta, SweepEntry
 from tui.console.messages import EngineDone, EngineEvent, SweepDone, SweepRunStarting, SweepUpdate
@@ -203,23 +204,19 @@ def _loop(
     sweep: Sweep, runs_dir: Path, hooks: ConsoleHooks, command: str, parallel: int
 ) -> SweepLoop:
     """The sweep loop: the engine in this thread, or (``parallel`` > 1) the command line's
-    ``--parallel`` process runs, one slot each."""
-    if parallel == 1:
-        return SweepLoop(sweep, runs_dir, hooks, command=command)
-    from core.sweeps import parallel as processes  # looked up here: tests stand in for it
-
-    processes.check_parallel(sweep)
-    slots, _warning = processes.plan_slots(parallel)  # the sweeps screen has shown the warning
-    runs = processes.ProcessRuns(runs_dir, slots)
-    return SweepLoop(
+    ``--parallel`` process runs, one slot each (core/sweeps/placement.py places both)."""
+    placement = place_sweep(sweep, runs_dir, parallel)  # the sweeps screen showed any warning
+    loop = SweepLoop(
         sweep,
         runs_dir,
         hooks,
         command=command,
-        make_run=runs.make_run,
-        resume_run=runs.resume_run,
-        parallel=parallel,
+        make_run=placement.make_run,
+        resume_run=placement.resume_run,
+        parallel=placement.parallel,
     )
+    placement.bind(loop)
+    return loop
 
 
 def execute_sweep(
