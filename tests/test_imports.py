@@ -131,3 +131,16 @@ def test_screens_and_widgets_import_the_app_only_for_typing() -> None:
             continue
         typing_only = imports_of(name, path, known).get("tui.console.app", True)
         assert typing_only, f"{name} imports tui.console.app outside TYPE_CHECKING"
+
+
+def test_the_readmes_layout_names_every_module() -> None:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    layout = text[text.index("## Layout") :]
+    layout = layout[: layout.find("\n## ", 1)] if "\n## " in layout[1:] else layout
+    missing = [
+        str(path.relative_to(REPO))
+        for package in ("core", "tui")
+        for path in sorted((REPO / package).rglob("*.py"))
+        if path.name != "__init__.py" and f"`{path.name}`" not in layout
+    ]
+    assert not missing, "README's Layout section does not name: " + ", ".join(missing)

@@ -215,7 +215,7 @@ def _mode(args: argparse.Namespace, raw: list[str]) -> int:
         from tui.cli.compare import compare
 
         return compare(args)
-    from tui.console.app import run_console
+    from tui.console.terminal import run_console
 
     return run_console(profiles_dir=Path(args.profiles_dir), runs_dir=Path(args.runs_dir))
 

@@ -6,7 +6,7 @@ Worker threads never touch widgets or reactives: they only ``post_message`` one 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
@@ -15,8 +15,7 @@ from core.events import Event
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from core.storage.rundir import RunRecord
-    from tui.console.sweep_runner import SweepSnapshot
+    from tui.console.views import SweepSnapshot
 
 
 class EngineEvent(Message):
@@ -52,15 +51,6 @@ class DetachedStarted(Message):
         self.run_dir = run_dir
         self.pid = pid
         self.error = error
-
-
-class RunsRead(Message):
-    """Live runs (and runs new since the last read) read again in a thread, for the runs
-    screen's rows."""
-
-    def __init__(self, records: list[RunRecord]) -> None:
-        super().__init__()
-        self.records = records
 
 
 class EngineDone(Message):
@@ -106,25 +96,4 @@ class SweepDone(Message):
     def __init__(self, snapshot: SweepSnapshot | None, error: str | None = None) -> None:
         super().__init__()
         self.snapshot = snapshot
-        self.error = error
-
-
-class DatasetLoaded(Message):
-    """Training images of a profile's data source, decoded in a thread."""
-
-    def __init__(
-        self, images: Any, labels: Any, class_names: tuple[str, ...], description: str
-    ) -> None:
-        super().__init__()
-        self.images = images
-        self.labels = labels
-        self.class_names = class_names
-        self.description = description
-
-
-class DatasetFailed(Message):
-    """The data source could not be loaded; ``error`` says why, for the user."""
-
-    def __init__(self, error: str) -> None:
-        super().__init__()
         self.error = error

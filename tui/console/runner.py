@@ -9,20 +9,19 @@ as an :class:`~tui.console.messages.EngineEvent`, and the end as an
 
 from __future__ import annotations
 
-import inspect
 import shlex
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
 from core.errors import CifarTuiError
 from core.events import PROGRESS_INTERVAL, BatchProgress, Event
 from tui.console.messages import EngineDone, EngineEvent
+from tui.console.session import RunControl
 
 if TYPE_CHECKING:
     from core.config import Profile
@@ -48,50 +47,6 @@ def command_line(path: Path, hparams: Path | None, overrides: list[str], runs_di
         args += ["--set", item]
     args += ["--runs-dir", str(runs_dir)]
     return shlex.join(args)
-
-
-class RunControl:
-    """A stop switch shared by the UI thread and the engine thread.
-
-    The UI may ask to stop before the worker has even built its ``Run``; the request is kept
-    and passed on as soon as the run is attached, so no stop is ever lost. ``by`` says who
-    asked ("user", or a signal's name), as the run's RunFinished keeps it.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._run: Any = None
-        self._stop = False
-        self._by = "user"
-
-    def attach(self, run: Any) -> None:
-        with self._lock:
-            self._run = run
-            stop, by = self._stop, self._by
-        if stop:
-            _ask_stop(run, by)
-
-    def request_stop(self, by: str = "user") -> None:
-        with self._lock:
-            if not self._stop:
-                self._by = by
-            self._stop = True
-            run, by = self._run, self._by
-        if run is not None:
-            _ask_stop(run, by)
-
-    @property
-    def stop_requested(self) -> bool:
-        with self._lock:
-            return self._stop
-
-
-def _ask_stop(target: Any, by: str) -> None:
-    """``target.request_stop``, telling it who asked where it takes that (a Run does)."""
-    if "by" in inspect.signature(target.request_stop).parameters:
-        target.request_stop(by=by)
-    else:
-        target.request_stop()
 
 
 class ProgressThrottle:

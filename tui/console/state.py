@@ -23,7 +23,7 @@ from core.events import (
 from core.format import epoch_row
 
 if TYPE_CHECKING:
-    from tui.console.sweep_runner import SweepSnapshot
+    from tui.console.views import SweepSnapshot
 
 
 @dataclass

@@ -10,30 +10,20 @@ trial's epochs from the run state, so nothing here reads a file.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 
 from core.status import RunStatus, mark_of, style_of
 from core.values import show_value
+from tui.console.views import StudyInfo, SweepRunView, SweepSnapshot
 
 if TYPE_CHECKING:
     from core.sweeps.spec import Sweep
     from core.sweeps.sweepdir import SweepEntry
-    from tui.console.sweep_runner import SweepRunView, SweepSnapshot
 
 #: Trials whose curves the curve plot overlays at most (the best ones, and the one training).
 MAX_CURVES = 8
-
-
-@dataclass(frozen=True)
-class StudyInfo:
-    """What the screens need to know of a study besides its trials."""
-
-    objective: str  # val_accuracy or val_loss
-    maximize: bool
-    description: str  # "8 trials, tpe, val_accuracy (higher is better), median pruner"
 
 
 def study_info(sweep: Sweep) -> StudyInfo | None:

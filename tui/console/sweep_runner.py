@@ -10,8 +10,8 @@ starting the sweep again in the console) resumes it.
 :class:`~tui.console.messages.EngineEvent` (so the watch screen shows it like any run) and its end
 as :class:`~tui.console.messages.EngineDone`, and :class:`~tui.console.messages.SweepRunStarting`,
 :class:`~tui.console.messages.SweepUpdate` and :class:`~tui.console.messages.SweepDone` carrying
-immutable :class:`SweepSnapshot` copies. The engine trains in the worker thread itself, so the
-:class:`~core.sweeps.sweepdir.SweepDir` is only touched on that thread.
+immutable :class:`~tui.console.views.SweepSnapshot` copies. The engine trains in the worker
+thread itself, so the :class:`~core.sweeps.sweepdir.SweepDir` is only touched on that thread.
 
 With ``parallel`` > 1 (the sweeps screen's "runs at once") the runs are the command line's
 ``--parallel`` ones (core/sweeps/parallel.py: each a process of its own, on its own slot), and
@@ -24,70 +24,22 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from textual.message import Message
 
 from core.errors import CifarTuiError
 from core.events import BatchProgress, EpochEnded, Event, RunFinished
-from core.status import FINISHED
 from core.sweeps.loop import ERROR, SweepHooks, SweepLoop
 from core.sweeps.placement import place_sweep
 from core.sweeps.spec import Sweep
-from core.sweeps.sweepdir import SKIP, Eta, SweepEntry
+from core.sweeps.sweepdir import SKIP, SweepEntry
 from tui.console.messages import EngineDone, EngineEvent, SweepDone, SweepRunStarting, SweepUpdate
 from tui.console.runner import ProgressThrottle, RunControl
-from tui.console.study_view import StudyInfo, study_info, trial_fields
+from tui.console.study_view import study_info, trial_fields
+from tui.console.views import StudyInfo, SweepRunView, SweepSnapshot
 
 Post = Callable[[Message], object]
-
-
-@dataclass(frozen=True)
-class SweepRunView:
-    """One run of the sweep as the UI shows it (a copy: safe to hand to another thread)."""
-
-    index: int
-    label: str
-    status: str  # pending, running, or a run status
-    epochs: int  # planned
-    epochs_done: int
-    test_accuracy: float | None = None
-    best_val_accuracy: float | None = None
-    message: str = ""  # why a run failed or diverged
-    run_dir: str | None = None
-    # A study's trial (tui/console/study_view.py): its settings, objective per epoch, best.
-    settings: tuple[tuple[str, Any], ...] = ()
-    curve: tuple[float | None, ...] = ()
-    objective: float | None = None
-
-
-@dataclass(frozen=True)
-class SweepSnapshot:
-    """The sweep directory's bookkeeping at one moment, for the UI thread."""
-
-    name: str
-    path: Path  # the sweep directory
-    status: str  # running, completed, failed, stopped, incomplete
-    runs: tuple[SweepRunView, ...]
-    eta: Eta
-    current: int | None = None  # index of the run training now
-    planned: int = 0  # runs in all (a study's trials are not all asked yet); 0: len(runs)
-    study: StudyInfo | None = None  # a [search] sweep's objective and description
-    active: tuple[int, ...] = ()  # the runs going on now, in the order they started
-    parallel: int = 1  # runs at once, at most
-
-    @property
-    def finished(self) -> int:
-        return sum(r.status in FINISHED for r in self.runs)
-
-    @property
-    def total(self) -> int:
-        return self.planned or len(self.runs)
-
-    def run(self, index: int) -> SweepRunView:
-        return next(r for r in self.runs if r.index == index)
 
 
 def _view(entry: SweepEntry, live_epochs: int = 0, study: StudyInfo | None = None) -> SweepRunView:

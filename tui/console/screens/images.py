@@ -17,11 +17,11 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, VerticalScroll
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from core.errors import CifarTuiError
-from tui.console.messages import DatasetFailed, DatasetLoaded
 
 if TYPE_CHECKING:
     from core.config import Profile
@@ -71,6 +71,25 @@ class ImageTile(Static):
 class ImagesScreen(Screen):
     """A page of training images of the selected profile's data source."""
 
+    class DatasetLoaded(Message):
+        """Training images of a profile's data source, decoded in a thread."""
+
+        def __init__(
+            self, images: Any, labels: Any, class_names: tuple[str, ...], description: str
+        ) -> None:
+            super().__init__()
+            self.images = images
+            self.labels = labels
+            self.class_names = class_names
+            self.description = description
+
+    class DatasetFailed(Message):
+        """The data source could not be loaded; ``error`` says why, for the user."""
+
+        def __init__(self, error: str) -> None:
+            super().__init__()
+            self.error = error
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
         Binding("n", "page(1)", "Next"),
@@ -109,21 +128,21 @@ class ImagesScreen(Screen):
 
             data = load_dataset(profile.data)
         except CifarTuiError as exc:
-            self.post_message(DatasetFailed(str(exc)))
+            self.post_message(self.DatasetFailed(str(exc)))
             return
         except Exception as exc:  # e.g. a failed download: say so, do not crash
-            self.post_message(DatasetFailed(f"{exc.__class__.__name__}: {exc}"))
+            self.post_message(self.DatasetFailed(f"{exc.__class__.__name__}: {exc}"))
             return
         self.post_message(
-            DatasetLoaded(data.x_train, data.y_train, data.class_names, data.description)
+            self.DatasetLoaded(data.x_train, data.y_train, data.class_names, data.description)
         )
 
-    def on_dataset_loaded(self, message: DatasetLoaded) -> None:
+    def on_images_screen_dataset_loaded(self, message: ImagesScreen.DatasetLoaded) -> None:
         self.images, self.labels = message.images, message.labels
         self.class_names, self.description = message.class_names, message.description
         self.show_page()
 
-    def on_dataset_failed(self, message: DatasetFailed) -> None:
+    def on_images_screen_dataset_failed(self, message: ImagesScreen.DatasetFailed) -> None:
         status = self.query_one("#images-status", Static)
         status.update(f"Cannot load the data: {message.error}")
         status.add_class("-error")

@@ -183,7 +183,7 @@ class LaunchScreen(Screen):
                     yield Static(id="resolved", markup=False)
                 yield Checkbox(
                     "keep training if this terminal closes",
-                    self.app.keep_training,
+                    self.app.session.keep_training,
                     id="keep-training",
                     compact=True,
                     tooltip="The run trains in a process of its own: closing the terminal, a "
@@ -489,7 +489,7 @@ class LaunchScreen(Screen):
 
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
         if event.checkbox.id == "keep-training":
-            self.app.keep_training = event.value  # the app's launches and resumes follow it
+            self.app.session.keep_training = event.value  # launches and resumes follow it
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "launch":

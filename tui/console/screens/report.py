@@ -21,7 +21,7 @@ from textual.widgets import Footer, Header, Markdown, Static, TabbedContent, Tab
 
 from core.errors import CifarTuiError
 from core.storage.rundir import RunRecord, load_run
-from tui.console.widgets.confusion import ClassesView
+from tui.console.widgets.confusion import ClassesView, ConfusionMap
 from tui.console.widgets.plots import RUN_FIGURES, MetricPlot
 
 if TYPE_CHECKING:
@@ -127,6 +127,16 @@ class ReportScreen(Screen):
         from tui.console.screens.mistakes import MistakesScreen
 
         self.app.push_screen(MistakesScreen(self.run_dir))
+
+    def on_confusion_map_cell_chosen(self, message: ConfusionMap.CellChosen) -> None:
+        """A cell of the heat map: the images of that confusion (a diagonal cell: the class's
+        mistakes)."""
+        from tui.console.screens.mistakes import MistakesScreen
+
+        t, p = message.true, message.predicted
+        self.app.push_screen(
+            MistakesScreen(self.run_dir, (t, p) if p is not None else None, true=t)
+        )
 
     def action_resume(self) -> None:
         if self.record is None:

@@ -18,6 +18,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
@@ -25,7 +26,6 @@ from core.errors import RunDirError
 from core.format import fmt, percent, percent_points
 from core.status import BAD_ENDINGS, RunStatus, mark_of, style_of
 from core.storage.rundir import RunRecord, list_runs, load_run, looks_like_run
-from tui.console.messages import RunsRead
 
 if TYPE_CHECKING:
     from tui.console.app import CifarTuiApp
@@ -122,6 +122,14 @@ def sort_records(records: list[RunRecord], key: str, reverse: bool) -> list[RunR
 class RunsScreen(Screen):
     """The runs directory as a table."""
 
+    class RunsRead(Message):
+        """Live runs (and runs new since the last read) read again in a thread, for the runs
+        screen's rows."""
+
+        def __init__(self, records: list[RunRecord]) -> None:
+            super().__init__()
+            self.records = records
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "open", "Open report", show=False),
         Binding("r", "resume", "Resume"),
@@ -189,9 +197,9 @@ class RunsScreen(Screen):
     def _read_live(self, live: list[Path], known: set[str]) -> None:
         records = read_live(self.app.runs_dir, live, known)
         if records:
-            self.post_message(RunsRead(records))
+            self.post_message(self.RunsRead(records))
 
-    def on_runs_read(self, message: RunsRead) -> None:
+    def on_runs_screen_runs_read(self, message: RunsScreen.RunsRead) -> None:
         """Fresh records of live (or new) runs: their rows change in place, unless a run is
         new or a cell outgrows its column (then the table is rebuilt)."""
         fresh = {r.path: r for r in message.records}
@@ -298,9 +306,21 @@ class RunsScreen(Screen):
         """A live run opens its watch screen (followed from its files); others their report."""
         path = self.selected_path()
         if path in self.live:
-            self.app.open_live(path)
+            self._open_live(path)
         elif path is not None:
             self.app.open_report(path)
+
+    def _open_live(self, run_dir: Path) -> None:
+        """A live run: its watch screen (this console's own run, or attached)."""
+        app, state = self.app, self.app.run_state
+        if app.run_active and not state.attached and state.run_dir == str(run_dir):
+            app.switch_mode("watch")
+        elif app.run_active:  # the engine's run keeps the watch screen: the report instead
+            text = f"{app.busy_message()} Its report shows how far this run is."
+            self.notify(text, timeout=6, markup=False)
+            app.open_report(run_dir)
+        else:
+            app.attach_run(run_dir)
 
     def action_resume(self) -> None:
         record = self.selected_record()

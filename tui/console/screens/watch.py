@@ -1,16 +1,17 @@
 """The watch screen: a run's epochs, progress, plots, input pipeline, device and warnings.
 
-It draws from the app's :class:`~tui.console.state.RunState`. The app calls
-:meth:`WatchScreen.apply` for each engine event (on the UI thread), which redraws only what that
-event changes (its ``show_<event type>`` method): batch progress only moves the bar, and the plots
-are redrawn at epoch end only, so watching costs the training little. The words are
-``core.format``'s, as on the command line. During a sweep a line on top
+It draws from the app's :class:`~tui.console.state.RunState`. It subscribes to the app's
+``watch_news`` signal: for each engine event (on the UI thread) :meth:`WatchScreen.apply`
+redraws only what that event changes (its ``show_<event type>`` method): batch progress only
+moves the bar, and the plots are redrawn at epoch end only, so watching costs the training
+little. The words are ``core.format``'s, as on the command line. During a sweep a line on top
 (from :class:`~tui.console.state.SweepState`) says which run of how many this is, the sweep's ETA
 and each run's outcome so far.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
@@ -21,6 +22,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, ProgressBar, Static
 
 from core.dispatch import dispatch
+from core.errors import CifarTuiError
 from core.events import Event
 from core.format import (
     EPOCH_COLUMNS,
@@ -38,15 +40,22 @@ from core.format import (
 )
 from core.hints import hint_for_run
 from core.status import BAD_ENDINGS, MARK, RESUMABLE, RunStatus, mark_of, style_of
+from tui.console.screens.dialogs import ConfirmScreen
 from tui.console.state import RunState, SweepState
 from tui.console.study_view import curve_series, study_text, trial_series
 from tui.console.widgets.plots import RUN_FIGURES, MetricPlot
 
 if TYPE_CHECKING:
     from tui.console.app import CifarTuiApp
-    from tui.console.sweep_runner import SweepRunView
+    from tui.console.views import SweepRunView
 
 VERDICT_STYLE = {"not": "green", "moderately": "yellow", "highly": "bold red"}
+
+
+#: What the app's ``watch_news`` signal carries besides engine events: draw everything again (a
+#: new run), the run's status (stopping, over), or the sweep line.
+REDRAW, STATUS, SWEEP = "redraw", "status", "sweep"
+WatchNews = Event | str
 
 
 def run_outcome(view: SweepRunView) -> Text:
@@ -197,6 +206,19 @@ class WatchScreen(Screen):
             table.add_column(Text(column, justify="right"), key=column)
         self.query_one("#pipeline", Static).border_title = "input pipeline"
         self.redraw()
+        # Immediately: the app's state changed just before, and the next news may change it.
+        self.app.watch_news.subscribe(self, self.on_news, immediate=True)
+
+    def on_news(self, news: WatchNews) -> None:
+        """The app's news of the current run: an engine event to show, or what to draw again."""
+        if news == REDRAW:
+            self.redraw()
+        elif news == STATUS:
+            self.draw_status()
+        elif news == SWEEP:
+            self.draw_sweep()
+        elif not isinstance(news, str):
+            self.apply(news)
 
     @property
     def state(self) -> RunState:
@@ -423,7 +445,39 @@ class WatchScreen(Screen):
         return True
 
     def action_stop(self) -> None:
-        self.app.stop_run()
+        """Stop this console's run; a run another process trains is asked to, once confirmed."""
+        if self.state.attached and not self.app.sweep_active:
+            self._confirm_stop_attached()
+        else:
+            self.app.stop_run()
+
+    def _confirm_stop_attached(self) -> None:
+        state = self.state
+        if not state.active:
+            self.notify("The run is not training.", timeout=3, markup=False)
+            return
+        if state.stopping or isinstance(self.app.screen, ConfirmScreen):
+            return
+        who = f"process {state.pid}" if state.pid else "another process"
+        question = (
+            f"Stop {state.label}? It trains in {who}; it stops after the current batch, is "
+            "saved and can be resumed."
+        )
+        self.app.push_screen(ConfirmScreen(question, yes="Yes, stop it (y)"), self._stop_attached)
+
+    def _stop_attached(self, yes: bool | None) -> None:
+        state = self.state
+        if not yes or not (state.attached and state.active and state.run_dir):
+            return
+        from core.storage.control import request_stop
+
+        try:
+            state.pid = request_stop(Path(state.run_dir))
+        except CifarTuiError as exc:
+            self.notify(str(exc), title="Cannot stop", severity="warning", markup=False)
+            return
+        state.stopping = True
+        self.draw_status()
 
     def action_details(self) -> None:
         """Show every banner in full, or one line each again."""

@@ -3,8 +3,9 @@
 Rows are the true classes, columns the predicted ones (numbered as the rows), each cell its count.
 The diagonal is shaded green by the class's accuracy, the other cells red by their count against
 the largest confusion, so the worst confusions stand out; with NO_COLOR the counts stay and the
-largest confusions are starred, as in report.md. A cursor picks a cell: enter opens the mistakes
-view (tui/console/screens/mistakes.py) filtered to that pair (a diagonal cell: all of the class's
+largest confusions are starred, as in report.md. A cursor picks a cell: enter posts
+:class:`ConfusionMap.CellChosen`, and the screen opens the mistakes view
+(tui/console/screens/mistakes.py) filtered to that pair (a diagonal cell: all of the class's
 mistakes). The worst confusions are named in one line under the map ("cat -> dog 187").
 """
 
@@ -19,6 +20,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
+from textual.message import Message
 from textual.widgets import Static
 
 from core.evaluation import ClassResults, class_results, missing_reason, worst_text
@@ -89,6 +91,15 @@ class ConfusionMap(Static, can_focus=True):
         Binding("enter", "open", "Its mistakes"),
     ]
 
+    class CellChosen(Message):
+        """Enter on a cell: its true class, and the predicted one (None on the diagonal: all of
+        the class's mistakes). The screen decides where that leads."""
+
+        def __init__(self, true: int, predicted: int | None) -> None:
+            super().__init__()
+            self.true = true
+            self.predicted = predicted
+
     def __init__(self, run_dir: Path, **kwargs: Any) -> None:
         super().__init__("", **kwargs)
         self.run_dir = run_dir
@@ -117,10 +128,8 @@ class ConfusionMap(Static, can_focus=True):
     def action_open(self) -> None:
         if self.results is None:
             return
-        from tui.console.screens.mistakes import MistakesScreen
-
         t, p = self.cursor
-        self.app.push_screen(MistakesScreen(self.run_dir, (t, p) if t != p else None, true=t))
+        self.post_message(self.CellChosen(t, p if t != p else None))
 
 
 class ClassesView(VerticalScroll):
