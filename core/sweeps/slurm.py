@@ -494,8 +494,8 @@ class SlurmRuns:
         return SlurmRun(self.batch, job, self.settings.executor)
 
     def resume_run(self, run_dir: Path) -> SlurmRun:
-        from core.training.engine import Run
+        from core.storage.resume import plan_resume
 
-        profile = Run.resume(run_dir).profile  # checks it can be resumed, here and now
+        profile = plan_resume(run_dir).profile  # checks it can be resumed, here and now
         job = SweepJob(str(self.runs_dir), self._note(profile), profile.to_dict(), str(run_dir))
         return SlurmRun(self.batch, job, self.settings.executor)

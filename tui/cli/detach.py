@@ -85,10 +85,9 @@ def plan(args: argparse.Namespace) -> Plan:
     """Check the command as the child will (a CifarTuiError here: exit 2, nothing started)."""
     runs_dir = Path(args.runs_dir)
     if args.resume:
-        from core.training.engine import Run
+        from core.storage.resume import plan_resume  # the engine's rule, without the engine
 
-        run_dir = Run.resume(Path(args.resume), overrides=args.overrides).run_dir
-        assert run_dir is not None
+        run_dir = plan_resume(Path(args.resume), args.overrides).run_dir
         return Plan(run_dir / OUTPUT_LOG, run_dir)
     if args.sweep:
         from core.sweeps.spec import load_sweep
