@@ -63,8 +63,9 @@ def compare(args: argparse.Namespace, out: TextIO | None = None) -> int:
 def _studies(paths: list[str]) -> list[Any]:
     """The study reports of the sweep directories among ``paths`` that hold a study."""
     from core.sweeps.study import report_at
+    from core.sweeps.sweepfile import is_sweep_dir
 
-    found = [report_at(Path(p)) for p in paths if (Path(p) / "sweep.json").is_file()]
+    found = [report_at(Path(p)) for p in paths if is_sweep_dir(Path(p))]
     return [study for study in found if study is not None]
 
 
