@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -25,3 +25,10 @@ def estimate(measured: Iterable[float], epochs_left: int) -> Eta:
         return Eta(None, epochs_left, None)
     median = statistics.median(seconds)
     return Eta(median * epochs_left, epochs_left, median)
+
+
+def shared(eta: Eta, lanes: int) -> Eta:
+    """The same epochs left, gone through by ``lanes`` runs at once (a sweep's ``--parallel``)."""
+    if eta.seconds is None or lanes <= 1:
+        return eta
+    return replace(eta, seconds=eta.seconds / lanes)

@@ -37,11 +37,12 @@ import queue
 import shlex
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from core.errors import CifarTuiError
+from core.eta import shared
 from core.events import EpochEnded, Event, RunFinished, RunOpened
 from core.status import FINISHED, RunStatus
 from core.sweeps.reader import Sweep
@@ -286,11 +287,8 @@ class SweepLoop:
         """The sweep's ETA, counting the epochs the active runs have measured so far; with
         ``parallel``, the epochs left are shared by as many runs at once as are left."""
         assert self.sweep_dir is not None
-        eta = self.sweep_dir.eta(self.live_seconds)
         lanes = min(self.parallel, max(1, self.runs_left()))
-        if eta.seconds is None or lanes == 1:
-            return eta
-        return replace(eta, seconds=eta.seconds / lanes)
+        return shared(self.sweep_dir.eta(self.live_seconds), lanes)
 
     def runs_left(self) -> int:
         """Runs not finished yet (the active ones included)."""
