@@ -18,6 +18,7 @@ from tui.cli.render import LiveRenderer, PlainRenderer
 
 
 def run_headless(args: argparse.Namespace) -> int:
+    """``--run`` or ``--resume`` (the storage-level rule, through ``Run.resume``); the exit code."""
     from core.profiles import load_profile
     from core.training.engine import Run
 

@@ -141,7 +141,7 @@ class ReportScreen(Screen):
     def action_resume(self) -> None:
         if self.record is None:
             return
-        reason = self.app.why_not_resume(self.record)
+        reason = self.app.session.why_not_resume(self.record)
         if reason is not None:
             self.notify(reason, severity="warning", markup=False)
             return

@@ -312,11 +312,12 @@ class RunsScreen(Screen):
 
     def _open_live(self, run_dir: Path) -> None:
         """A live run: its watch screen (this console's own run, or attached)."""
-        app, state = self.app, self.app.run_state
-        if app.run_active and not state.attached and state.run_dir == str(run_dir):
+        app, session = self.app, self.app.session
+        state = session.run_state
+        if session.busy and not state.attached and state.run_dir == str(run_dir):
             app.switch_mode("watch")
-        elif app.run_active:  # the engine's run keeps the watch screen: the report instead
-            text = f"{app.busy_message()} Its report shows how far this run is."
+        elif session.busy:  # the engine's run keeps the watch screen: the report instead
+            text = f"{session.busy_message()} Its report shows how far this run is."
             self.notify(text, timeout=6, markup=False)
             app.open_report(run_dir)
         else:

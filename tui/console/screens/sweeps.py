@@ -251,8 +251,8 @@ class SweepsScreen(Screen):
         if entry.error:
             self.notify(entry.error, title="Invalid sweep", severity="error", markup=False)
             return
-        if self.app.run_active:
-            self.notify(self.app.busy_message(), severity="warning", markup=False)
+        if self.app.session.busy:
+            self.notify(self.app.session.busy_message(), severity="warning", markup=False)
             return
         from core.sweeps.spec import load_sweep
 
@@ -278,8 +278,8 @@ class SweepsScreen(Screen):
         self.app.push_screen(ConfirmScreen(question, yes=yes, no="Not now (n)"), answered)
 
     def _start(self, sweep: Sweep) -> None:
-        if self.app.run_active:  # a run may have started while the question was open
-            self.notify(self.app.busy_message(), severity="warning", markup=False)
+        if self.app.session.busy:  # a run may have started while the question was open
+            self.notify(self.app.session.busy_message(), severity="warning", markup=False)
             return
         self.dismiss()
         if self.parallel == 1:

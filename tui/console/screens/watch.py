@@ -222,7 +222,7 @@ class WatchScreen(Screen):
 
     @property
     def state(self) -> RunState:
-        return self.app.run_state
+        return self.app.session.run_state
 
     # -- drawing ------------------------------------------------------------------------------
 
@@ -288,16 +288,16 @@ class WatchScreen(Screen):
     def draw_sweep(self) -> None:
         """The sweep line, shown while a sweep runs and after it (until a single run starts)."""
         widget = self.query_one("#sweep", Static)
-        sweep = self.app.sweep_state
+        sweep = self.app.session.sweep_state
         widget.display = sweep is not None
         if sweep is not None:
-            stopping = sweep.active and self.app.control.stop_requested
+            stopping = sweep.active and self.app.session.control.stop_requested
             widget.update(sweep_text(sweep, stopping))
         self._draw_study()
 
     def _study_snapshot(self) -> Any:
         """The study's snapshot while the console's sweep is a study, else None."""
-        sweep = self.app.sweep_state
+        sweep = self.app.session.sweep_state
         snap = sweep.snapshot if sweep is not None else None
         return snap if snap is not None and snap.study is not None else None
 
@@ -315,7 +315,7 @@ class WatchScreen(Screen):
             self.query_one(selector).display = shown
         if snap is None:
             return
-        sweep = self.app.sweep_state
+        sweep = self.app.session.sweep_state
         assert sweep is not None
         self.query_one("#study", Static).update(study_text(snap, snap.study, sweep.active))
         trials = self.query_one("#plot-trials", MetricPlot)
@@ -371,7 +371,7 @@ class WatchScreen(Screen):
     def _draw_banner(self) -> None:
         """The outcome (completed, stopped, failed...) and the warnings, where they show."""
         s = self.state
-        outcome, level = outcome_of(s, in_sweep=self.app.sweep_state is not None)
+        outcome, level = outcome_of(s, in_sweep=self.app.session.sweep_state is not None)
         widget = self.query_one("#outcome", Static)
         widget.update(outcome)
         widget.set_classes(level)
@@ -441,12 +441,12 @@ class WatchScreen(Screen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "stop":
-            return True if self.app.can_stop else None  # dimmed when nothing trains
+            return True if self.app.session.can_stop else None  # dimmed when nothing trains
         return True
 
     def action_stop(self) -> None:
         """Stop this console's run; a run another process trains is asked to, once confirmed."""
-        if self.state.attached and not self.app.sweep_active:
+        if self.state.attached and not self.app.session.sweep_active:
             self._confirm_stop_attached()
         else:
             self.app.stop_run()
