@@ -174,7 +174,9 @@ class RunsScreen(Screen):
 
     def _visible_columns(self) -> list[Column]:
         wide = self.size.width >= MODEL_COLUMN_MIN_WIDTH
-        return [c for c in COLUMNS if wide or c.key != "model"]
+        columns = [c for c in COLUMNS if wide or c.key != "model"]
+        # How busy a run keeps its GPU (or CPU) says something only while some run trains.
+        return [c for c in columns if self.live or c.key != "busy"]
 
     def on_screen_resume(self) -> None:
         self.reload()
