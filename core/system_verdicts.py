@@ -18,7 +18,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from core.events import SystemSampled
-from core.system_metrics import gpu_figures
 
 #: Mean GPU utilization under this (%) over the steady epochs: the device mostly waits.
 GPU_BUSY_MIN = 50.0
@@ -74,16 +73,24 @@ def underused_gpu(
 
 
 def gpu_memory_near_full(reading: SystemSampled) -> str | None:
-    """A reading whose fullest GPU has used MEMORY_NEAR_FULL of its memory or more."""
-    figures = gpu_figures(reading)
-    used, total = figures["mem_mb"], figures["mem_total_mb"]
-    if used is None or not total or used / total < MEMORY_NEAR_FULL:
+    """A reading with a GPU whose memory is MEMORY_NEAR_FULL used or more: what the backend's
+    allocator holds (``used_by_run_mb``) of its pool (``limit_mb``, JAX) or of the GPU's total,
+    where the engine added it; else NVML's used of total, which counts memory reserved ahead."""
+    worst: tuple[float, float, float] | None = None
+    for gpu in reading.gpus:
+        used = gpu.get("used_by_run_mb", gpu.get("mem_mb"))
+        total = gpu.get("limit_mb") or gpu.get("mem_total_mb")
+        if not (isinstance(used, (int, float)) and isinstance(total, (int, float)) and total):
+            continue
+        if worst is None or used / total > worst[0]:
+            worst = (used / total, used, total)
+    if worst is None or worst[0] < MEMORY_NEAR_FULL:
         return None
+    share, used, total = worst
     return (
-        f"GPU memory is {used / total:.0%} full ({used / 1024:.1f} of {total / 1024:.1f} GB): "
+        f"GPU memory is {share:.0%} full ({used / 1024:.1f} of {total / 1024:.1f} GB): "
         "an out-of-memory error is near. Lower train.batch_size or use train.precision = "
-        '"mixed_bfloat16" (TensorFlow reserves memory as it grows; JAX preallocates 75% unless '
-        "XLA_PYTHON_CLIENT_PREALLOCATE=false)."
+        '"mixed_bfloat16".'
     )
 
 

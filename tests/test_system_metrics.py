@@ -253,6 +253,17 @@ def test_gpu_memory_near_full_is_said_before_it_runs_out():
     assert gpu_memory_near_full(reading(gpus=[])) is None
 
 
+def test_memory_reserved_ahead_is_judged_by_what_the_allocator_holds():
+    """TensorFlow reserves nearly all of a GPU (NVML: 98% used): the allocator's own figure,
+    where the engine added it, decides; JAX's pool limit stands for the total."""
+    reserved = gpu_reading(90, used=78_500.0, total=80_000.0)
+    calm = reading(gpus=[{**reserved, "used_by_run_mb": 20_000.0}])
+    assert gpu_memory_near_full(calm) is None
+    pool = {**reserved, "used_by_run_mb": 58_000.0, "limit_mb": 60_000.0}
+    message = gpu_memory_near_full(reading(gpus=[gpu_reading(10), pool]))
+    assert message is not None and "97% full (56.6 of 58.6 GB)" in message
+
+
 def test_resident_memory_growing_every_epoch_is_a_leak_warning():
     leaking = epochs_with(rss_mb_mean=[900.0, 1000.0, 1100.0, 1250.0, 1400.0])
     message = rss_growing(leaking)

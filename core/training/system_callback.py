@@ -24,10 +24,45 @@ from core.system_verdicts import (
     underused_gpu,
 )
 
+MB = 1024 * 1024
+
+
+def framework_memory() -> dict[int, dict[str, float]]:
+    """What the backend's own allocator holds on each GPU, by CUDA's numbering (fit's thread
+    only): ``used_by_run_mb``, and on JAX its pool's ``limit_mb``. NVML's "used" counts memory
+    reserved ahead (TensorFlow takes nearly all of it, JAX 75%), so only this figure says how
+    near an out-of-memory error a run is. Empty where it cannot be read (no GPU)."""
+    out: dict[int, dict[str, float]] = {}
+    try:
+        if keras.backend.backend() == "jax":
+            import jax
+
+            gpus = [d for d in jax.local_devices() if d.platform == "gpu"]
+            for index, device in enumerate(gpus):
+                stats = device.memory_stats() or {}
+                if "bytes_in_use" in stats:
+                    out[index] = {"used_by_run_mb": round(stats["bytes_in_use"] / MB, 1)}
+                    if stats.get("bytes_limit"):
+                        out[index]["limit_mb"] = round(stats["bytes_limit"] / MB, 1)
+        elif keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            for index, device in enumerate(tf.config.list_logical_devices("GPU")):
+                info = tf.config.experimental.get_memory_info(device.name)
+                out[index] = {"used_by_run_mb": round(info["current"] / MB, 1)}
+    except Exception:  # a figure, never a failure
+        return {}
+    return out
+
 
 def send_readings(run: Any, sampler: SystemSampler, warned: set[str]) -> None:
-    """Send the readings taken since the last call; warn once of a GPU nearly out of memory."""
-    for reading in sampler.drain():
+    """Send the readings taken since the last call, their GPUs' memory completed by what the
+    backend's allocator holds; warn once of a GPU nearly out of memory."""
+    readings = sampler.drain()
+    memory = framework_memory() if readings and readings[-1].gpus else {}
+    for reading in readings:
+        for gpu in reading.gpus:
+            gpu.update(memory.get(gpu.get("index"), {}))
         run.emit(reading)
         if MEMORY_FULL not in warned:
             message = gpu_memory_near_full(reading)
