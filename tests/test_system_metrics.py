@@ -389,3 +389,38 @@ def test_the_fronts_words_for_the_figures():
     text = epoch_system_line(2, sm.summarize([busy]))
     assert text == ("system 2: GPU 87% (peak 87%) · GPU memory 12.3 GB peak of 78.1 · "
                     "CPU 104% (peak 104%) · RSS 2.1 GB (peak 2.1) · host CPU 50%")  # fmt: skip
+
+
+def test_the_command_lines_views_show_the_figures(capsys):
+    """Piped: the unmeasured once after the run's first line, a line per epoch; on a terminal
+    (and ``--watch``): the sparkline line under the progress bar."""
+    import io
+
+    from rich.console import Console
+    from test_recorder import row, started
+
+    from tui.cli.render import LiveRenderer, PlainRenderer
+
+    out = io.StringIO()
+    plain = PlainRenderer(out)
+    event = started(Path("runs/x"))
+    event.system_unavailable = ["GPU metrics: no NVIDIA GPU"]
+    plain(event)
+    plain(reading())  # a reading alone prints nothing when piped
+    plain(ev.EpochEnded(**row(1), system=sm.summarize([reading(cpu=120, rss=2048)])))
+    lines = out.getvalue().splitlines()
+    assert lines[1] == "system metrics: not measured: GPU metrics: no NVIDIA GPU"
+    assert lines[2].startswith("epoch 1/3")
+    assert lines[3] == "system 1: CPU 120% (peak 120%) · RSS 2.0 GB (peak 2.0) · host CPU 50%"
+
+    live = LiveRenderer()
+    try:
+        live(event)
+        for util in (20.0, 95.0):
+            live(reading(gpus=[gpu_reading(util)]))
+        console = Console(record=True, width=120, file=io.StringIO())
+        console.print(live._view())
+        assert "GPU ▂█ GPU 95% · 9.8/78.1 GB" in console.export_text()
+    finally:
+        live.close()
+    capsys.readouterr()
