@@ -13,7 +13,9 @@ epoch compiles and is left out) is compared. The last line is ``ratio N.NN``: he
 
 ``--sampler compare`` runs each round's three sides in turn (bare, headless, headless with
 $CIFAR_TUI_SAMPLE_SECONDS=0) and prints both ratios by the median and by the fastest run
-(min-of-N, the least disturbed by other load), then ``sampler N.NNN``: with / without.
+(min-of-N, the least disturbed by other load), each side's fastest steady epoch, then
+``sampler N.NNN``: with / without. benchmarks/sampler_cost.py measures the sampler's CPU time
+itself, which other load does not blur.
 """
 
 from __future__ import annotations
@@ -100,12 +102,14 @@ def compare_sampler(profile: str, overrides: list[str], rounds: int) -> None:
     """Bare, headless and headless without the sampler, each round in a rotated order."""
     sides = {"bare": run_bare, "sampler": run_headless, "no sampler": headless_without_sampler}
     steady_of: dict[str, list[float]] = {name: [] for name in sides}
+    epochs_of: dict[str, list[float]] = {name: [] for name in sides}  # every steady epoch
     started = time.time()
     for r in range(rounds):
         names = list(sides)[r % 3 :] + list(sides)[: r % 3]  # no side always first
         for name in names:
             seconds = sides[name](profile, overrides)["seconds"]
             steady_of[name].append(steady(seconds))
+            epochs_of[name] += seconds[1:]
             epochs = [round(s, 2) for s in seconds]
             print(f"round {r + 1} {name}: {steady(seconds):.3f} s/epoch {epochs}")
     print(f"{rounds} rounds, {os.cpu_count()} CPUs, {time.time() - started:.0f} s in all")
@@ -118,6 +122,11 @@ def compare_sampler(profile: str, overrides: list[str], rounds: int) -> None:
             f"{how}: bare {bare:.3f}, headless {with_s:.3f} (ratio {with_s / bare:.3f}), "
             f"without sampler {without:.3f} (ratio {without / bare:.3f})"
         )
+    fastest = {name: min(values) for name, values in epochs_of.items()}
+    print(
+        f"fastest steady epoch: bare {fastest['bare']:.3f}, headless {fastest['sampler']:.3f}, "
+        f"without sampler {fastest['no sampler']:.3f}"
+    )
     print(f"sampler {ratios['min'][0] / ratios['min'][1]:.3f} (min-of-N ratio, with / without)")
 
 
