@@ -434,7 +434,9 @@ class Run:
             system = SystemMetrics(self, self._sampler, engine_cb)
             callbacks.insert(callbacks.index(engine_cb) + 1, system)
             if tensorboard is not None and has_tensorboard():
-                self.subscribe(SystemScalars(self.run_dir / "tensorboard" / "system"))
+                log_dir = self.run_dir / "tensorboard" / "system"
+                # A resumed run's readings go on from its earlier sessions' training seconds.
+                self.subscribe(SystemScalars(log_dir, offset=self.recorder.system.offset))
         callbacks.append(Checkpoint(self.recorder, engine_cb, reduce))
         self._fit_callbacks = _FitCallbacks(engine_cb, tensorboard, callbacks)
         return self._fit_callbacks
