@@ -116,13 +116,15 @@ class SystemScalars(EventConsumer):
     """The sampler's figures (core/system_metrics.py) as TensorBoard scalars under the run's
     ``tensorboard/system``, on every backend (TensorBoard's own writer, no TensorFlow): each
     reading's ``gpu_util``, ``gpu_mem_mb``, ``cpu_percent`` and ``rss_mb`` against the
-    seconds since sampling began, and each epoch's mean and peak (``epoch_<field>``) against
-    the 0-based epoch, as Keras's epoch scalars. A listener of the run's events."""
+    seconds of training (``offset``: a resumed run's earlier sessions'), and each epoch's mean
+    and peak (``epoch_<field>``) against the 0-based epoch, as Keras's epoch scalars. A
+    listener of the run's events."""
 
     READING = ("cpu_percent", "rss_mb", "host_cpu_percent", "available_mb")
 
-    def __init__(self, log_dir: Path | str):
+    def __init__(self, log_dir: Path | str, offset: float = 0.0):
         self.log_dir = Path(log_dir)
+        self.offset = offset
         self._writer: Any = None
 
     def _open(self) -> Any:
@@ -133,7 +135,7 @@ class SystemScalars(EventConsumer):
         return self._writer
 
     def on_system_sampled(self, event: SystemSampled) -> None:
-        writer, step = self._open(), int(event.elapsed)
+        writer, step = self._open(), int(self.offset + event.elapsed)
         for name in self.READING:
             value = getattr(event, name)
             if value is not None:
