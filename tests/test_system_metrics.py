@@ -424,3 +424,28 @@ def test_the_command_lines_views_show_the_figures(capsys):
     finally:
         live.close()
     capsys.readouterr()
+
+
+def test_tensorboard_gets_each_reading_and_each_epochs_figures(tmp_path):
+    """tensorboard/system's scalars as TensorBoard's own loader reads them; a resumed run's
+    readings go on from its earlier sessions' seconds (``offset``)."""
+    ea = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    from tensorboard.util import tensor_util
+
+    from core.training.tensorboard import SystemScalars
+
+    scalars = SystemScalars(tmp_path / "system", offset=100.0)
+    for elapsed, util in ((1.0, 30.0), (2.0, 90.0)):
+        scalars(reading(elapsed=elapsed, gpus=[gpu_reading(util)]))
+    summary = sm.summarize([reading(gpus=[gpu_reading(30.0)]), reading(gpus=[gpu_reading(90.0)])])
+    scalars(ev.EpochEnded(3, 1.0, 1.0, 0.5, 1.0, 0.5, 0.001, system=summary))
+    scalars(ev.RunFinished("completed", "", None, None, 1.0))
+    acc = ea.EventAccumulator(str(tmp_path / "system"), size_guidance={ea.TENSORS: 0})
+    acc.Reload()
+
+    def read(tag: str) -> list[tuple[int, float]]:
+        return [(t.step, float(tensor_util.make_ndarray(t.tensor_proto))) for t in acc.Tensors(tag)]
+
+    assert read("gpu_util") == [(101, 30.0), (102, 90.0)]
+    assert read("epoch_gpu_util_mean") == [(2, 60.0)] and read("epoch_gpu_util_peak") == [(2, 90.0)]
+    assert read("rss_mb") == [(101, 1000.0), (102, 1000.0)]
