@@ -18,9 +18,9 @@ from core import events as ev
 from core import system_metrics as sm
 from core.storage.follow import RunFollower
 from core.storage.recorder import RunRecorder
-from core.storage.report import render_markdown
+from core.storage.report import render_markdown, text_plot
 from core.storage.rundir import CSV_FIELDS, load_run, read_history
-from core.storage.system_report import latest_reading
+from core.storage.system_report import latest_reading, system_section
 from core.system_format import epoch_system_line, live_line, runs_cell
 from core.system_verdicts import gpu_memory_near_full, rss_growing, underused_gpu
 
@@ -449,3 +449,20 @@ def test_tensorboard_gets_each_reading_and_each_epochs_figures(tmp_path):
     assert read("gpu_util") == [(101, 30.0), (102, 90.0)]
     assert read("epoch_gpu_util_mean") == [(2, 60.0)] and read("epoch_gpu_util_peak") == [(2, 90.0)]
     assert read("rss_mb") == [(101, 1000.0), (102, 1000.0)]
+
+
+def test_misshapen_readings_and_series_are_left_out_not_shown(tmp_path):
+    """A hand-edited system.jsonl or report: what does not have the shape is left out."""
+    good = json.dumps(reading(elapsed=5.0).to_dict())
+    bad = [
+        json.dumps({**reading().to_dict(), "gpus": "x"}),
+        json.dumps({**reading().to_dict(), "cpu_percent": "lots"}),
+        json.dumps({**reading().to_dict(), "gpus": [{"util": "busy"}]}),
+        '{"type": "system_sampled"}',
+        "[1, 2]",
+    ]
+    (tmp_path / "system.jsonl").write_text("\n".join([good, *bad]) + "\n")
+    assert latest_reading(tmp_path).elapsed == 5.0
+    report = {"epochs": [], "system": {"series": [{"t": 1, "cpu": "x"}, {"t": "y"}, {"t": 2}]}}
+    md = "\n".join(system_section(report, text_plot))
+    assert "## System" in md

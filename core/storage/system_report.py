@@ -84,9 +84,9 @@ class SystemSeries:
             return cls()
         series = raw.get("series") if isinstance(raw.get("series"), list) else []
         points = [
-            {key: p.get(key) for key in POINT_KEYS}
+            {key: p.get(key) if _number(p.get(key)) else None for key in POINT_KEYS}
             for p in series
-            if isinstance(p, dict) and isinstance(p.get("t"), (int, float))
+            if isinstance(p, dict) and _number(p.get("t"))
         ]
         offset = max((p["t"] for p in points), default=0.0)
         unavailable = [u for u in raw.get("unavailable") or [] if isinstance(u, str)]
@@ -111,11 +111,33 @@ def latest_reading(run_dir: Path | str, tail_bytes: int = 4096) -> SystemSampled
     return None
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _valid_reading(data: dict[str, Any]) -> bool:
+    """A reading's fields of the shapes the fronts use (a hand edit may hold anything)."""
+    host = ("cpu_percent", "rss_mb", "host_cpu_percent", "available_mb")
+    gpus = data.get("gpus", [])
+    return (
+        _number(data.get("elapsed"))
+        and _number(data.get("time", 0))
+        and isinstance(data.get("epoch"), int)
+        and all(data.get(key) is None or _number(data.get(key)) for key in host)
+        and isinstance(gpus, list)
+        and all(
+            isinstance(g, dict) and all(v is None or _number(v) for v in g.values()) for g in gpus
+        )
+    )
+
+
 def reading_from_line(line: bytes | str) -> SystemSampled | None:
-    """One line of ``system.jsonl`` as its reading; None for a torn or foreign line."""
+    """One line of ``system.jsonl`` as its reading; None for a torn, foreign or misshapen
+    line."""
     with contextlib.suppress(ValueError, TypeError, KeyError):
         data = json.loads(line)
-        if isinstance(data, dict) and data.pop("type", None) == "system_sampled":
+        ours = isinstance(data, dict) and data.pop("type", None) == "system_sampled"
+        if ours and _valid_reading(data):
             return SystemSampled(**data)
     return None
 
