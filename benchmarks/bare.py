@@ -127,4 +127,10 @@ def run_headless(profile: str, overrides: list[str]) -> dict:
         "input_bound_percent": (report.get("input_pipeline") or {}).get("input_bound_percent"),
         "train_images": started["train_images"],
         "device": ", ".join(started["devices"]),
+        # The system sampler's figures (core/system_metrics.py): per epoch, and over time.
+        "system": {
+            "unavailable": (report.get("system") or {}).get("unavailable", []),
+            "epochs": [e.get("system") for e in report["epochs"]],
+            "series": (report.get("system") or {}).get("series", []),
+        },
     }

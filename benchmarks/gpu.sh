@@ -11,7 +11,12 @@
 #   6. VGG16, 2 epochs, mixed_bfloat16 (one steady epoch each side);
 #   7. with more than one GPU (skipped otherwise): small VGG on every GPU (train.devices = "all")
 #      against one GPU, the same global batch, and the smoke-lr sweep with --parallel <GPUs>;
-#      all in multi_gpu.json.
+#      all in multi_gpu.json;
+#   8. how busy each model kept the GPU: the system sampler's figures of steps 2, 5 and 6 (every
+#      cifar-tui run samples NVML and psutil once a second; models.py keeps them in its JSON) as
+#      RESULTS.md's section, in system.md (benchmarks/system_series.py; seconds, no training).
+#      Back here: python benchmarks/system_series.py OUT/{vgg_small,alexnet,vgg16}.json \
+#                   --append benchmarks/RESULTS.md
 # Each step's time limit is cut to what is left of BUDGET seconds, and a step is skipped when less
 # is left than it needs. Each step writes its JSON to $OUT as soon as it has it.
 #
@@ -22,8 +27,9 @@
 #   bash benchmarks/gpu.sh
 set -u
 # Wheels a call carries beyond ../shared/device/wheels.sh's own list: the run profile's writer,
-# and TensorBoard's event writer with what it imports (logs on JAX, core/training/tensorboard.py).
-EXTRA_WHEELS="tomli-w absl-py==2.5.1 tensorboard==2.21.0 protobuf==7.36.2"
+# TensorBoard's event writer with what it imports (logs on JAX, core/training/tensorboard.py),
+# and the system sampler's psutil and NVML bindings (core/system_metrics.py).
+EXTRA_WHEELS="tomli-w absl-py==2.5.1 tensorboard==2.21.0 protobuf==7.36.2 psutil==7.2.2 nvidia-ml-py==13.615.71"
 case "${1:-}" in
   --wheels) echo "$EXTRA_WHEELS"; exit 0 ;;
   --prepare)
@@ -81,8 +87,10 @@ timed() {
 if command -v nvidia-smi >/dev/null; then nvidia-smi -L; else echo "no nvidia-smi here"; fi \
     | tee "$OUT/device.txt"
 step "preflight: the imports every step needs"
-$PY -c 'import jax, keras, tomli_w, tensorboard.summary, textual
+$PY -c 'import jax, keras, tomli_w, tensorboard.summary, textual, psutil, pynvml
 import core.training.host_pipeline, core.training.tensorboard, tui.cli.main
+from core.system_metrics import SystemSampler
+s = SystemSampler(); print("system metrics:", s.gpu.names or "; ".join(s.unavailable)); s.stop()
 print("jax", jax.__version__, jax.devices(), "keras", keras.__version__)' 2>&1 \
     | tee -a "$OUT/device.txt"
 [ "${PIPESTATUS[0]}" = 0 ] || { echo "preflight failed: a wheel is missing (bash benchmarks/gpu.sh --prepare)"; exit 1; }
@@ -137,4 +145,7 @@ PY
 else
   echo "left out: it needs more than one GPU, this machine has $GPUS"  # rehearsal: no "skipped"
 fi
+step "system series: how busy each model kept the GPU (RESULTS.md section)"
+$PY benchmarks/system_series.py "$OUT/vgg_small.json" "$OUT/alexnet.json" "$OUT/vgg16.json" \
+    --markdown "$OUT/system.md" | head -20
 echo "== done at ${SECONDS}s"

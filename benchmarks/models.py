@@ -64,6 +64,7 @@ def main() -> None:
         entry = row(name, result) | {
             "device": result["device"],
             "input_bound_percent": result["input_bound_percent"],
+            "system": result.get("system"),  # benchmarks/system_series.py reads it
         }
         if args.baseline:
             bare = run_bare(profile, overrides)
@@ -72,7 +73,7 @@ def main() -> None:
                 entry["steady_s_per_epoch"] / entry["bare"]["steady_s_per_epoch"], 3
             )
         rows.append(entry)
-        print(json.dumps(entry), flush=True)
+        print(json.dumps({k: v for k, v in entry.items() if k != "system"}), flush=True)
         if args.json:  # after every model, so a run cut short by a time limit keeps its rows
             Path(args.json).write_text(json.dumps(rows, indent=2))
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")

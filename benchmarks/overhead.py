@@ -9,6 +9,13 @@ epoch compiles and is left out) is compared. The last line is ``ratio N.NN``: he
 
     python benchmarks/overhead.py                      # vgg_small, synthetic data, 4 epochs
     python benchmarks/overhead.py --data ../shared/data/cifar10-mini --epochs 5
+    python benchmarks/overhead.py --sampler compare   # also headless without the system sampler
+
+``--sampler compare`` runs each round's three sides in turn (bare, headless, headless with
+$CIFAR_TUI_SAMPLE_SECONDS=0) and prints both ratios by the median and by the fastest run
+(min-of-N, the least disturbed by other load), each side's fastest steady epoch, then
+``sampler N.NNN``: with / without. benchmarks/sampler_cost.py measures the sampler's CPU time
+itself, which other load does not blur.
 """
 
 from __future__ import annotations
@@ -31,6 +38,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--train", type=int, default=2500, help="training images (synthetic)")
     parser.add_argument("--rounds", type=int, default=2, help="alternating pairs of runs")
+    parser.add_argument(
+        "--sampler",
+        choices=("on", "compare"),
+        default="on",
+        help="compare: also run headless without the system sampler (core/system_metrics.py)",
+    )
     args = parser.parse_args()
     overrides = [f"train.epochs={args.epochs}"]
     if args.data:
@@ -46,6 +59,9 @@ def main() -> None:
             "data.synthetic_test=200",
             "data.validation_size=500",
         ]
+    if args.sampler == "compare":
+        compare_sampler(args.profile, overrides, args.rounds)
+        return
     bare_all: list[float] = []
     head_all: list[float] = []
     started = time.time()
@@ -67,6 +83,51 @@ def main() -> None:
     print(f"bare keras fit: {bare_s:.3f} s/epoch (median steady epoch)")
     print(f"cifar-tui --run: {head_s:.3f} s/epoch (median steady epoch)")
     print(f"ratio {head_s / bare_s:.2f}")
+
+
+def headless_without_sampler(profile: str, overrides: list[str]) -> dict:
+    """``cifar-tui --run`` with the system sampler off ($CIFAR_TUI_SAMPLE_SECONDS=0)."""
+    before = os.environ.get("CIFAR_TUI_SAMPLE_SECONDS")
+    os.environ["CIFAR_TUI_SAMPLE_SECONDS"] = "0"
+    try:
+        return run_headless(profile, overrides)
+    finally:
+        if before is None:
+            del os.environ["CIFAR_TUI_SAMPLE_SECONDS"]
+        else:
+            os.environ["CIFAR_TUI_SAMPLE_SECONDS"] = before
+
+
+def compare_sampler(profile: str, overrides: list[str], rounds: int) -> None:
+    """Bare, headless and headless without the sampler, each round in a rotated order."""
+    sides = {"bare": run_bare, "sampler": run_headless, "no sampler": headless_without_sampler}
+    steady_of: dict[str, list[float]] = {name: [] for name in sides}
+    epochs_of: dict[str, list[float]] = {name: [] for name in sides}  # every steady epoch
+    started = time.time()
+    for r in range(rounds):
+        names = list(sides)[r % 3 :] + list(sides)[: r % 3]  # no side always first
+        for name in names:
+            seconds = sides[name](profile, overrides)["seconds"]
+            steady_of[name].append(steady(seconds))
+            epochs_of[name] += seconds[1:]
+            epochs = [round(s, 2) for s in seconds]
+            print(f"round {r + 1} {name}: {steady(seconds):.3f} s/epoch {epochs}")
+    print(f"{rounds} rounds, {os.cpu_count()} CPUs, {time.time() - started:.0f} s in all")
+    ratios = {}
+    for how, pick in (("median", statistics.median), ("min", min)):
+        bare = pick(steady_of["bare"])
+        with_s, without = pick(steady_of["sampler"]), pick(steady_of["no sampler"])
+        ratios[how] = (with_s / bare, without / bare)
+        print(
+            f"{how}: bare {bare:.3f}, headless {with_s:.3f} (ratio {with_s / bare:.3f}), "
+            f"without sampler {without:.3f} (ratio {without / bare:.3f})"
+        )
+    fastest = {name: min(values) for name, values in epochs_of.items()}
+    print(
+        f"fastest steady epoch: bare {fastest['bare']:.3f}, headless {fastest['sampler']:.3f}, "
+        f"without sampler {fastest['no sampler']:.3f}"
+    )
+    print(f"sampler {ratios['min'][0] / ratios['min'][1]:.3f} (min-of-N ratio, with / without)")
 
 
 if __name__ == "__main__":

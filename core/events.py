@@ -76,6 +76,9 @@ class RunStarted(Event):
     #: A resumed run's input-pipeline measurement from an earlier session (the report's
     #: ``input_pipeline``: ProfilerSummary's fields), so its figure is not lost on resume.
     input_pipeline: dict[str, Any] | None = None
+    #: What the system sampler cannot read here ("no NVIDIA GPU"...), said once on the device
+    #: line (core/system_metrics.py); empty when every metric is read.
+    system_unavailable: list[str] = field(default_factory=list)
 
 
 #: Seconds between two BatchProgress events: bounded, whatever the step rate.
@@ -104,6 +107,9 @@ class EpochEnded(Event):
     val_loss: float
     val_accuracy: float
     lr: float
+    #: The epoch's host and GPU figures, mean and peak (core/system_metrics.SYSTEM_FIELDS);
+    #: None where no sampler ran (older runs, sampling off).
+    system: dict[str, float | None] | None = None
 
 
 @dataclass
@@ -159,6 +165,24 @@ class Evaluated(Event):
     analysis_seconds: float = 0.0
 
 
+@dataclass
+class SystemSampled(Event):
+    """One reading of the host and the GPUs, about once a second (core/system_metrics.py).
+    Kept in ``system.jsonl``, not in ``events.jsonl``: a run sends thousands. ``elapsed``:
+    seconds since sampling began; ``epoch``: the epoch training then (0 before the first).
+    Host figures: this process's CPU % (100 = one core) and resident memory, the machine's CPU
+    % (of all cores) and available memory; each GPU's: index, util %, mem_mb, mem_total_mb,
+    power_w, temp_c. None where it cannot be read."""
+
+    elapsed: float
+    epoch: int
+    cpu_percent: float | None
+    rss_mb: float | None
+    host_cpu_percent: float | None
+    available_mb: float | None
+    gpus: list[dict[str, Any]] = field(default_factory=list)
+
+
 TYPE_OF: dict[type, str] = {
     Status: "status",
     RunOpened: "run_opened",
@@ -170,6 +194,7 @@ TYPE_OF: dict[type, str] = {
     RunWarning: "warning",
     Evaluated: "evaluated",
     RunFinished: "run_finished",
+    SystemSampled: "system_sampled",
 }
 CLASS_OF = {name: cls for cls, name in TYPE_OF.items()}
 

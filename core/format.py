@@ -163,6 +163,8 @@ def device_line(event: RunStarted) -> str:
     )
     if event.initial_epoch:
         line += f" · resumed after epoch {event.initial_epoch}"
+    if event.system_unavailable:  # said once, here (core/system_metrics.py)
+        line += " · not measured: " + "; ".join(event.system_unavailable)
     return line
 
 

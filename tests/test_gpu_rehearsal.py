@@ -102,6 +102,8 @@ def test_every_step_of_gpu_sh_leaves_its_json(rehearsal):
             name,
             rows,
         )
+    # The system sampler's section for RESULTS.md, from the models' runs (benchmarks/system_series).
+    assert "| vgg_small | 1 |" in (out / "system.md").read_text(), output[-4000:]
     story = {row["profile"]: row for row in json.loads((out / "story.json").read_text())}
     assert set(story) == {"alexnet-host", "alexnet"}
     device = story["alexnet"]

@@ -32,6 +32,7 @@ from core.events import (
     RunStarted,
     RunWarning,
     Status,
+    SystemSampled,
 )
 from core.sweeps.sweepdir import Eta
 from tui.console.app import CifarTuiApp, create_app
@@ -193,6 +194,11 @@ def mid_sweep_events() -> list[Event]:
         PROFILED,
     ]
     events += [EpochEnded(**row, time=0) for row in EPOCHS[:-1]]
+    # The system sampler's readings: a GPU busier each second (the watch screen's system line).
+    gpus = [{"index": 0, "util": 10.0 * i, "mem_mb": 9_000.0, "mem_total_mb": 81_559.0,
+             "power_w": 100.0 + 30 * i, "temp_c": 50.0 + i} for i in range(10)]  # fmt: skip
+    events += [SystemSampled(float(i), 3, 98.0, 2_150.0, 40.0, 20_000.0, [g], time=0)
+               for i, g in enumerate(gpus)]  # fmt: skip
     events.append(
         BatchProgress(
             epoch=3, step=4, steps=10, loss=0.2, accuracy=0.9, epoch_seconds=2.0, eta_seconds=3.0

@@ -23,9 +23,13 @@ from core.events import BatchProgress, EpochEnded, Event, RunFinished, RunOpened
 from core.events import from_dict as event_from_dict
 from core.storage.control import exit_code_for
 from core.storage.rundir import is_live
+from core.storage.system_report import SYSTEM_FILE, reading_from_line
 
 EVENTS_FILE = "events.jsonl"
 PROGRESS_FILE = "progress.json"
+#: A poll returns at most this many of the system sampler's readings (the latest): a watcher
+#: that arrives late needs the recent ones, not an hour of them.
+SYSTEM_READINGS = 60
 
 
 class RunFollower:
@@ -35,6 +39,7 @@ class RunFollower:
         self.run_dir = Path(run_dir)
         self._lock = threading.Lock()
         self._offset = 0  # bytes of events.jsonl already read (whole lines only)
+        self._system_offset = 0  # ... and of system.jsonl
         self._pending: list[Event] = []  # read by exit_code, not yet returned by poll
         self._progress: dict[str, Any] | None = None  # the last progress.json returned
         self._session_start = 0.0  # time of the latest RunOpened
@@ -49,6 +54,7 @@ class RunFollower:
         with self._lock:
             progress = self._read_progress()  # first: the events read next are as new
             events, self._pending = [*self._pending, *self._read_events()], []
+            events += self._read_system()
             if progress is not None and self._fresh(progress):
                 events.append(progress)
             return events
@@ -70,6 +76,21 @@ class RunFollower:
                 self._note(event)
                 events.append(event)
         return events
+
+    def _read_system(self) -> list[Event]:
+        """This session's system readings appended to system.jsonl since the last read (the
+        latest SYSTEM_READINGS of them); a torn last line waits for its end."""
+        try:
+            with open(self.run_dir / SYSTEM_FILE, "rb") as fh:
+                fh.seek(self._system_offset)
+                data = fh.read()
+        except OSError:
+            return []
+        end = data.rfind(b"\n") + 1
+        self._system_offset += end
+        readings = [reading_from_line(line) for line in data[:end].splitlines()]
+        mine = [r for r in readings if r is not None and r.time >= self._session_start]
+        return list(mine[-SYSTEM_READINGS:])
 
     def _note(self, event: Event) -> None:
         if isinstance(event, RunOpened):

@@ -3,8 +3,9 @@
 ``RunRecorder.create`` makes a new run directory (``RunRecorder.reopen`` continues one), takes its
 lock and writes ``profile.toml``; from then on it is one more listener of the run's events and
 keeps ``events.jsonl``, ``history.csv``, ``model_summary.txt``, ``report.json`` and ``report.md``
-from them alone. Beside the events it keeps the checkpoint (``checkpoint/``), which holds weights
-no event carries: the Keras callback hands it a function that saves them.
+from them alone, and ``system.jsonl``: every reading of the system sampler, appended. Beside
+the events it keeps the checkpoint (``checkpoint/``), which holds weights no event carries: the
+Keras callback hands it a function that saves them.
 
 Durability (core/storage/rundir.py does the low-level writes): every file is append-only or
 replaced atomically. An epoch counts as finished once its checkpoint is saved
@@ -37,9 +38,11 @@ from core.events import (
     RunOpened,
     RunStarted,
     RunWarning,
+    SystemSampled,
 )
 from core.status import BAD_ENDINGS, RunStatus
 from core.storage import checkpoint, rundir
+from core.storage.system_report import SYSTEM_FILE, SystemSeries
 
 #: Seconds between two writes of ``progress.json``: watchers see progress at most this late.
 PROGRESS_FILE_INTERVAL = 0.5
@@ -71,6 +74,9 @@ class RunRecorder(EventConsumer):
         self._rewrite = False
         self._log: rundir.EventLog | None = None
         self._progress_written = -PROGRESS_FILE_INTERVAL  # monotonic time of progress.json
+        self._system_log: rundir.EventLog | None = None  # system.jsonl, opened at its 1st line
+        #: The system readings' series for the report (core/storage/system_report.py).
+        self.system = SystemSeries()
         self._lock = rundir.RunLock(run_dir)
         self._lock.acquire()  # raises if another process trains this run
 
@@ -140,12 +146,16 @@ class RunRecorder(EventConsumer):
         self.earlier_seconds = total or sum(e.get("seconds") or 0.0 for e in self.epochs)
         self.report["status"] = RunStatus.RUNNING
         self.report.pop("error", None)
+        self.system = SystemSeries.from_report(self.report.get("system"))
 
     def close(self) -> None:
         """Stop recording and release the lock (the files stay as the last event left them)."""
         if self._log is not None:
             self._log.close()
             self._log = None
+        if self._system_log is not None:
+            self._system_log.close()
+            self._system_log = None
         self._lock.release()
 
     # -- the events ---------------------------------------------------------------------------
@@ -157,6 +167,9 @@ class RunRecorder(EventConsumer):
             return
         if isinstance(event, BatchProgress):  # not logged: a run sends thousands
             self.on_batch_progress(event)
+            return
+        if isinstance(event, SystemSampled):  # system.jsonl's, not events.jsonl's
+            self.on_system_sampled(event)
             return
         self._rewrite = False  # set by the handlers that change the report
         try:
@@ -185,6 +198,18 @@ class RunRecorder(EventConsumer):
         except OSError:
             pass  # a view only: a full disk fails the next checkpoint, with a clear error
 
+    def on_system_sampled(self, event: SystemSampled) -> None:
+        """One line more in ``system.jsonl`` (append-only; watchers read it as it grows), and
+        a point of the report's series. Never fails the run: a reading that cannot be saved
+        is lost, the next checkpoint says why the disk refuses."""
+        self.system.add(event)
+        try:
+            if self._system_log is None:
+                self._system_log = rundir.EventLog(self.run_dir / SYSTEM_FILE)
+            self._system_log.append(event.to_dict())
+        except OSError:
+            pass
+
     def on_run_opened(self, event: RunOpened) -> None:
         if event.environment:
             self.report["environment"] = event.environment
@@ -207,10 +232,13 @@ class RunRecorder(EventConsumer):
             if self.resume_set:
                 entry["set"] = list(self.resume_set)
             self.report["resumed"] = [*self.report.get("resumed", []), entry]
+        self.system.unavailable = list(event.system_unavailable)
         self._started = self._rewrite = True
 
     def on_epoch_ended(self, event: EpochEnded) -> None:
         row = {key: getattr(event, key) for key in rundir.HISTORY_FIELDS}
+        if event.system:
+            row["system"] = dict(event.system)
         with rundir.disk_guard(f"epoch {event.epoch}'s history row", self.run_dir):
             rundir.append_history(self.run_dir / "history.csv", row)
         self.epochs.append(row)
@@ -254,6 +282,8 @@ class RunRecorder(EventConsumer):
         from core.storage.report import render_markdown
 
         self.report["epochs"] = self.epochs
+        if self.system:
+            self.report["system"] = self.system.to_report()
         total = (self.report.get("timing") or {}).get("total_seconds")
         self.report["timing"] = rundir.timing(self.epochs, total)
         text = json.dumps(self.report, indent=2, default=rundir._json_default)

@@ -183,4 +183,15 @@ def check_rows(rows: list[Any]) -> tuple[list[dict[str, Any]], int]:
     for row in rows:
         if valid_row(row) and (not kept or row["epoch"] > kept[-1]["epoch"]):
             kept.append({key: row[key] for key in ROW_FIELDS})
+            if _valid_system(row.get("system")):  # the epoch's system figures, where it has them
+                kept[-1]["system"] = dict(row["system"])
     return kept, len(rows) - len(kept)
+
+
+def _valid_system(value: Any) -> bool:
+    """A row's "system": figure names (core/system_metrics.SYSTEM_FIELDS) to numbers or null."""
+    return (
+        isinstance(value, dict)
+        and bool(value)
+        and all(is_str(k) and _NUMBER_OR_NONE(v) for k, v in value.items())
+    )

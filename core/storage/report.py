@@ -10,6 +10,7 @@ from typing import Any
 from core.format import EPOCH_COLUMNS, duration, epoch_cells, fmt
 from core.hints import hint_for_report
 from core.storage.results_md import classes_section, model_file_lines
+from core.storage.system_report import system_section
 from core.words import VERDICT_TEXT
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -21,9 +22,16 @@ _PLOT_LOCK = threading.Lock()
 
 
 def text_plot(
-    title: str, series: dict[str, list[float | None]], width: int = 70, height: int = 15
+    title: str,
+    series: dict[str, list[float | None]],
+    width: int = 70,
+    height: int = 15,
+    *,
+    x: list[float] | None = None,
+    xlabel: str = "epoch",
 ) -> str:
-    """A plotext line plot rendered to plain text (no colour codes), for files and logs."""
+    """A plotext line plot rendered to plain text (no colour codes), for files and logs.
+    Against the epochs (1, 2, ...), or ``x`` (the system section's minutes)."""
     import plotext as plt
 
     with _PLOT_LOCK:
@@ -33,16 +41,18 @@ def text_plot(
         plt.title(title)
         plotted = False
         for (label, values), marker in zip(series.items(), itertools.cycle(MARKERS)):
-            points = [(i + 1, v) for i, v in enumerate(values) if v is not None]
+            xs_all = x if x is not None else range(1, len(values) + 1)
+            points = [(i, v) for i, v in zip(xs_all, values, strict=False) if v is not None]
             if points:
                 xs, ys = zip(*points, strict=True)
                 plt.plot(list(xs), list(ys), label=label, marker=marker)
                 plotted = True
         if not plotted:
             return f"{title}: no finished epoch yet"
-        last = max(len(values) for values in series.values())
-        plt.xticks(list(range(1, last + 1, max(1, -(-last // 10)))))  # whole epochs only
-        plt.xlabel("epoch")
+        if x is None:
+            last = max(len(values) for values in series.values())
+            plt.xticks(list(range(1, last + 1, max(1, -(-last // 10)))))  # whole epochs only
+        plt.xlabel(xlabel)
         return ANSI.sub("", plt.build())
 
 
@@ -63,6 +73,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines.append(f"- hint: {hint}")
     lines += classes_section(report) + model_file_lines(report)
     lines += _pipeline_section(report.get("input_pipeline"))
+    lines += system_section(report, text_plot)
     warnings = report.get("warnings") or []
     if warnings:
         lines += ["", "## Warnings", ""] + [f"- {w['message']}" for w in warnings]

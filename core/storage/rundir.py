@@ -29,9 +29,14 @@ from typing import Any
 from core.errors import EXIT_FAILED, RunDirError
 from core.status import RunStatus
 from core.storage.repair import check_report, check_rows
+from core.system_metrics import SYSTEM_FIELDS
 
 SCHEMA = "cifar-tui/run-report/1"
 HISTORY_FIELDS = ("epoch", "seconds", "loss", "accuracy", "val_loss", "val_accuracy", "lr")
+#: history.csv's columns: a row's fields, then its epoch's system figures (core/system_metrics;
+#: a row's "system"), empty where none were read. Older files without them still read, and a
+#: resumed run's file is rewritten with them before its next row.
+CSV_FIELDS = HISTORY_FIELDS + SYSTEM_FIELDS
 MIN_FREE_BYTES = 64 * 1024 * 1024
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -255,14 +260,29 @@ def clean_float(value: Any) -> float | None:
     return float(f"{value:.8g}") if math.isfinite(value) else None
 
 
+def _csv_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A history row as history.csv's columns: its "system" figures flattened beside it."""
+    return {**row, **(row.get("system") or {})}
+
+
+def _old_header(path: Path) -> bool:
+    """Whether ``path`` starts with another header than CSV_FIELDS (an older file)."""
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        return fh.readline().rstrip("\r\n") != ",".join(CSV_FIELDS)
+
+
 def append_history(path: Path, row: dict[str, Any]) -> None:
-    """One row more, flushed to the disk; after a line cut short, on a line of its own."""
+    """One row more, flushed to the disk; after a line cut short, on a line of its own. An
+    older file (without the system columns) is first rewritten, atomically, with them."""
     new = not path.exists() or path.stat().st_size == 0
+    if not new and _old_header(path):
+        write_history(path, [*scan_history(path).rows, row])
+        return
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=HISTORY_FIELDS, extrasaction="ignore")
+    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore")
     if new:
         writer.writeheader()
-    writer.writerow(row)
+    writer.writerow(_csv_row(row))
     text = ("\n" if not new and ends_torn(path) else "") + buf.getvalue()
     with open(path, "a", newline="", encoding="utf-8") as fh:
         fh.write(text)
@@ -289,11 +309,14 @@ def scan_history(path: Path) -> History:
     parsed, bad = [], int(len(complete) < len(text))
     for raw in csv.DictReader(io.StringIO(complete)):
         try:
-            parsed.append(
-                {k: (int(raw[k]) if k == "epoch" else _num(raw[k])) for k in HISTORY_FIELDS}
-            )
+            row = {k: (int(raw[k]) if k == "epoch" else _num(raw[k])) for k in HISTORY_FIELDS}
         except (KeyError, TypeError, ValueError):
             bad += 1
+            continue
+        system = _system_cells(raw)
+        if system is not None:
+            row["system"] = system
+        parsed.append(row)
     rows, dropped = check_rows(parsed)
     return History(rows, bad + dropped)
 
@@ -301,6 +324,18 @@ def scan_history(path: Path) -> History:
 def read_history(path: Path) -> list[dict[str, Any]]:
     """Finished epochs from ``history.csv``, garbage left out (``scan_history``)."""
     return scan_history(path).rows
+
+
+def _system_cells(raw: dict[str, Any]) -> dict[str, float | None] | None:
+    """A row's system figures (None when it has none: an older file, or nothing was read);
+    a cell that is not a number reads as empty."""
+    cells: dict[str, float | None] = {}
+    for key in SYSTEM_FIELDS:
+        try:
+            cells[key] = _num(raw.get(key))
+        except (TypeError, ValueError):
+            cells[key] = None
+    return cells if any(v is not None for v in cells.values()) else None
 
 
 def _num(text: str | None) -> float | None:
@@ -311,10 +346,10 @@ def _num(text: str | None) -> float | None:
 
 def write_history(path: Path, rows: list[dict[str, Any]]) -> None:
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=HISTORY_FIELDS, extrasaction="ignore")
+    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore")
     writer.writeheader()
     for row in rows:
-        writer.writerow(row)
+        writer.writerow(_csv_row(row))
     atomic_write(path, buf.getvalue())
 
 

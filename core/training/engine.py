@@ -95,6 +95,7 @@ class Run:
         self._fit_callbacks: _FitCallbacks | None = None
         self._epoch_counter: Any = None  # core.training.pipeline.EpochCounter (TensorFlow)
         self._placement: Any = None  # core.training.distribute.Placement: its devices
+        self._sampler: Any = None  # core.system_metrics.SystemSampler, from the announce on
 
     @classmethod
     def resume(
@@ -166,6 +167,7 @@ class Run:
             with self._placement.scope():  # one device, or the data-parallel strategy's
                 return self._train(keras, data, started)
         finally:
+            self._stop_sampler(send=False)
             assert self.recorder is not None
             self.recorder.close()
 
@@ -318,6 +320,7 @@ class Run:
         if not env["gpu"]:
             devices = ", ".join(env["devices"])
             self.warn("no_gpu", f"No GPU found; training on the CPU ({devices}). It works, slowly.")
+        self._start_sampler()
         train = self.profile.train
         self.emit(
             RunStarted(
@@ -336,8 +339,29 @@ class Run:
                 test_images=len(data.x_test),
                 history=[dict(row) for row in self.epochs],  # copies: fronts run elsewhere
                 input_pipeline=self.report.get("input_pipeline"),
+                system_unavailable=list(self._sampler.unavailable) if self._sampler else [],
             )
         )
+
+    def _start_sampler(self) -> None:
+        """The host and GPU sampler (core/system_metrics.py), unless $CIFAR_TUI_SAMPLE_SECONDS
+        is 0; its readings leave as events from fit's thread (core/training/system_callback)."""
+        from core.system_metrics import SystemSampler, interval_from_env
+
+        interval = interval_from_env()
+        if interval > 0 and self._sampler is None:
+            self._sampler = SystemSampler(interval).start()
+
+    def _stop_sampler(self, send: bool = True) -> None:
+        """Stop sampling; ``send``: the readings not sent yet (the test pass's) go out first."""
+        sampler, self._sampler = self._sampler, None
+        if sampler is None:
+            return
+        sampler.stop()
+        if send:
+            from core.training.system_callback import send_readings
+
+            send_readings(self, sampler, {"gpu_memory"})
 
     def _callbacks(
         self,
@@ -385,6 +409,17 @@ class Run:
         tensorboard = tensorboard_callback(keras, profile, self.run_dir, initial_epoch, steps)
         if tensorboard is not None:
             callbacks.append(tensorboard)
+        if self._sampler is not None:
+            from core.training.system_callback import SystemMetrics
+            from core.training.tensorboard import SystemScalars, has_tensorboard
+
+            # After the engine's (its row) and before the Checkpoint (which commits the row).
+            system = SystemMetrics(self, self._sampler, engine_cb)
+            callbacks.insert(callbacks.index(engine_cb) + 1, system)
+            if tensorboard is not None and has_tensorboard():
+                log_dir = self.run_dir / "tensorboard" / "system"
+                # A resumed run's readings go on from its earlier sessions' training seconds.
+                self.subscribe(SystemScalars(log_dir, offset=self.recorder.system.offset))
         callbacks.append(Checkpoint(self.recorder, engine_cb, reduce))
         self._fit_callbacks = _FitCallbacks(engine_cb, tensorboard, callbacks)
         return self._fit_callbacks
@@ -443,6 +478,7 @@ class Run:
 
             test_loss, test_acc = evaluate_test_set(self, model, test_ds, data)
             save_final_model(self, model)
+        self._stop_sampler()
         assert self.recorder is not None
         total = round(time.time() - started + self.recorder.earlier_seconds, 3)
         self.status = status

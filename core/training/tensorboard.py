@@ -18,6 +18,9 @@ from typing import Any
 import keras
 
 from core.config import Profile
+from core.dispatch import EventConsumer
+from core.events import EpochEnded, RunFinished, SystemSampled
+from core.system_metrics import gpu_figures
 
 
 def tensorboard_callback(
@@ -103,3 +106,54 @@ class EpochScalars(keras.callbacks.Callback):
             for name, value in scalars.items():
                 writer.add_scalar(f"epoch_{name}", float(value), step=epoch)
             writer.flush()  # readable while the run goes on (tensorboard --logdir runs/)
+
+
+def has_tensorboard() -> bool:
+    return importlib.util.find_spec("tensorboard") is not None
+
+
+class SystemScalars(EventConsumer):
+    """The sampler's figures (core/system_metrics.py) as TensorBoard scalars under the run's
+    ``tensorboard/system``, on every backend (TensorBoard's own writer, no TensorFlow): each
+    reading's ``gpu_util``, ``gpu_mem_mb``, ``cpu_percent`` and ``rss_mb`` against the
+    seconds of training (``offset``: a resumed run's earlier sessions'), and each epoch's mean
+    and peak (``epoch_<field>``) against the 0-based epoch, as Keras's epoch scalars. A
+    listener of the run's events."""
+
+    READING = ("cpu_percent", "rss_mb", "host_cpu_percent", "available_mb")
+
+    def __init__(self, log_dir: Path | str, offset: float = 0.0):
+        self.log_dir = Path(log_dir)
+        self.offset = offset
+        self._writer: Any = None
+
+    def _open(self) -> Any:
+        if self._writer is None:
+            from tensorboard.summary import Writer
+
+            self._writer = Writer(str(self.log_dir))
+        return self._writer
+
+    def on_system_sampled(self, event: SystemSampled) -> None:
+        writer, step = self._open(), int(self.offset + event.elapsed)
+        for name in self.READING:
+            value = getattr(event, name)
+            if value is not None:
+                writer.add_scalar(name, float(value), step=step, wall_time=event.time)
+        for name, value in gpu_figures(event).items():
+            if value is not None and name != "mem_total_mb":
+                writer.add_scalar(f"gpu_{name}", float(value), step=step, wall_time=event.time)
+
+    def on_epoch_ended(self, event: EpochEnded) -> None:
+        if not event.system:
+            return
+        writer = self._open()
+        for name, value in event.system.items():
+            if value is not None:
+                writer.add_scalar(f"epoch_{name}", float(value), step=event.epoch - 1)
+        writer.flush()  # readable while the run goes on
+
+    def on_run_finished(self, event: RunFinished) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None

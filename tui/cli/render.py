@@ -24,6 +24,7 @@ from core.events import (
     RunStarted,
     RunWarning,
     Status,
+    SystemSampled,
 )
 from core.format import (
     EPOCH_COLUMNS,
@@ -39,9 +40,12 @@ from core.format import (
     run_started_line,
 )
 from core.status import style_of
+from core.system_format import epoch_system_line, live_line, unavailable_text
 
 #: The live table keeps this many of the latest epochs on screen.
 LIVE_ROWS = 20
+#: The live view's system line: a sparkline of this many recent readings.
+SYSTEM_READINGS = 20
 
 
 def xprof_line(event: ProfilerSummary) -> str | None:
@@ -101,6 +105,8 @@ class PlainRenderer(EventConsumer):
         self.epochs, self.run_dir = event.epochs, event.run_dir
         self.clock.start(event)
         self.say(run_started_line(event))
+        if event.system_unavailable:
+            self.say(f"system metrics: {unavailable_text(event.system_unavailable)}")
         if self.history:
             for row in event.history:
                 self.say(epoch_line(row, self.epochs))
@@ -113,6 +119,8 @@ class PlainRenderer(EventConsumer):
         self.clock.ended(event)
         eta = self.clock.eta_text() if event.epoch < self.epochs else ""
         self.say(epoch_line(epoch_row(event), self.epochs) + (f"  {eta}" if eta else ""))
+        if event.system:  # the epoch's host and GPU figures: one plain line more
+            self.say(epoch_system_line(event.epoch, event.system))
 
     def on_profiler_summary(self, event: ProfilerSummary) -> None:
         line = xprof_line(event)
@@ -160,6 +168,7 @@ class LiveRenderer(EventConsumer):
         self.status = "starting"
         self.run_dir: str | None = None
         self.clock = RunClock()
+        self.readings: list[SystemSampled] = []  # the recent ones: the system line
         self.live = Live(self._view(), console=self.console, refresh_per_second=4)
         self.live.start()
 
@@ -172,6 +181,11 @@ class LiveRenderer(EventConsumer):
             table.add_column(column, justify="right")
         for row in self.rows[-LIVE_ROWS:]:
             table.add_row(*epoch_cells(row, self.epochs))
+        if self.readings:
+            from rich.text import Text
+
+            line = Text(live_line(self.readings, SYSTEM_READINGS), no_wrap=True, overflow="crop")
+            return Group(table, self.progress, line)
         return Group(table, self.progress)
 
     def __call__(self, event: Event) -> None:
@@ -208,6 +222,9 @@ class LiveRenderer(EventConsumer):
     def on_epoch_ended(self, event: EpochEnded) -> None:
         self.rows.append(epoch_row(event))
         self.clock.ended(event)
+
+    def on_system_sampled(self, event: SystemSampled) -> None:
+        self.readings = [*self.readings[-(SYSTEM_READINGS - 1) :], event]
 
     def on_profiler_summary(self, event: ProfilerSummary) -> None:
         self.console.print(xprof_line(event) or profiler_line(event), markup=False)

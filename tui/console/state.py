@@ -19,11 +19,16 @@ from core.events import (
     RunStarted,
     RunWarning,
     Status,
+    SystemSampled,
 )
 from core.format import epoch_row
 
 if TYPE_CHECKING:
     from tui.console.views import SweepSnapshot
+
+
+#: System readings the watch screen keeps: its sparkline's width.
+SYSTEM_READINGS = 24
 
 
 @dataclass
@@ -50,6 +55,8 @@ class RunState(EventConsumer):
     warnings: list[RunWarning] = field(default_factory=list)
     finished: RunFinished | None = None
     error: str | None = None
+    #: The latest system readings (SYSTEM_READINGS at most): the watch screen's system line.
+    readings: list[SystemSampled] = field(default_factory=list)
 
     @property
     def run_dir(self) -> str | None:
@@ -68,7 +75,7 @@ class RunState(EventConsumer):
         self.status = "training"
         # A new session of the run: an attached view replays the log, where an earlier
         # session's end comes before this one's start.
-        self.finished, self.progress = None, None
+        self.finished, self.progress, self.readings = None, None, []
         if event.initial_epoch and event.history:
             # A resumed run: its earlier epochs come with the event (no file read here, on the
             # UI thread), and they are what the checkpoint kept.
@@ -80,6 +87,9 @@ class RunState(EventConsumer):
         self.progress = event
         if self.status.startswith("training"):
             self.status = "training"  # steps are running: the "first steps compile" note is over
+
+    def on_system_sampled(self, event: SystemSampled) -> None:
+        self.readings = [*self.readings[-(SYSTEM_READINGS - 1) :], event]
 
     def on_epoch_ended(self, event: EpochEnded) -> None:
         self.epochs = [e for e in self.epochs if e["epoch"] < event.epoch] + [epoch_row(event)]

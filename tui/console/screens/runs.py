@@ -26,6 +26,8 @@ from core.errors import RunDirError
 from core.format import fmt, percent, percent_points
 from core.status import BAD_ENDINGS, RunStatus, mark_of, style_of
 from core.storage.rundir import RunRecord, list_runs, load_run, looks_like_run
+from core.storage.system_report import latest_reading
+from core.system_format import busy_figure, runs_cell
 
 if TYPE_CHECKING:
     from tui.console.app import CifarTuiApp
@@ -65,6 +67,16 @@ def _input_bound(r: RunRecord) -> str:
     return percent_points(r.input_bound_percent, 0)
 
 
+def _busy(r: RunRecord) -> str:
+    """A live run's latest system reading: "GPU 87%" (or "CPU 104%"); "" for the others."""
+    return runs_cell(latest_reading(r.path)) if r.status == RunStatus.RUNNING else ""
+
+
+def _busy_sort(r: RunRecord) -> float | None:
+    reading = latest_reading(r.path) if r.status == RunStatus.RUNNING else None
+    return busy_figure(reading) if reading is not None else None
+
+
 def _status(r: RunRecord) -> str:
     damaged = ", damaged" if r.problems else ""  # the report view says what is wrong
     return f"{mark_of(r.status)} {r.status}{damaged}"  # the mark reads without colour
@@ -87,6 +99,7 @@ COLUMNS = (
     Column("test", "test", _test, lambda r: r.test_accuracy, right=True),
     Column("s_epoch", "s/ep", _seconds, lambda r: r.seconds_per_epoch, right=True),
     Column("input_bound", "input", _input_bound, lambda r: r.input_bound_percent, right=True),
+    Column("busy", "busy", _busy, _busy_sort, right=True),  # live runs: GPU (or CPU) now
 )
 #: Seconds between two reads of the live runs (and of runs new in the directory).
 LIVE_INTERVAL = 1.0
@@ -169,7 +182,9 @@ class RunsScreen(Screen):
 
     def _visible_columns(self) -> list[Column]:
         wide = self.size.width >= MODEL_COLUMN_MIN_WIDTH
-        return [c for c in COLUMNS if wide or c.key != "model"]
+        columns = [c for c in COLUMNS if wide or c.key != "model"]
+        # How busy a run keeps its GPU (or CPU) says something only while some run trains.
+        return [c for c in columns if self.live or c.key != "busy"]
 
     def on_screen_resume(self) -> None:
         self.reload()

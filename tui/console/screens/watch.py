@@ -40,6 +40,7 @@ from core.format import (
 )
 from core.hints import hint_for_run
 from core.status import BAD_ENDINGS, MARK, RESUMABLE, RunStatus, mark_of, style_of
+from core.system_format import live_line
 from tui.console.screens.dialogs import ConfirmScreen
 from tui.console.state import RunState, SweepState
 from tui.console.study_view import curve_series, study_text, trial_series
@@ -187,6 +188,7 @@ class WatchScreen(Screen):
             yield Static(id="progress-label", markup=False)
             yield ProgressBar(id="progress", show_eta=False, show_percentage=False)
             yield Static(id="progress-info", markup=False)
+        yield Static(id="system", markup=False)  # the host and GPU: one line
         with Container(id="upper"):
             yield DataTable(id="epochs", cursor_type="row", zebra_stripes=True)
             yield Static(id="pipeline", markup=False)
@@ -238,6 +240,7 @@ class WatchScreen(Screen):
         self._draw_device()
         self._draw_banner()
         self._draw_progress()
+        self._draw_system()
         self._draw_pipeline()
         self._draw_plots()
         self.refresh_bindings()
@@ -250,6 +253,9 @@ class WatchScreen(Screen):
         self._draw_progress()
         if self._drawn_status != self.state.status:  # the "first steps compile" note ended
             self._draw_device()
+
+    def show_system_sampled(self, event: Event) -> None:
+        self._draw_system()
 
     def show_epoch_ended(self, event: Event) -> None:
         self._add_epoch_row()
@@ -405,6 +411,15 @@ class WatchScreen(Screen):
             label.update("epoch - ")
             bar.update(total=1, progress=0)
             info.update("")
+
+    def _draw_system(self) -> None:
+        """The latest system reading after a sparkline of the recent ones (GPU utilization,
+        or the process's CPU without a GPU); a note until the first."""
+        s = self.state
+        line = live_line(s.readings, width=len(s.readings) or 1)
+        if not line:
+            line = "system: first reading after a second of training" if s.active else ""
+        self.query_one("#system", Static).update(line)
 
     def _draw_pipeline(self) -> None:
         s = self.state
