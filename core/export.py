@@ -76,6 +76,7 @@ class Exported:
     input: str
     output: str
     load: str  # how to load it, one line of Python
+    needs: str  # what loading it needs
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -146,22 +147,28 @@ def export_run(run_dir: Path | str, fmt: str, output: Path | str | None = None) 
         output=f'"{OUTPUT_NAME}": float32 (N, {len(classes)}), the class probabilities in '
         "this order: " + ", ".join(classes),
         load=load_line(fmt, target),
+        needs=LOAD_NEEDS[fmt],
     )
+
+
+#: What loading each export needs.
+LOAD_NEEDS = {
+    "onnx": "onnxruntime and numpy only",
+    "saved_model": "tensorflow only",
+    "keras": "cifar-tui installed (its Standardize layer is cifar-tui's code)",
+}
 
 
 def load_line(fmt: str, path: Path) -> str:
     """How to load the export, one line of Python (``batch``: uint8 (N, 32, 32, 3))."""
     where = json.dumps(str(path))
     if fmt == "onnx":
-        return (
-            f"onnxruntime.InferenceSession({where}).run(None, {{{INPUT_NAME!r}: batch}})[0]"
-            "  (needs onnxruntime and numpy only)"
-        )
+        return f'onnxruntime.InferenceSession({where}).run(None, {{"{INPUT_NAME}": batch}})[0]'
     if fmt == "saved_model":
-        return f"tf.saved_model.load({where}).serve(batch)  (needs tensorflow only)"
+        return f"tf.saved_model.load({where}).serve(batch).numpy()"
     return (
         "from core.predict import register_layers; register_layers(); "
-        f"keras.saving.load_model({where})  (needs cifar-tui installed)"
+        f"keras.saving.load_model({where}).predict(batch)"
     )
 
 

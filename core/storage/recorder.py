@@ -269,6 +269,18 @@ class RunRecorder(EventConsumer):
         with rundir.disk_guard("model.keras", self.run_dir):
             self.report["saved_model"] = save_atomically(self.run_dir, save, spec)
 
+    def save_export(self, fmt: str) -> None:
+        """One of the profile's ``[export] formats`` written to ``export/`` (core/export.py, a
+        temporary name renamed), and kept in the report's ``exports``."""
+        from core.export import export_run, load_line
+
+        with rundir.disk_guard(f"the {fmt} export", self.run_dir):
+            done = export_run(self.run_dir, fmt).to_dict()
+        path = Path(done["path"]).relative_to(self.run_dir)  # the report holds run-relative paths
+        done.update(path=str(path), load=load_line(fmt, path))
+        kept = [e for e in self.report.get("exports") or [] if e.get("format") != fmt]
+        self.report["exports"] = [*kept, done]
+
     # -- the checkpoint -----------------------------------------------------------------------
 
     @property

@@ -35,7 +35,8 @@ def export(args: argparse.Namespace, out: TextIO | None = None) -> int:
         f"from {run_dir / done.source}\n"
         f"  input:  {done.input}\n"
         f"  output: {done.output}\n"
-        f"  load:   {done.load}",
+        f"  load:   {done.load}\n"
+        f"  needs:  {done.needs}",
         file=out,
         flush=True,
     )

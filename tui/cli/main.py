@@ -67,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--predict",
         metavar=("RUN_DIR", "IMAGE"),
         nargs="+",
-        help="a saved run's model on image files or folders: the top 3 classes of each",
+        help="a saved run's model (or an exported .onnx file) on image files or folders: "
+        "the top 3 classes of each",
     )
     mode.add_argument("--watch", metavar="RUN_DIR", help="follow a run live from its files")
     mode.add_argument(
@@ -112,6 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="--export: onnx (ONNX Runtime), saved_model (TensorFlow) or keras (default onnx)",
     )
     p.add_argument("--output", metavar="PATH", help="--export: where to write it")
+    p.add_argument(
+        "--probabilities",
+        metavar="FILE",
+        help="--predict: also write every image's class probabilities as CSV",
+    )
     p.add_argument("--markdown", metavar="FILE", help="--compare: also write a Markdown table")
     p.add_argument("--csv", metavar="FILE", help="--compare: also write a CSV table")
     p.add_argument(
@@ -173,6 +179,8 @@ def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
         parser.error("--slurm goes with --sweep (and not with --parallel: Slurm places the runs)")
     if (args.format or args.output) and not args.export:
         parser.error("--format and --output go with --export")
+    if args.probabilities and not args.predict:
+        parser.error("--probabilities goes with --predict")
     if args.predict is not None and len(args.predict) < 2:
         parser.error("--predict takes a run directory and at least one image file or folder")
     given = [flag for flag, _, _ in SLURM_FLAGS if getattr(args, _dest(flag)) is not None]
