@@ -329,37 +329,79 @@ def _size(path: Path) -> int:
     return path.stat().st_size
 
 
-# --- on TensorFlow from another backend ---------------------------------------------------------
+# --- several at once, on TensorFlow from another backend ----------------------------------------
+
+
+def export_all(run_dir: Path, formats: tuple[str, ...] | list[str]) -> list[Exported | str]:
+    """Each format to ``RUN_DIR/export/`` (a completed run's ``[export] formats``): its record,
+    or one line saying why it could not be written. Those that need TensorFlow, in a process
+    whose Keras is on another backend, are made together in one child process."""
+    results: dict[str, Exported | str] = {}
+    child = [f for f in formats if f != "keras" and _keras_backend() != "tensorflow"]
+    if child:
+        results.update(_export_in_child(run_dir, child))
+    for fmt in formats:
+        if fmt not in results:
+            try:
+                results[fmt] = export_run(run_dir, fmt)
+            except Exception as exc:  # one format's failure leaves the others to be written
+                results[fmt] = _why(exc)
+    return [results[f] for f in formats]
 
 
 def export_in_child(run_dir: Path, fmt: str, target: Path) -> Exported:
-    """The export in a child Python whose Keras is on TensorFlow (this one's is not)."""
+    """One export in a child Python whose Keras is on TensorFlow (this one's is not)."""
+    done = _export_in_child(run_dir, [fmt], target)[fmt]
+    if isinstance(done, str):
+        raise ExportError(done)
+    return done
+
+
+def _export_in_child(
+    run_dir: Path, formats: list[str], target: Path | None = None
+) -> dict[str, Exported | str]:
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    argv = [str(run_dir), *formats] if target is None else [str(run_dir), formats[0], "--output"]
     proc = subprocess.run(
-        [sys.executable, "-m", "core.export", str(run_dir), fmt, str(target)],
+        [sys.executable, "-m", "core.export", *argv, *([str(target)] if target else [])],
         capture_output=True,
         text=True,
         env=env,
         cwd=Path(__file__).resolve().parents[1],
     )
-    lines = proc.stdout.strip().splitlines()
-    if proc.returncode != 0 or not lines:
-        why = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise ExportError(f"--format {fmt} on TensorFlow failed: {why}")
-    return Exported(**json.loads(lines[-1]))
+    records = {}
+    for line in proc.stdout.splitlines():
+        with contextlib.suppress(ValueError, TypeError, KeyError):
+            record = json.loads(line)
+            records[record["format"]] = record["error"] if "error" in record else Exported(**record)
+    why = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
+    return {f: records.get(f, f"{f} on TensorFlow failed: {why}") for f in formats}
+
+
+def _why(exc: Exception) -> str:
+    """One line: a user's error as it reads, anything else with its type."""
+    text = (str(exc).strip().splitlines() or [""])[0][:300]
+    return text if isinstance(exc, CifarTuiError) else f"{type(exc).__name__}: {text}"
 
 
 def main(argv: list[str]) -> int:
-    """``python -m core.export RUN_DIR FORMAT OUTPUT``: one export; its record as JSON."""
-    run_dir, fmt, output = argv
-    try:
-        done = export_run(run_dir, fmt, output)
-    except CifarTuiError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    print(json.dumps(done.to_dict()))
-    return 0
+    """``python -m core.export RUN_DIR FORMAT... [--output PATH]`` (one format with --output):
+    the exports on this process's Keras, each printed as one JSON line, a failure as
+    ``{"format": ..., "error": ...}``."""
+    output = None
+    if "--output" in argv:
+        at = argv.index("--output")
+        output, argv = argv[at + 1], argv[:at] + argv[at + 2 :]
+    run_dir, *formats = argv
+    failed = False
+    for fmt in formats:
+        try:
+            done = export_run(run_dir, fmt, output).to_dict()
+        except Exception as exc:  # reported to the parent, which keeps the run's results
+            done, failed = {"format": fmt, "error": _why(exc)}, True
+        print(json.dumps(done), flush=True)
+    return 1 if failed else 0
 
 
-if __name__ == "__main__":  # pragma: no cover - run by export_in_child
+if __name__ == "__main__":  # pragma: no cover - run by _export_in_child
     sys.exit(main(sys.argv[1:]))

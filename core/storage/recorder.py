@@ -269,17 +269,24 @@ class RunRecorder(EventConsumer):
         with rundir.disk_guard("model.keras", self.run_dir):
             self.report["saved_model"] = save_atomically(self.run_dir, save, spec)
 
-    def save_export(self, fmt: str) -> None:
-        """One of the profile's ``[export] formats`` written to ``export/`` (core/export.py, a
-        temporary name renamed), and kept in the report's ``exports``."""
-        from core.export import export_run, load_line
+    def save_exports(self, formats: tuple[str, ...]) -> list[tuple[str, str]]:
+        """The profile's ``[export] formats`` written to ``export/`` (core/export.py, each to a
+        temporary name renamed), kept in the report's ``exports``; returns ``(format, why)``
+        for each that could not be written."""
+        from core.export import export_all, load_line
 
-        with rundir.disk_guard(f"the {fmt} export", self.run_dir):
-            done = export_run(self.run_dir, fmt).to_dict()
-        path = Path(done["path"]).relative_to(self.run_dir)  # the report holds run-relative paths
-        done.update(path=str(path), load=load_line(fmt, path))
-        kept = [e for e in self.report.get("exports") or [] if e.get("format") != fmt]
-        self.report["exports"] = [*kept, done]
+        with rundir.disk_guard("the exports", self.run_dir):
+            results = export_all(self.run_dir, formats)
+        failed: list[tuple[str, str]] = []
+        kept = [e for e in self.report.get("exports") or [] if e.get("format") not in formats]
+        for fmt, done in zip(formats, results, strict=True):
+            if isinstance(done, str):
+                failed.append((fmt, done))
+                continue
+            path = Path(done.path).relative_to(self.run_dir)  # the report keeps run-relative paths
+            kept.append({**done.to_dict(), "path": str(path), "load": load_line(fmt, path)})
+        self.report["exports"] = kept
+        return failed
 
     # -- the checkpoint -----------------------------------------------------------------------
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from core.errors import CifarTuiError
 from core.evaluation import evaluate
 from core.events import Evaluated, Status
 from core.storage import rundir
@@ -76,14 +75,14 @@ def save_exports(run: Any) -> None:
     if not formats or not (run.run_dir / MODEL_FILE).is_file():
         return
     run.emit(Status("exporting the model: " + ", ".join(formats)))
-    for fmt in formats:
-        try:
-            run.recorder.save_export(fmt)
-        except rundir.DiskFull:
-            raise
-        except Exception as exc:  # a missing exporter package: the run's results still stand
-            why = str(exc) if isinstance(exc, CifarTuiError) else f"{type(exc).__name__}: {exc}"
-            run.warn("export_failed", f"the {fmt} export could not be written: {why}")
+    try:
+        failed = run.recorder.save_exports(formats)
+    except rundir.DiskFull:
+        raise
+    except Exception as exc:  # the run's results still stand
+        failed = [(", ".join(formats), f"{type(exc).__name__}: {exc}")]
+    for fmt, why in failed:  # a missing exporter package, say
+        run.warn("export_failed", f"the {fmt} export could not be written: {why}")
 
 
 def _save(model: Any, path: Any) -> None:
