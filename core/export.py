@@ -165,7 +165,8 @@ def load_line(fmt: str, path: Path) -> str:
     if fmt == "onnx":
         return f'onnxruntime.InferenceSession({where}).run(None, {{"{INPUT_NAME}": batch}})[0]'
     if fmt == "saved_model":
-        return f"tf.saved_model.load({where}).serve(batch).numpy()"
+        # Kept in a name: serve() on a temporary loses its variables to the garbage collector.
+        return f"model = tf.saved_model.load({where}); model.serve(batch).numpy()"
     return (
         "from core.predict import register_layers; register_layers(); "
         f"keras.saving.load_model({where}).predict(batch)"

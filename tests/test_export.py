@@ -66,7 +66,8 @@ if onnx_files:
 if saved_models:
     import tensorflow as tf
     for path in saved_models:
-        results[path] = tf.saved_model.load(path).serve(batch).numpy()
+        model = tf.saved_model.load(path)  # kept: a temporary's variables are freed mid-call
+        results[path] = model.serve(batch).numpy()
 np.savez(out, **{str(i): results[p] for i, p in enumerate([*onnx_files, *saved_models])})
 ours = sorted(
     name for name, module in list(sys.modules.items())
