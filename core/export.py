@@ -77,6 +77,7 @@ class Exported:
     output: str
     load: str  # how to load it, one line of Python
     needs: str  # what loading it needs
+    note: str = ""  # why a checkpoint stood in for model.keras
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -115,13 +116,30 @@ def default_path(run_dir: Path, fmt: str) -> Path:
     return Path(run_dir) / EXPORT_DIR / FILE_NAMES[fmt]
 
 
+def export_target(run_dir: Path, fmt: str, output: Path | str | None) -> Path:
+    """Where the export goes: ``RUN_DIR/export/`` by default; ``output`` as given, or inside
+    it when it is a folder (a SavedModel folder itself is replaced)."""
+    if output is None:
+        return default_path(run_dir, fmt)
+    target = Path(output)
+    if target.is_dir() and not (fmt == "saved_model" and (target / "saved_model.pb").exists()):
+        target = target / FILE_NAMES[fmt]
+    if fmt == "saved_model" and target.exists() and not target.is_dir():
+        raise ExportError(f"--output {target}: a SavedModel is a folder, and this is a file")
+    if fmt != "saved_model" and target.is_dir():
+        raise ExportError(f"--output {target}: a folder is in the way of the {fmt} file")
+    if fmt == "keras" and target.suffix != ".keras":
+        raise ExportError(f"--output {target}: a Keras model file's name ends in .keras")
+    return target
+
+
 def export_run(run_dir: Path | str, fmt: str, output: Path | str | None = None) -> Exported:
     """Export the run's model (model.keras, or its last checkpoint) as ``fmt`` to ``output``
     (default: ``RUN_DIR/export/``). ONNX and SavedModel need Keras on TensorFlow: a process on
     another backend runs them in a child process (:func:`export_in_child`)."""
     require(fmt)
     run_dir = Path(run_dir)
-    target = Path(output) if output is not None else default_path(run_dir, fmt)
+    target = export_target(run_dir, fmt, output)
     if fmt != "keras" and _keras_backend() != "tensorflow":
         return export_in_child(run_dir, fmt, target)
     from core.predict import load_run_model
@@ -133,10 +151,14 @@ def export_run(run_dir: Path | str, fmt: str, output: Path | str | None = None) 
     run_model = load_run_model(run_dir)
     model = inference_model(run_model.model, run_model.spec)
     classes = list(run_model.class_names)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomically(target, lambda temp: _WRITERS[fmt](model, temp, classes))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomically(target, lambda temp: _WRITERS[fmt](model, temp, classes))
+    except OSError as exc:
+        raise ExportError(f"{target}: cannot be written: {exc.strerror or exc}") from None
     return Exported(
         format=fmt,
+        note=run_model.note,
         path=str(target),
         bytes=_size(target),
         seconds=round(time.perf_counter() - start, 3),
@@ -220,7 +242,9 @@ def inference_model(model: Any, spec: dict[str, Any]) -> Any:
     out = keras.Model(inputs, x, name=model.name)
     import numpy as np
 
-    out(np.zeros((1, 32, 32, 3), np.uint8))  # an export needs a model that has been called
+    # An export needs a model that has been called; in inference mode, or BatchNormalization
+    # would move its statistics toward this blank batch's.
+    out(np.zeros((1, 32, 32, 3), np.uint8), training=False)
     return out
 
 
@@ -297,6 +321,8 @@ _WRITERS = {"onnx": _write_onnx, "saved_model": _write_saved_model, "keras": _wr
 def _write_atomically(target: Path, write: Any) -> None:
     """``write(temp)`` beside ``target``, then renamed over it (a directory: the old one is
     moved aside first, then removed)."""
+    for stale in target.parent.glob(f".{target.name}.*-*"):
+        _remove_if_orphaned(stale)
     temp = target.with_name(f".{target.name}.tmp-{os.getpid()}{target.suffix}")
     _remove(temp)
     try:
@@ -314,6 +340,19 @@ def _write_atomically(target: Path, write: Any) -> None:
     except BaseException:
         _remove(temp)
         raise
+
+
+def _remove_if_orphaned(path: Path) -> None:
+    """A killed export's temporary (or set-aside) copy: its process is gone."""
+    pid = path.name.rsplit("-", 1)[-1].split(".")[0]
+    if not pid.isdigit() or int(pid) == os.getpid():
+        return
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        _remove(path)
+    except OSError:  # alive, someone else's
+        pass
 
 
 def _remove(path: Path) -> None:
@@ -346,7 +385,7 @@ def export_all(run_dir: Path, formats: tuple[str, ...] | list[str]) -> list[Expo
             try:
                 results[fmt] = export_run(run_dir, fmt)
             except Exception as exc:  # one format's failure leaves the others to be written
-                results[fmt] = _why(exc)
+                results[fmt] = why(exc)
     return [results[f] for f in formats]
 
 
@@ -375,11 +414,11 @@ def _export_in_child(
         with contextlib.suppress(ValueError, TypeError, KeyError):
             record = json.loads(line)
             records[record["format"]] = record["error"] if "error" in record else Exported(**record)
-    why = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
-    return {f: records.get(f, f"{f} on TensorFlow failed: {why}") for f in formats}
+    last = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
+    return {f: records.get(f, f"{f} on TensorFlow failed: {last}") for f in formats}
 
 
-def _why(exc: Exception) -> str:
+def why(exc: Exception) -> str:
     """One line: a user's error as it reads, anything else with its type."""
     text = (str(exc).strip().splitlines() or [""])[0][:300]
     return text if isinstance(exc, CifarTuiError) else f"{type(exc).__name__}: {text}"
@@ -399,7 +438,7 @@ def main(argv: list[str]) -> int:
         try:
             done = export_run(run_dir, fmt, output).to_dict()
         except Exception as exc:  # reported to the parent, which keeps the run's results
-            done, failed = {"format": fmt, "error": _why(exc)}, True
+            done, failed = {"format": fmt, "error": why(exc)}, True
         print(json.dumps(done), flush=True)
     return 1 if failed else 0
 

@@ -386,3 +386,72 @@ def test_export_formats_key_is_checked_like_every_key() -> None:
             load_profile(SMOKE, overrides=[f"export.formats={bad}"])
         assert "export.formats: must be a list of distinct names from" in str(caught.value)
         assert '"onnx", "saved_model", "keras"' in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("preprocess", "size"), [("host", 32), ("host", 40), ("device", 40)], ids=str
+)
+def test_the_inference_model_takes_raw_images_as_predict_feeds_the_run_model(
+    preprocess: str, size: int
+) -> None:
+    """Untrained (no training needed to compare two paths): the export's front does what
+    --predict's model_input does before the run's model, augmentation and dropout left out."""
+    from core.export import inference_model
+    from core.models import build_model
+    from core.predict import model_input
+    from core.profiles import load_profile
+    from core.storage.model_file import input_spec
+
+    overrides = [f"pipeline.preprocess={preprocess}", f"model.input_size={size}"]
+    profile = load_profile(SMOKE, overrides=overrides)
+    model, spec = build_model(profile), input_spec(profile)
+    images = np.random.default_rng(1).integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
+    exported = inference_model(model, spec)
+    assert exported.inputs[0].dtype == "uint8" and tuple(exported.inputs[0].shape) == (
+        None,
+        32,
+        32,
+        3,
+    )
+    kinds = [type(layer).__name__ for layer in exported.layers]
+    assert "RandomFlip" not in kinds and "Dropout" not in kinds, kinds
+    assert ("Resizing" in kinds) == (size != 32), kinds
+    expected = model.predict(model_input(images, spec), verbose=0)
+    assert_agree(exported.predict(images, verbose=0), expected, f"{preprocess} at {size}")
+
+
+def test_a_mixed_precision_model_exports_at_float32() -> None:
+    from core.export import inference_model
+    from core.models import build_model
+    from core.profiles import load_profile
+    from core.storage.model_file import input_spec
+
+    profile = load_profile(SMOKE, overrides=["train.precision=mixed_bfloat16"])
+    model = build_model(profile)
+    assert {layer.dtype_policy.name for layer in model.layers} >= {"mixed_bfloat16"}
+    exported = inference_model(model, input_spec(profile))
+    assert {layer.dtype_policy.name for layer in exported.layers} == {"float32"}
+    out = exported.predict(np.zeros((2, 32, 32, 3), np.uint8), verbose=0)
+    assert out.dtype == np.float32 and np.allclose(out.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_export_refuses_what_is_not_a_run_or_a_bad_output(tmp_path: Path) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    proc = run_cli("--export", str(folder))
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert f"{folder}: not a run directory" in proc.stderr
+
+    from core.export import ExportError, export_target
+
+    run_dir = tmp_path / "run"
+    assert export_target(run_dir, "onnx", None) == run_dir / "export" / "model.onnx"
+    assert export_target(run_dir, "onnx", folder) == folder / "model.onnx"
+    assert export_target(run_dir, "saved_model", folder) == folder / "saved_model"
+    (folder / "saved_model.pb").touch()  # a SavedModel folder given: replaced in place
+    assert export_target(run_dir, "saved_model", folder) == folder
+    with pytest.raises(ExportError, match=r"name ends in \.keras"):
+        export_target(run_dir, "keras", tmp_path / "model.h5")
+    (tmp_path / "file").touch()
+    with pytest.raises(ExportError, match="a SavedModel is a folder"):
+        export_target(run_dir, "saved_model", tmp_path / "file")
