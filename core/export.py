@@ -107,7 +107,7 @@ def require(fmt: str) -> None:
     if absent:
         names = " and ".join(absent)
         raise ExportError(
-            f"--format {fmt} needs {names}, not installed in {sys.executable}: "
+            f"the {TITLES[fmt]} export needs {names}, not installed for {sys.executable}: "
             f"pip install 'cifar-tui[export]' (or pip install {' '.join(absent)})"
         )
 

@@ -268,6 +268,22 @@ def test_keras_export_and_model_keras_load_without_warnings(
 
 
 @pytest.mark.slow
+def test_a_missing_exporter_leaves_a_runs_other_formats(
+    exported_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a completed run's [export] gets on a machine without tf2onnx: that format's one
+    line (the run warns with it), the other formats written all the same."""
+    from core.export import Exported, export_all
+
+    monkeypatch.setitem(sys.modules, "tf2onnx", None)
+    before = (exported_run / "export" / "model.onnx").stat().st_mtime_ns
+    onnx, keras_file = export_all(exported_run, ["onnx", "keras"])
+    assert isinstance(onnx, str) and onnx.startswith("the ONNX export needs tf2onnx, ")
+    assert isinstance(keras_file, Exported) and Path(keras_file.path).is_file()
+    assert (exported_run / "export" / "model.onnx").stat().st_mtime_ns == before
+
+
+@pytest.mark.slow
 def test_a_jax_run_exports_on_tensorflow_and_agrees_with_predict(tmp_path: Path) -> None:
     pytest.importorskip("jax")
     runs, folder = tmp_path / "runs", tmp_path / "images"
@@ -342,7 +358,8 @@ def test_a_missing_exporter_is_one_line_and_exit_2(
     proc = without(packages, "--export", str(run_dir), "--format", fmt)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
-    assert proc.stderr.startswith(f"cifar-tui: error: --format {fmt} needs {named}, ")
+    title = {"onnx": "ONNX", "saved_model": "TensorFlow SavedModel"}[fmt]
+    assert proc.stderr.startswith(f"cifar-tui: error: the {title} export needs {named}, ")
     assert "pip install 'cifar-tui[export]'" in proc.stderr
     assert list(run_dir.iterdir()) == []
 

@@ -82,7 +82,7 @@ def save_exports(run: Any) -> None:
     except Exception as exc:  # the run's results still stand
         failed = [(", ".join(formats), f"{type(exc).__name__}: {exc}")]
     for fmt, why in failed:  # a missing exporter package, say
-        run.warn("export_failed", f"the {fmt} export could not be written: {why}")
+        run.warn("export_failed", f"{fmt} not exported: {why}")
 
 
 def _save(model: Any, path: Any) -> None:
