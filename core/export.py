@@ -32,9 +32,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from core.config import EXPORT_FORMATS
 from core.errors import CifarTuiError
 
-FORMATS = ("onnx", "saved_model", "keras")
+FORMATS = EXPORT_FORMATS  # ("onnx", "saved_model", "keras"), as the profile's [export] takes
 #: Where a run's exports go by default (beside model.keras), and their names there.
 EXPORT_DIR = "export"
 FILE_NAMES = {"onnx": "model.onnx", "saved_model": "saved_model", "keras": "model.keras"}
@@ -165,7 +166,7 @@ def export_run(run_dir: Path | str, fmt: str, output: Path | str | None = None) 
         source=run_model.source,
         classes=classes,
         input=f'"{INPUT_NAME}": uint8 (N, 32, 32, 3), RGB pixel values 0-255 '
-        "(standardization" + _resize_note(run_model.spec) + " inside)",
+        "(standardization" + _resize_note(model) + " inside)",
         output=f'"{OUTPUT_NAME}": float32 (N, {len(classes)}), the class probabilities in '
         "this order: " + ", ".join(classes),
         load=load_line(fmt, target),
@@ -195,9 +196,12 @@ def load_line(fmt: str, path: Path) -> str:
     )
 
 
-def _resize_note(spec: dict[str, Any]) -> str:
-    size = int((spec.get("shape") or [32])[0])
-    return "" if spec.get("preprocessing_inside", True) or size == 32 else f", resize to {size}"
+def _resize_note(model: Any) -> str:
+    """ ", resize to 224x224" for a model with a resize front, else nothing."""
+    for layer in model.layers:
+        if type(layer).__name__ == "Resizing":
+            return f", bilinear resize to {layer.height}x{layer.width}"
+    return ""
 
 
 def _keras_backend() -> str:

@@ -433,6 +433,9 @@ def test_the_inference_model_takes_raw_images_as_predict_feeds_the_run_model(
     kinds = [type(layer).__name__ for layer in exported.layers]
     assert "RandomFlip" not in kinds and "Dropout" not in kinds, kinds
     assert ("Resizing" in kinds) == (size != 32), kinds
+    from core.export import _resize_note
+
+    assert _resize_note(exported) == ("" if size == 32 else f", bilinear resize to {size}x{size}")
     expected = model.predict(model_input(images, spec), verbose=0)
     assert_agree(exported.predict(images, verbose=0), expected, f"{preprocess} at {size}")
 

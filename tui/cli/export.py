@@ -42,7 +42,7 @@ def export(args: argparse.Namespace, out: TextIO | None = None) -> int:
     except CifarTuiError:
         raise
     except Exception as exc:  # the exporter's own failure: one line, exit 1
-        print(f"cifar-tui: error: the {fmt} export failed: {why(exc)}", file=sys.stderr)
+        print(f"cifar-tui: error: the {TITLES[fmt]} export failed: {why(exc)}", file=sys.stderr)
         return EXIT_FAILED
     if done.note:
         print(f"note: {done.note}", file=sys.stderr, flush=True)

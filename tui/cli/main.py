@@ -16,6 +16,7 @@ import os
 import sys
 from pathlib import Path
 
+from core.config import EXPORT_FORMATS
 from core.errors import EXIT_OK, CifarTuiError
 
 EPILOG = """\
@@ -109,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--format",
-        choices=("onnx", "saved_model", "keras"),
+        choices=EXPORT_FORMATS,
         help="--export: onnx (ONNX Runtime), saved_model (TensorFlow) or keras (default onnx)",
     )
     p.add_argument("--output", metavar="PATH", help="--export: where to write it")
