@@ -215,22 +215,21 @@ def test_exports_agree_with_predict_where_cifar_tui_cannot_be_imported(
         cwd=tmp_path,
     )
     assert control.returncode == 0 and control.stdout.strip().endswith("__init__.py")
-    # The CLI's own exports, beside the ones the run wrote.
-    cli_onnx, cli_saved = tmp_path / "mine.onnx", tmp_path / "mine_saved_model"
-    for fmt, target in (("onnx", cli_onnx), ("saved_model", cli_saved)):
-        proc = run_cli("--export", str(exported_run), "--format", fmt, "--output", str(target))
-        assert proc.returncode == 0, proc.stderr
-        lines = proc.stdout.splitlines()
-        assert lines[0].startswith(f"exported {target} (") and "model.keras" in lines[0]
-        assert [line.split(":")[0].strip() for line in lines[1:]] == [
-            "input",
-            "output",
-            "load",
-            "needs",
-        ]
-        assert str(target) in lines[3]
+    # The command's own export (the same writer as the run's [export], which made the others).
+    cli_onnx = tmp_path / "mine.onnx"
+    proc = run_cli("--export", str(exported_run), "--output", str(cli_onnx))  # onnx: the default
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith(f"exported {cli_onnx} (ONNX, ") and "model.keras" in lines[0]
+    assert [line.split(":")[0].strip() for line in lines[1:]] == [
+        "input",
+        "output",
+        "load",
+        "needs",
+    ]
+    assert str(cli_onnx) in lines[3] and "onnxruntime and numpy only" in lines[4]
     onnx_files = [exported_run / "export" / "model.onnx", cli_onnx]
-    saved_models = [exported_run / "export" / "saved_model", cli_saved]
+    saved_models = [exported_run / "export" / "saved_model"]
     results = run_clean(tmp_path, array, onnx_files, saved_models)
     for path, probabilities in zip([*onnx_files, *saved_models], results, strict=True):
         assert_agree(probabilities, reference, str(path))
