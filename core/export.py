@@ -405,9 +405,12 @@ def _export_in_child(
     run_dir: Path, formats: list[str], target: Path | None = None
 ) -> dict[str, Exported | str]:
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    argv = [str(run_dir), *formats] if target is None else [str(run_dir), formats[0], "--output"]
+    # Absolute paths: the child runs from this package's folder, so that it imports this code.
+    argv = [str(Path(run_dir).resolve()), *formats]
+    if target is not None:
+        argv += ["--output", str(Path(target).resolve())]
     proc = subprocess.run(
-        [sys.executable, "-m", "core.export", *argv, *([str(target)] if target else [])],
+        [sys.executable, "-m", "core.export", *argv],
         capture_output=True,
         text=True,
         env=env,

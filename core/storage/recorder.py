@@ -275,6 +275,7 @@ class RunRecorder(EventConsumer):
         for each that could not be written."""
         from core.export import export_all, load_line
 
+        self.write_report()  # with the test pass's class names, which the exports carry
         with rundir.disk_guard("the exports", self.run_dir):
             results = export_all(self.run_dir, formats)
         failed: list[tuple[str, str]] = []
@@ -283,7 +284,8 @@ class RunRecorder(EventConsumer):
             if isinstance(done, str):
                 failed.append((fmt, done))
                 continue
-            path = Path(done.path).relative_to(self.run_dir)  # the report keeps run-relative paths
+            # The report keeps run-relative paths (a child process reports absolute ones).
+            path = Path(done.path).resolve().relative_to(self.run_dir.resolve())
             kept.append({**done.to_dict(), "path": str(path), "load": load_line(fmt, path)})
         self.report["exports"] = kept
         return failed
