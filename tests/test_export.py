@@ -290,12 +290,13 @@ def test_a_jax_run_exports_on_tensorflow_and_agrees_with_predict(tmp_path: Path)
         "--run",
         str(SMOKE),
         "--runs-dir",
-        str(runs),
+        "runs",  # relative, as by default: the export's child process runs elsewhere
         *[f"--set={item}" for item in SMOKE_SET],
         "--set=data.synthetic_train=300",
         "--set=data.synthetic_test=40",
         '--set=export.formats=["onnx"]',
         env={"KERAS_BACKEND": "jax"},
+        cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     (run_dir,) = runs.iterdir()
