@@ -53,7 +53,13 @@ class OnnxModel:
             )
         except Exception as exc:
             raise RunDirError(f"{path} cannot be loaded: {_first_line(exc)}") from None
-        self.input = self.session.get_inputs()[0].name
+        first = self.session.get_inputs()[0]
+        if first.type != "tensor(uint8)" or list(first.shape[1:]) != [32, 32, 3]:
+            raise RunDirError(
+                f"{path} takes {first.type} {first.shape}, not the raw uint8 (N, 32, 32, 3) "
+                "images cifar-tui's exports take"
+            )
+        self.input = first.name
         meta = self.session.get_modelmeta().custom_metadata_map
         try:
             names = json.loads(meta.get("classes", "null"))

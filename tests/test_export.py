@@ -375,6 +375,29 @@ def test_predict_of_an_onnx_file_without_onnxruntime_says_what_to_install(tmp_pa
     assert "needs onnxruntime" in proc.stderr and "pip install" in proc.stderr
 
 
+def test_predict_refuses_an_onnx_file_that_is_no_cifar_tui_export(tmp_path: Path) -> None:
+    from onnx import TensorProto, helper, save
+    from PIL import Image
+
+    image = tmp_path / "cat.png"
+    Image.new("RGB", (32, 32)).save(image)
+    spec = [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["N", 4]) for n in "xy"]
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])], "g", [spec[0]], [spec[1]]
+    )
+    other = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    other.ir_version = 8
+    save(other, str(tmp_path / "other.onnx"))
+    (tmp_path / "torn.onnx").write_bytes(b"\x08\x07garbage")
+    for name, said in (
+        ("other.onnx", "takes tensor(float) ['N', 4], not the raw uint8 (N, 32, 32, 3) images"),
+        ("torn.onnx", "cannot be loaded"),
+    ):
+        proc = run_cli("--predict", str(tmp_path / name), str(image))
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+        assert said in proc.stderr and proc.stdout == ""
+
+
 def test_export_of_a_missing_run_or_a_wrong_format_is_exit_2(tmp_path: Path) -> None:
     missing = tmp_path / "no-such-run"
     proc = run_cli("--export", str(missing))
