@@ -38,7 +38,7 @@ SMOKE_SET = [
 #: Runs an ONNX file in ONNX Runtime and a SavedModel in TensorFlow, with cifar-tui unimportable.
 CLEAN_SCRIPT = r"""
 import importlib.abc, json, sys
-site, repo, images, out = sys.argv[1:5]
+sites, repo, images, out = sys.argv[1].split(":"), *sys.argv[2:5]
 onnx_files, saved_models = json.loads(sys.argv[5]), json.loads(sys.argv[6])
 
 class Refuse(importlib.abc.MetaPathFinder):
@@ -48,7 +48,7 @@ class Refuse(importlib.abc.MetaPathFinder):
         return None
 
 sys.meta_path.insert(0, Refuse())
-sys.path.append(site)  # the runtimes only: -S left the editable install's .pth unprocessed
+sys.path += sites  # the runtimes only: -S left the editable install's .pth unprocessed
 refused = []
 for name in ("core", "tui", "core.predict", "tui.cli.main"):
     try:
@@ -91,7 +91,7 @@ def run_clean(
             "-S",  # no site-packages .pth files: the editable install's finder stays out
             "-c",
             CLEAN_SCRIPT,
-            sysconfig.get_paths()["purelib"],
+            ":".join(dict.fromkeys(sysconfig.get_paths()[k] for k in ("purelib", "platlib"))),
             str(REPO),
             str(images),
             str(out),
