@@ -21,7 +21,7 @@ from core.table import Column, Table, format_cell, format_delta
 from core.values import flatten, show_value
 
 #: Profile keys that label a run rather than set it up.
-NOT_SETTINGS = ("name", "description")
+NOT_SETTINGS = ("name", "description", "export.formats")  # what a run exports: not how it trained
 
 
 @dataclass(frozen=True)

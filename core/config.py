@@ -21,6 +21,8 @@ PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 MONITORS = ("val_accuracy", "val_loss", "accuracy", "loss")
 JIT = ("auto", "on", "off")
 AUGMENT_ORDERS = ("resize_first", "augment_first")
+#: What a completed run may export by itself (core/export.py; cifar-tui --export).
+EXPORT_FORMATS = ("onnx", "saved_model", "keras")
 
 #: Native input size of each architecture: what a profile gets when it leaves input_size out.
 DEFAULT_INPUT_SIZE = {"alexnet": 224, "vgg16": 224, "vgg_small": 32}
@@ -177,6 +179,17 @@ class ProfilerConfig:
     )
 
 
+@dataclass(frozen=True)
+class ExportConfig:
+    formats: tuple[str, ...] = spec(
+        (),
+        "models a completed run writes to RUN_DIR/export/ for use without cifar-tui "
+        '(onnx: ONNX Runtime; saved_model: TensorFlow; keras); needs pip install ".[export]"',
+        "formats",
+        choices=EXPORT_FORMATS,
+    )
+
+
 #: Tables of a run profile, by their TOML name.
 TABLES: dict[str, type] = {
     "model": ModelConfig,
@@ -186,6 +199,7 @@ TABLES: dict[str, type] = {
     "train": TrainConfig,
     "train.reduce_lr": ReduceLRConfig,
     "profiler": ProfilerConfig,
+    "export": ExportConfig,
 }
 #: Tables a hyperparameter profile may set: the training side only.
 HPARAM_TABLES = ("augment", "train", "train.reduce_lr")
@@ -204,11 +218,12 @@ class Profile:
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     profiler: ProfilerConfig = field(default_factory=ProfilerConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """Nested plain dict in TOML's shape (tables as dicts, the window as a list)."""
         out: dict[str, Any] = {"name": self.name, "description": self.description}
-        for table in ("model", "augment", "data", "pipeline", "train", "profiler"):
+        for table in ("model", "augment", "data", "pipeline", "train", "profiler", "export"):
             out[table] = table_dict(getattr(self, table))
         return out
 
@@ -235,6 +250,8 @@ def table_dict(obj: Any) -> dict[str, Any]:
 def describe_allowed(meta: dict[str, Any]) -> str:
     """Human text for what a key accepts, used in error messages and docs."""
     kind = meta["kind"]
+    if kind == "formats":
+        return "a list of distinct names from " + ", ".join(f'"{c}"' for c in meta["choices"])
     if "choices" in meta:
         return "one of " + ", ".join(f'"{c}"' for c in meta["choices"])
     if kind == "bool":
@@ -273,6 +290,13 @@ def check_value(meta: dict[str, Any], value: Any) -> tuple[bool, Any]:
         if not isinstance(value, str):
             return False, value
         return ("choices" not in meta or value in meta["choices"]), value
+    if kind == "formats":
+        ok = (
+            isinstance(value, list)
+            and all(isinstance(v, str) and v in meta["choices"] for v in value)
+            and len(set(value)) == len(value)
+        )
+        return ok, (tuple(value) if ok else value)
     if kind == "window":
         ok = (
             isinstance(value, list)

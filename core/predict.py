@@ -36,6 +36,58 @@ class RunModel:
     note: str = ""  # why the checkpoint stood in for model.keras
 
 
+class OnnxModel:
+    """An exported ``.onnx`` file in ONNX Runtime, with ``predict`` as Keras models have it."""
+
+    def __init__(self, path: Path):
+        try:
+            import onnxruntime
+        except ImportError:
+            raise CifarTuiError(
+                f"{path}: an .onnx model needs onnxruntime: pip install 'cifar-tui[export]' "
+                "(or pip install onnxruntime)"
+            ) from None
+        try:
+            self.session = onnxruntime.InferenceSession(
+                str(path), providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:
+            raise RunDirError(f"{path} cannot be loaded: {_first_line(exc)}") from None
+        first = self.session.get_inputs()[0]
+        if first.type != "tensor(uint8)" or list(first.shape[1:]) != [32, 32, 3]:
+            raise RunDirError(
+                f"{path} takes {first.type} {first.shape}, not the raw uint8 (N, 32, 32, 3) "
+                "images cifar-tui's exports take"
+            )
+        self.input = first.name
+        meta = self.session.get_modelmeta().custom_metadata_map
+        try:
+            names = json.loads(meta.get("classes", "null"))
+        except ValueError:
+            names = None
+        width = self.session.get_outputs()[0].shape[-1]
+        if isinstance(names, list) and all(isinstance(n, str) for n in names):
+            self.class_names = tuple(names)
+        else:  # an ONNX file cifar-tui did not write: its classes by number
+            self.class_names = tuple(str(i) for i in range(width if isinstance(width, int) else 10))
+
+    def predict(self, x: np.ndarray, batch_size: int = 256, verbose: int = 0) -> np.ndarray:
+        rows = [
+            self.session.run(None, {self.input: x[i : i + batch_size]})[0]
+            for i in range(0, len(x), batch_size)
+        ]
+        return np.concatenate(rows)
+
+
+def load_onnx_model(path: Path | str) -> RunModel:
+    """An exported ONNX file (core/export.py) as --predict uses a run's model: it takes raw
+    uint8 (N, 32, 32, 3) images, and names its classes in its metadata."""
+    path = Path(path)
+    model = OnnxModel(path)
+    spec = {"preprocessing_inside": True, "dtype": "uint8", "shape": [32, 32, 3], "text": ""}
+    return RunModel(model, model.class_names, spec, str(path))
+
+
 def register_layers() -> None:
     """The project's custom layers are registered when first built: load_model needs them."""
     from core.models import _layers

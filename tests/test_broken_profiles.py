@@ -70,8 +70,8 @@ CASES = [
         expect=(
             "unknown key or table",
             '(did you mean "model"?)',
-            "allowed: name, description, [augment], [data], [model], [pipeline], [profiler], "
-            "[train]",
+            "allowed: name, description, [augment], [data], [export], [model], [pipeline], "
+            "[profiler], [train]",
         ),
     ),
     Case(

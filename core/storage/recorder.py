@@ -299,6 +299,27 @@ class RunRecorder(EventConsumer):
         with rundir.disk_guard("model.keras", self.run_dir):
             self.report["saved_model"] = save_atomically(self.run_dir, save, spec)
 
+    def save_exports(self, formats: tuple[str, ...]) -> list[tuple[str, str]]:
+        """The profile's ``[export] formats`` written to ``export/`` (core/export.py, each to a
+        temporary name renamed), kept in the report's ``exports``; returns ``(format, why)``
+        for each that could not be written."""
+        from core.export import export_all, load_line
+
+        self.write_report()  # with the test pass's class names, which the exports carry
+        with rundir.disk_guard("the exports", self.run_dir):
+            results = export_all(self.run_dir, formats)
+        failed: list[tuple[str, str]] = []
+        kept = [e for e in self.report.get("exports") or [] if e.get("format") not in formats]
+        for fmt, done in zip(formats, results, strict=True):
+            if isinstance(done, str):
+                failed.append((fmt, done))
+                continue
+            # The report keeps run-relative paths (a child process reports absolute ones).
+            path = Path(done.path).resolve().relative_to(self.run_dir.resolve())
+            kept.append({**done.to_dict(), "path": str(path), "load": load_line(fmt, path)})
+        self.report["exports"] = kept
+        return failed
+
     # -- the checkpoint -----------------------------------------------------------------------
 
     @property

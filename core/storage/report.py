@@ -9,7 +9,7 @@ from typing import Any
 
 from core.format import EPOCH_COLUMNS, duration, epoch_cells, fmt
 from core.hints import hint_for_report
-from core.storage.results_md import classes_section, model_file_lines
+from core.storage.results_md import classes_section, export_lines, model_file_lines
 from core.storage.system_report import system_section
 from core.words import VERDICT_TEXT
 
@@ -71,7 +71,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     hint = hint_for_report(report)
     if hint:
         lines.append(f"- hint: {hint}")
-    lines += classes_section(report) + model_file_lines(report)
+    lines += classes_section(report) + model_file_lines(report) + export_lines(report)
     lines += _pipeline_section(report.get("input_pipeline"))
     lines += system_section(report, text_plot)
     warnings = report.get("warnings") or []

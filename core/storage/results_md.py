@@ -126,3 +126,22 @@ def model_file_lines(report: dict[str, Any]) -> list[str]:
         f"- input: {spec.get('text') or '?'}",
         "- try it: cifar-tui --predict RUN_DIR IMAGE...",
     ]
+
+
+def export_lines(report: dict[str, Any]) -> list[str]:
+    """The models the run exported for use without cifar-tui (``[export] formats``)."""
+    exports = [e for e in report.get("exports") or [] if isinstance(e, dict) and e.get("path")]
+    if not exports:
+        return []
+    lines = ["", "## Exports", ""]
+    for entry in exports:
+        size = entry.get("bytes")
+        mb = f", {size / 1e6:.1f} MB" if isinstance(size, (int, float)) else ""
+        needs = entry.get("needs") or "?"
+        lines.append(f"- {entry['path']} ({entry.get('format', '?')}{mb}): needs {needs}")
+    lines += [
+        f"- input: {exports[0].get('input') or '?'}",
+        f"- output: {exports[0].get('output') or '?'}",
+        "- try it: cifar-tui --predict RUN_DIR/export/model.onnx IMAGE...",
+    ]
+    return lines

@@ -6,8 +6,11 @@ per-class accuracies, the confusion matrix and the most confident mistakes all c
 The pass's time and the numpy work after it are measured and sent in the ``Evaluated`` event.
 
 The final model is saved through the recorder (it owns the run's files) as ``model.keras``. It is
-the network alone: its weights, no optimizer state (the resume checkpoint keeps that), compiled
-with the run's loss and metric so ``load_model(...).evaluate`` works. A model that cannot be
+the network alone: its weights, uncompiled. A model saved compiled carries an optimizer, and
+one never built makes ``load_model`` warn that its variables do not match the built one's,
+while a built one would triple the file (the resume checkpoint keeps the optimizer's state).
+``compile`` it to ``evaluate``. The profile's ``[export] formats`` follow it
+(``save_exports``). A model that cannot be
 saved is a warning, never a failed run: training is over and its figures are recorded.
 """
 
@@ -16,7 +19,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from core.config import Profile
 from core.evaluation import evaluate
 from core.events import Evaluated, Status
 from core.storage import rundir
@@ -56,9 +58,7 @@ def save_final_model(run: Any, model: Any) -> None:
 
     run.emit(Status("saving the model"))
     try:
-        run.recorder.save_model(
-            lambda path: _save(model, run.profile, path), input_spec(run.profile)
-        )
+        run.recorder.save_model(lambda path: _save(model, path), input_spec(run.profile))
     except rundir.DiskFull:
         raise
     except Exception as exc:  # a layer Keras cannot serialize: the run's results still stand
@@ -66,12 +66,29 @@ def save_final_model(run: Any, model: Any) -> None:
         run.warn("model_not_saved", f"model.keras could not be saved: {why}")
 
 
-def _save(model: Any, profile: Profile, path: Any) -> None:
+def save_exports(run: Any) -> None:
+    """The profile's ``[export] formats`` (core/export.py), from the model.keras just saved;
+    one that cannot be written is a warning, as an unsaved model is."""
+    from core.storage.model_file import MODEL_FILE
+
+    formats = run.profile.export.formats
+    if not formats or not (run.run_dir / MODEL_FILE).is_file():
+        return
+    run.emit(Status("exporting the model: " + ", ".join(formats)))
+    try:
+        failed = run.recorder.save_exports(formats)
+    except rundir.DiskFull:
+        raise
+    except Exception as exc:  # the run's results still stand
+        failed = [(", ".join(formats), f"{type(exc).__name__}: {exc}")]
+    for fmt, why in failed:  # a missing exporter package, say
+        run.warn("export_failed", f"{fmt} not exported: {why}")
+
+
+def _save(model: Any, path: Any) -> None:
     """Save the network as a plain functional model (a JAX scan model's subclass is not needed to
-    predict and would need registering), compiled without optimizer state."""
+    predict and would need registering), uncompiled: no optimizer for load_model to warn about."""
     import keras
 
     plain = keras.Model(model.inputs, model.outputs, name=model.name)
-    optimizer = {"adam": "adam", "sgd": "sgd"}.get(profile.train.optimizer, "adam")
-    plain.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     plain.save(path)

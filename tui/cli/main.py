@@ -16,6 +16,7 @@ import os
 import sys
 from pathlib import Path
 
+from core.config import EXPORT_FORMATS
 from core.errors import EXIT_OK, CifarTuiError
 
 EPILOG = """\
@@ -30,6 +31,7 @@ examples:
   cifar-tui --watch runs/20261126-101500-alexnet   follow it live from any terminal
   cifar-tui --stop runs/20261126-101500-alexnet    stop it after its current batch, saved
   cifar-tui --predict runs/20261126-101500-alexnet cat.png photos/   its model's top 3 classes
+  cifar-tui --export runs/20261126-101500-alexnet --format onnx   a model to use without cifar-tui
 """
 
 #: A sweep file names its own hyperparameter profile; said before anything is read or written.
@@ -66,9 +68,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--predict",
         metavar=("RUN_DIR", "IMAGE"),
         nargs="+",
-        help="a saved run's model on image files or folders: the top 3 classes of each",
+        help="a saved run's model (or an exported .onnx file) on image files or folders: "
+        "the top 3 classes of each",
     )
     mode.add_argument("--watch", metavar="RUN_DIR", help="follow a run live from its files")
+    mode.add_argument(
+        "--export",
+        metavar="RUN_DIR",
+        help="a run's inference model for use without cifar-tui (RUN_DIR/export/ by default)",
+    )
     mode.add_argument(
         "--stop", metavar="RUN_DIR", help="stop a live run (or sweep) after its current batch"
     )
@@ -99,6 +107,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--plain",
         action="store_true",
         help="one plain line per epoch (automatic when piped or NO_COLOR is set)",
+    )
+    p.add_argument(
+        "--format",
+        choices=EXPORT_FORMATS,
+        help="--export: onnx (ONNX Runtime), saved_model (TensorFlow) or keras (default onnx)",
+    )
+    p.add_argument("--output", metavar="PATH", help="--export: where to write it")
+    p.add_argument(
+        "--probabilities",
+        metavar="FILE",
+        help="--predict: also write every image's class probabilities as CSV",
     )
     p.add_argument("--markdown", metavar="FILE", help="--compare: also write a Markdown table")
     p.add_argument("--csv", metavar="FILE", help="--compare: also write a CSV table")
@@ -159,6 +178,10 @@ def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
         parser.error("--parallel takes a number of runs at once, 1 or more")
     if args.slurm and (not args.sweep or args.parallel is not None):
         parser.error("--slurm goes with --sweep (and not with --parallel: Slurm places the runs)")
+    if (args.format or args.output) and not args.export:
+        parser.error("--format and --output go with --export")
+    if args.probabilities and not args.predict:
+        parser.error("--probabilities goes with --predict")
     if args.predict is not None and len(args.predict) < 2:
         parser.error("--predict takes a run directory and at least one image file or folder")
     given = [flag for flag, _, _ in SLURM_FLAGS if getattr(args, _dest(flag)) is not None]
@@ -211,6 +234,10 @@ def _mode(args: argparse.Namespace, raw: list[str]) -> int:
         from tui.cli.predict import predict
 
         return predict(args)
+    if args.export:
+        from tui.cli.export import export
+
+        return export(args)
     if args.compare:
         from tui.cli.compare import compare
 
