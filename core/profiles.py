@@ -21,6 +21,7 @@ from typing import Any
 from core.config import (
     DEFAULT_INPUT_SIZE,
     HPARAM_TABLES,
+    MAX_TEXT,
     TABLES,
     TOP_LEVEL_KEYS,
     AugmentConfig,
@@ -34,12 +35,17 @@ from core.config import (
     min_input_size,
 )
 from core.errors import ProfileError
+from core.safe_files import NotRegular, read_regular
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
+#: A profile is a few hundred bytes: more than this is not one (/dev/zero, a log file).
+MAX_PROFILE_BYTES = 1024 * 1024
+TOO_DEEP = "values nest too deeply (arrays or tables thousands deep)"
+SHOWN = 60  # characters of a bad value quoted in an error line
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 SET_SOURCE = "--set"
 
@@ -87,7 +93,9 @@ def read_toml(path: str | os.PathLike[str]) -> Layer:
     if p.is_dir():
         raise ProfileError(label, "is a directory, not a TOML file")
     try:
-        data = p.read_bytes()
+        data = read_regular(p, MAX_PROFILE_BYTES, "a TOML profile")
+    except NotRegular as exc:
+        raise ProfileError(label, str(exc)) from None
     except OSError as exc:
         raise ProfileError(label, f"cannot be read: {exc.strerror}") from None
     try:
@@ -100,6 +108,8 @@ def read_toml(path: str | os.PathLike[str]) -> Layer:
         raise ProfileError(label, "is not a text file (a UTF-8 TOML profile was expected)")
     try:
         raw = tomllib.loads(text)
+    except RecursionError:  # [[[[...]]]] thousands deep: no profile nests like that
+        raise ProfileError(label, f"invalid TOML: {TOO_DEEP}") from None
     except tomllib.TOMLDecodeError as exc:
         line = getattr(exc, "lineno", None)
         if line is None:
@@ -121,6 +131,8 @@ def parse_override(item: str) -> tuple[str, Any]:
     text = text.strip()
     try:
         value = tomllib.loads(f"v = {text}")["v"]
+    except RecursionError:
+        raise ProfileError(SET_SOURCE, f"{key}: {TOO_DEEP}", key=key) from None
     except tomllib.TOMLDecodeError:
         value = text
     return key, value
@@ -157,8 +169,12 @@ def check_layer(layer: Layer, allowed_tables: tuple[str, ...]) -> dict[str, Any]
     top_tables = sorted({t.split(".")[0] for t in allowed_tables})
     for key, value in layer.raw.items():
         if key in TOP_LEVEL_KEYS:
-            if not isinstance(value, str):
-                raise _error(layer, key, f"must be a string, got {_show(value)}")
+            if not isinstance(value, str) or len(value) > MAX_TEXT:
+                raise _error(
+                    layer,
+                    key,
+                    f"must be a string of at most {MAX_TEXT} characters, got {_show(value)}",
+                )
             flat[key] = value
         elif key in top_tables:
             _check_table(layer, key, value, allowed_tables, flat)
@@ -216,13 +232,31 @@ def _check_table(
 
 
 def _show(value: Any) -> str:
+    """A value as an error line quotes it: one line, at most SHOWN characters."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, str):
-        return f'"{value}"'
     if isinstance(value, dict):
         return "a table"
-    return repr(value)
+    if isinstance(value, list):
+        return f"a list of {len(value)}" if _depth(value) > 3 else _cut(repr(value))
+    if isinstance(value, str):
+        return (
+            f'"{_cut(value)}"' if len(value) <= SHOWN else f'"{_cut(value)}" ({len(value)} chars)'
+        )
+    return _cut(repr(value))
+
+
+def _cut(text: str) -> str:
+    text = text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
+    return text if len(text) <= SHOWN else text[: SHOWN - 3] + "..."
+
+
+def _depth(value: Any) -> int:
+    """How deep lists nest, counted without recursion (a hostile value may nest deeply)."""
+    depth = 0
+    while isinstance(value, list) and value:
+        depth, value = depth + 1, value[0]
+    return depth + isinstance(value, list)
 
 
 def load_profile(
@@ -300,7 +334,7 @@ def _check_name(merged: _Merged) -> str:
             'missing key "name" (a short run name, e.g. "alexnet")',
             key="name",
         )
-    if not NAME_RE.match(name):
+    if not NAME_RE.fullmatch(name):  # match() would let "name\n" through ($ before a newline)
         raise merged.error(
             "name",
             "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter "

@@ -16,6 +16,7 @@ up in every file. ``report.json`` is written as soon as the directory exists. A 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import time
@@ -71,6 +72,7 @@ class RunRecorder(EventConsumer):
         self._rewrite = False
         self._log: rundir.EventLog | None = None
         self._progress_written = -PROGRESS_FILE_INTERVAL  # monotonic time of progress.json
+        rundir.refuse_links(run_dir)  # nothing written may follow a link out of the run
         self._lock = rundir.RunLock(run_dir)
         self._lock.acquire()  # raises if another process trains this run
 
@@ -178,12 +180,10 @@ class RunRecorder(EventConsumer):
             return
         self._progress_written = now
         text = json.dumps(event.to_dict(), default=rundir._json_default)
-        tmp = self.run_dir / ".progress.json.tmp"
-        try:
-            tmp.write_text(text, encoding="utf-8")
-            tmp.replace(self.run_dir / "progress.json")
-        except OSError:
-            pass  # a view only: a full disk fails the next checkpoint, with a clear error
+        # A fresh temporary file (mkstemp): a link planted at a fixed name is not followed. A
+        # view only: a full disk fails the next checkpoint, with a clear error.
+        with contextlib.suppress(OSError):
+            rundir.atomic_write(self.run_dir / "progress.json", text, sync=False)
 
     def on_run_opened(self, event: RunOpened) -> None:
         if event.environment:

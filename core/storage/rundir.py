@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import EXIT_FAILED, RunDirError
+from core.safe_files import NotRegular, links_among, open_nofollow
 from core.status import RunStatus
 from core.storage.repair import check_report, check_rows
 
@@ -74,7 +75,7 @@ def disk_guard(what: str, where: Path) -> Iterator[None]:
         raise DiskFull(message) from None
 
 
-def atomic_write(path: Path, text: str | bytes) -> None:
+def atomic_write(path: Path, text: str | bytes, sync: bool = True) -> None:
     """Replace ``path`` in one step: readers see the old file or the new one, never half."""
     data = text.encode() if isinstance(text, str) else text
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -83,7 +84,8 @@ def atomic_write(path: Path, text: str | bytes) -> None:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            if sync:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -153,7 +155,11 @@ class RunLock:
     def acquire(self) -> None:
         import fcntl
 
-        self._fh = open(self.path, "a+")  # noqa: SIM115 - held open for the run's lifetime
+        try:  # never through a link, never blocked on a FIFO put where the lock should be
+            fd = open_nofollow(self.path, os.O_RDWR | os.O_CREAT)
+        except NotRegular as exc:
+            raise RunDirError(str(exc)) from None
+        self._fh = os.fdopen(fd, "a+")  # held open for the run's lifetime
         try:
             fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -176,9 +182,11 @@ def is_live(run_dir: Path) -> bool:
     import fcntl
 
     lock = run_dir / ".lock"
-    if not lock.exists():
+    try:  # a link or a FIFO is no run's lock: no process trains through it (and no hang)
+        fd = open_nofollow(lock, os.O_RDONLY)
+    except OSError:
         return False
-    with open(lock) as fh:
+    with os.fdopen(fd) as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except OSError:
@@ -211,7 +219,7 @@ class EventLog:
     own and every line but that one still reads."""
 
     def __init__(self, path: Path):
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        self._fd = open_appending(path)
         self._torn = ends_torn(path)
 
     def append(self, record: dict[str, Any]) -> None:
@@ -264,10 +272,20 @@ def append_history(path: Path, row: dict[str, Any]) -> None:
         writer.writeheader()
     writer.writerow(row)
     text = ("\n" if not new and ends_torn(path) else "") + buf.getvalue()
-    with open(path, "a", newline="", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
+    fd = open_appending(path)
+    try:
+        _write_all(fd, text.encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def open_appending(path: Path) -> int:
+    """An append-only file of the run, never through a link (its target would be appended to)."""
+    try:
+        return open_nofollow(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    except NotRegular as exc:
+        raise RunDirError(str(exc)) from None
 
 
 @dataclass
@@ -388,6 +406,33 @@ class RunRecord:
 RUN_FILES = ("report.json", "history.csv", "profile.toml", "events.jsonl", ".lock")
 #: The code of the warning ``load_run`` adds to a damaged run's report (never written).
 DAMAGED = "damaged"
+
+
+#: Every name a run writes under its directory: none of them may be a link (a write through it
+#: would land outside the run directory), checked before a run directory is opened.
+OWN_NAMES = (
+    *RUN_FILES,
+    "report.md",
+    "progress.json",
+    "model_summary.txt",
+    "model.keras",
+    "output.log",
+    "checkpoint",
+    "tensorboard",
+    "checkpoint/state.json",
+)
+
+
+def refuse_links(run_dir: Path) -> None:
+    """RunDirError naming the first of the run's own files that is a link (or a FIFO, a
+    device): a shared runs directory may hold anything, and a write must not follow it."""
+    found = links_among(Path(run_dir), OWN_NAMES)
+    checkpoint = Path(run_dir) / "checkpoint"
+    if not found and checkpoint.is_dir() and not checkpoint.is_symlink():
+        names = tuple(p.name for p in checkpoint.iterdir() if p.name.endswith(".h5"))
+        found = links_among(checkpoint, names)
+    if found:
+        raise RunDirError(found[0])
 
 
 def looks_like_run(path: Path) -> bool:
