@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from core.config import Profile
-from core.data import Dataset, load_dataset
+from core.data import Dataset, batch_problem, load_dataset
 from core.errors import CifarTuiError, DataError, RunDirError
 from core.events import (
     Event,
@@ -192,6 +192,10 @@ class Run:
         rundir.check_writable(self.runs_dir, _estimated_checkpoint_bytes(self.profile))
         self.emit(Status(f"loading data ({self.profile.data.source})"))
         data = load_dataset(self.profile.data)
+        # An archive's size is known only now: the same refusal --check gives a folder.
+        few = batch_problem(data.description, self.profile.train.batch_size, len(data.x_train))
+        if few:
+            raise DataError(few)
         self._check_same_data(data.description)
         self.emit(Status("importing Keras"))
         keras, self._env = _import_keras()
