@@ -460,10 +460,13 @@ class Run:
         self._add_xprof()
         test_loss = test_acc = None
         if status == RunStatus.COMPLETED and model is not None:
-            from core.training.evaluate import evaluate_test_set, save_final_model
+            from core.training.evaluate import TestPassStopped, evaluate_test_set, save_final_model
 
-            test_loss, test_acc = evaluate_test_set(self, model, test_ds, data)
-            save_final_model(self, model)
+            try:
+                test_loss, test_acc = evaluate_test_set(self, model, test_ds, data)
+                save_final_model(self, model)
+            except TestPassStopped:  # every epoch is saved; --resume runs the test pass again
+                status, message = self._stopped_outcome()
         assert self.recorder is not None
         total = round(time.time() - started + self.recorder.earlier_seconds, 3)
         self.status = status
