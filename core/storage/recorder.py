@@ -313,7 +313,11 @@ class RunRecorder(EventConsumer):
     def _log_missing_epochs(self) -> None:
         assert self._log is not None
         events = rundir.read_events(self.run_dir / "events.jsonl")
-        logged = {e.get("epoch") for e in events if e["type"] == "epoch_ended"}
+        logged = {
+            e.get("epoch")
+            for e in events
+            if e["type"] == "epoch_ended" and isinstance(e.get("epoch"), int)  # not hand-edited
+        }
         for row in self.epochs:
             if row["epoch"] not in logged:
                 with rundir.disk_guard("the event log", self.run_dir):

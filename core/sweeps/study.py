@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.errors import RunDirError
 from core.events import EpochEnded, Event, RunOpened
 from core.format import duration
 from core.status import FINISHED, PRUNER, RunStatus
@@ -101,14 +102,24 @@ def max_epochs(search: Search) -> int:
 def open_study(search: Search, folder: Path, name: str) -> Any:
     """Create the study in ``folder``, or load the one earlier sessions made."""
     optuna = optuna_module()
-    return optuna.create_study(
-        study_name=name,
-        storage=storage(folder),
-        direction=search.direction,
-        sampler=make_sampler(search, 0),
-        pruner=make_pruner(search),
-        load_if_exists=True,
-    )
+    try:
+        return optuna.create_study(
+            study_name=name,
+            storage=storage(folder),
+            direction=search.direction,
+            sampler=make_sampler(search, 0),
+            pruner=make_pruner(search),
+            load_if_exists=True,
+        )
+    except (ValueError, KeyError, TypeError, AssertionError, AttributeError) as exc:
+        # Optuna replays the journal line by line, unchecked: a line not JSON (ValueError), or
+        # of the wrong shape (KeyError, TypeError, its own "Should not reach" assertion).
+        lines = str(exc).strip().splitlines()
+        what = f"{exc.__class__.__name__}: {lines[0][:80]}" if lines else exc.__class__.__name__
+        raise RunDirError(
+            f"{folder / JOURNAL} is damaged and cannot be replayed ({what}); move it aside to "
+            "start the study afresh"
+        ) from None
 
 
 def objective_value(epochs: list[dict[str, Any]], objective: str) -> float | None:

@@ -145,12 +145,16 @@ class SweepDir:
         previous: dict[str, Any] = {}
         with contextlib.suppress(OSError, ValueError):
             previous = json.loads((self.path / SWEEP_FILE).read_text(encoding="utf-8"))
+        if not isinstance(previous, dict):  # hand-edited: a list, a number
+            previous = {}
         old_runs = previous.get("runs") if isinstance(previous.get("runs"), list) else []
         for entry, old in zip(self.entries, old_runs, strict=False):
             if not isinstance(old, dict) or old.get("label") != entry.label:
                 continue
-            entry.started = old.get("started")
-            if old.get("run_dir"):
+            started = old.get("started")
+            valid = isinstance(started, (int, float)) and not isinstance(started, bool)
+            entry.started = started if valid else None
+            if isinstance(old.get("run_dir"), str) and old["run_dir"]:
                 entry.run_dir = _locate(Path(old["run_dir"]), self.runs_dir)
         for entry in self.entries:
             self.refresh(entry)
@@ -358,10 +362,13 @@ def sweep_run_dirs(path: Path) -> list[Path]:
         data = json.loads((path / SWEEP_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise RunDirError(f"{path / SWEEP_FILE} cannot be read: {exc}") from None
+    runs = data.get("runs") if isinstance(data, dict) else None
+    if not isinstance(runs, list):
+        raise RunDirError(f"{path / SWEEP_FILE} holds no list of runs: not a sweep's file")
     runs_dir = path.resolve().parent.parent
     found = []
-    for run in data.get("runs") or []:
-        if isinstance(run, dict) and run.get("run_dir"):
+    for run in runs:
+        if isinstance(run, dict) and isinstance(run.get("run_dir"), str) and run["run_dir"]:
             run_dir = _locate(Path(run["run_dir"]), runs_dir)
             if run_dir.is_dir():
                 found.append(run_dir)

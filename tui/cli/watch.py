@@ -59,7 +59,12 @@ def current_run(path: Path) -> Path:
         runs = json.loads((path / "sweep.json").read_text()).get("runs") or []
     except (OSError, ValueError, AttributeError):
         return path
-    started = [Path(r["run_dir"]) for r in runs if isinstance(r, dict) and r.get("run_dir")]
+    runs = runs if isinstance(runs, list) else []  # a hand-edited sweep.json: checked by type
+    started = [
+        Path(r["run_dir"])
+        for r in runs
+        if isinstance(r, dict) and isinstance(r.get("run_dir"), str) and r["run_dir"]
+    ]
     live = [run for run in started if is_live(run)]
     chosen = (live or started or [None])[-1]
     if chosen is None:
