@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shlex
 import shutil
 import time
 from collections.abc import Callable
@@ -128,7 +129,7 @@ class RunRecorder(EventConsumer):
         self.report, self.epochs = record.report, list(record.epochs)
         self.report.setdefault("schema", rundir.SCHEMA)
         if not self.report["command"]:
-            self.report["command"] = f"cifar-tui --run {self.run_dir / 'profile.toml'}"
+            self.report["command"] = run_command(self.run_dir)
         warnings = [w for w in self.report["warnings"] if w.get("code") != rundir.DAMAGED]
         if record.problems:
             message = (
@@ -340,7 +341,7 @@ def _new_report(profile: Profile, command: str | None, run_dir: Path) -> dict[st
         "schema": rundir.SCHEMA,
         "status": RunStatus.RUNNING,
         "profile": profile.to_dict(),
-        "command": command or f"cifar-tui --run {run_dir / 'profile.toml'}",
+        "command": command or run_command(run_dir),
         "environment": {},
         "model": {},
         "epochs": [],
@@ -352,3 +353,9 @@ def _new_report(profile: Profile, command: str | None, run_dir: Path) -> dict[st
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "data": None,
     }
+
+
+def run_command(run_dir: Path) -> str:
+    """The command that repeats the run, for report.md's Repeat: quoted for a shell to paste
+    (a runs directory may have a space, a quote or a ``$`` in its path)."""
+    return "cifar-tui --run " + shlex.quote(str(run_dir / "profile.toml"))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shlex
 import statistics
 import time
 from collections.abc import Callable
@@ -342,7 +343,7 @@ class SweepDir:
             "",
             self.summary_table().to_markdown(),
             "s/epoch is the median epoch after the first (which compiles the model). "
-            f"Compare runs: `cifar-tui --compare {self.path}`.",
+            f"Compare runs: `cifar-tui --compare {shlex.quote(str(self.path))}`.",
         ]
         atomic_write(self.path / "summary.md", "\n".join(lines) + "\n")
         atomic_write(self.path / "summary.csv", self.summary_table().to_csv())

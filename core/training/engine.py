@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
+import shlex
 import sys
 import threading
 import time
@@ -435,7 +436,7 @@ class Run:
             rate = self.profile.train.learning_rate
             message = (
                 f"{exc}. Try a lower train.learning_rate (now {rate:g}): cifar-tui --resume "
-                f"{self.run_dir} --set train.learning_rate={rate / 10:g}"
+                f"{shlex.quote(str(self.run_dir))} --set train.learning_rate={rate / 10:g}"
             )
             outcome = RunStatus.DIVERGED, message
         else:  # a stop that came after the last batch: the epochs all finished, no test
@@ -599,6 +600,7 @@ def _check_new_learning_rate(run_dir: Path, record: rundir.RunRecord, profile: P
     rate = profile.train.learning_rate
     raise RunDirError(
         f"{run_dir} diverged{why}; resumed at the same learning rate it would diverge again. "
-        f"Give it a lower one: cifar-tui --resume {run_dir} --set train.learning_rate="
+        f"Give it a lower one: cifar-tui --resume {shlex.quote(str(run_dir))} "
+        "--set train.learning_rate="
         f"{rate / 10:g} (now {rate:g})"
     )
