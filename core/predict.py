@@ -58,7 +58,9 @@ def load_run_model(run_dir: Path | str) -> RunModel:
 
         register_layers()
         try:
-            model = keras.saving.load_model(path, compile=False)
+            # safe_mode: a model file naming code (a Lambda's bytecode, a function of any
+            # module) is refused, never run; a shared runs directory may hold any file.
+            model = keras.saving.load_model(path, compile=False, safe_mode=True)
         except Exception as exc:
             raise RunDirError(f"{path} cannot be loaded: {_first_line(exc)}") from None
         if spec is None and profile is not None:
