@@ -26,7 +26,7 @@ from typing import Any
 
 from core.config import Profile
 from core.data import Dataset, batch_problem, load_dataset
-from core.errors import CifarTuiError, DataError, RunDirError
+from core.errors import EXIT_STOPPED, CifarTuiError, DataError, RunDirError
 from core.events import (
     Event,
     ModelBuilt,
@@ -198,14 +198,30 @@ class Run:
         if few:
             raise DataError(few)
         self._check_same_data(data.description)
+        self._stopped_before_start("loading data")
         self.emit(Status("importing Keras"))
         keras, self._env = _import_keras()
+        self._stopped_before_start("importing Keras")
         from core.training.distribute import place_run
 
         # Refuses (before anything is written) what the devices cannot split; notes them in env.
         self._placement = place_run(keras, self.profile, data, self._env, self.resume_dir)
         self._open(data.description)
         return keras, data
+
+    def _stopped_before_start(self, stage: str) -> None:
+        """A stop asked while data loaded or Keras imported (SIGTERM in the first seconds) is
+        honoured before anything is written: exit 143 for SIGTERM, 130 for Ctrl+C."""
+        if not self.stop_requested:
+            return
+        from core.storage.control import EXIT_FOR_STOPPER
+
+        error = RunDirError(
+            f"{self._stopped_message()} while {stage}, before the run directory was opened; "
+            "nothing was written"
+        )
+        error.exit_code = EXIT_FOR_STOPPER.get(self.stopped_by, EXIT_STOPPED)
+        raise error
 
     def _check_same_data(self, description: str) -> None:
         """A resumed run must train on the data it started with: the saved profile may say
