@@ -41,9 +41,13 @@ def decode(source: bytes | Path) -> np.ndarray:
             rgb = to_rgb(upright if upright is not None else im)
     except ImageProblem:
         raise
+    except Image.DecompressionBombError:  # Pillow's own limit, met while reading the header
+        raise ImageProblem(
+            f"larger than any photo this reads (at most {MAX_IMAGE_PIXELS:,} pixels)"
+        ) from None
     except UnidentifiedImageError:
         raise ImageProblem("not an image this program can read") from None
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+    except (OSError, ValueError, SyntaxError) as exc:
         raise ImageProblem(f"cannot decode: {first_line(exc)}") from None
     if rgb.size != SIZE:
         rgb = rgb.resize(SIZE, Image.BILINEAR)

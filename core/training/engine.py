@@ -112,6 +112,7 @@ class Run:
         run_dir = Path(run_dir)
         if not run_dir.is_dir():
             raise RunDirError(f"{run_dir}: no such run directory")
+        rundir.refuse_links(run_dir)  # before anything is read or loaded: one line, at once
         if rundir.is_live(run_dir):
             raise RunDirError(f"{run_dir} is still running in another process")
         if not (run_dir / "profile.toml").exists():
