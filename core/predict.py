@@ -145,8 +145,10 @@ def _status(run_dir: Path) -> str:
 
 
 def _report(run_dir: Path) -> dict[str, Any]:
+    from core.storage.rundir import read_text as rundir_read_text
+
     try:
-        report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
+        report = json.loads(rundir_read_text(run_dir / "report.json"))
     except (OSError, ValueError):
         return {}
     return report if isinstance(report, dict) else {}

@@ -681,6 +681,59 @@ def test_a_fifo_as_the_lock_reads_as_not_live_and_is_refused_as_a_lock(tmp_path:
         RunLock(run_dir).acquire()
 
 
+def within(seconds: float, work) -> object:
+    """``work()``'s result, failing (not hanging) when it blocks longer than ``seconds``."""
+    import threading
+
+    box: dict[str, object] = {}
+    thread = threading.Thread(target=lambda: box.update(result=work()), daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"{work} blocked (a FIFO opened for a blocking read?)"
+    return box.get("result")
+
+
+PLANTED_FIFOS = [
+    pytest.param("report.json", "report.json cannot be read", id="reader-report-json-is-a-fifo"),
+    pytest.param("history.csv", "history.csv has", id="reader-history-csv-is-a-fifo"),
+    pytest.param("events.jsonl", None, id="reader-events-jsonl-is-a-fifo"),
+    pytest.param("progress.json", None, id="reader-progress-json-is-a-fifo"),
+    pytest.param("checkpoint/state.json", "state.json cannot be read", id="reader-state-is-a-fifo"),
+]
+
+
+@pytest.mark.parametrize(("name", "damage"), PLANTED_FIFOS)
+def test_a_fifo_planted_in_a_run_directory_never_hangs_a_reader(
+    tmp_path: Path, name: str, damage: str | None
+) -> None:
+    from core.storage.follow import RunFollower
+    from core.storage.rundir import list_runs
+
+    run_dir = made_run(tmp_path / "runs")
+    path = run_dir / name
+    path.parent.mkdir(exist_ok=True)
+    path.unlink(missing_ok=True)
+    os.mkfifo(path)
+    record = within(30, lambda: load_run(run_dir))
+    if damage:
+        assert any(damage in p for p in record.problems), record.problems
+    assert within(30, lambda: list_runs(run_dir.parent))
+    within(30, lambda: RunFollower(run_dir).poll())
+    with pytest.raises(RunDirError, match=r"FIFO|is a link|not a file a run writes"):
+        RunRecorder.reopen(run_dir)  # and a resume refuses it as one of the run's own files
+
+
+def test_a_child_processs_log_is_never_appended_through_a_link(tmp_path: Path) -> None:
+    from core.storage.rundir import open_log
+
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep me\n")
+    os.symlink(outside, tmp_path / "output.log")
+    with pytest.raises(RunDirError, match="is a link"):
+        open_log(tmp_path / "output.log")
+    assert outside.read_text() == "keep me\n"
+
+
 # -- --stop signals only a cifar-tui process -------------------------------------------------------
 
 #: Another program that holds a flock on a directory's .lock (its command line names no
@@ -1029,7 +1082,7 @@ def test_a_model_file_that_names_code_is_refused_and_the_code_never_runs(tmp_pat
     keras.Model(inputs, evil(inputs)).save(run_dir / "model.keras")
     assert marker.exists()  # building it ran the code once: remove that proof
     marker.unlink()
-    with pytest.raises(RunDirError, match="cannot be loaded.*Lambda"):  # safe mode's refusal
+    with pytest.raises(RunDirError, match=r"cannot be loaded.*Lambda"):  # safe mode's refusal
         load_run_model(run_dir)
     assert not marker.exists()
 

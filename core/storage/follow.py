@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import stat
 import threading
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from core.errors import EXIT_FAILED
 from core.events import BatchProgress, EpochEnded, Event, RunFinished, RunOpened, RunStarted
 from core.events import from_dict as event_from_dict
 from core.storage.control import exit_code_for
-from core.storage.rundir import is_live
+from core.storage.rundir import is_live, read_text
 
 EVENTS_FILE = "events.jsonl"
 PROGRESS_FILE = "progress.json"
@@ -55,12 +57,15 @@ class RunFollower:
 
     def _read_events(self) -> list[Event]:
         """Whole lines appended since the last read; a torn last line waits for its end."""
-        try:
-            with open(self.run_dir / EVENTS_FILE, "rb") as fh:
-                fh.seek(self._offset)
-                data = fh.read()
+        try:  # non-blocking, a regular file only: a FIFO planted there must not hang a watcher
+            fd = os.open(self.run_dir / EVENTS_FILE, os.O_RDONLY | os.O_NONBLOCK)
         except OSError:
             return []
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return []
+            fh.seek(self._offset)
+            data = fh.read()
         end = data.rfind(b"\n") + 1
         self._offset += end
         events = []
@@ -85,7 +90,7 @@ class RunFollower:
         """progress.json when it changed since the last poll."""
         data: Any = None
         with contextlib.suppress(OSError, ValueError):
-            data = json.loads((self.run_dir / PROGRESS_FILE).read_text(encoding="utf-8"))
+            data = json.loads(read_text(self.run_dir / PROGRESS_FILE, 1 << 20))
         if not isinstance(data, dict) or data == self._progress:
             return None
         self._progress = data

@@ -18,6 +18,7 @@ import json
 import math
 import os
 import shutil
+import stat
 import statistics
 import tempfile
 import time
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import EXIT_FAILED, RunDirError
-from core.safe_files import NotRegular, links_among, open_nofollow
+from core.safe_files import NotRegular, links_among, open_nofollow, read_regular
 from core.status import RunStatus
 from core.storage.repair import check_report, check_rows
 
@@ -198,13 +199,16 @@ def is_live(run_dir: Path) -> bool:
 def ends_torn(path: Path) -> bool:
     """Whether ``path`` holds text whose last line was cut short (a kill, a full disk)."""
     try:
-        with open(path, "rb") as fh:
-            if fh.seek(0, os.SEEK_END) == 0:
-                return False
-            fh.seek(-1, os.SEEK_END)
-            return fh.read(1) != b"\n"
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError:
         return False
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO: nothing to read, never wait
+            return False
+        if fh.seek(0, os.SEEK_END) == 0:
+            return False
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1) != b"\n"
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -239,7 +243,7 @@ def read_events(path: Path) -> list[dict[str, Any]]:
     """``events.jsonl``'s records, skipping a line cut short or otherwise unreadable."""
     records = []
     with contextlib.suppress(OSError):
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        for line in read_text(path).splitlines():
             with contextlib.suppress(ValueError):
                 record = json.loads(line)
                 if isinstance(record, dict) and isinstance(record.get("type"), str):
@@ -280,6 +284,24 @@ def append_history(path: Path, row: dict[str, Any]) -> None:
         os.close(fd)
 
 
+def open_log(path: Path) -> Any:
+    """A log a child process writes (``output.log``), appended to in binary, never through a
+    link: RunDirError naming it otherwise."""
+    return os.fdopen(open_appending(path), "ab")
+
+
+#: Most a file of a run read back may hold: a damaged or planted file beyond it reads as
+#: damaged instead of filling memory (a run of 100,000 epochs writes some 50 MB of events).
+MAX_READ_BYTES = 512 * 1024 * 1024
+
+
+def read_text(path: Path, limit: int = MAX_READ_BYTES) -> str:
+    """A run's file as text, the way every reader takes it: a regular file only (a FIFO planted
+    in a shared runs directory is refused at once, never waited on), at most ``limit`` bytes.
+    OSError (FileNotFoundError for a missing one) as ``Path.read_text`` raises it."""
+    return read_regular(path, limit, "a file a run writes").decode("utf-8", errors="replace")
+
+
 def open_appending(path: Path) -> int:
     """An append-only file of the run, never through a link (its target would be appended to)."""
     try:
@@ -300,9 +322,11 @@ def scan_history(path: Path) -> History:
     """Finished epochs from ``history.csv``. A line cut short (killed mid-write), a row that is
     not numbers, or an epoch out of order is garbage: left out and counted."""
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        text = read_text(path)
     except FileNotFoundError:
         return History([])
+    except OSError:  # a FIFO, a device, unreadable: no rows (load_run says why elsewhere)
+        return History([], 1)
     complete = text if text.endswith("\n") else text[: text.rfind("\n") + 1]
     parsed, bad = [], int(len(complete) < len(text))
     for raw in csv.DictReader(io.StringIO(complete)):
@@ -471,11 +495,13 @@ def load_run(run_dir: Path) -> RunRecord:
 def _read_report(path: Path) -> tuple[dict[str, Any], list[str]]:
     """report.json checked field by field (core/storage/repair.py), and what was wrong."""
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = json.loads(read_text(path))
     except FileNotFoundError:
         return check_report({})[0], ["no report.json (killed before it was written?)"]
     except OSError as exc:
         return check_report({})[0], [f"report.json cannot be read: {exc.strerror or exc}"]
+    except RecursionError:  # [[[[...]]]] thousands deep
+        return check_report({})[0], ["report.json nests too deeply to be a report"]
     except ValueError as exc:  # not JSON, or not UTF-8
         return check_report({})[0], [f"report.json is not valid JSON ({exc})"]
     report, problems = check_report(raw)
@@ -505,9 +531,11 @@ def read_state(path: Path) -> dict[str, Any] | None:
     """A checkpoint's ``state.json`` (None when there is none); ValueError when it cannot be
     used: cut short, not JSON, or not naming an epoch, its weights file and its history row."""
     try:
-        state = json.loads(path.read_text(encoding="utf-8"))
+        state = json.loads(read_text(path))
     except FileNotFoundError:
         return None
+    except RecursionError:
+        raise ValueError(f"{path} nests too deeply to be a checkpoint's state") from None
     except OSError as exc:
         raise ValueError(f"{path} cannot be read: {exc.strerror or exc}") from None
     except ValueError:

@@ -37,7 +37,7 @@ from core.errors import RunDirError
 from core.events import EpochEnded, Event, RunOpened
 from core.format import duration
 from core.status import FINISHED, PRUNER, RunStatus
-from core.storage.rundir import RunRecord, load_run
+from core.storage.rundir import RunRecord, load_run, read_text
 from core.sweeps.loop import Listener, RunSource
 from core.sweeps.search import OBJECTIVES, Search
 from core.sweeps.sweepdir import SWEEP_FILE, SweepDir, SweepEntry
@@ -493,7 +493,7 @@ def report_at(folder: Path) -> StudyReport | None:
     """The report of a study's sweep directory from its files alone (``--compare``); None for
     a sweep that is not a study."""
     try:
-        data = json.loads((folder / SWEEP_FILE).read_text(encoding="utf-8"))
+        data = json.loads(read_text(folder / SWEEP_FILE))
     except (OSError, ValueError):
         return None
     search = data.get("search")

@@ -18,6 +18,7 @@ from pathlib import Path
 from core.errors import EXIT_FAILED, EXIT_OK
 from core.status import RunStatus
 from core.storage.control import request_stop, wait_stopped
+from core.storage.rundir import read_text
 
 DEFAULT_TIMEOUT = 300.0
 
@@ -50,6 +51,6 @@ def _next_step(directory: Path, status: str) -> str:
     if (directory / "sweep.json").exists():
         command = ""
         with contextlib.suppress(OSError, ValueError, AttributeError):
-            command = json.loads((directory / "sweep.json").read_text()).get("command") or ""
+            command = json.loads(read_text(directory / "sweep.json")).get("command") or ""
         return f"; resume it with the same command: {command or 'cifar-tui --sweep ...'}"
     return f"; resume it with: cifar-tui --resume {shlex.quote(str(directory))}"

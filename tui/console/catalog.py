@@ -234,10 +234,11 @@ def sweep_estimate(profiles: list[Profile], records: list[RunRecord]) -> str:
 def sweep_progress(directory: Path) -> str:
     """What a sweep directory's sweep.json last said: "stopped 1/3" (runs finished of all)."""
     from core.storage.rundir import is_live
+    from core.storage.rundir import read_text as rundir_read_text
     from core.sweeps.sweepdir import SWEEP_FILE
 
     try:
-        data = json.loads((directory / SWEEP_FILE).read_text(encoding="utf-8"))
+        data = json.loads(rundir_read_text(directory / SWEEP_FILE))
     except (OSError, ValueError):
         return "-"
     runs = [r for r in data.get("runs") or [] if isinstance(r, dict)]
