@@ -258,6 +258,48 @@ def test_a_hostile_set_is_one_short_line(item: str, words: str) -> None:
     assert words in text and "\n" not in text and len(text) < 400, text
 
 
+def _sweep(tmp_path: Path, head: str, grid: str = '"train.learning_rate" = [0.001, 0.002]') -> Path:
+    path = tmp_path / "s.toml"
+    path.write_text(f'{head}\nbase = "{SMOKE}"\n[grid]\n{grid}\n')
+    return path
+
+
+def _sweep_fifo(tmp_path: Path) -> Path:
+    path = tmp_path / "s.toml"
+    os.mkfifo(path)
+    return path
+
+
+SWEEP_CASES = [
+    pytest.param(_sweep_fifo, "is a FIFO", id="sweep-file-is-a-fifo"),
+    pytest.param(
+        lambda t: _sweep(t, 'name = "s\\n"'),
+        "must be 1-64 letters",
+        id="sweep-name-ends-in-newline",
+    ),
+    pytest.param(
+        lambda t: _sweep(t, 'name = "s"', '"train.optimizer" = ["' + "x" * 50_000 + '"]'),
+        "train.optimizer",
+        id="sweep-grid-value-of-50k-characters",
+    ),
+    pytest.param(
+        lambda t: _sweep(t, 'name = "s"', '"train.epochs" = ' + "[" * DEEP + "]" * DEEP),
+        "nest too deeply",
+        id="sweep-grid-thousands-deep",
+    ),
+]
+
+
+@pytest.mark.parametrize(("make", "words"), SWEEP_CASES)
+def test_a_hostile_sweep_file_is_one_short_line(tmp_path: Path, make, words: str) -> None:
+    from core.sweeps.spec import load_sweep
+
+    with pytest.raises(ProfileError) as caught:
+        load_sweep(make(tmp_path))
+    text = str(caught.value)
+    assert words in text and "\n" not in text and len(text) < 400, text
+
+
 def test_a_fifo_profile_given_to_the_command_is_one_line_not_a_hang(
     tmp_path: Path, repo_root: Path
 ) -> None:

@@ -203,12 +203,27 @@ def _suggest(word: str, options: tuple[str, ...] | list[str]) -> str:
 
 
 def _show(value: Any) -> str:
-    if isinstance(value, str):
-        return f'"{value}"'
+    """A value as an error line quotes it: at most 80 characters (a hostile file's value may
+    be 100,000 of them)."""
+    text = _shown(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _cut(text: str, most: int = 60) -> str:
+    """A label as an error line names it: one line, at most ``most`` characters."""
+    text = text if text.isprintable() else text.encode("unicode_escape").decode()
+    return text if len(text) <= most else text[: most - 3] + "..."
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, str):  # one line: a newline in a name is shown as \\n
+        return f'"{value.encode("unicode_escape").decode() if not value.isprintable() else value}"'
     if isinstance(value, dict):
         return "a table"
     if isinstance(value, list):
-        return "[" + ", ".join(_show(v) for v in value) + "]"
+        return (
+            "[" + ", ".join(_shown(v) for v in value[:20]) + (", ...]" if len(value) > 20 else "]")
+        )
     return show_value(value)
 
 
@@ -341,14 +356,14 @@ class _Reader:
 
     def _name(self) -> str:
         if "name" not in self.raw:
-            if not NAME_RE.match(self.path.stem):
+            if not NAME_RE.fullmatch(self.path.stem):
                 raise self.fail(
                     f'the file name "{self.path.stem}" cannot name the sweep directory; '
                     'add name = "..." (1-64 letters, digits, ".", "_" or "-")'
                 )
             return self.path.stem
         name = self.raw["name"]
-        if not isinstance(name, str) or not NAME_RE.match(name):
+        if not isinstance(name, str) or not NAME_RE.fullmatch(name):
             raise self.fail(
                 "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit "
                 f"(it names the sweep directory), got {_show(name)}",
@@ -404,7 +419,7 @@ class _Reader:
         for index, combo in enumerate(itertools.product(*(v for _, v in axes)), start=1):
             settings = dict(zip(keys, combo, strict=True))
             label = " ".join(f"{short[k]}={show_value(v)}" for k, v in settings.items())
-            run_at = _Place(f'[grid] run {index} "{label}"', at.span)
+            run_at = _Place(f'[grid] run {index} "{_cut(label)}"', at.span)
             specs.append(_Spec(index, label, run_at, settings, base, hparams))
         return specs
 
