@@ -10,7 +10,6 @@ fed its model (core/storage/model_file.py's input spec). Nothing here writes to 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -145,10 +144,10 @@ def _status(run_dir: Path) -> str:
 
 
 def _report(run_dir: Path) -> dict[str, Any]:
-    from core.storage.rundir import read_text as rundir_read_text
+    from core.storage.rundir import read_json
 
     try:
-        report = json.loads(rundir_read_text(run_dir / "report.json"))
+        report = read_json(run_dir / "report.json")
     except (OSError, ValueError):
         return {}
     return report if isinstance(report, dict) else {}

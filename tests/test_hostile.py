@@ -995,6 +995,60 @@ def test_a_sweep_json_of_the_wrong_shape_is_one_line(tmp_path: Path, sweep) -> N
         assert "no run of this sweep has started" in str(exc)
 
 
+DEEP_JSON = "[" * 100_000 + "]" * 100_000
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param("report.json", id="deep-json-report"),
+        pytest.param("events.jsonl", id="deep-json-event-line"),
+        pytest.param("progress.json", id="deep-json-progress"),
+        pytest.param("checkpoint/state.json", id="deep-json-checkpoint-state"),
+    ],
+)
+def test_json_nested_thousands_deep_reads_as_damage_not_a_recursion_error(
+    tmp_path: Path, name: str
+) -> None:
+    from core.storage.follow import RunFollower
+
+    run_dir = made_run(tmp_path / "runs")
+    (run_dir / name).parent.mkdir(exist_ok=True)
+    (run_dir / name).write_text(DEEP_JSON + "\n")
+    record = load_run(run_dir)
+    if name in ("report.json", "checkpoint/state.json"):
+        assert record.problems, name
+    RunFollower(run_dir).poll()
+
+
+@pytest.mark.parametrize(
+    "sweep",
+    [
+        pytest.param(DEEP_JSON, id="study-sweep-json-deep"),
+        pytest.param(
+            json.dumps({"search": {"objective": "val_accuracy", "space": 5}}),
+            id="study-space-a-number",
+        ),
+        pytest.param(
+            json.dumps({"search": {"objective": "val_accuracy", "trials": "many"}, "runs": []}),
+            id="study-trials-a-word",
+        ),
+        pytest.param(
+            json.dumps({"search": {"objective": "val_accuracy"}, "runs": [{"run_dir": 7}]}),
+            id="study-run-dir-a-number",
+        ),
+    ],
+)
+def test_a_study_sweep_json_of_the_wrong_shape_is_one_line(tmp_path: Path, sweep: str) -> None:
+    from core.sweeps.study import report_at
+
+    (tmp_path / "sweep.json").write_text(sweep)
+    try:
+        report_at(tmp_path)  # None: read as no study
+    except RunDirError as exc:
+        assert "sweep.json is damaged" in str(exc) and "\n" not in str(exc)
+
+
 @pytest.mark.parametrize(
     "line",
     [

@@ -14,7 +14,6 @@ is checked first). How a run ended maps to the process's exit code with :func:`e
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import time
@@ -22,7 +21,7 @@ from pathlib import Path
 
 from core.errors import EXIT_FAILED, EXIT_OK, EXIT_STOPPED, RunDirError
 from core.status import RunStatus
-from core.storage.rundir import is_live, read_text
+from core.storage.rundir import is_live, read_json
 
 #: The signal ``cifar-tui --stop`` sends: "stop after the current batch and save".
 STOP_SIGNAL = signal.SIGUSR1
@@ -166,7 +165,7 @@ def status_of(directory: Path) -> str:
     """What ``report.json`` (a run) or ``sweep.json`` (a sweep) says, or "unknown"."""
     for name in ("report.json", "sweep.json"):
         with contextlib.suppress(OSError, ValueError, AttributeError):
-            return str(json.loads(read_text(Path(directory) / name, 1 << 24)).get("status"))
+            return str(read_json(Path(directory) / name, 1 << 24).get("status"))
     return "unknown"
 
 

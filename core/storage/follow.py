@@ -13,7 +13,6 @@ what the follower knows of an ending (``exit_code``) is reset by it.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import stat
 import threading
@@ -24,7 +23,7 @@ from core.errors import EXIT_FAILED
 from core.events import BatchProgress, EpochEnded, Event, RunFinished, RunOpened, RunStarted
 from core.events import from_dict as event_from_dict
 from core.storage.control import exit_code_for
-from core.storage.rundir import is_live, read_text
+from core.storage.rundir import is_live, parse_json, read_json
 
 EVENTS_FILE = "events.jsonl"
 PROGRESS_FILE = "progress.json"
@@ -90,7 +89,7 @@ class RunFollower:
         """progress.json when it changed since the last poll."""
         data: Any = None
         with contextlib.suppress(OSError, ValueError):
-            data = json.loads(read_text(self.run_dir / PROGRESS_FILE, 1 << 20))
+            data = read_json(self.run_dir / PROGRESS_FILE, 1 << 20)
         if not isinstance(data, dict) or data == self._progress:
             return None
         self._progress = data
@@ -135,7 +134,7 @@ class RunFollower:
 
 def _parse(line: bytes) -> Event | None:
     try:
-        data = json.loads(line)
+        data = parse_json(line)
     except ValueError:
         return None
     return _parse_dict(data) if isinstance(data, dict) else None

@@ -245,7 +245,7 @@ def read_events(path: Path) -> list[dict[str, Any]]:
     with contextlib.suppress(OSError):
         for line in read_text(path).splitlines():
             with contextlib.suppress(ValueError):
-                record = json.loads(line)
+                record = parse_json(line)
                 if isinstance(record, dict) and isinstance(record.get("type"), str):
                     records.append(record)
     return records
@@ -300,6 +300,20 @@ def read_text(path: Path, limit: int = MAX_READ_BYTES) -> str:
     in a shared runs directory is refused at once, never waited on), at most ``limit`` bytes.
     OSError (FileNotFoundError for a missing one) as ``Path.read_text`` raises it."""
     return read_regular(path, limit, "a file a run writes").decode("utf-8", errors="replace")
+
+
+def parse_json(text: str | bytes) -> Any:
+    """``json.loads`` whose every failure is a ValueError: JSON nested thousands deep raises
+    RecursionError, which the readers' ``except ValueError`` would let through as a traceback."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
+def read_json(path: Path, limit: int = MAX_READ_BYTES) -> Any:
+    """A run's (or sweep's) JSON file: a regular file, capped, its failures OSError/ValueError."""
+    return parse_json(read_text(path, limit))
 
 
 def open_appending(path: Path) -> int:
@@ -495,7 +509,7 @@ def load_run(run_dir: Path) -> RunRecord:
 def _read_report(path: Path) -> tuple[dict[str, Any], list[str]]:
     """report.json checked field by field (core/storage/repair.py), and what was wrong."""
     try:
-        raw = json.loads(read_text(path))
+        raw = read_json(path)
     except FileNotFoundError:
         return check_report({})[0], ["no report.json (killed before it was written?)"]
     except OSError as exc:
@@ -531,7 +545,7 @@ def read_state(path: Path) -> dict[str, Any] | None:
     """A checkpoint's ``state.json`` (None when there is none); ValueError when it cannot be
     used: cut short, not JSON, or not naming an epoch, its weights file and its history row."""
     try:
-        state = json.loads(read_text(path))
+        state = read_json(path)
     except FileNotFoundError:
         return None
     except RecursionError:

@@ -25,7 +25,6 @@ uninterrupted one would have for its random start-up trials.
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 import warnings
@@ -37,7 +36,7 @@ from core.errors import RunDirError
 from core.events import EpochEnded, Event, RunOpened
 from core.format import duration
 from core.status import FINISHED, PRUNER, RunStatus
-from core.storage.rundir import RunRecord, load_run, read_text
+from core.storage.rundir import RunRecord, load_run, read_json
 from core.sweeps.loop import Listener, RunSource
 from core.sweeps.search import OBJECTIVES, Search
 from core.sweeps.sweepdir import SWEEP_FILE, SweepDir, SweepEntry
@@ -491,10 +490,23 @@ def study_json(sweep_dir: SweepDir) -> dict[str, Any]:
 
 def report_at(folder: Path) -> StudyReport | None:
     """The report of a study's sweep directory from its files alone (``--compare``); None for
-    a sweep that is not a study."""
+    a sweep that is not a study. A hand-edited sweep.json whose fields have the wrong types
+    is RunDirError naming it (one line), never a traceback."""
     try:
-        data = json.loads(read_text(folder / SWEEP_FILE))
+        return _report_at(folder)
+    except (TypeError, ValueError, AttributeError, KeyError, OverflowError) as exc:
+        raise RunDirError(
+            f"{folder / SWEEP_FILE} is damaged: a field of the wrong type "
+            f"({exc.__class__.__name__}: {str(exc)[:80]})"
+        ) from None
+
+
+def _report_at(folder: Path) -> StudyReport | None:
+    try:
+        data = read_json(folder / SWEEP_FILE)
     except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict):  # hand-edited: read as no study, never a traceback
         return None
     search = data.get("search")
     if not isinstance(search, dict) or search.get("objective") not in OBJECTIVES:

@@ -24,7 +24,7 @@ from typing import Any
 from core.compare import METRICS, differing_keys
 from core.errors import RunDirError
 from core.status import BAD_ENDINGS, FINISHED, RunStatus
-from core.storage.rundir import RunLock, RunRecord, atomic_write, load_run, read_text
+from core.storage.rundir import RunLock, RunRecord, atomic_write, load_run, read_json
 from core.sweeps.spec import SCHEMA, Sweep, SweepRun
 from core.table import Column, Table
 from core.values import flatten
@@ -145,7 +145,7 @@ class SweepDir:
     def _read_back(self) -> None:
         previous: dict[str, Any] = {}
         with contextlib.suppress(OSError, ValueError):
-            previous = json.loads(read_text(self.path / SWEEP_FILE))
+            previous = read_json(self.path / SWEEP_FILE)
         if not isinstance(previous, dict):  # hand-edited: a list, a number
             previous = {}
         old_runs = previous.get("runs") if isinstance(previous.get("runs"), list) else []
@@ -360,7 +360,7 @@ def _locate(run_dir: Path, runs_dir: Path) -> Path:
 def sweep_run_dirs(path: Path) -> list[Path]:
     """The run directories a sweep directory names that exist, in sweep order."""
     try:
-        data = json.loads(read_text(path / SWEEP_FILE))
+        data = read_json(path / SWEEP_FILE)
     except (OSError, ValueError) as exc:
         raise RunDirError(f"{path / SWEEP_FILE} cannot be read: {exc}") from None
     runs = data.get("runs") if isinstance(data, dict) else None

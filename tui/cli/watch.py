@@ -11,7 +11,6 @@ sweep directory, it follows the run the sweep trains now.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from core.events import Event, RunOpened
 from core.format import epoch_cells, epoch_line
 from core.storage.control import exit_code_for, lock_holder
 from core.storage.follow import RunFollower
-from core.storage.rundir import RunRecord, is_live, load_run, read_text
+from core.storage.rundir import RunRecord, is_live, load_run, read_json
 from core.table import Column, Table
 from tui.cli.headless import use_plain
 from tui.cli.render import LiveRenderer, PlainRenderer
@@ -56,7 +55,7 @@ def watch(args: argparse.Namespace) -> int:
 def current_run(path: Path) -> Path:
     """``path``, or for a sweep directory the run it trains now (else its last one started)."""
     try:
-        runs = json.loads(read_text(path / "sweep.json")).get("runs") or []
+        runs = read_json(path / "sweep.json").get("runs") or []
     except (OSError, ValueError, AttributeError):
         return path
     runs = runs if isinstance(runs, list) else []  # a hand-edited sweep.json: checked by type

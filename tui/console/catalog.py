@@ -6,7 +6,6 @@ is the notebook's, from ``core.models.NOTEBOOK_PARAMS``, when the input size is 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -233,15 +232,17 @@ def sweep_estimate(profiles: list[Profile], records: list[RunRecord]) -> str:
 
 def sweep_progress(directory: Path) -> str:
     """What a sweep directory's sweep.json last said: "stopped 1/3" (runs finished of all)."""
-    from core.storage.rundir import is_live
-    from core.storage.rundir import read_text as rundir_read_text
+    from core.storage.rundir import is_live, read_json
     from core.sweeps.sweepdir import SWEEP_FILE
 
     try:
-        data = json.loads(rundir_read_text(directory / SWEEP_FILE))
+        data = read_json(directory / SWEEP_FILE)
     except (OSError, ValueError):
         return "-"
-    runs = [r for r in data.get("runs") or [] if isinstance(r, dict)]
+    if not isinstance(data, dict):  # hand-edited: checked by type, never a traceback
+        return "-"
+    listed = data.get("runs")
+    runs = [r for r in listed if isinstance(r, dict)] if isinstance(listed, list) else []
     status = str(data.get("status", "?"))
     if status == RunStatus.RUNNING and not is_live(directory):
         status = RunStatus.INTERRUPTED  # killed: nobody holds its lock
