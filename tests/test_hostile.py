@@ -240,6 +240,23 @@ def test_a_hostile_profile_is_one_short_line(tmp_path: Path, make, words: str) -
     assert words in text and "\n" not in text and len(text) < 400, text
 
 
+def test_every_numeric_key_of_the_schema_has_an_upper_bound() -> None:
+    """A value past any bound TensorFlow can take is refused by --check, not after training
+    started (pipeline.shuffle_buffer = 10**12 once crashed a run mid-way)."""
+    from dataclasses import fields
+
+    from core.config import TABLES
+
+    unbounded = [
+        f"{table}.{f.name}"
+        for table, cls in TABLES.items()
+        for f in fields(cls)
+        if f.metadata.get("kind") in ("int", "float", "int_or_auto", "int_or_all", "window")
+        and "max" not in f.metadata
+    ]
+    assert not unbounded
+
+
 SET_CASES = [
     pytest.param("train.epochs=" + "[" * DEEP + "]" * DEEP, "nest too deeply", id="set-deep-array"),
     pytest.param(f"train.epochs={BIG}", "<= 100000", id="set-huge-integer"),
@@ -542,10 +559,11 @@ def test_a_hostile_data_folder_is_one_line_and_nothing_cached(
     assert not list(cache.glob("*.npz"))
 
 
-def test_a_data_path_that_is_a_fifo_is_refused_by_check(tmp_path: Path) -> None:
+def test_a_data_path_that_is_a_fifo_or_a_device_is_refused_by_check(tmp_path: Path) -> None:
     fifo = tmp_path / "data.tar.gz"
     os.mkfifo(fifo)
     assert "is a FIFO" in (data_mod.check_folder(fifo) or "")
+    assert "is a device" in (data_mod.check_folder(Path("/dev/zero")) or "")
 
 
 def _cut_short(path: Path) -> None:
