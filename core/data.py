@@ -16,7 +16,7 @@ import os
 import stat
 import tarfile
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,22 +132,36 @@ def train_count(cfg: DataConfig) -> int | None:
 # --- loading ------------------------------------------------------------------------------
 
 
-def load_dataset(cfg: DataConfig, *, num_classes_hint: int = 10) -> Dataset:
-    """Load the source named by ``cfg`` and apply ``limit`` and the validation split."""
+class DecodeStopped(Exception):
+    """``stop()`` said yes while images were decoded (SIGTERM during a long first decode): the
+    caller ends the run before anything is written. Nothing is cached."""
+
+
+Stop = Callable[[], bool] | None
+
+
+def _check_stop(stop: Stop, done: int) -> None:
+    if stop is not None and done % 256 == 0 and stop():
+        raise DecodeStopped
+
+
+def load_dataset(cfg: DataConfig, *, num_classes_hint: int = 10, stop: Stop = None) -> Dataset:
+    """Load the source named by ``cfg`` and apply ``limit`` and the validation split;
+    ``stop()`` is asked now and then while images decode (DecodeStopped when it says yes)."""
     if cfg.source == "synthetic":
         x, y, xt, yt = synthetic_arrays(cfg.synthetic_train, cfg.synthetic_test, num_classes_hint)
         classes = tuple(f"pattern{i}" for i in range(num_classes_hint))
         description = f"synthetic ({cfg.synthetic_train} train, {cfg.synthetic_test} test)"
     elif cfg.source == "cifar10" and os.environ.get(LOCAL_CIFAR10):
         local = _local_cifar10()
-        x, y, xt, yt, classes = load_folder(local)
+        x, y, xt, yt, classes = load_folder(local, stop=stop)
         description = f"CIFAR-10 (${LOCAL_CIFAR10} = {local})"
     elif cfg.source == "cifar10":
         x, y, xt, yt = _keras_cifar10()
         classes = CIFAR10_CLASSES
         description = "CIFAR-10 (keras.datasets)"
     else:
-        x, y, xt, yt, classes = load_folder(Path(cfg.path))
+        x, y, xt, yt, classes = load_folder(Path(cfg.path), stop=stop)
         description = f"folder {cfg.path}"
     return split(x, y, xt, yt, classes, cfg, description)
 
@@ -305,7 +319,7 @@ def check_classes(train: dict[str, int], test: dict[str, int], where: str) -> No
         raise DataError(problem)
 
 
-def load_folder(path: Path):
+def load_folder(path: Path, *, stop: Stop = None):
     """Decode a folder tree (or archive of one), through the decoded-array cache."""
     problem = check_folder(path)
     if problem:
@@ -320,7 +334,7 @@ def load_folder(path: Path):
                 return (z["x"], z["y"], z["xt"], z["yt"], tuple(str(c) for c in z["classes"]))
         except (OSError, ValueError, KeyError):
             pass  # a damaged cache is rebuilt below
-    arrays = _decode_archive(path) if path.is_file() else _decode_tree(path)
+    arrays = _decode_archive(path, stop) if path.is_file() else _decode_tree(path, stop)
     x, y, xt, yt, classes = arrays
     _save_npz(cached, x=x, y=y, xt=xt, yt=yt, classes=np.array(classes))
     return x, y, xt, yt, classes
@@ -353,13 +367,14 @@ def _class_counts(split_dir: Path) -> dict[str, int]:
     }
 
 
-def _decode_tree(path: Path):
+def _decode_tree(path: Path, stop: Stop = None):
     classes = tuple(sorted(d.name for d in (path / "train").iterdir() if d.is_dir()))
     out = []
     for split_name in ("train", "test"):
         images, labels = [], []
         for f in _folder_files(path / split_name):
             _stat(f)
+            _check_stop(stop, len(images))
             images.append(_decode_file(f))
             labels.append(classes.index(f.parent.name))
         out.append(_shuffled(images, labels, split_name))
@@ -367,7 +382,7 @@ def _decode_tree(path: Path):
     return x, y, xt, yt, classes
 
 
-def _decode_archive(path: Path):
+def _decode_archive(path: Path, stop: Stop = None):
     """Read train/<class>/<img> and test/<class>/<img> members of a tar(.gz) without extracting,
     decoding each as it streams past (only 32x32 arrays are kept), every member capped at
     MAX_IMAGE_BYTES; an archive that ends before its end-of-archive marker is damaged, an error
@@ -394,8 +409,9 @@ def _decode_archive(path: Path):
                 except ImageProblem as exc:
                     raise DataError(f"cannot decode image {name}: {exc}") from None
                 found[split_name].append((class_name, Path(member.name).name, image))
+                _check_stop(stop, len(found["train"]) + len(found["test"]))
             _check_archive_end(tar, path)
-    except DataError:
+    except (DataError, DecodeStopped):
         raise
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise DataError(f"cannot read archive {path}: {_archive_problem(exc)}") from None

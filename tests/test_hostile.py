@@ -1178,6 +1178,30 @@ def test_sigterm_during_the_test_pass_stops_saves_and_exits_143(tmp_path: Path) 
     assert record.report["test"] is None and not (run.run_dir / "model.keras").exists()
 
 
+def test_a_stop_while_images_decode_ends_the_decode_and_caches_nothing(tmp_path, cache) -> None:
+    tree = make_tree(tmp_path / "images", per_class=300)
+    asked = []
+    with pytest.raises(data_mod.DecodeStopped):
+        data_mod.load_folder(tree, stop=lambda: bool(asked.append(1)) or len(asked) > 1)
+    assert len(asked) == 2  # asked every 256 images: stopped long before the 1,200th
+    assert not list(cache.glob("*.npz"))
+
+
+def test_sigterm_before_the_run_directory_exists_exits_143_with_nothing_written(
+    tmp_path: Path,
+) -> None:
+    from core.profiles import load_profile
+    from core.training.engine import Run
+
+    run = Run(load_profile(SMOKE), tmp_path / "runs")
+    run.request_stop("SIGTERM")  # as the handler does when SIGTERM comes while data loads
+    with pytest.raises(RunDirError) as caught:
+        run.execute()
+    assert caught.value.exit_code == 143
+    assert "stopped by SIGTERM while loading data" in str(caught.value)
+    assert not [p for p in (tmp_path / "runs").iterdir() if not p.name.startswith(".")]
+
+
 # -- Keras's safe mode -----------------------------------------------------------------------------
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from core.config import Profile
-from core.data import Dataset, batch_problem, load_dataset
+from core.data import Dataset, DecodeStopped, batch_problem, load_dataset
 from core.errors import EXIT_STOPPED, CifarTuiError, DataError, RunDirError
 from core.events import (
     Event,
@@ -193,13 +193,17 @@ class Run:
         self.emit(Status("checking the runs directory"))
         rundir.check_writable(self.runs_dir, _estimated_checkpoint_bytes(self.profile))
         self.emit(Status(f"loading data ({self.profile.data.source})"))
-        data = load_dataset(self.profile.data)
+        try:  # a first decode of 60,000 images takes a while: a stop ends it early
+            data = load_dataset(self.profile.data, stop=lambda: self.stop_requested)
+        except DecodeStopped:
+            data = None  # the stop is honoured just below
+        self._stopped_before_start("loading data")
+        assert data is not None
         # An archive's size is known only now: the same refusal --check gives a folder.
         few = batch_problem(data.description, self.profile.train.batch_size, len(data.x_train))
         if few:
             raise DataError(few)
         self._check_same_data(data.description)
-        self._stopped_before_start("loading data")
         self.emit(Status("importing Keras"))
         keras, self._env = _import_keras()
         self._stopped_before_start("importing Keras")
