@@ -1123,19 +1123,21 @@ def _caught_signals(pid: int) -> int:
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")
 @pytest.mark.parametrize(
-    ("signum", "code"),
+    ("mode", "signum", "code"),
     [
-        pytest.param(signal.SIGINT, 130, id="ctrl-c-in-the-first-half-second"),
-        pytest.param(signal.SIGTERM, 143, id="sigterm-in-the-first-half-second"),
+        pytest.param("--run", signal.SIGINT, 130, id="run-ctrl-c-in-the-first-half-second"),
+        pytest.param("--run", signal.SIGTERM, 143, id="run-sigterm-in-the-first-half-second"),
+        pytest.param("--sweep", signal.SIGINT, 130, id="sweep-ctrl-c-in-the-first-half-second"),
     ],
 )
 def test_a_stop_signal_at_start_up_is_its_exit_code_without_a_traceback(
-    tmp_path: Path, repo_root: Path, signum: int, code: int
+    tmp_path: Path, repo_root: Path, mode: str, signum: int, code: int
 ) -> None:
     """Sent as soon as cifar-tui handles SIGTERM (its first act), long before the run's own
     handlers: the moment is read from the kernel, not guessed with a sleep."""
+    target = SMOKE if mode == "--run" else _sweep(tmp_path, 'name = "s"')
     proc = subprocess.Popen(
-        cli_command("--run", str(SMOKE), "--runs-dir", str(tmp_path / "runs"), "--plain"),
+        cli_command(mode, str(target), "--runs-dir", str(tmp_path / "runs"), "--plain"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
