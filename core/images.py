@@ -7,6 +7,7 @@ scaled, not clipped to white; palette and alpha composited on white), EXIF orien
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -27,18 +28,12 @@ class ImageProblem(ValueError):
 
 def decode(source: bytes | Path) -> np.ndarray:
     """``source`` (a file's bytes or its path) as uint8 (32, 32, 3); ImageProblem otherwise."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as im:
-            width, height = im.size
-            if width * height > MAX_IMAGE_PIXELS:
-                raise ImageProblem(
-                    f"{width}x{height} pixels is larger than any photo this reads "
-                    f"(at most {MAX_IMAGE_PIXELS:,} pixels)"
-                )
-            upright = ImageOps.exif_transpose(im)  # a copy, turned as its EXIF says
-            rgb = to_rgb(upright if upright is not None else im)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # corrupt EXIF: Pillow's warnings are noise lines
+            rgb = _upright_rgb(Image.open(_stream(source)))
     except ImageProblem:
         raise
     except Image.DecompressionBombError:  # Pillow's own limit, met while reading the header
@@ -52,6 +47,26 @@ def decode(source: bytes | Path) -> np.ndarray:
     if rgb.size != SIZE:
         rgb = rgb.resize(SIZE, Image.BILINEAR)
     return np.asarray(rgb, dtype=np.uint8)
+
+
+def _upright_rgb(opened: Any) -> Any:
+    """An opened image, refused when too large (before its pixels are decoded), turned as its
+    EXIF orientation says, as RGB."""
+    from PIL import ImageOps
+
+    with opened as im:
+        width, height = im.size
+        if width * height > MAX_IMAGE_PIXELS:
+            raise ImageProblem(
+                f"{width}x{height} pixels is larger than any photo this reads "
+                f"(at most {MAX_IMAGE_PIXELS:,} pixels)"
+            )
+        upright = ImageOps.exif_transpose(im)  # a copy, turned as its EXIF says
+        return to_rgb(upright if upright is not None else im)
+
+
+def _stream(source: bytes | Path) -> Any:
+    return io.BytesIO(source) if isinstance(source, bytes) else source
 
 
 def to_rgb(im: Any) -> Any:
