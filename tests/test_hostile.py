@@ -9,6 +9,7 @@ directory. Everything but the last section runs without training a model.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -477,6 +478,34 @@ def test_an_image_that_cannot_be_one_is_refused_by_name(data: bytes, words: str)
 
     with pytest.raises(ImageProblem, match=words):
         _decoded(data)
+
+
+@pytest.mark.parametrize("kind", [pytest.param("JPEG", id="fuzzed-jpeg-with-exif"),
+                                  pytest.param("PNG", id="fuzzed-png")])  # fmt: skip
+def test_damaged_image_bytes_end_as_an_image_or_one_problem_and_no_warnings(
+    kind: str, recwarn: pytest.WarningsRecorder
+) -> None:
+    """Bytes flipped and files cut short, from a fixed seed: Pillow's own errors (struct.error,
+    SyntaxError, warnings about a corrupt EXIF block) never get past decode."""
+    import random
+
+    from core.images import ImageProblem, decode
+
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    pixels = (np.random.default_rng(0).random((40, 40, 3)) * 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, kind, **({"exif": exif.tobytes()} if kind == "JPEG" else {}))
+    rng = random.Random(7)
+    for _ in range(150):
+        data = bytearray(buf.getvalue())
+        for _ in range(rng.randint(1, 8)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        if rng.random() < 0.2:
+            data = data[: rng.randrange(len(data))]
+        with contextlib.suppress(ImageProblem):
+            assert decode(bytes(data)).shape == (32, 32, 3)
+    assert not [w for w in recwarn if "PIL" in str(w.filename)]
 
 
 def test_predict_reads_an_exif_photo_upright_and_refuses_a_fifo(tmp_path: Path) -> None:
