@@ -6,9 +6,11 @@ with its exit code, not a KeyboardInterrupt traceback from inside an import), th
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from core.errors import EXIT_USAGE, CifarTuiError
@@ -20,12 +22,29 @@ EARLY = {signal.SIGINT: 130, signal.SIGTERM: 143}
 KERAS_MODES = ("check", "run", "resume", "sweep", "predict")
 
 
-def install_early_signals() -> None:
+@contextlib.contextmanager
+def early_signals() -> Iterator[None]:
+    """The early handlers while ``cifar-tui`` runs; the previous ones back after (main() may
+    be called in-process, by tests or scripts)."""
+    previous = install_early_signals()
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            if signal.getsignal(signum) is _early_exit:
+                signal.signal(signum, handler)
+
+
+def install_early_signals() -> dict[int, Any]:
+    """Install them where Python's defaults are; returns the handlers they replaced."""
+    replaced: dict[int, Any] = {}
     if threading.current_thread() is not threading.main_thread():
-        return  # main() called from a thread (tests): only the main thread has handlers
+        return replaced  # main() called from a thread (tests): only the main thread has handlers
     for signum in EARLY:
-        if signal.getsignal(signum) in (signal.default_int_handler, signal.SIG_DFL):
-            signal.signal(signum, _early_exit)
+        handler = signal.getsignal(signum)
+        if handler in (signal.default_int_handler, signal.SIG_DFL):
+            replaced[signum] = signal.signal(signum, _early_exit)
+    return replaced
 
 
 def release_early_signals() -> None:

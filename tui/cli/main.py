@@ -171,9 +171,13 @@ def _dest(flag: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from tui.cli.early import install_early_signals
+    from tui.cli.early import early_signals
 
-    install_early_signals()  # first: a Ctrl+C while Python starts up is no traceback
+    with early_signals():  # first: a Ctrl+C while the run starts up is no traceback
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     raw = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(raw)
