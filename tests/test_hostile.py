@@ -4,7 +4,8 @@ A runs directory may be shared (a cluster's file system, a lab server), a data f
 image may come from anywhere. Each case here is one thing someone else could put in our way and
 the one outcome it must have: one line naming the file (ProfileError, DataError or RunDirError:
 exit 2, or the documented signal code), or correct data, and nothing written outside the run
-directory. Everything but the last section runs without training a model.
+directory. Only the one test marked slow trains a model (a stop during the test pass); the
+Keras safe-mode case builds one, untrained. Fuzzed cases use fixed seeds.
 """
 
 from __future__ import annotations
