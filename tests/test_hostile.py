@@ -1240,6 +1240,11 @@ def test_sigterm_during_the_test_pass_stops_saves_and_exits_143(tmp_path: Path) 
     record = load_run(run.run_dir)
     assert record.status == RunStatus.STOPPED and len(record.epochs) == 1
     assert record.report["test"] is None and not (run.run_dir / "model.keras").exists()
+    again = Run.resume(run.run_dir)  # nothing left to train: the test pass, then the model
+    assert again.execute() == RunStatus.COMPLETED
+    record = load_run(run.run_dir)
+    assert len(record.epochs) == 1 and record.test_accuracy is not None
+    assert (run.run_dir / "model.keras").is_file()
 
 
 def test_a_stop_while_images_decode_ends_the_decode_and_caches_nothing(tmp_path, cache) -> None:
