@@ -8,6 +8,7 @@ so a comparison reads in the same words as the profiles and ``--set``.
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -176,7 +177,7 @@ class Comparison:
         """One line for each damaged run: what is wrong, and where its figures come from."""
         return [
             f"{r.label} is damaged: {r.damage}. Its figures come from what still reads; "
-            f"--resume {r.path} rebuilds its files."
+            f"--resume {shlex.quote(str(r.path))} rebuilds its files."
             for r in self.rows
             if r.damage
         ]

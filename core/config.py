@@ -41,6 +41,13 @@ def min_input_size(architecture: str) -> int:
     return 8  # vgg_small: three 2x2 pools
 
 
+#: Upper bounds where a key has no natural one: every key has one, so a value that would crash
+#: TensorFlow after training started (a shuffle buffer of 10**12 images) is refused by --check.
+MAX_IMAGES = 10_000_000  # 200 times CIFAR-10: more than any source this tool reads
+MAX_PROFILE_BATCH = 10_000_000
+MAX_TEXT = 4096  # data.path, description: longer is not a path or a line
+
+
 def spec(default: Any, doc: str, kind: str, **limits: Any) -> Any:
     """A profile key: its default, a one-line doc, its kind and its allowed values."""
     return field(default=default, metadata={"doc": doc, "kind": kind, **limits})
@@ -85,8 +92,15 @@ class DataConfig:
         "first N training images held out for validation (the notebook's split)",
         "int",
         min=1,
+        max=MAX_IMAGES,
     )
-    limit: int = spec(0, "use only the first N training images (test: N/5); 0 = all", "int", min=0)
+    limit: int = spec(
+        0,
+        "use only the first N training images (test: N/5); 0 = all",
+        "int",
+        min=0,
+        max=MAX_IMAGES,
+    )
     synthetic_train: int = spec(
         10000, "synthetic source: number of training images", "int", min=2, max=1_000_000
     )
@@ -108,7 +122,7 @@ class PipelineConfig:
         "autotune", 'host map parallelism: a count or "autotune"', "int_or_auto", min=1, max=256
     )
     shuffle_buffer: int = spec(
-        10000, "tf.data shuffle buffer (images); 0 = no shuffle", "int", min=0
+        10000, "tf.data shuffle buffer (images); 0 = no shuffle", "int", min=0, max=MAX_IMAGES
     )
     prefetch: int | str = spec(
         "autotune", 'batches prefetched: a count or "autotune"', "int_or_auto", min=0, max=1024
@@ -129,8 +143,8 @@ class ReduceLRConfig:
         min_exclusive=True,
         max_exclusive=True,
     )
-    patience: int = spec(3, "epochs without improvement before lowering", "int", min=0)
-    min_lr: float = spec(1e-5, "never go below this learning rate", "float", min=0.0)
+    patience: int = spec(3, "epochs without improvement before lowering", "int", min=0, max=100_000)
+    min_lr: float = spec(1e-5, "never go below this learning rate", "float", min=0.0, max=10.0)
 
 
 @dataclass(frozen=True)
@@ -173,6 +187,7 @@ class ProfilerConfig:
         (500, 520),
         "[first, last] global batch of the profile window (the notebook's 500,520)",
         "window",
+        max=MAX_PROFILE_BATCH,
     )
     trace: bool = spec(
         True, "TensorFlow backend: also save a profiler trace for TensorBoard", "bool"
@@ -257,9 +272,12 @@ def describe_allowed(meta: dict[str, Any]) -> str:
     if kind == "bool":
         return "true or false"
     if kind == "window":
-        return "a list of two integers [first, last] with 1 <= first <= last"
+        return (
+            "a list of two integers [first, last] with 1 <= first <= last <= "
+            f"{meta.get('max', MAX_PROFILE_BATCH)}"
+        )
     if kind == "str":
-        return "a string"
+        return f"a string of at most {MAX_TEXT} characters"
     noun = {
         "int": "an integer",
         "float": "a number",
@@ -287,7 +305,7 @@ def check_value(meta: dict[str, Any], value: Any) -> tuple[bool, Any]:
     if kind == "bool":
         return isinstance(value, bool), value
     if kind == "str":
-        if not isinstance(value, str):
+        if not isinstance(value, str) or len(value) > MAX_TEXT:
             return False, value
         return ("choices" not in meta or value in meta["choices"]), value
     if kind == "formats":
@@ -302,7 +320,7 @@ def check_value(meta: dict[str, Any], value: Any) -> tuple[bool, Any]:
             isinstance(value, list)
             and len(value) == 2
             and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-            and 1 <= value[0] <= value[1]
+            and 1 <= value[0] <= value[1] <= meta.get("max", MAX_PROFILE_BATCH)
         )
         return ok, (tuple(value) if ok else value)
     if value == WORDS.get(kind):

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import io
 import math
 import os
+import stat
 import tarfile
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +24,8 @@ import numpy as np
 
 from core.config import DataConfig
 from core.errors import DataError
+from core.images import MAX_IMAGE_BYTES, ImageProblem, decode
+from core.safe_files import NotRegular, kind_of, read_regular
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 CIFAR10_CLASSES = (
@@ -76,6 +78,8 @@ def check_folder(path: Path) -> str | None:
     """Why ``path`` is not a usable image-folder source, or None if it is."""
     if not path.exists():
         return f"no such folder or file: {path}"
+    if not path.is_dir() and not path.is_file():  # a FIFO would block the first read
+        return f"{path} is {kind_of(path.stat().st_mode)}; expected a folder or a .tar.gz"
     if path.is_file():
         if path.name.endswith((".tar.gz", ".tgz", ".tar")):
             return None
@@ -86,6 +90,26 @@ def check_folder(path: Path) -> str | None:
             return f"{path} has no {split}/ folder (expected {split}/<class>/<image>)"
         if not any(d.is_dir() for d in sub.iterdir()):
             return f"{sub} has no class folders (expected {split}/<class>/<image>)"
+    classes = [d.name for d in (path / "train").iterdir() if d.is_dir()]
+    return one_class_problem(str(path), classes)
+
+
+def one_class_problem(where: str, classes: list[str]) -> str | None:
+    """A data set of one class trains to a perfect, meaningless score: refused by every source."""
+    if len(classes) == 1:
+        return f"{where}: train/ holds one class ({classes[0]}/); a classifier needs at least two"
+    return None
+
+
+def batch_problem(where: str, batch_size: int, train: int) -> str | None:
+    """Every batch is a full one: fewer training images than one batch would train 0 steps an
+    epoch and call that completed. The same words for every source (the profile check says it
+    for a folder; the run, once an archive is read)."""
+    if batch_size > train:
+        return (
+            f"{where}: batch_size {batch_size} is larger than the {train} training images left "
+            "after the validation split (every batch is a full one)"
+        )
     return None
 
 
@@ -108,22 +132,36 @@ def train_count(cfg: DataConfig) -> int | None:
 # --- loading ------------------------------------------------------------------------------
 
 
-def load_dataset(cfg: DataConfig, *, num_classes_hint: int = 10) -> Dataset:
-    """Load the source named by ``cfg`` and apply ``limit`` and the validation split."""
+class DecodeStopped(Exception):
+    """``stop()`` said yes while images were decoded (SIGTERM during a long first decode): the
+    caller ends the run before anything is written. Nothing is cached."""
+
+
+Stop = Callable[[], bool] | None
+
+
+def _check_stop(stop: Stop, done: int) -> None:
+    if stop is not None and done % 256 == 0 and stop():
+        raise DecodeStopped
+
+
+def load_dataset(cfg: DataConfig, *, num_classes_hint: int = 10, stop: Stop = None) -> Dataset:
+    """Load the source named by ``cfg`` and apply ``limit`` and the validation split;
+    ``stop()`` is asked now and then while images decode (DecodeStopped when it says yes)."""
     if cfg.source == "synthetic":
         x, y, xt, yt = synthetic_arrays(cfg.synthetic_train, cfg.synthetic_test, num_classes_hint)
         classes = tuple(f"pattern{i}" for i in range(num_classes_hint))
         description = f"synthetic ({cfg.synthetic_train} train, {cfg.synthetic_test} test)"
     elif cfg.source == "cifar10" and os.environ.get(LOCAL_CIFAR10):
         local = _local_cifar10()
-        x, y, xt, yt, classes = load_folder(local)
+        x, y, xt, yt, classes = load_folder(local, stop=stop)
         description = f"CIFAR-10 (${LOCAL_CIFAR10} = {local})"
     elif cfg.source == "cifar10":
         x, y, xt, yt = _keras_cifar10()
         classes = CIFAR10_CLASSES
         description = "CIFAR-10 (keras.datasets)"
     else:
-        x, y, xt, yt, classes = load_folder(Path(cfg.path))
+        x, y, xt, yt, classes = load_folder(Path(cfg.path), stop=stop)
         description = f"folder {cfg.path}"
     return split(x, y, xt, yt, classes, cfg, description)
 
@@ -247,9 +285,12 @@ def folder_key(path: Path) -> str:
 
 
 def _stat(f: Path) -> os.stat_result:
-    """A dangling link or a link loop among the images is the user's to fix: name it."""
+    """A dangling link, a link loop or a FIFO among the images is the user's to fix: name it."""
     try:
-        return f.stat()
+        st = f.stat()
+        if not stat.S_ISREG(st.st_mode):  # opening a FIFO would wait for a writer forever
+            raise DataError(f"cannot read image {f}: it is {kind_of(st.st_mode)}, not a file")
+        return st
     except OSError as exc:
         what = "a link loop" if exc.errno == errno.ELOOP else (exc.strerror or str(exc))
         if f.is_symlink() and exc.errno == errno.ENOENT:
@@ -273,9 +314,12 @@ def check_classes(train: dict[str, int], test: dict[str, int], where: str) -> No
                     f"{where}: {split_name}/{name}/ holds no images "
                     f"({', '.join(IMAGE_SUFFIXES)}); add some or remove the class"
                 )
+    problem = one_class_problem(where, sorted(train))
+    if problem:
+        raise DataError(problem)
 
 
-def load_folder(path: Path):
+def load_folder(path: Path, *, stop: Stop = None):
     """Decode a folder tree (or archive of one), through the decoded-array cache."""
     problem = check_folder(path)
     if problem:
@@ -290,7 +334,7 @@ def load_folder(path: Path):
                 return (z["x"], z["y"], z["xt"], z["yt"], tuple(str(c) for c in z["classes"]))
         except (OSError, ValueError, KeyError):
             pass  # a damaged cache is rebuilt below
-    arrays = _decode_archive(path) if path.is_file() else _decode_tree(path)
+    arrays = _decode_archive(path, stop) if path.is_file() else _decode_tree(path, stop)
     x, y, xt, yt, classes = arrays
     _save_npz(cached, x=x, y=y, xt=xt, yt=yt, classes=np.array(classes))
     return x, y, xt, yt, classes
@@ -300,14 +344,19 @@ def cache_path_for(path: Path) -> Path:
     return cache_dir() / f"folder-{folder_key(path)}.npz"
 
 
-def _decode(data: bytes | Path) -> np.ndarray:
-    from PIL import Image
+def _decode(data: bytes) -> np.ndarray:
+    """Every image of every source goes through here (core/images.py: modes, EXIF, size)."""
+    return decode(data)
 
-    with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as im:
-        im = im.convert("RGB")
-        if im.size != (32, 32):
-            im = im.resize((32, 32), Image.BILINEAR)
-        return np.asarray(im, dtype=np.uint8)
+
+def _decode_file(f: Path) -> np.ndarray:
+    """One image of a folder tree: a regular file (checked on the open descriptor), capped."""
+    try:
+        return _decode(read_regular(f, MAX_IMAGE_BYTES, "an image file"))
+    except (NotRegular, ImageProblem) as exc:
+        raise DataError(f"cannot decode image {f}: {exc}") from None
+    except OSError as exc:
+        raise DataError(f"cannot read image {f}: {exc.strerror or exc}") from None
 
 
 def _class_counts(split_dir: Path) -> dict[str, int]:
@@ -318,58 +367,97 @@ def _class_counts(split_dir: Path) -> dict[str, int]:
     }
 
 
-def _decode_tree(path: Path):
+def _decode_tree(path: Path, stop: Stop = None):
     classes = tuple(sorted(d.name for d in (path / "train").iterdir() if d.is_dir()))
     out = []
     for split_name in ("train", "test"):
         images, labels = [], []
         for f in _folder_files(path / split_name):
             _stat(f)
-            try:
-                images.append(_decode(f))
-            except Exception as exc:
-                raise DataError(f"cannot decode image {f}: {exc}") from None
+            _check_stop(stop, len(images))
+            images.append(_decode_file(f))
             labels.append(classes.index(f.parent.name))
         out.append(_shuffled(images, labels, split_name))
     (x, y), (xt, yt) = out
     return x, y, xt, yt, classes
 
 
-def _decode_archive(path: Path):
-    """Read train/<class>/<img> and test/<class>/<img> members of a tar(.gz) without extracting."""
-    found: dict[str, list[tuple[str, str, bytes]]] = {"train": [], "test": []}
+def _decode_archive(path: Path, stop: Stop = None):
+    """Read train/<class>/<img> and test/<class>/<img> members of a tar(.gz) without extracting,
+    decoding each as it streams past (only 32x32 arrays are kept), every member capped at
+    MAX_IMAGE_BYTES; an archive that ends before its end-of-archive marker is damaged, an error
+    naming it (never a smaller data set)."""
+    found: dict[str, list[tuple[str, str, np.ndarray]]] = {"train": [], "test": []}
+    where = str(path)
     try:
         with tarfile.open(path) as tar:
             for member in tar:
-                if not member.isfile() or not member.name.lower().endswith(IMAGE_SUFFIXES):
+                split_name, class_name = _member_place(member)
+                if split_name is None:
                     continue
-                parts = Path(member.name).parts
-                for i, part in enumerate(parts[:-2]):
-                    if part in found and i + 3 == len(parts):
-                        data = tar.extractfile(member).read()  # type: ignore[union-attr]
-                        found[part].append((parts[i + 1], parts[-1], data))
-                        break
+                name = f"{path}:{member.name}"
+                if member.size > MAX_IMAGE_BYTES:
+                    raise DataError(
+                        f"archive member {name} is {member.size:,} bytes: larger than any image "
+                        f"this reads (at most {MAX_IMAGE_BYTES:,})"
+                    )
+                data = tar.extractfile(member).read()  # type: ignore[union-attr]
+                if len(data) != member.size:
+                    raise DataError(f"cannot read archive {path}: {member.name} is cut short")
+                try:
+                    image = _decode(data)
+                except ImageProblem as exc:
+                    raise DataError(f"cannot decode image {name}: {exc}") from None
+                found[split_name].append((class_name, Path(member.name).name, image))
+                _check_stop(stop, len(found["train"]) + len(found["test"]))
+            _check_archive_end(tar, path)
+    except (DataError, DecodeStopped):
+        raise
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise DataError(f"cannot read archive {path}: {_archive_problem(exc)}") from None
+    except Exception as exc:  # zlib.error, lzma.LZMAError: damage inside the compressed stream
+        raise DataError(f"cannot read archive {path}: damaged ({_archive_problem(exc)})") from None
     if not found["train"] or not found["test"]:
         raise DataError(f"{path} holds no train/<class>/<image> and test/<class>/<image> members")
     counts = {s: {c: 1 for c, _, _ in found[s]} for s in found}
-    check_classes(counts["train"], counts["test"], str(path))
+    check_classes(counts["train"], counts["test"], where)
     classes = tuple(sorted(counts["train"]))
     out = []
     for split_name in ("train", "test"):
-        images, labels = [], []
-        for class_name, file_name, data in sorted(found[split_name]):
-            try:
-                images.append(_decode(data))
-            except Exception as exc:
-                raise DataError(
-                    f"cannot decode image {path}:{split_name}/{class_name}/{file_name}: {exc}"
-                ) from None
-            labels.append(classes.index(class_name))
+        ordered = sorted(found[split_name], key=lambda item: item[:2])
+        images = [image for _, _, image in ordered]
+        labels = [classes.index(class_name) for class_name, _, _ in ordered]
         out.append(_shuffled(images, labels, split_name))
     (x, y), (xt, yt) = out
     return x, y, xt, yt, classes
+
+
+def _member_place(member: tarfile.TarInfo) -> tuple[str | None, str]:
+    """(split, class) of an image member at .../<split>/<class>/<file>; (None, "") otherwise."""
+    if not member.isfile() or not member.name.lower().endswith(IMAGE_SUFFIXES):
+        return None, ""
+    parts = Path(member.name).parts
+    for i, part in enumerate(parts[:-2]):
+        if part in ("train", "test") and i + 3 == len(parts):
+            return part, parts[i + 1]
+    return None, ""
+
+
+def _check_archive_end(tar: tarfile.TarFile, path: Path) -> None:
+    """tarfile stops quietly at a damaged header after the first: what follows the last member
+    read must be the end-of-archive marker (a zero block), and the compressed stream must end
+    whole (its check sum read), or members were lost."""
+    fileobj = tar.fileobj
+    assert fileobj is not None
+    fileobj.seek(tar.offset)
+    marker = fileobj.read(tarfile.BLOCKSIZE)
+    if len(marker) < tarfile.BLOCKSIZE or marker.count(0) != tarfile.BLOCKSIZE:
+        raise DataError(
+            f"cannot read archive {path}: damaged or cut short after {len(tar.members)} "
+            "members (no end-of-archive marker); nothing was read from it"
+        )
+    while fileobj.read(1 << 20):  # to the end: a cut-short .gz fails here (EOFError)
+        pass
 
 
 def _archive_problem(exc: BaseException) -> str:

@@ -184,10 +184,12 @@ def class_results(report: dict[str, Any]) -> ClassResults | None:
         return None
     try:
         confusion = np.asarray(matrix, dtype=np.int64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # 10**400 in a hand-edited report
         return None
     k = len(names)
-    if confusion.shape != (k, k) or (confusion < 0).any() or confusion.sum() == 0:
+    if confusion.shape != (k, k) or (confusion < 0).any() or (confusion > 2**40).any():
+        return None
+    if confusion.sum() == 0:
         return None
     mistakes = [m for m in test.get("mistakes") or [] if _valid_mistake(m, k)]
     return ClassResults(tuple(names), confusion, per_class_accuracy(confusion, names), mistakes)

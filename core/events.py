@@ -200,7 +200,57 @@ CLASS_OF = {name: cls for cls, name in TYPE_OF.items()}
 
 
 def from_dict(data: dict[str, Any]) -> Event:
-    """Rebuild an event read back from ``events.jsonl``."""
+    """Rebuild an event read back from ``events.jsonl``: KeyError for a type this version does
+    not know, TypeError for a field missing, unknown or of the wrong type (every reader drops
+    such a line, as it does a torn one: a hand-edited file must not crash --watch)."""
     data = dict(data)
-    cls = CLASS_OF[data.pop("type")]
+    kind = data.pop("type")
+    if not isinstance(kind, str):
+        raise TypeError(f"event type {kind!r}")
+    cls = CLASS_OF[kind]
+    hints = _hints(cls)
+    for name, value in data.items():
+        if name in hints and not _fits(value, hints[name]):
+            raise TypeError(f"{kind}.{name} = {value!r:.60}")
     return cls(**data)
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    import typing
+
+    return typing.get_type_hints(cls)
+
+
+def _fits(value: Any, hint: Any, depth: int = 0) -> bool:
+    """Whether a JSON value has the type a field is annotated with (the annotations here use
+    only JSON's types: numbers, strings, booleans, None, lists and string-keyed dicts)."""
+    import types
+    import typing
+
+    if hint is Any or depth > 8:
+        return True
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, a, depth + 1) for a in args)
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool) and abs(value) <= 2**63
+    if hint is float:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return abs(value) <= 2**63  # a larger one is an OverflowError as a float
+        return isinstance(value, float)
+    if hint is str:
+        return isinstance(value, str)
+    if origin in (list, tuple):
+        return isinstance(value, list) and all(
+            _fits(v, args[0] if args else Any, depth + 1) for v in value
+        )
+    if origin is dict:
+        return isinstance(value, dict) and all(
+            isinstance(k, str) and _fits(v, args[1] if args else Any, depth + 1)
+            for k, v in value.items()
+        )
+    return True

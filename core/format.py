@@ -211,7 +211,8 @@ def measured_note(event: ProfilerSummary) -> str:
 
 
 def report_hint(run_dir: str | None) -> str:
-    return f"Report: {run_dir}/report.md"
+    """Where the report is; nothing before a run directory exists (never "None/report.md")."""
+    return f"Report: {run_dir}/report.md" if run_dir else ""
 
 
 def finished_line(event: RunFinished, run_dir: str | None) -> str:
@@ -225,7 +226,7 @@ def finished_line(event: RunFinished, run_dir: str | None) -> str:
     return (
         f"run {event.status}{message}. {test}"
         f"{event.total_seconds:.1f} s in all. {report_hint(run_dir)}"
-    )
+    ).rstrip()
 
 
 def finish_text(event: RunFinished, epochs_done: int) -> str:

@@ -110,7 +110,9 @@ def load_run_model(run_dir: Path | str) -> RunModel:
 
         register_layers()
         try:
-            model = keras.saving.load_model(path, compile=False)
+            # safe_mode: a model file naming code (a Lambda's bytecode, a function of any
+            # module) is refused, never run; a shared runs directory may hold any file.
+            model = keras.saving.load_model(path, compile=False, safe_mode=True)
         except Exception as exc:
             raise RunDirError(f"{path} cannot be loaded: {_first_line(exc)}") from None
         if spec is None and profile is not None:
@@ -195,8 +197,10 @@ def _status(run_dir: Path) -> str:
 
 
 def _report(run_dir: Path) -> dict[str, Any]:
+    from core.storage.rundir import read_json
+
     try:
-        report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
+        report = read_json(run_dir / "report.json")
     except (OSError, ValueError):
         return {}
     return report if isinstance(report, dict) else {}
@@ -261,19 +265,17 @@ def image_paths(args: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
 
 
 def read_image(path: Path) -> np.ndarray:
-    """An image file as uint8 (32, 32, 3) RGB, as the folder data source decodes it."""
-    from PIL import Image, UnidentifiedImageError
+    """An image file as uint8 (32, 32, 3) RGB, as the folder data source decodes it
+    (core/images.py); a FIFO or a device given as an image is refused, never opened."""
+    from core.images import MAX_IMAGE_BYTES, ImageProblem, decode
+    from core.safe_files import read_regular
 
     try:
-        with Image.open(path) as im:
-            im = im.convert("RGB")
-            if im.size != (32, 32):
-                im = im.resize((32, 32), Image.BILINEAR)
-            return np.asarray(im, dtype=np.uint8)
-    except UnidentifiedImageError:
-        raise ImageError("not an image this program can read") from None
-    except (OSError, ValueError, SyntaxError) as exc:  # truncated or corrupt files
-        raise ImageError(f"cannot decode: {_first_line(exc)}") from None
+        return decode(read_regular(path, MAX_IMAGE_BYTES, "an image file"))
+    except OSError as exc:  # NotRegular's line, or why it could not be opened
+        raise ImageError(str(exc) if exc.strerror is None else exc.strerror) from None
+    except ImageProblem as exc:
+        raise ImageError(str(exc)) from None
 
 
 def model_input(images: np.ndarray, spec: dict[str, Any]) -> np.ndarray:

@@ -20,6 +20,7 @@ from typing import Any
 from core.config import (
     DEFAULT_INPUT_SIZE,
     HPARAM_TABLES,
+    MAX_TEXT,
     TABLES,
     TOP_LEVEL_KEYS,
     AugmentConfig,
@@ -33,6 +34,7 @@ from core.config import (
     min_input_size,
 )
 from core.errors import ProfileError
+from core.safe_files import NotRegular, read_regular
 from core.values import show, suggest
 
 if sys.version_info >= (3, 11):
@@ -40,6 +42,10 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
+#: A profile is a few hundred bytes: more than this is not one (/dev/zero, a log file).
+MAX_PROFILE_BYTES = 1024 * 1024
+TOO_DEEP = "values nest too deeply (arrays or tables thousands deep)"
+SHOWN = 60  # characters of a bad value quoted in an error line
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 SET_SOURCE = "--set"
 
@@ -87,7 +93,9 @@ def read_toml(path: str | os.PathLike[str]) -> Layer:
     if p.is_dir():
         raise ProfileError(label, "is a directory, not a TOML file")
     try:
-        data = p.read_bytes()
+        data = read_regular(p, MAX_PROFILE_BYTES, "a TOML profile")
+    except NotRegular as exc:
+        raise ProfileError(label, str(exc)) from None
     except OSError as exc:
         raise ProfileError(label, f"cannot be read: {exc.strerror}") from None
     try:
@@ -100,6 +108,8 @@ def read_toml(path: str | os.PathLike[str]) -> Layer:
         raise ProfileError(label, "is not a text file (a UTF-8 TOML profile was expected)")
     try:
         raw = tomllib.loads(text)
+    except RecursionError:  # [[[[...]]]] thousands deep: no profile nests like that
+        raise ProfileError(label, f"invalid TOML: {TOO_DEEP}") from None
     except tomllib.TOMLDecodeError as exc:
         line = getattr(exc, "lineno", None)
         if line is None:
@@ -121,6 +131,8 @@ def parse_override(item: str) -> tuple[str, Any]:
     text = text.strip()
     try:
         value = tomllib.loads(f"v = {text}")["v"]
+    except RecursionError:
+        raise ProfileError(SET_SOURCE, f"{key}: {TOO_DEEP}", key=key) from None
     except tomllib.TOMLDecodeError:
         value = text
     return key, value
@@ -152,8 +164,12 @@ def check_layer(layer: Layer, allowed_tables: tuple[str, ...]) -> dict[str, Any]
     top_tables = sorted({t.split(".")[0] for t in allowed_tables})
     for key, value in layer.raw.items():
         if key in TOP_LEVEL_KEYS:
-            if not isinstance(value, str):
-                raise _error(layer, key, f"must be a string, got {show(value)}")
+            if not isinstance(value, str) or len(value) > MAX_TEXT:
+                raise _error(
+                    layer,
+                    key,
+                    f"must be a string of at most {MAX_TEXT} characters, got {show(value)}",
+                )
             flat[key] = value
         elif key in top_tables:
             _check_table(layer, key, value, allowed_tables, flat)
@@ -285,7 +301,7 @@ def _check_name(merged: _Merged) -> str:
             'missing key "name" (a short run name, e.g. "alexnet")',
             key="name",
         )
-    if not NAME_RE.match(name):
+    if not NAME_RE.fullmatch(name):  # match() would let "name\n" through ($ before a newline)
         raise merged.error(
             "name",
             "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter "

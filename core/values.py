@@ -54,15 +54,39 @@ def show_value(value: Any) -> str:
     return str(value)
 
 
+#: Characters of a bad value an error line quotes: a hostile file's may be 100,000 of them.
+SHOWN = 80
+
+
 def show(value: Any) -> str:
-    """A TOML value as an error message quotes it: strings in quotes, a table as "a table"."""
+    """A TOML value as an error message quotes it: strings in quotes, a table as "a table"; one
+    line (a newline is shown as \\n), at most SHOWN characters."""
+    text = _shown(value, 0)
+    return text if len(text) <= SHOWN else text[: SHOWN - 3] + "..."
+
+
+def _shown(value: Any, depth: int) -> str:
     if isinstance(value, str):
-        return f'"{value}"'
+        return f'"{one_line(value)}"'
     if isinstance(value, dict):
         return "a table"
     if isinstance(value, list):
-        return "[" + ", ".join(show(v) for v in value) + "]"
+        if depth > 3:  # nested thousands deep in a hostile file: no recursion through it
+            return f"a list of {len(value)}"
+        more = ", ...]" if len(value) > 20 else "]"
+        return "[" + ", ".join(_shown(v, depth + 1) for v in value[:20]) + more
     return show_value(value)
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line: unprintable characters (a newline, an escape) written as escapes."""
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
+
+
+def cut(text: str, most: int = 60) -> str:
+    """A label as an error line names it: one line, at most ``most`` characters."""
+    text = one_line(text)
+    return text if len(text) <= most else text[: most - 3] + "..."
 
 
 def suggest(word: str, options: tuple[str, ...] | list[str]) -> str:

@@ -283,8 +283,9 @@ def test_folder_errors_are_data_errors(tmp_path: Path) -> None:
         load_folder(tmp_path / "only_test")
     bad = tmp_path / "bad"
     for split in ("train", "test"):
-        (bad / split / "cat").mkdir(parents=True)
-        (bad / split / "cat" / "0.jpg").write_bytes(b"not a jpeg")
+        for name in ("cat", "dog"):  # two classes: one class alone is refused first
+            (bad / split / name).mkdir(parents=True)
+            (bad / split / name / "0.jpg").write_bytes(b"not a jpeg")
     with pytest.raises(DataError, match="cannot decode image"):
         load_folder(bad)
 

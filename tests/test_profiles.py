@@ -258,9 +258,10 @@ def test_dump_reloads_equal(path: Path) -> None:
 def test_dump_reloads_equal_with_overrides_and_folder(tmp_path: Path) -> None:
     tree = tmp_path / "tree"
     for split, n in (("train", 4), ("test", 1)):
-        (tree / split / "cat").mkdir(parents=True)
-        for i in range(n):
-            (tree / split / "cat" / f"{i}.jpg").write_bytes(b"not decoded by a profile check")
+        for name in ("cat", "dog"):  # two classes: a data set of one is refused
+            (tree / split / name).mkdir(parents=True)
+            for i in range(n):
+                (tree / split / name / f"{i}.jpg").write_bytes(b"not decoded by a profile check")
     run = write(
         tmp_path / "p" / "run.toml",
         'name = "folder"\n[data]\nsource = "folder"\npath = "../tree"\nvalidation_size = 1\n'

@@ -14,7 +14,6 @@ is checked first). How a run ended maps to the process's exit code with :func:`e
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import time
@@ -22,7 +21,7 @@ from pathlib import Path
 
 from core.errors import EXIT_FAILED, EXIT_OK, EXIT_STOPPED, RunDirError
 from core.status import RunStatus
-from core.storage.rundir import is_live
+from core.storage.rundir import is_live, read_json
 
 #: The signal ``cifar-tui --stop`` sends: "stop after the current batch and save".
 STOP_SIGNAL = signal.SIGUSR1
@@ -98,12 +97,26 @@ def request_stop(directory: Path) -> int:
     """Ask the process training ``directory`` (a run or a sweep) to stop after the current
     batch and save; returns its pid. Raises RunDirError when nothing trains it."""
     directory = Path(directory)
-    if not directory.is_dir():
-        raise RunDirError(f"{directory} is not a run or sweep directory")
+    if not directory.is_dir() or not is_run_or_sweep(directory):
+        raise RunDirError(
+            f"{directory} is not a run or sweep directory (it holds no report.json, "
+            "profile.toml or sweep.json); nothing was signalled"
+        )
+    lock = directory / LOCK_FILE
+    if lock.is_symlink():
+        raise RunDirError(f"{lock} is a link, not a run's lock; nothing was signalled")
     pid = lock_holder(directory)
     if pid is None or pid <= 0:
         raise RunDirError(
             f"{directory} is not live: no process is training it ({status_of(directory)})"
+        )
+    command = process_command(pid)
+    if command == []:
+        raise RunDirError(f"{directory}: its process {pid} has just ended")
+    if command is not None and not is_cifar_tui(command):
+        raise RunDirError(
+            f"{lock} is held by process {pid} ({_short(command)}), which is not cifar-tui; "
+            "nothing was signalled"
         )
     try:
         os.kill(pid, STOP_SIGNAL)
@@ -116,11 +129,43 @@ def request_stop(directory: Path) -> int:
     return pid
 
 
+#: The files that make a directory a run or a sweep (a bare ``.lock`` does not: any program may
+#: lock a file of that name).
+OWN_FILES = ("report.json", "profile.toml", "history.csv", "events.jsonl", "sweep.json")
+#: What the command line of a process that trains runs holds: the ``cifar-tui`` script, the
+#: module (``python -m tui.cli.main``: --detach, --parallel), a Slurm job (submitit), or code
+#: that imports the engine (``python -c``, as tests and scripts do).
+CIFAR_TUI_MARKS = ("cifar-tui", "tui.cli.main", "submitit", "core.storage", "core.training")
+
+
+def is_run_or_sweep(directory: Path) -> bool:
+    return any((Path(directory) / name).is_file() for name in OWN_FILES)
+
+
+def process_command(pid: int) -> list[str] | None:
+    """A process's command line from /proc: [] when it has ended, None where there is no /proc
+    to ask."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # gone ([]: it ended), or no /proc on this system (None: cannot tell)
+        return [] if Path("/proc/self/cmdline").exists() else None
+    return [part.decode("utf-8", "replace") for part in raw.split(b"\0") if part]
+
+
+def is_cifar_tui(command: list[str]) -> bool:
+    return any(mark in part for part in command for mark in CIFAR_TUI_MARKS)
+
+
+def _short(command: list[str]) -> str:
+    text = " ".join(command) or "command line unknown"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def status_of(directory: Path) -> str:
     """What ``report.json`` (a run) or ``sweep.json`` (a sweep) says, or "unknown"."""
     for name in ("report.json", "sweep.json"):
         with contextlib.suppress(OSError, ValueError, AttributeError):
-            return str(json.loads((Path(directory) / name).read_text()).get("status"))
+            return str(read_json(Path(directory) / name, 1 << 24).get("status"))
     return "unknown"
 
 

@@ -13,7 +13,8 @@ what the follower knows of an ending (``exit_code``) is reset by it.
 from __future__ import annotations
 
 import contextlib
-import json
+import os
+import stat
 import threading
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from core.errors import EXIT_FAILED
 from core.events import BatchProgress, EpochEnded, Event, RunFinished, RunOpened, RunStarted
 from core.events import from_dict as event_from_dict
 from core.storage.control import exit_code_for
-from core.storage.rundir import is_live
+from core.storage.rundir import is_live, parse_json, read_json
 from core.storage.system_report import SYSTEM_FILE, reading_from_line
 
 EVENTS_FILE = "events.jsonl"
@@ -61,12 +62,15 @@ class RunFollower:
 
     def _read_events(self) -> list[Event]:
         """Whole lines appended since the last read; a torn last line waits for its end."""
-        try:
-            with open(self.run_dir / EVENTS_FILE, "rb") as fh:
-                fh.seek(self._offset)
-                data = fh.read()
+        try:  # non-blocking, a regular file only: a FIFO planted there must not hang a watcher
+            fd = os.open(self.run_dir / EVENTS_FILE, os.O_RDONLY | os.O_NONBLOCK)
         except OSError:
             return []
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return []
+            fh.seek(self._offset)
+            data = fh.read()
         end = data.rfind(b"\n") + 1
         self._offset += end
         events = []
@@ -106,7 +110,7 @@ class RunFollower:
         """progress.json when it changed since the last poll."""
         data: Any = None
         with contextlib.suppress(OSError, ValueError):
-            data = json.loads((self.run_dir / PROGRESS_FILE).read_text(encoding="utf-8"))
+            data = read_json(self.run_dir / PROGRESS_FILE, 1 << 20)
         if not isinstance(data, dict) or data == self._progress:
             return None
         self._progress = data
@@ -151,7 +155,7 @@ class RunFollower:
 
 def _parse(line: bytes) -> Event | None:
     try:
-        data = json.loads(line)
+        data = parse_json(line)
     except ValueError:
         return None
     return _parse_dict(data) if isinstance(data, dict) else None

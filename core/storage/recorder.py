@@ -17,7 +17,9 @@ up in every file. ``report.json`` is written as soon as the directory exists. A 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shlex
 import shutil
 import time
 from collections.abc import Callable
@@ -74,6 +76,7 @@ class RunRecorder(EventConsumer):
         self._rewrite = False
         self._log: rundir.EventLog | None = None
         self._progress_written = -PROGRESS_FILE_INTERVAL  # monotonic time of progress.json
+        rundir.refuse_links(run_dir)  # nothing written may follow a link out of the run
         self._system_log: rundir.EventLog | None = None  # system.jsonl, opened at its 1st line
         #: The system readings' series for the report (core/storage/system_report.py).
         self.system = SystemSeries()
@@ -132,7 +135,7 @@ class RunRecorder(EventConsumer):
         self.report, self.epochs = record.report, list(record.epochs)
         self.report.setdefault("schema", rundir.SCHEMA)
         if not self.report["command"]:
-            self.report["command"] = f"cifar-tui --run {self.run_dir / 'profile.toml'}"
+            self.report["command"] = run_command(self.run_dir)
         warnings = [w for w in self.report["warnings"] if w.get("code") != rundir.DAMAGED]
         if record.problems:
             message = (
@@ -191,12 +194,10 @@ class RunRecorder(EventConsumer):
             return
         self._progress_written = now
         text = json.dumps(event.to_dict(), default=rundir._json_default)
-        tmp = self.run_dir / ".progress.json.tmp"
-        try:
-            tmp.write_text(text, encoding="utf-8")
-            tmp.replace(self.run_dir / "progress.json")
-        except OSError:
-            pass  # a view only: a full disk fails the next checkpoint, with a clear error
+        # A fresh temporary file (mkstemp): a link planted at a fixed name is not followed. A
+        # view only: a full disk fails the next checkpoint, with a clear error.
+        with contextlib.suppress(OSError):
+            rundir.atomic_write(self.run_dir / "progress.json", text, sync=False)
 
     def on_system_sampled(self, event: SystemSampled) -> None:
         """One line more in ``system.jsonl`` (append-only; watchers read it as it grows), and
@@ -364,7 +365,11 @@ class RunRecorder(EventConsumer):
     def _log_missing_epochs(self) -> None:
         assert self._log is not None
         events = rundir.read_events(self.run_dir / "events.jsonl")
-        logged = {e.get("epoch") for e in events if e["type"] == "epoch_ended"}
+        logged = {
+            e.get("epoch")
+            for e in events
+            if e["type"] == "epoch_ended" and isinstance(e.get("epoch"), int)  # not hand-edited
+        }
         for row in self.epochs:
             if row["epoch"] not in logged:
                 with rundir.disk_guard("the event log", self.run_dir):
@@ -387,7 +392,7 @@ def _new_report(profile: Profile, command: str | None, run_dir: Path) -> dict[st
         "schema": rundir.SCHEMA,
         "status": RunStatus.RUNNING,
         "profile": profile.to_dict(),
-        "command": command or f"cifar-tui --run {run_dir / 'profile.toml'}",
+        "command": command or run_command(run_dir),
         "environment": {},
         "model": {},
         "epochs": [],
@@ -399,3 +404,9 @@ def _new_report(profile: Profile, command: str | None, run_dir: Path) -> dict[st
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "data": None,
     }
+
+
+def run_command(run_dir: Path) -> str:
+    """The command that repeats the run, for report.md's Repeat: quoted for a shell to paste
+    (a runs directory may have a space, a quote or a ``$`` in its path)."""
+    return "cifar-tui --run " + shlex.quote(str(run_dir / "profile.toml"))

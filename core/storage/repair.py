@@ -10,6 +10,7 @@ the reason instead of a traceback, and ``--resume`` can rebuild the file.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -24,12 +25,24 @@ def is_str(value: Any) -> bool:
     return isinstance(value, str)
 
 
+#: No figure a run records comes near this: a larger integer is damage (and 10**400 would be an
+#: OverflowError wherever it became a float or an int64).
+MAX_INT = 2**53
+
+
 def is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) <= MAX_INT
 
 
 def is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A finite number within MAX_INT (JSON's NaN and Infinity, which Python reads, are not)."""
+    if isinstance(value, float):
+        return math.isfinite(value) and abs(value) <= MAX_INT
+    return is_int(value)
+
+
+def is_count(value: Any) -> bool:
+    return is_int(value) and value >= 0
 
 
 def is_dict(value: Any) -> bool:
@@ -109,7 +122,18 @@ FIELDS: dict[str, tuple[Check, Callable[[], Any] | None]] = {
     "environment": (dict_of(devices=list_of(is_str)), dict),
     "model": (_MODEL, dict),
     "epochs": (lambda v: isinstance(v, list), list),
-    "test": (optional(dict_of(loss=_NUMBER_OR_NONE, accuracy=_NUMBER_OR_NONE)), lambda: None),
+    "test": (
+        optional(
+            dict_of(
+                loss=_NUMBER_OR_NONE,
+                accuracy=_NUMBER_OR_NONE,
+                classes=list_of(is_str),
+                confusion=list_of(list_of(is_count)),
+                per_class=lambda v: isinstance(v, dict) and all(map(_NUMBER_OR_NONE, v.values())),
+            )
+        ),
+        lambda: None,
+    ),
     "input_pipeline": (optional(_PIPELINE), lambda: None),
     "timing": (dict_of(total_seconds=_NUMBER_OR_NONE), dict),
     "warnings": (lambda v: isinstance(v, list), list),

@@ -10,6 +10,7 @@ checkpoint fixes everything else.
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,7 @@ def plan_resume(run_dir: Path | str, overrides: list[str] | tuple[str, ...] = ()
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunDirError(f"{run_dir}: no such run directory")
+    rundir.refuse_links(run_dir)  # before anything is read or loaded: one line, at once
     if rundir.is_live(run_dir):
         raise RunDirError(f"{run_dir} is still running in another process")
     if not (run_dir / "profile.toml").exists():
@@ -93,6 +95,7 @@ def _check_new_learning_rate(run_dir: Path, record: rundir.RunRecord, profile: P
     rate = profile.train.learning_rate
     raise RunDirError(
         f"{run_dir} diverged{why}; resumed at the same learning rate it would diverge again. "
-        f"Give it a lower one: cifar-tui --resume {run_dir} --set train.learning_rate="
+        f"Give it a lower one: cifar-tui --resume {shlex.quote(str(run_dir))} "
+        "--set train.learning_rate="
         f"{rate / 10:g} (now {rate:g})"
     )

@@ -18,6 +18,7 @@ import json
 import math
 import os
 import shutil
+import stat
 import statistics
 import tempfile
 import time
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import EXIT_FAILED, RunDirError
+from core.safe_files import NotRegular, links_among, open_nofollow, read_regular
 from core.status import RunStatus
 from core.storage.repair import check_report, check_rows
 from core.system_metrics import SYSTEM_FIELDS
@@ -79,7 +81,7 @@ def disk_guard(what: str, where: Path) -> Iterator[None]:
         raise DiskFull(message) from None
 
 
-def atomic_write(path: Path, text: str | bytes) -> None:
+def atomic_write(path: Path, text: str | bytes, sync: bool = True) -> None:
     """Replace ``path`` in one step: readers see the old file or the new one, never half."""
     data = text.encode() if isinstance(text, str) else text
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -88,7 +90,8 @@ def atomic_write(path: Path, text: str | bytes) -> None:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            if sync:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -158,7 +161,11 @@ class RunLock:
     def acquire(self) -> None:
         import fcntl
 
-        self._fh = open(self.path, "a+")  # noqa: SIM115 - held open for the run's lifetime
+        try:  # never through a link, never blocked on a FIFO put where the lock should be
+            fd = open_nofollow(self.path, os.O_RDWR | os.O_CREAT)
+        except NotRegular as exc:
+            raise RunDirError(str(exc)) from None
+        self._fh = os.fdopen(fd, "a+")  # held open for the run's lifetime
         try:
             fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -181,9 +188,11 @@ def is_live(run_dir: Path) -> bool:
     import fcntl
 
     lock = run_dir / ".lock"
-    if not lock.exists():
+    try:  # a link or a FIFO is no run's lock: no process trains through it (and no hang)
+        fd = open_nofollow(lock, os.O_RDONLY)
+    except OSError:
         return False
-    with open(lock) as fh:
+    with os.fdopen(fd) as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except OSError:
@@ -195,13 +204,16 @@ def is_live(run_dir: Path) -> bool:
 def ends_torn(path: Path) -> bool:
     """Whether ``path`` holds text whose last line was cut short (a kill, a full disk)."""
     try:
-        with open(path, "rb") as fh:
-            if fh.seek(0, os.SEEK_END) == 0:
-                return False
-            fh.seek(-1, os.SEEK_END)
-            return fh.read(1) != b"\n"
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError:
         return False
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO: nothing to read, never wait
+            return False
+        if fh.seek(0, os.SEEK_END) == 0:
+            return False
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1) != b"\n"
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -216,7 +228,7 @@ class EventLog:
     own and every line but that one still reads."""
 
     def __init__(self, path: Path):
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        self._fd = open_appending(path)
         self._torn = ends_torn(path)
 
     def append(self, record: dict[str, Any]) -> None:
@@ -236,9 +248,9 @@ def read_events(path: Path) -> list[dict[str, Any]]:
     """``events.jsonl``'s records, skipping a line cut short or otherwise unreadable."""
     records = []
     with contextlib.suppress(OSError):
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        for line in read_text(path).splitlines():
             with contextlib.suppress(ValueError):
-                record = json.loads(line)
+                record = parse_json(line)
                 if isinstance(record, dict) and isinstance(record.get("type"), str):
                     records.append(record)
     return records
@@ -284,10 +296,52 @@ def append_history(path: Path, row: dict[str, Any]) -> None:
         writer.writeheader()
     writer.writerow(_csv_row(row))
     text = ("\n" if not new and ends_torn(path) else "") + buf.getvalue()
-    with open(path, "a", newline="", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
+    fd = open_appending(path)
+    try:
+        _write_all(fd, text.encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def open_log(path: Path) -> Any:
+    """A log a child process writes (``output.log``), appended to in binary, never through a
+    link: RunDirError naming it otherwise."""
+    return os.fdopen(open_appending(path), "ab")
+
+
+#: Most a file of a run read back may hold: a damaged or planted file beyond it reads as
+#: damaged instead of filling memory (a run of 100,000 epochs writes some 50 MB of events).
+MAX_READ_BYTES = 512 * 1024 * 1024
+
+
+def read_text(path: Path, limit: int = MAX_READ_BYTES) -> str:
+    """A run's file as text, the way every reader takes it: a regular file only (a FIFO planted
+    in a shared runs directory is refused at once, never waited on), at most ``limit`` bytes.
+    OSError (FileNotFoundError for a missing one) as ``Path.read_text`` raises it."""
+    return read_regular(path, limit, "a file a run writes").decode("utf-8", errors="replace")
+
+
+def parse_json(text: str | bytes) -> Any:
+    """``json.loads`` whose every failure is a ValueError: JSON nested thousands deep raises
+    RecursionError, which the readers' ``except ValueError`` would let through as a traceback."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
+def read_json(path: Path, limit: int = MAX_READ_BYTES) -> Any:
+    """A run's (or sweep's) JSON file: a regular file, capped, its failures OSError/ValueError."""
+    return parse_json(read_text(path, limit))
+
+
+def open_appending(path: Path) -> int:
+    """An append-only file of the run, never through a link (its target would be appended to)."""
+    try:
+        return open_nofollow(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    except NotRegular as exc:
+        raise RunDirError(str(exc)) from None
 
 
 @dataclass
@@ -302,9 +356,11 @@ def scan_history(path: Path) -> History:
     """Finished epochs from ``history.csv``. A line cut short (killed mid-write), a row that is
     not numbers, or an epoch out of order is garbage: left out and counted."""
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        text = read_text(path)
     except FileNotFoundError:
         return History([])
+    except OSError:  # a FIFO, a device, unreadable: no rows (load_run says why elsewhere)
+        return History([], 1)
     complete = text if text.endswith("\n") else text[: text.rfind("\n") + 1]
     parsed, bad = [], int(len(complete) < len(text))
     for raw in csv.DictReader(io.StringIO(complete)):
@@ -451,6 +507,33 @@ RUN_FILES = ("report.json", "history.csv", "profile.toml", "events.jsonl", ".loc
 DAMAGED = "damaged"
 
 
+#: Every name a run writes under its directory: none of them may be a link (a write through it
+#: would land outside the run directory), checked before a run directory is opened.
+OWN_NAMES = (
+    *RUN_FILES,
+    "report.md",
+    "progress.json",
+    "model_summary.txt",
+    "model.keras",
+    "output.log",
+    "checkpoint",
+    "tensorboard",
+    "checkpoint/state.json",
+)
+
+
+def refuse_links(run_dir: Path) -> None:
+    """RunDirError naming the first of the run's own files that is a link (or a FIFO, a
+    device): a shared runs directory may hold anything, and a write must not follow it."""
+    found = links_among(Path(run_dir), OWN_NAMES)
+    checkpoint = Path(run_dir) / "checkpoint"
+    if not found and checkpoint.is_dir() and not checkpoint.is_symlink():
+        names = tuple(p.name for p in checkpoint.iterdir() if p.name.endswith(".h5"))
+        found = links_among(checkpoint, names)
+    if found:
+        raise RunDirError(found[0])
+
+
 def looks_like_run(path: Path) -> bool:
     return path.is_dir() and any((path / name).exists() for name in RUN_FILES)
 
@@ -487,11 +570,13 @@ def load_run(run_dir: Path) -> RunRecord:
 def _read_report(path: Path) -> tuple[dict[str, Any], list[str]]:
     """report.json checked field by field (core/storage/repair.py), and what was wrong."""
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = read_json(path)
     except FileNotFoundError:
         return check_report({})[0], ["no report.json (killed before it was written?)"]
     except OSError as exc:
         return check_report({})[0], [f"report.json cannot be read: {exc.strerror or exc}"]
+    except RecursionError:  # [[[[...]]]] thousands deep
+        return check_report({})[0], ["report.json nests too deeply to be a report"]
     except ValueError as exc:  # not JSON, or not UTF-8
         return check_report({})[0], [f"report.json is not valid JSON ({exc})"]
     report, problems = check_report(raw)
@@ -521,9 +606,11 @@ def read_state(path: Path) -> dict[str, Any] | None:
     """A checkpoint's ``state.json`` (None when there is none); ValueError when it cannot be
     used: cut short, not JSON, or not naming an epoch, its weights file and its history row."""
     try:
-        state = json.loads(path.read_text(encoding="utf-8"))
+        state = read_json(path)
     except FileNotFoundError:
         return None
+    except RecursionError:
+        raise ValueError(f"{path} nests too deeply to be a checkpoint's state") from None
     except OSError as exc:
         raise ValueError(f"{path} cannot be read: {exc.strerror or exc}") from None
     except ValueError:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from core.sweeps.reader import Place, Spec, SweepReader
-from core.values import flatten, show, show_value, suggest
+from core.values import cut, flatten, show, show_value, suggest
 
 RUN_KEYS = ("label", "set", "base", "hparams")
 #: Short names used in grid labels ("lr=0.002" reads better than "learning_rate=0.002").
@@ -54,7 +54,7 @@ def grid_specs(reader: SweepReader, base: Path | None, hparams: Path | None) -> 
     for index, combo in enumerate(itertools.product(*(v for _, v in axes)), start=1):
         settings = dict(zip(keys, combo, strict=True))
         label = " ".join(f"{short[k]}={show_value(v)}" for k, v in settings.items())
-        run_at = Place(f'[grid] run {index} "{label}"', at.span)
+        run_at = Place(f'[grid] run {index} "{cut(label)}"', at.span)
         specs.append(Spec(index, label, run_at, settings, base, hparams))
     return specs
 

@@ -305,7 +305,7 @@ class ProcessRun:
         env = {**os.environ, **slot.env, "PYTHONUNBUFFERED": "1"}
         if files.note is not None:
             env[ENV_NOTE], env[ENV_LOG] = str(files.note), str(files.log)
-        with open(files.log, "ab") as log:
+        with rundir.open_log(files.log) as log:  # never through a link planted there
             return subprocess.Popen(
                 self.argv(files),
                 stdin=subprocess.DEVNULL,

@@ -237,14 +237,14 @@ class SweepReader:
 
     def name(self) -> str:
         if "name" not in self.raw:
-            if not NAME_RE.match(self.path.stem):
+            if not NAME_RE.fullmatch(self.path.stem):
                 raise self.fail(
                     f'the file name "{self.path.stem}" cannot name the sweep directory; '
                     'add name = "..." (1-64 letters, digits, ".", "_" or "-")'
                 )
             return self.path.stem
         name = self.raw["name"]
-        if not isinstance(name, str) or not NAME_RE.match(name):
+        if not isinstance(name, str) or not NAME_RE.fullmatch(name):
             raise self.fail(
                 "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit "
                 f"(it names the sweep directory), got {show(name)}",

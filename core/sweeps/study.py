@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.errors import RunDirError
 from core.events import EpochEnded, Event, RunOpened
 from core.format import duration
 from core.status import FINISHED, PRUNER, RunStatus
@@ -39,7 +40,7 @@ from core.storage.rundir import RunRecord, load_run
 from core.sweeps.search import OBJECTIVES, Search
 from core.sweeps.source import Listener, RunSource
 from core.sweeps.sweepdir import SweepDir, SweepEntry
-from core.sweeps.sweepfile import SweepFileRun, try_read_sweep_file
+from core.sweeps.sweepfile import SWEEP_FILE, SweepFileRun, try_read_sweep_file
 from core.table import Column, Table
 from core.values import show_value
 
@@ -101,14 +102,24 @@ def max_epochs(search: Search) -> int:
 def open_study(search: Search, folder: Path, name: str) -> Any:
     """Create the study in ``folder``, or load the one earlier sessions made."""
     optuna = optuna_module()
-    return optuna.create_study(
-        study_name=name,
-        storage=storage(folder),
-        direction=search.direction,
-        sampler=make_sampler(search, 0),
-        pruner=make_pruner(search),
-        load_if_exists=True,
-    )
+    try:
+        return optuna.create_study(
+            study_name=name,
+            storage=storage(folder),
+            direction=search.direction,
+            sampler=make_sampler(search, 0),
+            pruner=make_pruner(search),
+            load_if_exists=True,
+        )
+    except (ValueError, KeyError, TypeError, AssertionError, AttributeError) as exc:
+        # Optuna replays the journal line by line, unchecked: a line not JSON (ValueError), or
+        # of the wrong shape (KeyError, TypeError, its own "Should not reach" assertion).
+        lines = str(exc).strip().splitlines()
+        what = f"{exc.__class__.__name__}: {lines[0][:80]}" if lines else exc.__class__.__name__
+        raise RunDirError(
+            f"{folder / JOURNAL} is damaged and cannot be replayed ({what}); move it aside to "
+            "start the study afresh"
+        ) from None
 
 
 def objective_value(epochs: list[dict[str, Any]], objective: str) -> float | None:
@@ -491,7 +502,18 @@ def study_json(sweep_dir: SweepDir) -> dict[str, Any]:
 
 def report_at(folder: Path) -> StudyReport | None:
     """The report of a study's sweep directory from its files alone (``--compare``); None for
-    a sweep that is not a study."""
+    a sweep that is not a study. A hand-edited sweep.json whose fields have the wrong types
+    is RunDirError naming it (one line), never a traceback."""
+    try:
+        return _report_at(folder)
+    except (TypeError, ValueError, AttributeError, KeyError, OverflowError) as exc:
+        raise RunDirError(
+            f"{folder / SWEEP_FILE} is damaged: a field of the wrong type "
+            f"({exc.__class__.__name__}: {str(exc)[:80]})"
+        ) from None
+
+
+def _report_at(folder: Path) -> StudyReport | None:
     data = try_read_sweep_file(folder)
     search = data.search if data is not None else None
     if data is None or search is None or search.get("objective") not in OBJECTIVES:

@@ -12,6 +12,7 @@ from the expanded, resolved runs: the same command finds the same directory; cha
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -338,7 +339,7 @@ class SweepDir:
             "",
             self.summary_table().to_markdown(),
             "s/epoch is the median epoch after the first (which compiles the model). "
-            f"Compare runs: `cifar-tui --compare {self.path}`.",
+            f"Compare runs: `cifar-tui --compare {shlex.quote(str(self.path))}`.",
         ]
         atomic_write(self.path / "summary.md", "\n".join(lines) + "\n")
         atomic_write(self.path / "summary.csv", self.summary_table().to_csv())

@@ -8,12 +8,12 @@ left out, never trusted. Nothing here imports the writer, the study or the engin
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from core.errors import RunDirError
+from core.storage.rundir import read_json
 
 SWEEP_FILE = "sweep.json"
 SWEEPS_FOLDER = "sweeps"
@@ -63,7 +63,7 @@ def is_sweep_dir(path: Path) -> bool:
 def read_sweep_file(path: Path) -> SweepFile:
     """The sweep directory's sweep.json; RunDirError when it cannot be read or is not a table."""
     try:
-        data = json.loads((path / SWEEP_FILE).read_text(encoding="utf-8"))
+        data = read_json(path / SWEEP_FILE)  # a regular file, capped, nesting-safe
     except (OSError, ValueError) as exc:
         raise RunDirError(f"{path / SWEEP_FILE} cannot be read: {exc}") from None
     if not isinstance(data, dict):
@@ -98,9 +98,19 @@ def _run(run: dict[str, Any]) -> SweepFileRun:
         str(run.get("label", "")),
         str(run.get("status", "pending")),
         Path(run["run_dir"]) if isinstance(run.get("run_dir"), str) and run["run_dir"] else None,
-        float(started) if isinstance(started, (int, float)) else None,
+        _seconds(started),
         overrides if isinstance(overrides, dict) else {},
     )
+
+
+def _seconds(value: Any) -> float | None:
+    """A time stamp, or None: a bool, a string or a number too large for a float is not one."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        return float(value)
+    except OverflowError:
+        return None
 
 
 def locate(run_dir: Path, runs_dir: Path) -> Path:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
+import shlex
 import sys
 import threading
 import time
@@ -24,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from core.config import Profile
-from core.data import Dataset, load_dataset
-from core.errors import CifarTuiError, DataError
+from core.data import Dataset, DecodeStopped, batch_problem, load_dataset
+from core.errors import EXIT_STOPPED, CifarTuiError, DataError, RunDirError
 from core.events import (
     Event,
     ModelBuilt,
@@ -176,16 +177,40 @@ class Run:
         self.emit(Status("checking the runs directory"))
         rundir.check_writable(self.runs_dir, _estimated_checkpoint_bytes(self.profile))
         self.emit(Status(f"loading data ({self.profile.data.source})"))
-        data = load_dataset(self.profile.data)
+        try:  # a first decode of 60,000 images takes a while: a stop ends it early
+            data = load_dataset(self.profile.data, stop=lambda: self.stop_requested)
+        except DecodeStopped:
+            data = None  # the stop is honoured just below
+        self._stopped_before_start("loading data")
+        assert data is not None
+        # An archive's size is known only now: the same refusal --check gives a folder.
+        few = batch_problem(data.description, self.profile.train.batch_size, len(data.x_train))
+        if few:
+            raise DataError(few)
         self._check_same_data(data.description)
         self.emit(Status("importing Keras"))
         keras, self._env = _import_keras()
+        self._stopped_before_start("importing Keras")
         from core.training.distribute import place_run
 
         # Refuses (before anything is written) what the devices cannot split; notes them in env.
         self._placement = place_run(keras, self.profile, data, self._env, self.resume_dir)
         self._open(data.description)
         return keras, data
+
+    def _stopped_before_start(self, stage: str) -> None:
+        """A stop asked while data loaded or Keras imported (SIGTERM in the first seconds) is
+        honoured before anything is written: exit 143 for SIGTERM, 130 for Ctrl+C."""
+        if not self.stop_requested:
+            return
+        from core.storage.control import EXIT_FOR_STOPPER
+
+        error = RunDirError(
+            f"{self._stopped_message()} while {stage}, before the run directory was opened; "
+            "nothing was written"
+        )
+        error.exit_code = EXIT_FOR_STOPPER.get(self.stopped_by, EXIT_STOPPED)
+        raise error
 
     def _check_same_data(self, description: str) -> None:
         """A resumed run must train on the data it started with: the saved profile may say
@@ -449,7 +474,7 @@ class Run:
             rate = self.profile.train.learning_rate
             message = (
                 f"{exc}. Try a lower train.learning_rate (now {rate:g}): cifar-tui --resume "
-                f"{self.run_dir} --set train.learning_rate={rate / 10:g}"
+                f"{shlex.quote(str(self.run_dir))} --set train.learning_rate={rate / 10:g}"
             )
             outcome = RunStatus.DIVERGED, message
         else:  # a stop that came after the last batch: the epochs all finished, no test
@@ -474,11 +499,19 @@ class Run:
         self._add_xprof()
         test_loss = test_acc = None
         if status == RunStatus.COMPLETED and model is not None:
-            from core.training.evaluate import evaluate_test_set, save_exports, save_final_model
+            from core.training.evaluate import (
+                TestPassStopped,
+                evaluate_test_set,
+                save_exports,
+                save_final_model,
+            )
 
-            test_loss, test_acc = evaluate_test_set(self, model, test_ds, data)
-            save_final_model(self, model)
-            save_exports(self)
+            try:
+                test_loss, test_acc = evaluate_test_set(self, model, test_ds, data)
+                save_final_model(self, model)
+                save_exports(self)
+            except TestPassStopped:  # every epoch is saved; --resume runs the test pass again
+                status, message = self._stopped_outcome()
         self._stop_sampler()
         assert self.recorder is not None
         total = round(time.time() - started + self.recorder.earlier_seconds, 3)

@@ -24,13 +24,32 @@ from core.events import Evaluated, Status
 from core.storage import rundir
 
 
+class TestPassStopped(Exception):
+    """A stop (Ctrl+C, SIGTERM, --stop) came during the test pass: honoured after the current
+    batch, like one during training. The run ends "stopped" with its epochs saved, and --resume
+    runs the test pass again."""
+
+
+def _stop_between_batches(run: Any) -> Any:
+    import keras
+
+    class StopTestPass(keras.callbacks.Callback):
+        def on_predict_batch_end(self, batch: int, logs: Any = None) -> None:
+            if run.stop_requested:
+                raise TestPassStopped
+
+    return StopTestPass()
+
+
 def evaluate_test_set(
     run: Any, model: Any, test_ds: Any, data: Any
 ) -> tuple[float | None, float | None]:
     """Predict the test set once and send what it shows; returns its loss and accuracy."""
+    if run.stop_requested:
+        raise TestPassStopped
     run.emit(Status("evaluating on the test set"))
     start = time.perf_counter()
-    probabilities = model.predict(test_ds, verbose=0)
+    probabilities = model.predict(test_ds, verbose=0, callbacks=[_stop_between_batches(run)])
     predicted = time.perf_counter()
     results = evaluate(probabilities, data.y_test, data.class_names)
     analysed = time.perf_counter()

@@ -120,7 +120,7 @@ def spawn(argv: list[str], where: Plan) -> subprocess.Popen[bytes]:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     if where.note is not None:
         env[ENV_NOTE], env[ENV_LOG] = str(where.note), str(where.log)
-    with open(where.log, "ab") as log:
+    with rundir.open_log(where.log) as log:  # never through a link planted there
         return subprocess.Popen(
             child_argv(argv),
             stdin=subprocess.DEVNULL,

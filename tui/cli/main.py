@@ -194,12 +194,22 @@ def _dest(flag: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from tui.cli.early import early_signals
+
+    with early_signals():  # first: a Ctrl+C while the run starts up is no traceback
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     raw = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(raw)
     quiet_tensorflow()
     _check_args(parser, args)
     try:
+        from tui.cli.early import check_before_keras
+
+        check_before_keras(args)
         if args.check:
             return _check(args)
         return _mode(args, raw)

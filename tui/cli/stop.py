@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import shlex
 from pathlib import Path
 
 from core.errors import EXIT_FAILED, EXIT_OK
 from core.status import RunStatus
 from core.storage.control import request_stop, wait_stopped
+from core.storage.rundir import read_json
 
 DEFAULT_TIMEOUT = 300.0
 
@@ -50,6 +50,6 @@ def _next_step(directory: Path, status: str) -> str:
     if (directory / "sweep.json").exists():
         command = ""
         with contextlib.suppress(OSError, ValueError, AttributeError):
-            command = json.loads((directory / "sweep.json").read_text()).get("command") or ""
+            command = read_json(directory / "sweep.json").get("command") or ""
         return f"; resume it with the same command: {command or 'cifar-tui --sweep ...'}"
     return f"; resume it with: cifar-tui --resume {shlex.quote(str(directory))}"

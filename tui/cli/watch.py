@@ -11,7 +11,6 @@ sweep directory, it follows the run the sweep trains now.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from core.events import Event, RunOpened
 from core.format import epoch_cells, epoch_line
 from core.storage.control import exit_code_for, lock_holder
 from core.storage.follow import RunFollower
-from core.storage.rundir import RunRecord, is_live, load_run
+from core.storage.rundir import RunRecord, is_live, load_run, read_json
 from core.table import Column, Table
 from tui.cli.driver import use_plain
 from tui.cli.render import LiveRenderer, PlainRenderer
@@ -56,10 +55,15 @@ def watch(args: argparse.Namespace) -> int:
 def current_run(path: Path) -> Path:
     """``path``, or for a sweep directory the run it trains now (else its last one started)."""
     try:
-        runs = json.loads((path / "sweep.json").read_text()).get("runs") or []
+        runs = read_json(path / "sweep.json").get("runs") or []
     except (OSError, ValueError, AttributeError):
         return path
-    started = [Path(r["run_dir"]) for r in runs if isinstance(r, dict) and r.get("run_dir")]
+    runs = runs if isinstance(runs, list) else []  # a hand-edited sweep.json: checked by type
+    started = [
+        Path(r["run_dir"])
+        for r in runs
+        if isinstance(r, dict) and isinstance(r.get("run_dir"), str) and r["run_dir"]
+    ]
     live = [run for run in started if is_live(run)]
     chosen = (live or started or [None])[-1]
     if chosen is None:

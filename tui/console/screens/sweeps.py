@@ -17,6 +17,7 @@ machine without one (then with plan_slots' warning: the runs share the cores).
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -234,10 +235,11 @@ class SweepsScreen(Screen):
         else:
             text.append(f"\nRecorded in {entry.directory}: {entry.last} finished. ")
             text.append("enter goes on with it (finished runs are skipped); ")
-        sets = "".join(f" --set {item}" for item in entry.overrides)
+        sets = "".join(f" --set {shlex.quote(item)}" for item in entry.overrides)
         width = f" --parallel {self.parallel}" if self.parallel > 1 else ""
         text.append(
-            f"headless: cifar-tui --sweep {entry.path}{sets} --runs-dir {self.app.runs_dir}{width}"
+            f"headless: cifar-tui --sweep {shlex.quote(str(entry.path))}{sets} "
+            f"--runs-dir {shlex.quote(str(self.app.runs_dir))}{width}"
         )
         text.append(parallel_text(self.parallel, self.limit, self.gpus))
         details.update(text)
