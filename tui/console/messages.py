@@ -15,7 +15,6 @@ from core.events import Event
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from core.storage.rundir import RunRecord
     from tui.console.sweep_runner import SweepSnapshot
 
 
@@ -55,12 +54,32 @@ class DetachedStarted(Message):
 
 
 class RunsRead(Message):
-    """Live runs (and runs new since the last read) read again in a thread, for the runs
-    screen's rows."""
+    """Runs read again in a thread (live ones, new ones, changed ones: ``records``, each a
+    ``RunSummary`` with its cells), and runs gone (``removed``), for the runs screen's rows."""
 
-    def __init__(self, records: list[RunRecord]) -> None:
+    def __init__(self, records: list[Any], removed: list[Path] | None = None) -> None:
         super().__init__()
         self.records = records
+        self.removed = removed or []
+
+
+class RunsListed(Message):
+    """Every run of the runs directory as the index holds it (``complete``: after a refresh
+    that re-read whatever changed), for the runs screen's whole table."""
+
+    def __init__(self, records: list[Any], complete: bool) -> None:
+        super().__init__()
+        self.records = records
+        self.complete = complete
+
+
+class LastResults(Message):
+    """The newest run of each profile name, read from the runs index in a thread, for the
+    pick screen's "last run" column."""
+
+    def __init__(self, results: dict[str, Any]) -> None:
+        super().__init__()
+        self.results = results
 
 
 class EngineDone(Message):

@@ -1,14 +1,18 @@
 """The runs screen: every run in the runs directory, sortable, to open, resume or compare.
 
-Runs are read from their files alone (``core.storage.rundir.list_runs``), so runs made headless,
-finished, stopped or killed ("interrupted": still "running" on disk with no live lock) all show.
-Runs marked with space (or m) are compared with c (``tui.console.screens.compare``), in the order
-marked.
+Runs come from the runs index (``core.storage.index``), a cache of what ``load_run`` read from
+each run's files, so runs made headless, finished, stopped or killed ("interrupted": still
+"running" on disk with no live lock) all show, and ten thousand of them open at once. Nothing that
+grows with the runs is done on the UI thread: a small runs directory is listed on mount (at most
+SYNC_ROWS runs, SYNC_READS of them read from their files), anything bigger by a thread worker that
+shows the index first and then re-reads what changed. The table holds a window of WINDOW rows;
+moving past either end of it moves the window, so the keys work over every run. Runs marked with
+space (or m) are compared with c (``tui.console.screens.compare``), in the order marked.
 """
 
 from __future__ import annotations
 
-import contextlib
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,51 +25,59 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from core.errors import RunDirError
 from core.format import fmt, percent, percent_points
 from core.status import BAD_ENDINGS, RunStatus, mark_of, style_of
-from core.storage.rundir import RunRecord, list_runs, load_run, looks_like_run
-from tui.console.messages import RunsRead
+from core.storage.index import RunIndex
+from tui.console.messages import RunsListed, RunsRead
 
 if TYPE_CHECKING:
     from tui.console.app import CifarTuiApp
 
+#: A run as listed: a ``RunSummary`` (from the index) or a ``RunRecord`` (read from its files).
+Run = Any
 
-def planned_epochs(record: RunRecord) -> int | None:
+
+def planned_epochs(record: Run) -> int | None:
+    if hasattr(record, "epochs_planned"):
+        return record.epochs_planned
     return (record.report.get("profile") or {}).get("train", {}).get("epochs")
+
+
+def epochs_done(record: Run) -> int:
+    return record.epochs_done if hasattr(record, "epochs_done") else len(record.epochs)
 
 
 @dataclass(frozen=True)
 class Column:
     key: str
     label: str
-    cell: Callable[[RunRecord], str]
-    sort: Callable[[RunRecord], Any]
+    cell: Callable[[Run], str]
+    sort: Callable[[Run], Any]
     right: bool = False
 
 
-def _epochs(r: RunRecord) -> str:
+def _epochs(r: Run) -> str:
     planned = planned_epochs(r)
-    return f"{len(r.epochs)}/{planned}" if planned else str(len(r.epochs))
+    return f"{epochs_done(r)}/{planned}" if planned else str(epochs_done(r))
 
 
-def _best_val(r: RunRecord) -> str:
+def _best_val(r: Run) -> str:
     return percent(r.best_val_accuracy)
 
 
-def _test(r: RunRecord) -> str:
+def _test(r: Run) -> str:
     return percent(r.test_accuracy)
 
 
-def _seconds(r: RunRecord) -> str:
+def _seconds(r: Run) -> str:
     return fmt(r.seconds_per_epoch, ".1f")
 
 
-def _input_bound(r: RunRecord) -> str:
+def _input_bound(r: Run) -> str:
     return percent_points(r.input_bound_percent, 0)
 
 
-def _status(r: RunRecord) -> str:
+def _status(r: Run) -> str:
     damaged = ", damaged" if r.problems else ""  # the report view says what is wrong
     return f"{mark_of(r.status)} {r.status}{damaged}"  # the mark reads without colour
 
@@ -82,7 +94,7 @@ COLUMNS = (
     Column("run", "run", lambda r: r.path.name, lambda r: r.path.name),
     Column("status", "status", _status, lambda r: r.status),
     Column("model", "model", lambda r: r.architecture, lambda r: r.architecture),
-    Column("epochs", "epochs", _epochs, lambda r: len(r.epochs), right=True),
+    Column("epochs", "epochs", _epochs, epochs_done, right=True),
     Column("best_val", "best val", _best_val, lambda r: r.best_val_accuracy, right=True),
     Column("test", "test", _test, lambda r: r.test_accuracy, right=True),
     Column("s_epoch", "s/ep", _seconds, lambda r: r.seconds_per_epoch, right=True),
@@ -95,28 +107,83 @@ MODEL_COLUMN_MIN_WIDTH = 100
 COLUMN_KEYS = [c.key for c in COLUMNS]
 MARK_KEY = "mark"  # the first column: a mark on runs to compare (not a sort column)
 MARK = "✓"
+#: Runs listed on the UI thread at mount at most (more: a worker lists them)...
+SYNC_ROWS = 200
+#: ...and runs read from their files there at most (a small, new runs directory).
+SYNC_READS = 32
+#: Rows the table holds at once (DataTable takes seconds to fill with 10,000).
+WINDOW = 200
 
 
-def read_live(runs_dir: Path, live: list[Path], known: set[str]) -> list[RunRecord]:
-    """The live runs read again, and runs new in ``runs_dir`` since (``known``: names already
-    listed): the runs screen's timer, off the UI thread. Runs that vanished are left out."""
-    paths = list(live)
-    if runs_dir.is_dir():
-        paths += [c for c in runs_dir.iterdir() if c.is_dir() and c.name not in known]
-    records = []
-    for path in paths:
-        if looks_like_run(path) and not path.name.startswith("."):  # however early killed
-            with contextlib.suppress(RunDirError):
-                records.append(load_run(path))
-    return records
+@dataclass
+class Row:
+    """A run and its cells' text (made in the worker that read it: cheap on the UI thread)."""
+
+    record: Run
+    cells: tuple[str, ...]
+
+    @property
+    def path(self) -> Path:
+        return self.record.path
 
 
-def sort_records(records: list[RunRecord], key: str, reverse: bool) -> list[RunRecord]:
+def make_row(record: Run) -> Row:
+    return Row(record, tuple(column.cell(record) for column in COLUMNS))
+
+
+def sort_records(records: list[Run], key: str, reverse: bool) -> list[Run]:
     """Sort by a column; runs without a value (None) always go last."""
     column = COLUMNS[COLUMN_KEYS.index(key)]
     present = [r for r in records if column.sort(r) is not None]
     missing = [r for r in records if column.sort(r) is None]
     return sorted(present, key=column.sort, reverse=reverse) + missing
+
+
+class RunsTable(DataTable):
+    """The runs table: a window of the screen's sorted runs. A key that would leave the window
+    (up, down, page up, page down, ctrl+home, ctrl+end) moves it instead."""
+
+    def _owner(self) -> RunsScreen:
+        return self.screen  # type: ignore[return-value]
+
+    def _page(self) -> int:
+        return max(1, self.scrollable_content_region.height - 1)
+
+    def _go(self, row: int) -> bool:
+        """Move to window row ``row``, moving the window when it is outside; False when the
+        window holds every run (DataTable's own action then does as it always did)."""
+        screen = self._owner()
+        if screen.window_start == 0 and len(screen.ordered) <= self.row_count:
+            return False
+        screen.goto(screen.window_start + row)
+        return True
+
+    def action_cursor_down(self) -> None:
+        if not (self.cursor_row >= self.row_count - 1 and self._go(self.cursor_row + 1)):
+            super().action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        if not (self.cursor_row <= 0 and self._go(self.cursor_row - 1)):
+            super().action_cursor_up()
+
+    def action_page_down(self) -> None:
+        target = self.cursor_row + self._page()
+        if not (target >= self.row_count and self._go(target)):
+            super().action_page_down()
+
+    def action_page_up(self) -> None:
+        target = self.cursor_row - self._page()
+        if not (target < 0 and self._go(target)):
+            super().action_page_up()
+
+    def action_scroll_top(self) -> None:
+        if not self._go(-self._owner().window_start):
+            super().action_scroll_top()
+
+    def action_scroll_bottom(self) -> None:
+        screen = self._owner()
+        if not self._go(len(screen.ordered) - 1 - screen.window_start):
+            super().action_scroll_bottom()
 
 
 class RunsScreen(Screen):
@@ -137,21 +204,32 @@ class RunsScreen(Screen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.records: list[RunRecord] = []
+        self.rows: dict[Path, Row] = {}  # every run listed, by its directory
+        self.ordered: list[Row] = []  # sorted: the table shows a window of it
+        self.window_start = 0
+        self._widths: list[int] = []
         self._shown: list[Column] = []
         self.sort_key = "run"
         self.sort_reverse = True  # newest first
         self.marked: list[Path] = []  # runs to compare, in the order they were marked
         self.live: set[Path] = set()  # runs some process trains: their rows are read again
+        #: Every run is listed and was checked against its files (False while a worker reads).
+        self.listed = False
+        self.index: RunIndex | None = None
+
+    @property
+    def records(self) -> list[Run]:
+        return [row.record for row in self.rows.values()]
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+        yield RunsTable(id="runs", cursor_type="row", zebra_stripes=True)
         yield Static(id="runs-hint", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
         self.sub_title = f"runs in {self.app.runs_dir}"
+        self.index = RunIndex(self.app.runs_dir)
         self.reload()
         self.set_interval(LIVE_INTERVAL, self._refresh_live)
 
@@ -173,75 +251,163 @@ class RunsScreen(Screen):
         return Text(column.label + arrow, justify="right" if column.right else "left")
 
     def reload(self) -> None:
-        """Read the runs directory again (cheap: report.json and history.csv per run)."""
-        self.records = list_runs(self.app.runs_dir)
-        present = {r.path for r in self.records}
-        self.marked = [p for p in self.marked if p in present]
-        self._fill()
+        """List the runs: at once from the index when the runs directory is small, then (in
+        any case) a worker checks every run against its files and re-reads what changed."""
+        assert self.index is not None
+        try:
+            small = not self.rows and self.index.count() <= SYNC_ROWS
+            if small and self.index.refresh(max_reads=SYNC_READS).complete:
+                self._replace([make_row(s) for s in self.index.summaries()])
+        except sqlite3.Error:
+            pass  # the index is busy: the worker lists the runs
+        if not self.rows:
+            self._fill()  # the hint says the runs are being read
+        self._load(self.index, bool(self.rows))
+
+    @work(thread=True, exclusive=True, group="runs-load", exit_on_error=False)
+    def _load(self, index: RunIndex, shown: bool) -> None:
+        """The index at once (unless shown already), then every run checked against its files
+        (new and changed runs read, posted in batches as they come), then the whole list."""
+        if not shown:
+            self.post_message(RunsListed([make_row(s) for s in index.summaries()], False))
+        result = index.refresh(
+            verify=True,
+            progress=lambda batch: self.post_message(RunsRead([make_row(s) for s in batch])),
+        )
+        rows = [make_row(s) for s in index.summaries()]
+        if result.removed:
+            self.post_message(RunsRead([], result.removed))
+        self.post_message(RunsListed(rows, True))
 
     def _refresh_live(self) -> None:
-        """Read the live runs again, and any new run, in a thread (only while shown)."""
-        if self.is_current:
-            known = {r.path.name for r in self.records}
-            self._read_live(sorted(self.live), known)
+        """Re-read the live runs, and any new or changed run, in a thread (only while shown)."""
+        if self.is_current and self.index is not None:
+            self._read_live(self.index)
 
     @work(thread=True, exclusive=True, group="live-rows", exit_on_error=False)
-    def _read_live(self, live: list[Path], known: set[str]) -> None:
-        records = read_live(self.app.runs_dir, live, known)
-        if records:
-            self.post_message(RunsRead(records))
+    def _read_live(self, index: RunIndex) -> None:
+        result = index.refresh()  # unsettled runs only: its cost does not grow with the runs
+        if result.changed or result.removed:
+            self.post_message(RunsRead([make_row(s) for s in result.changed], result.removed))
+
+    def on_runs_listed(self, message: RunsListed) -> None:
+        """The whole list: the table is rebuilt unless nothing in it changed."""
+        rows = {row.path: row for row in message.records}
+        same = rows.keys() == self.rows.keys() and all(
+            self.rows[p].cells == row.cells for p, row in rows.items()
+        )
+        self.listed = self.listed or message.complete
+        if same and self.rows:
+            self.rows = rows
+            self._hint()
+            return
+        self._replace(list(message.records))
 
     def on_runs_read(self, message: RunsRead) -> None:
-        """Fresh records of live (or new) runs: their rows change in place, unless a run is
-        new or a cell outgrows its column (then the table is rebuilt)."""
-        fresh = {r.path: r for r in message.records}
-        rebuild = any(p not in {r.path for r in self.records} for p in fresh)
-        self.records = [fresh.pop(r.path, r) for r in self.records] + list(fresh.values())
-        self.live = {r.path for r in self.records if r.status == RunStatus.RUNNING}
-        if rebuild or not self._update_rows(message.records):
+        """Fresh rows of live (or new, or changed) runs: they change in place, unless a run is
+        new or gone, moves in the order, or a cell outgrows its column (then a rebuild)."""
+        fresh = [row for row in message.records if row.cells != self._cells_of(row.path)]
+        gone = [p for p in message.removed if p in self.rows]
+        statuses = {row.path: row.record.status for row in message.records}
+        self.live = {p for p in self.live if p not in statuses} | {
+            p for p, s in statuses.items() if s == RunStatus.RUNNING
+        }
+        if not fresh and not gone:
+            return
+        rebuild = bool(gone) or any(row.path not in self.rows for row in fresh)
+        key = COLUMN_KEYS.index(self.sort_key)
+        for row in fresh:
+            old = self.rows.get(row.path)
+            rebuild = rebuild or (old is not None and old.cells[key] != row.cells[key])
+            self.rows[row.path] = row
+        for path in gone:
+            self.rows.pop(path)
+        self.marked = [p for p in self.marked if p in self.rows]
+        if rebuild or not self._update_rows(fresh):
             self._fill()
 
-    def _update_rows(self, records: list[RunRecord]) -> bool:
+    def _cells_of(self, path: Path) -> tuple[str, ...] | None:
+        row = self.rows.get(path)
+        return row.cells if row is not None else None
+
+    def _replace(self, rows: list[Row]) -> None:
+        self.rows = {row.path: row for row in rows}
+        self.marked = [p for p in self.marked if p in self.rows]
+        self._fill()
+
+    def _update_rows(self, rows: list[Row]) -> bool:
         """Update these runs' cells in place; False when one no longer fits its column."""
         table = self.query_one("#runs", DataTable)
-        for record in records:
+        for row in rows:
             for column in self._shown:
-                value = column.cell(record)
-                if len(value) > (table.columns[column.key].width or 0):
+                index = COLUMN_KEYS.index(column.key)
+                if len(row.cells[index]) > (table.columns[column.key].width or 0):
                     return False
-                table.update_cell(str(record.path), column.key, self._cell(record, column, value))
+        positions = {r.path: i for i, r in enumerate(self.ordered)}
+        for row in rows:
+            self.ordered[positions[row.path]] = row
+            if str(row.path) not in table.rows:
+                continue  # outside the window
+            for column in self._shown:
+                value = row.cells[COLUMN_KEYS.index(column.key)]
+                table.update_cell(str(row.path), column.key, self._cell(row.record, column, value))
         return True
 
-    def _cell(self, record: RunRecord, column: Column, value: str) -> Text:
+    def _cell(self, record: Run, column: Column, value: str) -> Text:
         style = ""
         if column.key == "status":
             style = status_style(record.status, self.app.no_color)
         return Text(value, style=style, justify="right" if column.right else "left")
 
     def _fill(self) -> None:
-        """Rebuild the table: columns (their sort arrow, the width), then the sorted rows."""
+        """Rebuild the table: columns (their sort arrow, the width), then the sorted rows' window
+        around the selected run."""
         table = self.query_one("#runs", DataTable)
-        self.live = {r.path for r in self.records if r.status == RunStatus.RUNNING}
+        self.live = {p for p, row in self.rows.items() if row.record.status == RunStatus.RUNNING}
         selected = self.selected_path()
         self._shown = self._visible_columns()
         table.clear(columns=True)
-        records = sort_records(self.records, self.sort_key, self.sort_reverse)
-        rows = [[column.cell(record) for column in self._shown] for record in records]
+        column = COLUMNS[COLUMN_KEYS.index(self.sort_key)]
+        records = sort_records([row.record for row in self.rows.values()], column.key,
+                               self.sort_reverse)  # fmt: skip
+        self.ordered = [self.rows[r.path] for r in records]
         table.add_column(Text(MARK), key=MARK_KEY, width=1)
-        for index, column in enumerate(self._shown):
+        for column in self._shown:
             header = self._header(column)
+            index = COLUMN_KEYS.index(column.key)
             # Fixed widths: every cell is known here, and auto widths lagged a render behind.
-            width = max([header.cell_len] + [len(row[index]) for row in rows])
+            width = max([header.cell_len] + [len(row.cells[index]) for row in self.ordered])
             table.add_column(header, key=column.key, width=width)
-        for record, row in zip(records, rows, strict=True):
-            cells = [self._mark_cell(record.path)]
-            for column, value in zip(self._shown, row, strict=True):
-                cells.append(self._cell(record, column, value))
-            table.add_row(*cells, key=str(record.path))
-        if selected is not None and str(selected) in table.rows:
-            table.move_cursor(row=table.get_row_index(str(selected)))
+        at = 0
+        if selected is not None and selected in self.rows:
+            at = self.ordered.index(self.rows[selected])
+        self.window_start = -1  # nothing shown yet: goto fills the window
+        self.goto(at)
+        self._hint()
+
+    def goto(self, position: int) -> None:
+        """Put the cursor on the run at ``position`` in the sorted list, moving the window of
+        rows the table holds when it is outside it."""
+        table = self.query_one("#runs", DataTable)
+        position = max(0, min(position, len(self.ordered) - 1))
+        shown = table.row_count
+        if not (0 <= self.window_start <= position < self.window_start + shown):
+            start = max(0, min(position - WINDOW // 2, len(self.ordered) - WINDOW))
+            table.clear()
+            for row in self.ordered[start : start + WINDOW]:
+                cells = [self._mark_cell(row.path)]
+                for column in self._shown:
+                    value = row.cells[COLUMN_KEYS.index(column.key)]
+                    cells.append(self._cell(row.record, column, value))
+                table.add_row(*cells, key=str(row.path))
+            self.window_start = start
+            self._hint()
+        if self.ordered:
+            table.move_cursor(row=position - self.window_start)
+
+    def _hint(self) -> None:
         hint = self.query_one("#runs-hint", Static)
-        if self.records:
+        if self.rows:
             label = COLUMNS[COLUMN_KEYS.index(self.sort_key)].label
             order = "descending" if self.sort_reverse else "ascending"
             marks = (
@@ -249,10 +415,18 @@ class RunsScreen(Screen):
                 if self.marked
                 else " · space or m marks runs to compare"
             )
+            count = f"{len(self.rows)} run(s)"
+            if len(self.ordered) > WINDOW:
+                table = self.query_one("#runs", DataTable)
+                first = self.window_start + 1
+                count += f" (rows {first}-{self.window_start + table.row_count} held)"
+            reading = "" if self.listed else " · checking their files…"
             hint.update(
-                f"{len(self.records)} run(s), sorted by {label} ({order}) · enter: open"
-                f"{marks} · click a header to sort"
+                f"{count}, sorted by {label} ({order}) · enter: open"
+                f"{marks} · click a header to sort{reading}"
             )
+        elif not self.listed:
+            hint.update(f"Reading the runs in {self.app.runs_dir}…")
         else:
             hint.update(
                 f"No runs yet in {self.app.runs_dir}. Launch one from the pick screen (p), or "
@@ -269,9 +443,9 @@ class RunsScreen(Screen):
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         return Path(key) if key else None
 
-    def selected_record(self) -> RunRecord | None:
-        path = self.selected_path()
-        return next((r for r in self.records if r.path == path), None)
+    def selected_record(self) -> Run | None:
+        row = self.rows.get(self.selected_path() or Path())
+        return row.record if row is not None else None
 
     def sort_by(self, key: str, reverse: bool | None = None) -> None:
         if reverse is None:
@@ -328,9 +502,11 @@ class RunsScreen(Screen):
             self.marked.remove(path)
         else:
             self.marked.append(path)
-        self._fill()
         table = self.query_one("#runs", DataTable)
-        table.move_cursor(row=min(table.cursor_row + 1, table.row_count - 1))
+        table.update_cell(str(path), MARK_KEY, self._mark_cell(path))
+        self._hint()
+        position = self.window_start + table.cursor_row
+        self.goto(min(position + 1, len(self.ordered) - 1))
 
     def action_compare(self) -> None:
         if len(self.marked) < 2:

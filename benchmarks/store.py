@@ -1,0 +1,230 @@
+"""What a big runs directory costs: listing, the console, a live refresh, --compare.
+
+Makes N run directories by copying a real smoke run's files (``--template RUN_DIR``, else one
+smoke run is trained first; the weights and model are hard links, TensorBoard files left out)
+and measures, at each N:
+
+- ``list``: every run listed through the runs index (core/storage/index.py), cold (no index)
+  and warm; ``list_runs`` (every run's files read) beside it for reference;
+- ``first paint``: a fresh process, from its start to the console's first frame (Textual's
+  pilot, headless), cold and warm; the runs screen (``b``) until its full table shows;
+- ``live refresh``: the runs screen's timer read (a quick ``refresh()``) with one run changing;
+- ``--compare`` of a sweep directory naming 1,000 runs (a subprocess, cold and warm).
+
+    python benchmarks/store.py --sizes 0 1000 10000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+SMALL = ("report.json", "history.csv", "profile.toml", "events.jsonl", "report.md")
+LINKED = ("model.keras",)
+
+
+def train_template(work: Path) -> Path:
+    runs = work / "template"
+    subprocess.run(
+        [sys.executable, "-m", "tui.cli.main", "--run", "profiles/smoke.toml", "--plain",
+         "--runs-dir", str(runs)],
+        cwd=ROOT, check=True, capture_output=True,
+    )  # fmt: skip
+    (run,) = runs.iterdir()
+    return run
+
+
+def make_runs(template: Path, runs_dir: Path, count: int) -> list[Path]:
+    """``count`` copies of ``template``, named as runs are (a timestamp each, newest last)."""
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    made = []
+    base = time.mktime((2025, 1, 1, 0, 0, 0, 0, 0, -1))
+    for i in range(count):
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(base + 600 * i))
+        run = runs_dir / f"{stamp}-smoke"
+        run.mkdir()
+        for name in SMALL:
+            if (template / name).exists():
+                shutil.copyfile(template / name, run / name)
+        for name in LINKED:
+            if (template / name).exists():
+                os.link(template / name, run / name)
+        if (template / "checkpoint").is_dir():
+            (run / "checkpoint").mkdir()
+            for f in (template / "checkpoint").iterdir():
+                if f.name == "state.json":
+                    shutil.copyfile(f, run / "checkpoint" / f.name)
+                else:
+                    os.link(f, run / "checkpoint" / f.name)
+        made.append(run)
+    return made
+
+
+def clock(fn, repeat: int = 1) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def drop_index(runs_dir: Path) -> None:
+    from core.storage.index import index_path
+
+    path = index_path(runs_dir)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+# -- the console, in a fresh process -----------------------------------------------------------
+
+
+async def _console(runs_dir: Path, started: float) -> dict[str, float]:
+    from tui.console.app import create_app
+
+    app = create_app(ROOT / "profiles", runs_dir)
+    out: dict[str, float] = {}
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        out["first_paint"] = time.perf_counter() - started
+        began = time.perf_counter()
+        await pilot.press("b")
+        screen = app.screen
+        out["runs_screen_first"] = time.perf_counter() - began
+        while not screen.listed or (not screen.rows and len(list(runs_dir.iterdir())) > 0):
+            await pilot.pause(0.01)
+        out["runs_screen_full"] = time.perf_counter() - began
+        out["rows"] = len(screen.rows)
+        await pilot.press("p")
+        began = time.perf_counter()
+        await pilot.press("b")
+        out["runs_screen_return"] = time.perf_counter() - began
+        out["ctrl_end"] = clock(lambda: screen.query_one("#runs").action_scroll_bottom())
+    return out
+
+
+def console_child(runs_dir: str, started: float) -> None:
+    print(json.dumps(asyncio.run(_console(Path(runs_dir), started))))
+
+
+def console(runs_dir: Path) -> dict[str, float]:
+    code = (
+        "import time; t=time.perf_counter(); import sys; sys.path.insert(0, 'benchmarks');"
+        f"import store; store.console_child({str(runs_dir)!r}, t)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    if out.returncode:
+        raise SystemExit(out.stderr)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# -- the measurements ------------------------------------------------------------------------
+
+
+def live_refresh(runs_dir: Path, runs: list[Path]) -> float:
+    """The runs screen's timer read, one run's files changing between two reads."""
+    from core.storage.index import RunIndex
+    from core.storage.rundir import RunLock, append_history
+
+    target = runs[len(runs) // 2]
+    report = json.loads((target / "report.json").read_text())
+    (target / "report.json").write_text(json.dumps({**report, "status": "running"}))
+    lock = RunLock(target)
+    lock.acquire()  # live, as a run training in another process
+    index = RunIndex(runs_dir)
+    index.refresh(verify=True)  # as the runs screen does when it opens
+    times = []
+    for epoch in range(4, 9):
+        row = {"epoch": epoch, "seconds": 1.0, "loss": 1.0, "accuracy": 0.5,
+               "val_loss": 1.0, "val_accuracy": 0.5, "lr": 0.001}  # fmt: skip
+        append_history(target / "history.csv", row)
+        start = time.perf_counter()
+        result = index.refresh()
+        times.append(time.perf_counter() - start)
+        # A finished run changed by hand is found by the verify pass, not the timer's read.
+        assert result.read == 1, result.read
+    lock.release()
+    return statistics.median(times)
+
+
+def compare_sweep(runs_dir: Path, runs: list[Path]) -> Path:
+    folder = runs_dir / "sweeps" / "bench-0000"
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [{"label": r.name, "run_dir": str(r.resolve()), "status": "completed"} for r in runs]
+    (folder / "sweep.json").write_text(json.dumps({"name": "bench", "runs": rows}))
+    return folder
+
+
+def compare(folder: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "tui.cli.main", "--compare", str(folder), "--plain"],
+        cwd=ROOT, check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[0, 1000, 10000])
+    parser.add_argument("--template", type=Path, help="a finished smoke run's directory")
+    parser.add_argument("--compare-runs", type=int, default=1000)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="store-bench-"))
+    os.environ["CIFAR_TUI_CACHE"] = str(work / "cache")
+    try:
+        template = args.template or train_template(work)
+        from core.storage.index import list_summaries
+        from core.storage.rundir import list_runs
+
+        for n in args.sizes:
+            runs_dir = work / f"runs-{n}"
+            runs = make_runs(template, runs_dir, n)
+            drop_index(runs_dir)
+            cold = console(runs_dir)
+            warm = console(runs_dir)
+            drop_index(runs_dir)
+            list_cold = clock(lambda d=runs_dir: list_summaries(d))
+            list_warm = clock(lambda d=runs_dir: list_summaries(d), repeat=3)
+            plain = clock(lambda d=runs_dir: list_runs(d)) if n <= 2000 else float("nan")
+            live = live_refresh(runs_dir, runs) if runs else float("nan")
+            print(f"N={n}")
+            print(f"  list (index): cold {list_cold:.3f} s, warm {list_warm:.3f} s;"
+                  f" list_runs (no index) {plain:.3f} s")  # fmt: skip
+            for name, figures in (("cold", cold), ("warm", warm)):
+                print(
+                    f"  console {name}: first paint {figures['first_paint']:.3f} s; runs screen "
+                    f"shown {figures['runs_screen_first']:.3f} s, full table "
+                    f"{figures['runs_screen_full']:.3f} s ({figures['rows']:.0f} rows), return "
+                    f"{figures['runs_screen_return']:.3f} s, ctrl+end {figures['ctrl_end']:.3f} s"
+                )
+            print(f"  live refresh (one run changing): {live * 1000:.1f} ms")
+            if n >= args.compare_runs:
+                folder = compare_sweep(runs_dir, runs[: args.compare_runs])
+                drop_index(runs_dir)
+                first = compare(folder)
+                again = compare(folder)
+                print(f"  --compare of {args.compare_runs} runs: cold {first:.2f} s, "
+                      f"warm {again:.2f} s")  # fmt: skip
+            sys.stdout.flush()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
