@@ -237,8 +237,10 @@ class RunIndex:
         if not self._conn_lock.acquire(blocking=wait):
             raise IndexBusy("the runs index is in use by another thread")
         try:
-            if self._conn is not None and self._inode is not None and self._inode != _inode(
-                self.path
+            if (
+                self._conn is not None
+                and self._inode is not None
+                and self._inode != _inode(self.path)
             ):
                 self.close()  # deleted (found damaged) by another process: open the new one
             if self._conn is None:
@@ -561,8 +563,17 @@ class RunIndex:
         against its signature first and read again where it changed."""
         wanted = {Path(p).name: Path(p) for p in run_dirs if Path(p).parent == self.runs_dir}
 
+        names = sorted(wanted)
+        chunks = [names[i : i + 500] for i in range(0, len(names), 500)]
+
+        def select(conn: sqlite3.Connection, query: str, chunk: list[str]) -> list[Any]:
+            marks = ", ".join("?" * len(chunk))
+            return conn.execute(f"{query} AND name IN ({marks})", chunk).fetchall()
+
         def body(conn: sqlite3.Connection) -> dict[Path, RunSummary]:
-            known = dict(conn.execute("SELECT name, sig FROM runs").fetchall())
+            known: dict[str, str] = {}
+            for chunk in chunks:
+                known.update(select(conn, "SELECT name, sig FROM runs WHERE 1", chunk))
             now, stale = time.time(), []
             for name in wanted:
                 sig, newest = signature(self.runs_dir / name)
@@ -578,8 +589,8 @@ class RunIndex:
                 )
             query = SUMMARY_SELECT.format(detail=", detail" if detail else "")
             found = {}
-            for row in conn.execute(query).fetchall():
-                if row[0] in wanted:
+            for chunk in chunks:
+                for row in select(conn, query, chunk):
                     found[wanted[row[0]]] = self._summary(row)
             return found
 
@@ -655,3 +666,24 @@ def list_summaries(runs_dir: Path, verify: bool = True) -> list[RunSummary]:
     index = RunIndex(runs_dir)
     index.refresh(verify=verify)
     return index.summaries()
+
+
+def live_runs(run_dirs: list[Path]) -> list[Path]:
+    """Those of ``run_dirs`` some process trains now, in their order: the runs index says which
+    reports say "running" (each checked against its files), and only those locks are tried
+    (``--watch`` of a sweep of a thousand runs)."""
+    by_parent: dict[Path, list[Path]] = {}
+    for run_dir in run_dirs:
+        by_parent.setdefault(Path(run_dir).parent, []).append(Path(run_dir))
+    running: set[Path] = set()
+    for parent, dirs in by_parent.items():
+        index = RunIndex(parent)
+        try:
+            found = index.lookup(dirs, detail=False)
+        finally:
+            index.close()
+        running.update(p for p, s in found.items() if s.status == RunStatus.RUNNING)
+        running.update(p for p in dirs if p not in found)  # not indexed: ask its lock
+    from core.storage.rundir import is_live
+
+    return [p for p in map(Path, run_dirs) if p in running and is_live(p)]
