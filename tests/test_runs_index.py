@@ -174,3 +174,35 @@ def test_the_runs_screen_lists_a_big_runs_directory_from_the_index(tmp_path: Pat
             assert screen.selected_path() == runs / f"20250101-{count - 2:06d}-smoke"
 
     asyncio.run(main())
+
+
+def test_the_pick_screen_gets_its_last_runs_from_a_worker(tmp_path: Path) -> None:
+    """Too many runs to read on the UI thread: the pick screen paints first, then a worker's
+    "last run" column arrives, and a first visit not moved yet goes on to the profile used last."""
+    from tui.console.app import create_app
+    from tui.console.screens.launch import SYNC_READS, LaunchScreen
+
+    profiles = copy_profiles(tmp_path / "profiles")
+    smoke = (profiles / "smoke.toml").read_text(encoding="utf-8")
+    (profiles / "other.toml").write_text(smoke.replace('name = "smoke"', 'name = "other"'))
+    runs = tmp_path / "runs"
+    for i in range(SYNC_READS + 5):
+        write_run(runs, f"20250101-{i:06d}-other", fake_report(name="other"))
+
+    async def main() -> None:
+        app = create_app(profiles, runs)
+        async with app.run_test(size=(120, 40)) as pilot:
+            launch = app.screen
+            assert isinstance(launch, LaunchScreen)
+            assert [e.name for e in launch.profiles] == ["other", "smoke"]
+            for _ in range(200):
+                if launch.results_read:
+                    break
+                await pilot.pause(0.05)
+            assert launch.results_read
+            await pilot.pause()
+            table = launch.query_one("#profiles", DataTable)
+            assert [str(table.get_cell(row, "last")) for row in table.rows] == ["✔ 29.0%", "-"]
+            assert launch.profile_entry.name == "other"
+
+    asyncio.run(main())

@@ -245,7 +245,7 @@ class LaunchScreen(Screen):
             self.select_changed()
         table.focus()
         if not self.results_read:
-            self._read_results()
+            self.call_after_refresh(self._read_results)  # after the first paint: no GIL race
 
     def _results_now(self) -> dict[str, Any]:
         """The "last run" of each profile at once when a small runs directory allows it (at

@@ -13,6 +13,7 @@ space (or m) are compared with c (``tui.console.screens.compare``), in the order
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,6 +114,8 @@ SYNC_ROWS = 200
 SYNC_READS = 32
 #: Rows the table holds at once (DataTable takes seconds to fill with 10,000).
 WINDOW = 200
+#: While a worker reads many runs (a new index), the rows read so far show this often.
+PROGRESS_SECONDS = 0.5
 
 
 @dataclass
@@ -270,10 +273,19 @@ class RunsScreen(Screen):
         (new and changed runs read, posted in batches as they come), then the whole list."""
         if not shown:
             self.post_message(RunsListed([make_row(s) for s in index.summaries()], False))
-        result = index.refresh(
-            verify=True,
-            progress=lambda batch: self.post_message(RunsRead([make_row(s) for s in batch])),
-        )
+        pending: list[Row] = []
+        last = [time.monotonic()]
+
+        def progress(batch: list[Any]) -> None:
+            """Runs read so far, posted at most every PROGRESS_SECONDS (each post rebuilds the
+            table's order on the UI thread)."""
+            pending.extend(make_row(s) for s in batch)
+            if time.monotonic() - last[0] >= PROGRESS_SECONDS:
+                self.post_message(RunsRead(list(pending)))
+                pending.clear()
+                last[0] = time.monotonic()
+
+        result = index.refresh(verify=True, progress=progress)
         rows = [make_row(s) for s in index.summaries()]
         if result.removed:
             self.post_message(RunsRead([], result.removed))
