@@ -390,20 +390,24 @@ class RunIndex:
         verify: bool = False,
         max_reads: int | None = None,
         progress: Callable[[list[RunSummary]], None] | None = None,
+        wait: bool = True,
     ) -> Refresh:
         """Bring the index up to date with the runs directory (see the module's docstring).
 
         ``max_reads``: read nothing and return ``complete=False`` when more runs than this need
         reading (a caller on the UI thread leaves that to a worker). ``progress``: called with
-        each batch of runs read (newest first), to show them as they come."""
+        each batch of runs read (newest first), to show them as they come. ``wait`` False (and
+        any ``max_reads``): while another thread of this process refreshes, return at once,
+        incomplete."""
         lock = _refresh_lock(self.path)
         # One refresh at a time in a process (two screens' workers would read the same runs);
-        # a caller that must not wait (the UI thread) gets an incomplete answer instead.
-        if not lock.acquire(blocking=max_reads is None):
+        # a caller that must not wait (the UI thread, a timer) gets an incomplete answer.
+        wait = wait and max_reads is None
+        if not lock.acquire(blocking=wait):
             return Refresh(complete=False)
         try:
             return self._with_retry(
-                lambda conn: self._refresh(conn, verify, max_reads, progress), max_reads is None
+                lambda conn: self._refresh(conn, verify, max_reads, progress), wait
             )
         finally:
             lock.release()

@@ -298,7 +298,12 @@ class RunsScreen(Screen):
 
     @work(thread=True, exclusive=True, group="live-rows", exit_on_error=False)
     def _read_live(self, index: RunIndex) -> None:
-        result = index.refresh()  # unsettled runs only: its cost does not grow with the runs
+        # Unsettled runs and a fixed slice of the others: its cost does not grow with the runs
+        # (and while the opening worker reads them all, this tick is skipped, not queued).
+        try:
+            result = index.refresh(wait=False)
+        except sqlite3.Error:
+            return  # busy (another thread, or another process past the busy timeout): next tick
         if result.changed or result.removed:
             self.post_message(RunsRead([make_row(s) for s in result.changed], result.removed))
 
