@@ -73,7 +73,10 @@ def index_path(runs_dir: Path) -> Path:
     return index_dir() / f"{key}.sqlite"
 
 
-@dataclass
+_RUNNING = str(RunStatus.RUNNING)
+
+
+@dataclass(slots=True)
 class RunSummary:
     """A run's listing fields as the index holds them; reads like a ``RunRecord`` where the
     runs screen, the pick screen and ``--compare`` use one."""
@@ -98,7 +101,8 @@ class RunSummary:
     status: str = field(init=False, default="")
 
     def __post_init__(self) -> None:
-        self.status = live_status(self.path, self.disk_status)
+        running = self.disk_status == _RUNNING  # (a plain str compare: 10,000 rows)
+        self.status = live_status(self.path, self.disk_status) if running else self.disk_status
 
     @property
     def problems(self) -> list[str]:
@@ -362,10 +366,16 @@ class RunIndex:
             latest.setdefault(summary.name, summary)
         return latest
 
+    def _child(self, name: str) -> Path:
+        """``runs_dir / name`` without parsing it again (pathlib's join is most of the cost of
+        listing 10,000 runs); the plain join where the private helper is gone."""
+        make = getattr(self.runs_dir, "_make_child_relpath", None)
+        return make(name) if make is not None else self.runs_dir / name
+
     def _summary(self, row: tuple[Any, ...]) -> RunSummary:
         detail = json.loads(row[15]) if len(row) > 15 and row[15] else None
         return RunSummary(
-            path=self.runs_dir / row[0],
+            path=self._child(row[0]),
             disk_status=row[1],
             name=row[2],
             architecture=row[3],

@@ -65,9 +65,10 @@ class RunsRead(Message):
 
 class RunsListed(Message):
     """Every run of the runs directory as the index holds it (``complete``: after a refresh
-    that re-read whatever changed), for the runs screen's whole table."""
+    that re-read whatever changed; ``records`` None: nothing changed, the table is whole), for
+    the runs screen's whole table."""
 
-    def __init__(self, records: list[Any], complete: bool) -> None:
+    def __init__(self, records: list[Any] | None, complete: bool) -> None:
         super().__init__()
         self.records = records
         self.complete = complete

@@ -25,6 +25,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
+from textual.worker import Worker
 
 from core.format import fmt, percent, percent_points
 from core.status import BAD_ENDINGS, RunStatus, mark_of, style_of
@@ -219,6 +220,7 @@ class RunsScreen(Screen):
         #: Every run is listed and was checked against its files (False while a worker reads).
         self.listed = False
         self.index: RunIndex | None = None
+        self._loading: Worker | None = None  # the worker listing them, while it runs
 
     @property
     def records(self) -> list[Run]:
@@ -265,7 +267,8 @@ class RunsScreen(Screen):
             pass  # the index is busy: the worker lists the runs
         if not self.rows:
             self._fill()  # the hint says the runs are being read
-        self._load(self.index, bool(self.rows))
+        if self._loading is None or self._loading.is_finished:  # mount, then resume: one
+            self._loading = self._load(self.index, bool(self.rows))
 
     @work(thread=True, exclusive=True, group="runs-load", exit_on_error=False)
     def _load(self, index: RunIndex, shown: bool) -> None:
@@ -286,6 +289,11 @@ class RunsScreen(Screen):
                 last[0] = time.monotonic()
 
         result = index.refresh(verify=True, progress=progress)
+        if result.read == 0 and not result.removed:
+            # Nothing changed on disk: what is shown is whole (live rows' status aside).
+            self.post_message(RunsRead([make_row(s) for s in result.changed]))
+            self.post_message(RunsListed(None, True))
+            return
         rows = [make_row(s) for s in index.summaries()]
         if result.removed:
             self.post_message(RunsRead([], result.removed))
@@ -308,7 +316,12 @@ class RunsScreen(Screen):
             self.post_message(RunsRead([make_row(s) for s in result.changed], result.removed))
 
     def on_runs_listed(self, message: RunsListed) -> None:
-        """The whole list: the table is rebuilt unless nothing in it changed."""
+        """The whole list: the table is rebuilt unless nothing in it changed (None: the rows
+        shown are the whole list)."""
+        if message.records is None:
+            self.listed = self.listed or message.complete
+            self._hint()
+            return
         rows = {row.path: row for row in message.records}
         same = rows.keys() == self.rows.keys() and all(
             self.rows[p].cells == row.cells for p, row in rows.items()
