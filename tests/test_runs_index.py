@@ -206,3 +206,48 @@ def test_the_pick_screen_gets_its_last_runs_from_a_worker(tmp_path: Path) -> Non
             assert launch.profile_entry.name == "other"
 
     asyncio.run(main())
+
+
+def test_compare_of_a_sweep_reads_its_runs_from_the_index(tmp_path: Path) -> None:
+    """``--compare`` of a sweep directory: the rows the index gives are the rows reading every
+    run gives, a damaged run included, and a run changed since is read again."""
+    from core.compare import RunRow, collect
+    from core.storage.rundir import load_run
+
+    runs = tmp_path / "runs"
+    paths = list(standard_runs(runs).values())
+    broken = write_run(runs, "20260108-000000-smoke", fake_report())
+    (broken / "history.csv").write_text("epoch,seconds\n1,oops\n", encoding="utf-8")
+    paths.append(broken)
+    folder = runs / "sweeps" / "lr-0123"
+    folder.mkdir(parents=True)
+    rows = [{"label": p.name, "run_dir": str(p.resolve())} for p in paths]
+    (folder / "sweep.json").write_text(json.dumps({"name": "lr", "runs": rows}))
+
+    def seen(rows: list[RunRow]) -> list[tuple]:
+        return [(r.path.name, str(r.status), r.settings, r.metrics, r.damage) for r in rows]
+
+    direct = [RunRow.from_record(load_run(p.resolve())) for p in paths]
+    assert seen(collect([folder])) == seen(direct)
+    assert "damaged" in str(collect([folder])[-1].status)
+    report = json.loads((paths[0] / "report.json").read_text())
+    report["test"]["accuracy"] = 0.5
+    (paths[0] / "report.json").write_text(json.dumps(report), encoding="utf-8")
+    assert collect([folder])[0].metrics["test_accuracy"] == 0.5
+
+
+def test_watch_of_a_sweep_tries_only_the_running_runs_locks(tmp_path: Path) -> None:
+    from core.storage.index import live_runs
+    from core.storage.rundir import RunLock
+
+    runs = tmp_path / "runs"
+    paths = standard_runs(runs)  # the killed run says "running" with a free lock
+    live = write_run(runs, "20260109-000000-smoke", fake_report("running", epochs=1))
+    lock = RunLock(live)
+    lock.acquire()
+    try:
+        order = [paths["completed"], paths["killed"], live, paths["stopped"]]
+        assert live_runs(order) == [live]
+    finally:
+        lock.release()
+    assert live_runs(order) == []
