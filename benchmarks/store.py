@@ -95,6 +95,7 @@ async def _console(runs_dir: Path, started: float) -> dict[str, float]:
     from tui.console.app import create_app
 
     app = create_app(ROOT / "profiles", runs_dir)
+    count = sum(1 for p in runs_dir.iterdir() if p.name != "sweeps") if runs_dir.is_dir() else 0
     out: dict[str, float] = {}
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
@@ -103,10 +104,14 @@ async def _console(runs_dir: Path, started: float) -> dict[str, float]:
         await pilot.press("b")
         screen = app.screen
         out["runs_screen_first"] = time.perf_counter() - began
-        while not screen.listed or (not screen.rows and len(list(runs_dir.iterdir())) > 0):
+        while len(screen.rows) < count:  # every run in the table (from the index when warm)
             await pilot.pause(0.01)
         out["runs_screen_full"] = time.perf_counter() - began
+        while not screen.listed:  # and every run checked against its files
+            await pilot.pause(0.01)
+        out["runs_screen_checked"] = time.perf_counter() - began
         out["rows"] = len(screen.rows)
+        await app.workers.wait_for_complete()
         await pilot.press("p")
         began = time.perf_counter()
         await pilot.press("b")
@@ -131,6 +136,19 @@ def console(runs_dir: Path) -> dict[str, float]:
     if out.returncode:
         raise SystemExit(out.stderr)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def consoles(runs_dir: Path, empty: Path, repeat: int, cold: bool) -> tuple[dict, dict]:
+    """The console on ``runs_dir`` and on an empty runs directory, alternately (a loaded machine
+    drifts: the ratio is what counts); the median of each figure."""
+    mine, base = [], []
+    for _ in range(repeat):
+        if cold:
+            drop_index(runs_dir)
+        mine.append(console(runs_dir))
+        base.append(console(empty))
+    median = lambda runs: {k: statistics.median(r[k] for r in runs) for k in runs[0]}  # noqa: E731
+    return median(mine), median(base)
 
 
 # -- the measurements ------------------------------------------------------------------------
@@ -184,6 +202,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[0, 1000, 10000])
     parser.add_argument("--template", type=Path, help="a finished smoke run's directory")
     parser.add_argument("--compare-runs", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=3, help="console starts per figure")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="store-bench-"))
     os.environ["CIFAR_TUI_CACHE"] = str(work / "cache")
@@ -192,33 +211,43 @@ def main() -> None:
         from core.storage.index import list_summaries
         from core.storage.rundir import list_runs
 
+        empty = work / "runs-empty"
+        empty.mkdir()
         for n in args.sizes:
             runs_dir = work / f"runs-{n}"
             runs = make_runs(template, runs_dir, n)
-            drop_index(runs_dir)
-            cold = console(runs_dir)
-            warm = console(runs_dir)
+            time.sleep(6)  # past SETTLE_SECONDS: the copies are finished runs
             drop_index(runs_dir)
             list_cold = clock(lambda d=runs_dir: list_summaries(d))
             list_warm = clock(lambda d=runs_dir: list_summaries(d), repeat=3)
+            quick = clock(lambda d=runs_dir: list_summaries(d, verify=False), repeat=3)
             plain = clock(lambda d=runs_dir: list_runs(d)) if n <= 2000 else float("nan")
-            live = live_refresh(runs_dir, runs) if runs else float("nan")
             print(f"N={n}")
-            print(f"  list (index): cold {list_cold:.3f} s, warm {list_warm:.3f} s;"
-                  f" list_runs (no index) {plain:.3f} s")  # fmt: skip
-            for name, figures in (("cold", cold), ("warm", warm)):
+            print(f"  list through the index: cold {list_cold:.3f} s, warm {list_warm:.3f} s "
+                  f"(every run's signature checked), {quick:.3f} s (quick refresh); "
+                  f"list_runs (no index) {plain:.3f} s")  # fmt: skip
+            for name, cold in (("warm", False), ("cold", True)):
+                mine, base = consoles(runs_dir, empty, 1 if cold else args.repeat, cold)
+                ratio = mine["first_paint"] / base["first_paint"]
                 print(
-                    f"  console {name}: first paint {figures['first_paint']:.3f} s; runs screen "
-                    f"shown {figures['runs_screen_first']:.3f} s, full table "
-                    f"{figures['runs_screen_full']:.3f} s ({figures['rows']:.0f} rows), return "
-                    f"{figures['runs_screen_return']:.3f} s, ctrl+end {figures['ctrl_end']:.3f} s"
+                    f"  console {name}: first paint {mine['first_paint']:.3f} s (empty runs "
+                    f"directory {base['first_paint']:.3f} s, ratio {ratio:.2f}); runs screen: "
+                    f"key handled {mine['runs_screen_first']:.3f} s, full table "
+                    f"{mine['runs_screen_full']:.3f} s ({mine['rows']:.0f} rows; empty "
+                    f"{base['runs_screen_full']:.3f} s), every run checked "
+                    f"{mine['runs_screen_checked']:.3f} s, return {mine['runs_screen_return']:.3f}"
+                    f" s (empty {base['runs_screen_return']:.3f} s), ctrl+end "
+                    f"{mine['ctrl_end'] * 1000:.0f} ms"
                 )
-            print(f"  live refresh (one run changing): {live * 1000:.1f} ms")
+                sys.stdout.flush()
+            if runs:
+                live = live_refresh(runs_dir, runs)
+                print(f"  live refresh (one run changing): {live * 1000:.1f} ms")
             if n >= args.compare_runs:
                 folder = compare_sweep(runs_dir, runs[: args.compare_runs])
                 drop_index(runs_dir)
                 first = compare(folder)
-                again = compare(folder)
+                again = statistics.median(compare(folder) for _ in range(3))
                 print(f"  --compare of {args.compare_runs} runs: cold {first:.2f} s, "
                       f"warm {again:.2f} s")  # fmt: skip
             sys.stdout.flush()

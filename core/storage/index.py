@@ -39,7 +39,7 @@ from typing import Any
 from core.status import RunStatus
 
 #: Bumped when the table changes: an index of another version is rebuilt.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: The files a run's entry is read from (``load_run`` reads these and nothing else).
 SIGNED = (
     "report.json",
@@ -314,6 +314,9 @@ class RunIndex:
                 conn.execute(f"CREATE TABLE runs ({COLUMNS})")
                 conn.execute("CREATE INDEX runs_unsettled ON runs (settled) WHERE settled = 0")
                 conn.execute("CREATE INDEX runs_profile ON runs (profile_name, name)")
+                conn.execute(
+                    "CREATE INDEX runs_running ON runs (name) WHERE disk_status = 'running'"
+                )
                 conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             conn.execute("COMMIT")
@@ -356,9 +359,9 @@ class RunIndex:
     def latest_by_name(self) -> dict[str, RunSummary]:
         """The newest run of each profile name, newest first (the pick screen's "last run")."""
         query = SUMMARY_SELECT.format(detail="") + (
-            " AND name = (SELECT max(r.name) FROM runs r WHERE r.is_run = 1"
-            " AND r.profile_name = runs.profile_name) ORDER BY name DESC"
-        )
+            " AND name IN (SELECT max(name) FROM runs WHERE profile_name IS NOT NULL"
+            " GROUP BY profile_name) ORDER BY name DESC"
+        )  # one pass over the (profile_name, name) index
         rows = self._with_retry(lambda c: c.execute(query).fetchall())
         latest: dict[str, RunSummary] = {}
         for row in rows:
@@ -453,7 +456,7 @@ class RunIndex:
             rows = conn.execute("SELECT name, sig FROM runs WHERE settled = 0").fetchall()
             known = dict(rows)
             check = sorted(known)
-        if not verify:
+        if not verify and max_reads is None:  # (not on the UI thread: a worker's job)
             # A slice of the settled runs, in turn, is checked too: a finished run resumed or
             # changed elsewhere is found within (runs / ROTATION) refreshes, at a fixed cost.
             rotor = meta.get("rotor", "")
