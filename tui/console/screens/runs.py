@@ -217,7 +217,8 @@ class RunsScreen(Screen):
         self.sort_reverse = True  # newest first
         self.marked: list[Path] = []  # runs to compare, in the order they were marked
         self.live: set[Path] = set()  # runs some process trains: their rows are read again
-        #: Every run is listed and was checked against its files (False while a worker reads).
+        #: Every run is listed (False while a worker reads them; a small runs directory is
+        #: listed at once, and the worker then checks every run against its files quietly).
         self.listed = False
         self.index: RunIndex | None = None
         self._loading: Worker | None = None  # the worker listing them, while it runs
@@ -262,6 +263,7 @@ class RunsScreen(Screen):
         try:
             small = not self.rows and self.index.count() <= SYNC_ROWS
             if small and self.index.refresh(max_reads=SYNC_READS).complete:
+                self.listed = True  # a small directory, all read: the worker checks quietly
                 self._replace([make_row(s) for s in self.index.summaries()])
         except sqlite3.Error:
             pass  # the index is busy: the worker lists the runs
