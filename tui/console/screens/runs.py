@@ -209,7 +209,7 @@ class RunsScreen(Screen):
     def __init__(self) -> None:
         super().__init__()
         self.rows: dict[Path, Row] = {}  # every run listed, by its directory
-        self.ordered: list[Row] = []  # sorted: the table shows a window of it
+        self.ordered: list[Path] = []  # sorted: the table shows a window of it
         self.window_start = 0
         self._widths: list[int] = []
         self._shown: list[Column] = []
@@ -375,9 +375,7 @@ class RunsScreen(Screen):
                 index = COLUMN_KEYS.index(column.key)
                 if len(row.cells[index]) > (table.columns[column.key].width or 0):
                     return False
-        positions = {r.path: i for i, r in enumerate(self.ordered)}
         for row in rows:
-            self.ordered[positions[row.path]] = row
             if str(row.path) not in table.rows:
                 continue  # outside the window
             for column in self._shown:
@@ -402,17 +400,17 @@ class RunsScreen(Screen):
         column = COLUMNS[COLUMN_KEYS.index(self.sort_key)]
         records = sort_records([row.record for row in self.rows.values()], column.key,
                                self.sort_reverse)  # fmt: skip
-        self.ordered = [self.rows[r.path] for r in records]
+        self.ordered = [r.path for r in records]
         table.add_column(Text(MARK), key=MARK_KEY, width=1)
         for column in self._shown:
             header = self._header(column)
             index = COLUMN_KEYS.index(column.key)
             # Fixed widths: every cell is known here, and auto widths lagged a render behind.
-            width = max([header.cell_len] + [len(row.cells[index]) for row in self.ordered])
+            width = max([header.cell_len] + [len(row.cells[index]) for row in self.rows.values()])
             table.add_column(header, key=column.key, width=width)
         at = 0
         if selected is not None and selected in self.rows:
-            at = self.ordered.index(self.rows[selected])
+            at = self.ordered.index(selected)
         self.window_start = -1  # nothing shown yet: goto fills the window
         self.goto(at)
         self._hint()
@@ -426,7 +424,8 @@ class RunsScreen(Screen):
         if not (0 <= self.window_start <= position < self.window_start + shown):
             start = max(0, min(position - WINDOW // 2, len(self.ordered) - WINDOW))
             table.clear()
-            for row in self.ordered[start : start + WINDOW]:
+            for path in self.ordered[start : start + WINDOW]:
+                row = self.rows[path]
                 cells = [self._mark_cell(row.path)]
                 for column in self._shown:
                     value = row.cells[COLUMN_KEYS.index(column.key)]
