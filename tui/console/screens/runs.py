@@ -248,7 +248,7 @@ class RunsScreen(Screen):
         return [c for c in COLUMNS if wide or c.key != "model"]
 
     def on_screen_resume(self) -> None:
-        self.reload()
+        self.reload(verify=False)  # a return: new, live and changed runs (a fixed cost)
 
     def _header(self, column: Column) -> Text:
         arrow = ""
@@ -256,9 +256,10 @@ class RunsScreen(Screen):
             arrow = " ▼" if self.sort_reverse else " ▲"
         return Text(column.label + arrow, justify="right" if column.right else "left")
 
-    def reload(self) -> None:
+    def reload(self, verify: bool = True) -> None:
         """List the runs: at once from the index when the runs directory is small, then (in
-        any case) a worker checks every run against its files and re-reads what changed."""
+        any case) a worker re-reads what changed; ``verify``: every run is checked against its
+        files (on mount and u), else only new, live and recently changed ones and a slice."""
         assert self.index is not None
         try:
             small = not self.rows and self.index.count() <= SYNC_ROWS
@@ -270,36 +271,31 @@ class RunsScreen(Screen):
         if not self.rows:
             self._fill()  # the hint says the runs are being read
         if self._loading is None or self._loading.is_finished:  # mount, then resume: one
-            self._loading = self._load(self.index, bool(self.rows))
+            self._loading = self._load(self.index, bool(self.rows), verify)
 
     @work(thread=True, exclusive=True, group="runs-load", exit_on_error=False)
-    def _load(self, index: RunIndex, shown: bool) -> None:
-        """The index at once (unless shown already), then every run checked against its files
-        (new and changed runs read, posted in batches as they come), then the whole list."""
+    def _load(self, index: RunIndex, shown: bool, verify: bool) -> None:
+        """The index at once (unless shown already), then the runs that changed read again,
+        posted in batches as they come: only what changed crosses to the UI thread."""
         if not shown:
             self.post_message(RunsListed([make_row(s) for s in index.summaries()], False))
         pending: list[Row] = []
-        last = [time.monotonic()]
+        posted = [0, time.monotonic()]  # runs read and handed on, when last posted
 
         def progress(batch: list[Any]) -> None:
-            """Runs read so far, posted at most every PROGRESS_SECONDS (each post rebuilds the
-            table's order on the UI thread)."""
+            """Runs read so far, posted at most every PROGRESS_SECONDS (each post re-sorts the
+            table on the UI thread)."""
             pending.extend(make_row(s) for s in batch)
-            if time.monotonic() - last[0] >= PROGRESS_SECONDS:
+            posted[0] += len(batch)
+            if time.monotonic() - posted[1] >= PROGRESS_SECONDS:
                 self.post_message(RunsRead(list(pending)))
                 pending.clear()
-                last[0] = time.monotonic()
+                posted[1] = time.monotonic()
 
-        result = index.refresh(verify=True, progress=progress)
-        if result.read == 0 and not result.removed:
-            # Nothing changed on disk: what is shown is whole (live rows' status aside).
-            self.post_message(RunsRead([make_row(s) for s in result.changed]))
-            self.post_message(RunsListed(None, True))
-            return
-        rows = [make_row(s) for s in index.summaries()]
-        if result.removed:
-            self.post_message(RunsRead([], result.removed))
-        self.post_message(RunsListed(rows, True))
+        result = index.refresh(verify=verify, progress=progress)
+        live = [make_row(s) for s in result.changed[posted[0] :]]  # running: liveness again
+        self.post_message(RunsRead(pending + live, result.removed))
+        self.post_message(RunsListed(None, True))
 
     def _refresh_live(self) -> None:
         """Re-read the live runs, and any new or changed run, in a thread (only while shown)."""
