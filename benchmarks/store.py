@@ -93,16 +93,33 @@ def drop_index(runs_dir: Path) -> None:
 
 async def _console(runs_dir: Path, started: float) -> dict[str, float]:
     from tui.console.app import create_app
+    from tui.console.screens.launch import LaunchScreen
 
+    painted: dict[str, float] = {}
+    mount = LaunchScreen.on_mount
+
+    def on_mount(screen: LaunchScreen) -> None:
+        """The first paint: the refresh after the pick screen's mount (a worker the screen
+        starts after it then shares the CPU with whatever is measured next)."""
+        screen.call_after_refresh(
+            lambda: (
+                painted.setdefault("wall", time.perf_counter() - started)
+                and painted.setdefault("cpu", time.process_time())
+            )
+        )
+        mount(screen)
+
+    LaunchScreen.on_mount = on_mount  # type: ignore[method-assign]
     app = create_app(ROOT / "profiles", runs_dir)
     count = sum(1 for p in runs_dir.iterdir() if p.name != "sweeps") if runs_dir.is_dir() else 0
     out: dict[str, float] = {}
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
-        out["first_paint"] = time.perf_counter() - started
+        while "cpu" not in painted:
+            await pilot.pause(0.01)
+        out["first_paint"] = painted["wall"]
         # CPU seconds of the process since it started (every thread): what the work costs,
         # whatever else the machine runs (wall times on a loaded machine drift by seconds).
-        out["first_paint_cpu"] = time.process_time()
+        out["first_paint_cpu"] = painted["cpu"]
         began, cpu = time.perf_counter(), time.process_time()
         await pilot.press("b")
         screen = app.screen
