@@ -251,3 +251,17 @@ def test_watch_of_a_sweep_tries_only_the_running_runs_locks(tmp_path: Path) -> N
     finally:
         lock.release()
     assert live_runs(order) == []
+
+
+def test_a_refresh_hands_on_runs_another_process_indexed(tmp_path: Path) -> None:
+    """Two consoles (two instances here, one file): a run the other one read first still comes
+    to this one's table with its next refresh."""
+    runs = tmp_path / "runs"
+    standard_runs(runs)
+    mine, theirs = RunIndex(runs), RunIndex(runs)
+    mine.refresh(verify=True)
+    assert len(mine.summaries()) == 3
+    new = write_run(runs, "20260109-000000-smoke", fake_report())
+    theirs.refresh()  # the other console's timer reads it first
+    assert new in {s.path for s in mine.refresh().changed}
+    assert new not in {s.path for s in mine.refresh().changed}  # handed on once

@@ -39,7 +39,7 @@ from typing import Any
 from core.status import RunStatus
 
 #: Bumped when the table changes: an index of another version is rebuilt.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: The files a run's entry is read from (``load_run`` reads these and nothing else).
 SIGNED = (
     "report.json",
@@ -165,7 +165,7 @@ COLUMNS = (
     " disk_status TEXT, profile_name TEXT, architecture TEXT, input_size INTEGER,"
     " epochs_done INTEGER, epochs_planned INTEGER, best_val REAL, test REAL, s_epoch REAL,"
     " input_bound REAL, params INTEGER, started TEXT, total_seconds REAL, damage TEXT,"
-    " detail TEXT"
+    " detail TEXT, gen INTEGER NOT NULL DEFAULT 0"
 )
 ROW_FIELDS = (
     "is_run",
@@ -230,6 +230,9 @@ class RunIndex:
         self._conn: sqlite3.Connection | None = None
         self._inode: int | None = None  # the file it opened: replaced elsewhere, reopen
         self._conn_lock = threading.RLock()
+        #: The index's write generation this instance has handed out rows up to: a refresh
+        #: also returns rows others (threads, processes) wrote since.
+        self._seen: int | None = None
 
     # -- the database ---------------------------------------------------------------------------
 
@@ -317,6 +320,7 @@ class RunIndex:
                 conn.execute(
                     "CREATE INDEX runs_running ON runs (name) WHERE disk_status = 'running'"
                 )
+                conn.execute("CREATE INDEX runs_gen ON runs (gen)")
                 conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             conn.execute("COMMIT")
@@ -353,8 +357,18 @@ class RunIndex:
     def summaries(self, detail: bool = False) -> list[RunSummary]:
         """Every indexed run, newest name first, as last read (no run file is opened)."""
         query = SUMMARY_SELECT.format(detail=", detail" if detail else "") + " ORDER BY name DESC"
-        rows = self._with_retry(lambda c: c.execute(query).fetchall())
-        return [self._summary(row) for row in rows]
+
+        def body(conn: sqlite3.Connection) -> list[Any]:
+            conn.execute("BEGIN")  # one snapshot: the rows and the generation they are at
+            try:
+                gen = _generation(conn)
+                rows = conn.execute(query).fetchall()
+            finally:
+                conn.execute("COMMIT")
+            self._seen = gen
+            return rows
+
+        return [self._summary(row) for row in self._with_retry(body)]
 
     def latest_by_name(self) -> dict[str, RunSummary]:
         """The newest run of each profile name, newest first (the pick screen's "last run")."""
@@ -504,13 +518,7 @@ class RunIndex:
         for start in range(0, len(stale), BATCH):
             batch = stale[start : start + BATCH]
             rows = [self._read(name, sig, newest, now) for name, sig, newest in batch]
-            columns = ("name", "sig", "settled", *ROW_FIELDS)
-            _write(
-                conn,
-                f"INSERT OR REPLACE INTO runs ({', '.join(columns)}) VALUES "
-                f"({', '.join('?' * len(columns))})",
-                [tuple(row.get(c) for c in columns) for row in rows],
-            )
+            _upsert(conn, rows)
             summaries = [
                 self._summary_of(row)
                 for row in rows
@@ -520,14 +528,21 @@ class RunIndex:
             result.read += len(rows)
             if progress is not None and summaries:
                 progress(summaries)
-        # Runs a report calls running: their liveness is looked at again on every refresh.
+        # Runs a report calls running: their liveness is looked at again on every refresh;
+        # and runs another thread or process indexed since this instance last looked.
         read = {s.path for s in result.changed}
-        for row in conn.execute(
-            SUMMARY_SELECT.format(detail="") + " AND disk_status = 'running'"
-        ).fetchall():
-            summary = self._summary(row)
-            if summary.path not in read:
-                result.changed.append(summary)
+        queries = [(SUMMARY_SELECT.format(detail="") + " AND disk_status = 'running'", ())]
+        gen = _generation(conn)
+        if self._seen is not None and gen > self._seen:
+            queries.append((SUMMARY_SELECT.format(detail="") + " AND gen > ?", (self._seen,)))
+        for query, args in queries:
+            for row in conn.execute(query, args).fetchall():
+                summary = self._summary(row)
+                if summary.path not in read:
+                    read.add(summary.path)
+                    result.changed.append(summary)
+        if self._seen is not None:
+            self._seen = gen
         if st is not None and now - st.st_mtime > RACY_SECONDS:
             if meta.get("dir") != stamp:
                 _write(conn, "INSERT OR REPLACE INTO meta VALUES ('dir', ?)", [(stamp,)])
@@ -597,13 +612,7 @@ class RunIndex:
                 if sig != known.get(name):
                     stale.append(self._read(name, sig, newest, now))
             if stale:
-                columns = ("name", "sig", "settled", *ROW_FIELDS)
-                _write(
-                    conn,
-                    f"INSERT OR REPLACE INTO runs ({', '.join(columns)}) VALUES "
-                    f"({', '.join('?' * len(columns))})",
-                    [tuple(row.get(c) for c in columns) for row in stale],
-                )
+                _upsert(conn, stale)
             query = SUMMARY_SELECT.format(detail=", detail" if detail else "")
             found = {}
             for chunk in chunks:
@@ -652,6 +661,31 @@ def _list_dirs(runs_dir: Path) -> list[str]:
             ]
     except OSError:
         return []
+
+
+def _generation(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT value FROM meta WHERE key = 'gen'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _upsert(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> None:
+    """Rows written in one transaction under the next write generation (taken inside it:
+    writers are serialized, so a reader that saw generation G sees every later write as > G)."""
+    columns = ("name", "sig", "settled", *ROW_FIELDS, "gen")
+    sql = (
+        f"INSERT OR REPLACE INTO runs ({', '.join(columns)}) VALUES "
+        f"({', '.join('?' * len(columns))})"
+    )
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        gen = _generation(conn) + 1
+        conn.execute("INSERT OR REPLACE INTO meta VALUES ('gen', ?)", (str(gen),))
+        conn.executemany(sql, [tuple({**row, "gen": gen}.get(c) for c in columns) for row in rows])
+        conn.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+        raise
 
 
 def _write(conn: sqlite3.Connection, sql: str, params: list[tuple[Any, ...]]) -> None:

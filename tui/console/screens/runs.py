@@ -271,14 +271,17 @@ class RunsScreen(Screen):
         if not self.rows:
             self._fill()  # the hint says the runs are being read
         if self._loading is None or self._loading.is_finished:  # mount, then resume: one
-            self._loading = self._load(self.index, bool(self.rows), verify)
+            self._loading = self._load(self.index, set(self.rows), verify)
 
     @work(thread=True, exclusive=True, group="runs-load", exit_on_error=False)
-    def _load(self, index: RunIndex, shown: bool, verify: bool) -> None:
-        """The index at once (unless shown already), then the runs that changed read again,
-        posted in batches as they come: only what changed crosses to the UI thread."""
+    def _load(self, index: RunIndex, shown: set[Path], verify: bool) -> None:
+        """The index at once (unless runs are ``shown`` already), then the runs that changed
+        read again, posted in batches as they come: only what changed crosses to the UI thread
+        (the whole list again only when the count says the table missed something)."""
         if not shown:
-            self.post_message(RunsListed([make_row(s) for s in index.summaries()], False))
+            listed = index.summaries()
+            shown = {s.path for s in listed}
+            self.post_message(RunsListed([make_row(s) for s in listed], False))
         pending: list[Row] = []
         posted = [0, time.monotonic()]  # runs read and handed on, when last posted
 
@@ -293,9 +296,14 @@ class RunsScreen(Screen):
                 posted[1] = time.monotonic()
 
         result = index.refresh(verify=verify, progress=progress)
-        live = [make_row(s) for s in result.changed[posted[0] :]]  # running: liveness again
-        self.post_message(RunsRead(pending + live, result.removed))
-        self.post_message(RunsListed(None, True))
+        # Running runs (liveness again), and runs other threads or processes indexed.
+        others = [make_row(s) for s in result.changed[posted[0] :]]
+        self.post_message(RunsRead(pending + others, result.removed))
+        expected = (shown | {s.path for s in result.changed}) - set(result.removed)
+        if index.count() != len(expected):  # removed elsewhere (or a race): list them all
+            self.post_message(RunsListed([make_row(s) for s in index.summaries()], True))
+        else:
+            self.post_message(RunsListed(None, True))
 
     def _refresh_live(self) -> None:
         """Re-read the live runs, and any new or changed run, in a thread (only while shown)."""
