@@ -212,12 +212,22 @@ def compare_sweep(runs_dir: Path, runs: list[Path]) -> Path:
 
 
 def compare(folder: Path) -> float:
+    """Wall seconds of ``--compare``; its CPU seconds are added to COMPARE_CPU."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "tui.cli.main", "--compare", str(folder), "--plain"],
         cwd=ROOT, check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
     )  # fmt: skip
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    COMPARE_CPU.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    return wall
+
+
+COMPARE_CPU: list[float] = []
 
 
 def main() -> None:
@@ -277,10 +287,14 @@ def main() -> None:
             if n >= args.compare_runs:
                 folder = compare_sweep(runs_dir, runs[: args.compare_runs])
                 drop_index(runs_dir)
+                COMPARE_CPU.clear()
                 first = compare(folder)
                 again = statistics.median(compare(folder) for _ in range(3))
-                print(f"  --compare of {args.compare_runs} runs: cold {first:.2f} s, "
-                      f"warm {again:.2f} s")  # fmt: skip
+                cpu = COMPARE_CPU[0], statistics.median(COMPARE_CPU[1:])
+                print(
+                    f"  --compare of {args.compare_runs} runs: cold {first:.2f} s wall "
+                    f"({cpu[0]:.2f} s CPU), warm {again:.2f} s wall ({cpu[1]:.2f} s CPU)"
+                )
             sys.stdout.flush()
     finally:
         shutil.rmtree(work, ignore_errors=True)
