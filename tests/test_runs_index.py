@@ -140,14 +140,25 @@ def test_two_processes_update_the_index_at_once(tmp_path: Path) -> None:
     assert template in {s.path for s in RunIndex(runs).summaries()}
 
 
-def test_the_runs_screen_lists_a_big_runs_directory_from_the_index(tmp_path: Path) -> None:
-    """More runs than the UI thread lists itself: a worker reads them into the index, the
-    table holds a window of them and ctrl+end still reaches the last (oldest) run."""
+def test_the_runs_screen_lists_a_big_runs_directory_from_the_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More runs than the UI thread lists itself: workers read them into the index (the pick
+    screen's and the runs screen's, the one handing on what the other read), the table holds a
+    window of them and ctrl+end still reaches the last (oldest) run. (The thresholds are made
+    small: 10,000 runs behave as 14 do here.)"""
     from tui.console.app import create_app
-    from tui.console.screens.runs import SYNC_ROWS, WINDOW, RunsScreen
+    from tui.console.screens import launch as launch_screen
+    from tui.console.screens import runs as runs_screen
+    from tui.console.screens.runs import RunsScreen
 
+    monkeypatch.setattr(runs_screen, "SYNC_ROWS", 4)
+    monkeypatch.setattr(runs_screen, "SYNC_READS", 2)
+    monkeypatch.setattr(runs_screen, "WINDOW", 8)
+    monkeypatch.setattr(launch_screen, "SYNC_READS", 2)  # the pick screen's worker reads too
+    window = 8
     runs = tmp_path / "runs"
-    count = max(SYNC_ROWS, WINDOW) + 20
+    count = 14
     for i in range(count):
         write_run(runs, f"20250101-{i:06d}-smoke", fake_report(epochs=1 + i % 3))
 
@@ -158,13 +169,13 @@ def test_the_runs_screen_lists_a_big_runs_directory_from_the_index(tmp_path: Pat
             screen = app.screen
             assert isinstance(screen, RunsScreen)
             await app.workers.wait_for_complete()
-            for _ in range(100):
+            for _ in range(400):  # polled: the workers post as they read
                 if screen.listed and len(screen.rows) == count:
                     break
                 await pilot.pause(0.05)
             assert len(screen.rows) == count
             table = screen.query_one("#runs", DataTable)
-            assert table.row_count == WINDOW
+            assert table.row_count == window
             assert screen.selected_path() == runs / f"20250101-{count - 1:06d}-smoke"
             await pilot.press("ctrl+end")
             assert screen.selected_path() == runs / "20250101-000000-smoke"
@@ -176,17 +187,22 @@ def test_the_runs_screen_lists_a_big_runs_directory_from_the_index(tmp_path: Pat
     asyncio.run(main())
 
 
-def test_the_pick_screen_gets_its_last_runs_from_a_worker(tmp_path: Path) -> None:
+def test_the_pick_screen_gets_its_last_runs_from_a_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Too many runs to read on the UI thread: the pick screen paints first, then a worker's
     "last run" column arrives, and a first visit not moved yet goes on to the profile used last."""
     from tui.console.app import create_app
-    from tui.console.screens.launch import SYNC_READS, LaunchScreen
+    from tui.console.screens import launch as launch_screen
+    from tui.console.screens.launch import LaunchScreen
+
+    monkeypatch.setattr(launch_screen, "SYNC_READS", 2)
 
     profiles = copy_profiles(tmp_path / "profiles")
     smoke = (profiles / "smoke.toml").read_text(encoding="utf-8")
     (profiles / "other.toml").write_text(smoke.replace('name = "smoke"', 'name = "other"'))
     runs = tmp_path / "runs"
-    for i in range(SYNC_READS + 5):
+    for i in range(5):
         write_run(runs, f"20250101-{i:06d}-other", fake_report(name="other"))
 
     async def main() -> None:
@@ -195,7 +211,7 @@ def test_the_pick_screen_gets_its_last_runs_from_a_worker(tmp_path: Path) -> Non
             launch = app.screen
             assert isinstance(launch, LaunchScreen)
             assert [e.name for e in launch.profiles] == ["other", "smoke"]
-            for _ in range(200):
+            for _ in range(400):
                 if launch.results_read:
                     break
                 await pilot.pause(0.05)
