@@ -661,9 +661,15 @@ def list_runs(runs_dir: Path) -> list[RunRecord]:
     for child in sorted(runs_dir.iterdir(), reverse=True):
         if child.name.startswith(".") or not looks_like_run(child):
             continue
-        try:
-            runs.append(load_run(child))
-        except Exception as exc:  # one unreadable run must not end the listing
-            report = check_report({})[0]
-            runs.append(RunRecord(child, report, [], [f"cannot be read: {exc}"]))
+        runs.append(read_listed(child))
     return runs
+
+
+def read_listed(run_dir: Path) -> RunRecord:
+    """``load_run`` for a listing (and the runs index): a run that cannot be read at all is
+    listed as damaged with the reason, never raised, so it never hides the others."""
+    try:
+        return load_run(run_dir)
+    except Exception as exc:  # one unreadable run must not end the listing
+        report = check_report({})[0]
+        return RunRecord(run_dir, report, [], [f"cannot be read: {exc}"])

@@ -183,6 +183,7 @@ class SweepReader:
         self.headers = headers(self.lines)
         self.folder = layer.base_dir
         self._layers: dict[Path, Layer] = {}
+        self._header_starts: dict[str, list[int]] | None = None
 
     # -- where things are written --------------------------------------------------------------
 
@@ -193,7 +194,7 @@ class SweepReader:
 
     def span_of(self, table: str, occurrence: int = 1) -> tuple[int, int] | None:
         """Lines of ``[table]`` (or the n-th ``[[table]]``) with its sub-tables."""
-        starts = [pos for pos, (_, name, _) in enumerate(self.headers) if name == table]
+        starts = self._starts().get(table, [])
         if not starts:  # [grid.train] with no [grid] above it opens the grid too
             prefix = table + "."
             starts = [
@@ -209,6 +210,15 @@ class SweepReader:
                 end = later
                 break
         return (self.headers[pos][0], end)
+
+    def _starts(self) -> dict[str, list[int]]:
+        """Each header name's positions among the headers, found in one pass (looking them up
+        per run made a file of 20,000 [[runs]] take seconds per thousand runs)."""
+        if self._header_starts is None:
+            self._header_starts = {}
+            for pos, (_, name, _) in enumerate(self.headers):
+                self._header_starts.setdefault(name, []).append(pos)
+        return self._header_starts
 
     def line_of(self, key: str | None, span: tuple[int, int] | None) -> int | None:
         if key is None:

@@ -20,7 +20,8 @@ from core.events import Event, RunOpened
 from core.format import epoch_cells, epoch_line
 from core.storage.control import exit_code_for, lock_holder
 from core.storage.follow import RunFollower
-from core.storage.rundir import RunRecord, is_live, load_run, read_json
+from core.storage.index import live_runs
+from core.storage.rundir import RunRecord, load_run, read_json
 from core.table import Column, Table
 from tui.cli.driver import use_plain
 from tui.cli.render import LiveRenderer, PlainRenderer
@@ -64,7 +65,7 @@ def current_run(path: Path) -> Path:
         for r in runs
         if isinstance(r, dict) and isinstance(r.get("run_dir"), str) and r["run_dir"]
     ]
-    live = [run for run in started if is_live(run)]
+    live = live_runs(started)  # through the runs index: a lock tried only where "running"
     chosen = (live or started or [None])[-1]
     if chosen is None:
         raise RunDirError(f"{path}: no run of this sweep has started yet")

@@ -17,6 +17,7 @@ from core.status import FINISHED, RunStatus
 
 if TYPE_CHECKING:
     from core.config import Profile
+    from core.storage.index import RunSummary
     from core.storage.rundir import RunRecord
     from core.sweeps.spec import Sweep
 
@@ -130,9 +131,10 @@ def list_sweeps(
     """Every ``sweeps/*.toml`` under ``profiles_dir``, validated (no data check) and expanded as
     ``--sweep`` would, with the pick form's ``overrides`` on every run (less those the sweep
     varies); a broken one keeps its error for the screen to show."""
-    from core.storage.rundir import list_runs
+    from core.storage.index import list_summaries
 
-    records = list_runs(runs_dir) if runs_dir.is_dir() else []
+    # The runs index: earlier runs' s/epoch without reading every run's files again.
+    records = list_summaries(runs_dir, verify=False) if runs_dir.is_dir() else []
     return [
         _sweep_entry(path, runs_dir, overrides, records)
         for path in sorted((profiles_dir / "sweeps").glob("*.toml"))
@@ -140,7 +142,7 @@ def list_sweeps(
 
 
 def _sweep_entry(
-    path: Path, runs_dir: Path, overrides: tuple[str, ...], records: list[RunRecord]
+    path: Path, runs_dir: Path, overrides: tuple[str, ...], records: list[RunSummary]
 ) -> SweepFileEntry:
     from core.sweeps.spec import load_sweep
     from core.sweeps.sweepdir import SWEEPS_FOLDER
@@ -183,7 +185,7 @@ def _study_entry(
     directory: Path,
     kept: tuple[str, ...],
     dropped: tuple[str, ...],
-    records: list[RunRecord],
+    records: list[RunSummary],
 ) -> SweepFileEntry:
     """A study's row: its trials (each at most the base's epochs: pruned ones stop early)."""
     search = sweep.search
@@ -204,7 +206,7 @@ def _study_entry(
     )
 
 
-def sweep_estimate(profiles: list[Profile], records: list[RunRecord]) -> str:
+def sweep_estimate(profiles: list[Profile], records: list[RunRecord] | list[RunSummary]) -> str:
     """How long a sweep's epochs would take, from earlier runs of the same model at the same
     input size (the median of their s/epoch); "" when no earlier run says."""
     import statistics
@@ -220,13 +222,19 @@ def sweep_estimate(profiles: list[Profile], records: list[RunRecord]) -> str:
             for r in records
             if r.seconds_per_epoch is not None
             and r.architecture == model.architecture
-            and r.input_size == model.input_size
+            and _input_size(r) == model.input_size
         ]
         if not same:
             return ""
         seconds += statistics.median(same) * profile.train.epochs
         measured.add(f"{model.architecture} at {model.input_size}x{model.input_size}")
     return f"about {duration(seconds)}, from earlier runs of {', '.join(sorted(measured))}"
+
+
+def _input_size(record: RunRecord | RunSummary) -> int | None:
+    if hasattr(record, "input_size"):
+        return record.input_size
+    return (record.report.get("profile") or {}).get("model", {}).get("input_size")
 
 
 def sweep_progress(directory: Path) -> str:
@@ -252,14 +260,16 @@ def sweep_progress(directory: Path) -> str:
     return text
 
 
-def last_results(runs_dir: Path) -> dict[str, RunRecord]:
-    """The newest run of each profile name in ``runs_dir``."""
-    from core.storage.rundir import list_runs
+def last_results(runs_dir: Path, max_reads: int | None = None) -> dict[str, RunSummary] | None:
+    """The newest run of each profile name in ``runs_dir``, newest first, through the runs
+    index (brought up to date first); None when more than ``max_reads`` runs would need
+    reading (a caller on the UI thread then leaves it to a worker)."""
+    from core.storage.index import RunIndex
 
-    latest: dict[str, RunRecord] = {}
-    for record in list_runs(runs_dir):  # newest first
-        latest.setdefault(record.name, record)
-    return latest
+    index = RunIndex(runs_dir)
+    if not index.refresh(max_reads=max_reads).complete:
+        return None
+    return index.latest_by_name()
 
 
 def settings_rows(profile: Profile) -> list[tuple[str, str]]:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.table import Table
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
@@ -106,6 +107,11 @@ def form_error(exc: Exception) -> str:
     return str(exc)
 
 
+#: Runs the pick screen may read from their files on the UI thread at mount (a new, small runs
+#: directory); more are read by a worker (core/storage/index.py keeps them for next time).
+SYNC_READS = 32
+
+
 def last_run_cell(record: RunRecord | None) -> Text:
     """ "✔ 29.0%" (a completed run's test accuracy), "◆ interrupted"... or "-" for never run:
     the status's mark reads without colour, and the cell fits a narrow list."""
@@ -142,6 +148,14 @@ class NumberInput(Input):
 class LaunchScreen(Screen):
     """Pick, check and launch a run."""
 
+    class LastResults(Message):
+        """The newest run of each profile name, read from the runs index in a thread, for the
+        "last run" column."""
+
+        def __init__(self, results: dict[str, Any]) -> None:
+            super().__init__()
+            self.results = results
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("l", "launch", "Launch"),
         Binding("i", "images", "Images"),
@@ -164,6 +178,8 @@ class LaunchScreen(Screen):
         self.overrides: list[str] = []
         self.error: str | None = None
         self._timer: Timer | None = None
+        self.results_read = False  # the "last run" column is filled (False: a worker reads)
+        self._first_index: int | None = None  # where a first visit started, until it moves
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -218,7 +234,7 @@ class LaunchScreen(Screen):
         table.add_column("profile", key="profile")
         table.add_column(Text("params", justify="right"), key="params")
         table.add_column("last run", key="last")
-        results = last_results(self.app.runs_dir)
+        results = self._results_now()
         for index, entry in enumerate(self.profiles):
             name = Text(entry.name, style="red" if entry.error else "")
             last = Text("✖ invalid") if entry.error else last_run_cell(results.get(entry.name))
@@ -231,9 +247,39 @@ class LaunchScreen(Screen):
             self._enable_fields(False)
         else:
             self.profile_index = starting_index(self.profiles, results)
+            self._first_index = None if self.results_read else self.profile_index
             table.move_cursor(row=self.profile_index)
             self.select_changed()
         table.focus()
+        if not self.results_read:
+            self.call_after_refresh(self._read_results)  # after the first paint: no GIL race
+
+    def _results_now(self) -> dict[str, Any]:
+        """The "last run" of each profile at once when a small runs directory allows it (at
+        most SYNC_READS runs read on the UI thread); else a worker brings it (LastResults)."""
+        import sqlite3
+
+        try:
+            results = last_results(self.app.runs_dir, max_reads=SYNC_READS)
+        except sqlite3.Error:
+            results = None
+        self.results_read = results is not None
+        return results or {}
+
+    @work(thread=True, exclusive=True, group="last-results", exit_on_error=False)
+    def _read_results(self) -> None:
+        self.post_message(self.LastResults(last_results(self.app.runs_dir) or {}))
+
+    def on_launch_screen_last_results(self, message: LaunchScreen.LastResults) -> None:
+        """The worker's "last run" column; a first visit not moved yet goes on to the profile
+        used last, as it would have had the runs been read at once."""
+        self.results_read = True
+        self._show_results(message.results)
+        if self._first_index is not None and self._first_index == self.profile_index:
+            self.profile_index = starting_index(self.profiles, message.results)
+            self.query_one("#profiles", DataTable).move_cursor(row=self.profile_index)
+            self.select_changed()
+        self._first_index = None
 
     def _fill_hparams(self) -> None:
         """The hyperparameter list: names, and their descriptions where there is room."""
@@ -260,9 +306,11 @@ class LaunchScreen(Screen):
         self.refresh_results()
 
     def refresh_results(self) -> None:
-        """Update the "last run" column (a run may have finished since)."""
+        """Update the "last run" column (a run may have finished since): from a worker."""
+        self._read_results()
+
+    def _show_results(self, results: dict[str, Any]) -> None:
         table = self.query_one("#profiles", DataTable)
-        results = last_results(self.app.runs_dir)
         for index, entry in enumerate(self.profiles):
             if not entry.error:
                 cell = last_run_cell(results.get(entry.name))
