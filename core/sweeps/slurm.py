@@ -67,11 +67,11 @@ POLL_SECONDS = 0.5
 #: Seconds between two questions to Slurm about a job's state (squeue), per job.
 SLURM_POLL_SECONDS = 5.0
 #: RunFinished.stopped_by of a job's run, by what stopped it (its message: "stopped by ...").
-CANCELLED = "scancel"
+CANCELLED = "scancel: the job was cancelled, nothing requeues it"
 PREEMPTED = "preemption"  # Slurm requeues the job (preemption, scontrol requeue)
 TIME_LIMIT = "the time limit"  # the job requeues itself
 NO_PROGRESS = (
-    "the time limit, with no epoch finished in its slice (raise --time-limit or [slurm] time_limit)"
+    "the time limit: its slice finished no epoch (raise --time-limit or [slurm] time_limit)"
 )
 #: The lines the submitting command says when a job's session ends and the job goes on.
 REQUEUED_LINES = {PREEMPTED: "preempted, requeued", TIME_LIMIT: "time limit reached, requeued"}
@@ -275,7 +275,12 @@ class SweepJob:
         if "error" in self._outcome:
             raise self._outcome["error"]
         status = str(self._outcome["status"])
-        if status == RunStatus.STOPPED and run.stopped_by in REQUEUED_LINES:
+        # A slice at the limit that did finish an epoch after all (its last batch ended it
+        # while the stop was asked) goes on too.
+        goes_on = run.stopped_by in REQUEUED_LINES or (
+            run.stopped_by == NO_PROGRESS and self._epochs
+        )
+        if status == RunStatus.STOPPED and goes_on:
             self._requeue(run.stopped_by)
         return status
 
@@ -337,7 +342,7 @@ class SweepJob:
 
         with temporary_save_path(env.paths.submitted_pickle) as path:
             later.dump(path)
-        if by == TIME_LIMIT or not _on_slurm():  # Slurm requeues a preempted job by itself
+        if by != PREEMPTED or not _on_slurm():  # Slurm requeues a preempted job by itself
             try:
                 env._requeue(1)  # scontrol requeue (the local executor: its exit code)
             except subprocess.SubprocessError as exc:  # requeued meanwhile: a preemption too

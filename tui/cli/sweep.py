@@ -132,8 +132,9 @@ def outcome(entry: SweepEntry, finished: RunFinished | None) -> str:
         return f"completed{took}, {results(entry)}"
     if entry.status == RunStatus.STOPPED:
         said = f"stopped after {entry.epochs_done} of {entry.epochs} epochs"
-        if finished and finished.stopped_by not in ("", "user") and finished.message:
-            said += f" ({finished.message})"  # what stopped it: a signal, scancel, a time limit
+        if finished and finished.stopped_by not in ("", "user"):
+            # what stopped it: a signal, cifar-tui --stop, scancel, a time limit
+            said += " " + (finished.message or finished.stopped_by).replace("stopped ", "", 1)
         return said
     if entry.status == RunStatus.PRUNED:  # a study's trial: the pruner says why
         why = finished.message if finished and finished.message else ""
