@@ -22,7 +22,7 @@ from helpers import REPO, SMOKE, cli_command, cli_env, run_cli
 from core.errors import EXIT_OK, EXIT_STOPPED, EXIT_USAGE, ProfileError
 from core.storage import rundir
 from core.storage.control import lock_holder
-from core.sweeps.slurm import INSTALL, SlurmSettings, read_settings
+from core.sweeps.slurm import INSTALL, PREEMPTED, TIME_LIMIT, SlurmSettings, read_settings
 from core.sweeps.spec import load_sweep
 
 TINY = ("data.synthetic_train=300", "data.synthetic_test=60", "profiler.trace=false")
@@ -182,12 +182,16 @@ def test_a_preempted_job_is_requeued_and_resumes_to_completion(
     kinds = [(e["type"], e.get("status") or e.get("epoch")) for e in events]
     assert kinds.count(("run_opened", None)) == 2, kinds  # the requeued job opened it again
     stops = [e for e in events if e["type"] == "run_finished" and e["status"] == "stopped"]
-    assert len(stops) == 1 and stops[0]["stopped_by"] == "SIGUSR2"
+    # SIGUSR2: the time limit's warning; SIGTERM off Slurm: a preemption
+    by = TIME_LIMIT if signum == signal.SIGUSR2 else PREEMPTED
+    assert len(stops) == 1 and stops[0]["stopped_by"] == by
     assert events[-1]["type"] == "run_finished" and events[-1]["status"] == "completed"
     assert [e["epoch"] for e in events if e["type"] == "epoch_ended"] == [1, 2, 3]
     record = rundir.load_run(run_dir)
     assert [row["epoch"] for row in record.epochs] == [1, 2, 3]
     assert "sweep array: completed" in out and "array lr=0.001: completed" in out
+    requeued = "preempted, requeued" if signum == signal.SIGTERM else "time limit reached, requeued"
+    assert f"[1/1] array lr=0.001: {requeued}" in out
 
 
 @pytest.mark.slow

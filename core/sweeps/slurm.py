@@ -242,29 +242,34 @@ class SweepJob:
         self._outcome: dict[str, Any] = {}
         self._epochs = 0  # epochs finished in this slice (this process)
         self._time_up = False  # the time limit's warning came
+        self._asked = ""  # a stop asked before the run existed
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         # a requeued job starts afresh
-        state.update(_run=None, _worker=None, _outcome={}, _epochs=0, _time_up=False)
+        state.update(_run=None, _worker=None, _outcome={}, _epochs=0, _time_up=False, _asked="")
         return state
 
     def __call__(self) -> str:
         """Train (or resume, or find finished) the run; returns its status. A run stopped to
         be requeued does not return: the job requeues (or Slurm has) and exits."""
-        run = self._make_run()
-        if isinstance(run, str):
-            return run  # finished by an earlier attempt
-        self._run = run
-        run.subscribe(self._listen)
-        if self.trial is not None:  # each epoch reported to the study's pruner, from here
-            run.subscribe(self.trial.listener(run))
+        # The handlers first: a signal may come while the engine is imported (an early
+        # SIGUSR2 on a short limit); the stop it asks is kept until the run exists.
         previous = {
             signal.SIGTERM: signal.signal(signal.SIGTERM, self._terminated),
             TIME_WARNING: signal.signal(TIME_WARNING, self._time_warning),
-            USER_STOP: signal.signal(USER_STOP, lambda *_: run.request_stop("SIGUSR1")),
+            USER_STOP: signal.signal(USER_STOP, self._user_stop),
         }
         try:
+            run = self._make_run()
+            if isinstance(run, str):
+                return run  # finished by an earlier attempt
+            self._run = run
+            run.subscribe(self._listen)
+            if self.trial is not None:  # each epoch reported to the study's pruner, from here
+                run.subscribe(self.trial.listener(run))
+            if self._asked:
+                run.request_stop(self._asked)
             self._worker = threading.Thread(target=self._work, name="cifar-tui-job")
             self._worker.start()
             while self._worker.is_alive():
@@ -316,17 +321,26 @@ class SweepJob:
 
     # -- signals (the main thread) ----------------------------------------------------------------
 
+    def _stop(self, by: str) -> None:
+        if self._run is not None:
+            self._run.request_stop(by)
+        else:
+            self._asked = self._asked or by
+
+    def _user_stop(self, signum: int, frame: Any) -> None:
+        """SIGUSR1: the submitting command (Ctrl+C) or ``cifar-tui --stop``: no requeue."""
+        self._stop("SIGUSR1")
+
     def _time_warning(self, signum: int, frame: Any) -> None:
         """SIGUSR2, ``signal_delay`` seconds before the time limit: stop after this batch once
         the slice has finished an epoch (else after its first), then requeue."""
         self._time_up = True
-        if self._epochs and self._run is not None:
-            self._run.request_stop(TIME_LIMIT)
+        if self._epochs:
+            self._stop(TIME_LIMIT)
 
     def _terminated(self, signum: int, frame: Any) -> None:
         """SIGTERM: ask Slurm why (a requeue, the time limit, or scancel), and stop so."""
-        if self._run is not None:
-            self._run.request_stop(_why_terminated(self._epochs))
+        self._stop(_why_terminated(self._epochs))
 
     def _requeue(self, by: str) -> None:
         """The run stopped and saved to go on in a later job: leave the job that resumes it
