@@ -43,6 +43,7 @@ from typing import Any
 
 from core.errors import CifarTuiError
 from core.events import EpochEnded, Event, RunFinished, RunOpened
+from core.following.protocol import RunLike
 from core.status import FINISHED, RunStatus
 from core.sweeps.spec import Sweep
 from core.sweeps.sweepdir import RESUME, SKIP, Eta, SweepDir, SweepEntry
@@ -50,7 +51,7 @@ from core.sweeps.sweepdir import RESUME, SKIP, Eta, SweepDir, SweepEntry
 Listener = Callable[[Event], None]
 #: Runs one run to its end and returns its status; every event of the run must reach
 #: ``listener`` (on whichever thread the front likes) before it returns.
-Execute = Callable[[Any, Listener], str]
+Execute = Callable[[RunLike, Listener], str]
 #: What :meth:`SweepLoop.run` returns when the sweep could not go on (see the module's docstring).
 ERROR = "error"
 
@@ -73,7 +74,7 @@ def sweep_command(
     return shlex.join(parts)
 
 
-def run_here(run: Any, listener: Listener) -> str:
+def run_here(run: RunLike, listener: Listener) -> str:
     """The default ``execute``: the engine trains in this thread and calls ``listener`` from it."""
     run.subscribe(listener)
     return run.execute()
@@ -116,7 +117,7 @@ class RunSource:
         """The next run, appended to ``sweep_dir.entries``; None when there are no more."""
         return None
 
-    def listener(self, entry: SweepEntry, run: Any) -> Listener | None:
+    def listener(self, entry: SweepEntry, run: RunLike) -> Listener | None:
         """A listener the run itself calls, on the engine's thread (a pruner)."""
         return None
 
@@ -133,8 +134,8 @@ def default_source(sweep: Sweep) -> RunSource:
     return StudySource(sweep.search)
 
 
-def _default_make_run(runs_dir: Path) -> Callable[[Any], Any]:
-    def make(profile: Any) -> Any:
+def _default_make_run(runs_dir: Path) -> Callable[[Any], RunLike]:
+    def make(profile: Any) -> RunLike:
         from core.training.engine import Run  # here: the engine's imports are not free
 
         return Run(profile, runs_dir)
@@ -142,7 +143,7 @@ def _default_make_run(runs_dir: Path) -> Callable[[Any], Any]:
     return make
 
 
-def _default_resume_run(run_dir: Path) -> Any:
+def _default_resume_run(run_dir: Path) -> RunLike:
     from core.training.engine import Run
 
     return Run.resume(run_dir)
@@ -159,7 +160,7 @@ class _Active:
     """A run handed to ``execute`` and not yet over: what the loop notes from its events."""
 
     entry: SweepEntry
-    run: Any
+    run: RunLike
     live_seconds: list[float] = field(default_factory=list)  # its epochs so far
     finished: RunFinished | None = None  # its RunFinished, once sent
 
@@ -236,8 +237,8 @@ class SweepLoop:
         hooks: SweepHooks | None = None,
         *,
         command: str = "",
-        make_run: Callable[[Any], Any] | None = None,
-        resume_run: Callable[[Path], Any] | None = None,
+        make_run: Callable[[Any], RunLike] | None = None,
+        resume_run: Callable[[Path], RunLike] | None = None,
         execute: Execute = run_here,
         source: RunSource | None = None,
         parallel: int = 1,
