@@ -23,7 +23,9 @@ module-level ``skipif`` marks and ``parametrize`` lists need them at collection 
 
 Markers: ``@pytest.mark.slow`` on every test that trains a model or otherwise takes more than a
 few seconds (see pyproject.toml). ``pytest -m "not slow"`` is the fast lane for daily work;
-CI runs everything.
+CI runs everything. ``@pytest.mark.cluster``: needs a Slurm cluster (tests/test_slurm_cluster.py;
+``bash benchmarks/slurm/up.sh`` brings one up, and the tests skip, saying so, without one); CI
+runs the main suite with ``-m "not cluster"``, then ``-m cluster``.
 """
 
 from __future__ import annotations

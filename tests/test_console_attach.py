@@ -26,10 +26,10 @@ from test_tui_helpers import REPO, copy_profiles
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
-from core.events import BatchProgress, EpochEnded, RunFinished, RunOpened, RunStarted, Status
+from core.events import BatchProgress, EpochEnded, RunFinished, RunStarted, Status
 from core.profiles import load_profile
 from tui.console.app import CifarTuiApp, create_app
-from tui.console.follow import Ending, detached_argv, parse_detached, process_alive
+from tui.console.follow import detached_argv, parse_detached, process_alive
 from tui.console.messages import EngineDone
 from tui.console.runner import LaunchRequest
 from tui.console.screens.dialogs import ConfirmScreen
@@ -292,13 +292,6 @@ def test_a_resumed_session_replayed_from_the_log_starts_afresh() -> None:
                            history=history, input_pipeline=pipeline))  # fmt: skip
     assert state.finished is None and [e["epoch"] for e in state.epochs] == [1]
     assert state.profiler is not None and state.profiler.input_bound_percent == 1.5
-
-    ending = Ending()
-    for event in (RunOpened("r", "smoke", False), RunFinished("stopped", "", None, None, 1.0)):
-        ending.see(event)
-    assert ending.status == "stopped"
-    ending.see(RunOpened("r", "smoke", True))
-    assert ending.status is None
 
 
 def test_detached_launch_command_and_answer(tmp_path: Path) -> None:

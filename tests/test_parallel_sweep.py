@@ -25,7 +25,6 @@ from core.sweeps import parallel
 from core.sweeps.loop import SweepLoop
 from core.sweeps.parallel import Slot, plan_slots
 from core.sweeps.spec import load_sweep
-from tui.cli.detach import ENV_LOG, ENV_NOTE
 from tui.cli.sweep import SweepDriver
 
 SMOKE = REPO / "profiles" / "smoke.toml"
@@ -69,10 +68,6 @@ def sweep_json(runs: Path) -> dict[str, Any]:
 
 
 # --- the slots ---------------------------------------------------------------------------------
-
-
-def test_the_child_is_told_what_detach_reads() -> None:
-    assert (parallel.ENV_NOTE, parallel.ENV_LOG) == (ENV_NOTE, ENV_LOG)
 
 
 def test_gpus_are_split_between_the_slots() -> None:

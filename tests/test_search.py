@@ -365,10 +365,10 @@ def test_the_pruners_stop_reaches_a_trial_in_a_process_of_its_own() -> None:
     """--parallel: the sweep's process signals the child, whose run then ends "pruned"."""
     import signal as signals
 
-    from core.sweeps.parallel import SIGNAL_FOR, check_parallel
-    from tui.cli.driver import STOPPERS
+    from core.following.protocol import STOPPERS, signal_for
+    from core.sweeps.parallel import check_parallel
 
-    assert SIGNAL_FOR[PRUNER] == signals.SIGUSR2 and STOPPERS[signals.SIGUSR2] == PRUNER
+    assert signal_for(PRUNER) == signals.SIGUSR2 and STOPPERS[signals.SIGUSR2] == PRUNER
     check_parallel(load_sweep(SWEEPS / "smoke-search.toml"))  # a pruned study may go parallel
 
 

@@ -12,18 +12,28 @@ import json
 import os
 import pickle
 import signal
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import SMOKE
-from test_slurm import start_array  # the same --slurm command, on a study file
+from helpers import SMOKE, start_cli
 
 from core.errors import EXIT_OK
 from core.storage import rundir
 from core.storage.control import lock_holder
-from core.sweeps.slurm import SweepJob
+from core.sweeps.slurm import TIME_LIMIT, SweepJob
 from core.sweeps.study import JOURNAL, TrialRef, optuna_module, storage
+
+TINY = ("data.synthetic_train=300", "data.synthetic_test=60", "profiler.trace=false")
+
+
+def start_array(path: Path, runs: Path, epochs: int) -> subprocess.Popen[str]:
+    """``cifar-tui --sweep STUDY --slurm`` on tiny data, left running (JAX: quicker to start)."""
+    args = ["--sweep", str(path), "--slurm", "--runs-dir", str(runs), "--plain"]
+    for item in (*TINY, f"train.epochs={epochs}"):
+        args += ["--set", item]
+    return start_cli(*args, env={"KERAS_BACKEND": "jax"})
 
 
 def study_file(tmp_path: Path, trials: int, pruner: str, at_once: int) -> Path:
@@ -128,7 +138,7 @@ def test_a_preempted_trial_is_requeued_and_resumes_as_the_same_trial(
     events = trial_events(run_dir)
     assert sum(e["type"] == "run_opened" for e in events) == 2  # the requeued job resumed it
     stops = [e for e in events if e["type"] == "run_finished" and e["status"] == "stopped"]
-    assert len(stops) == 1 and stops[0]["stopped_by"] == "SIGUSR2"
+    assert len(stops) == 1 and stops[0]["stopped_by"] == TIME_LIMIT
     assert events[-1]["type"] == "run_finished" and events[-1]["status"] == "completed"
     assert [e["epoch"] for e in events if e["type"] == "epoch_ended"] == [1, 2, 3]
     assert [row["epoch"] for row in rundir.load_run(run_dir).epochs] == [1, 2, 3]

@@ -44,6 +44,7 @@ from typing import Any
 from core.errors import CifarTuiError
 from core.eta import shared
 from core.events import EpochEnded, Event, RunFinished, RunOpened
+from core.following.protocol import RunLike
 from core.status import FINISHED, RunStatus
 from core.sweeps.reader import Sweep
 from core.sweeps.source import Listener, RunSource
@@ -52,7 +53,7 @@ from core.sweeps.sweepdir import RESUME, SKIP, Eta, SweepDir, SweepEntry
 __all__ = ["Listener", "RunSource", "SweepHooks", "SweepLoop", "run_here", "sweep_command"]
 #: Runs one run to its end and returns its status; every event of the run must reach
 #: ``listener`` (on whichever thread the front likes) before it returns.
-Execute = Callable[[Any, Listener], str]
+Execute = Callable[[RunLike, Listener], str]
 #: What :meth:`SweepLoop.run` returns when the sweep could not go on (see the module's docstring).
 ERROR = "error"
 
@@ -75,7 +76,7 @@ def sweep_command(
     return shlex.join(parts)
 
 
-def run_here(run: Any, listener: Listener) -> str:
+def run_here(run: RunLike, listener: Listener) -> str:
     """The default ``execute``: the engine trains in this thread and calls ``listener`` from it."""
     run.subscribe(listener)
     return run.execute()
@@ -114,8 +115,8 @@ def default_source(sweep: Sweep) -> RunSource:
     return StudySource(sweep.search)
 
 
-def _default_make_run(runs_dir: Path) -> Callable[[Any], Any]:
-    def make(profile: Any) -> Any:
+def _default_make_run(runs_dir: Path) -> Callable[[Any], RunLike]:
+    def make(profile: Any) -> RunLike:
         from core.training.engine import Run  # here: the engine's imports are not free
 
         return Run(profile, runs_dir)
@@ -123,7 +124,7 @@ def _default_make_run(runs_dir: Path) -> Callable[[Any], Any]:
     return make
 
 
-def _default_resume_run(run_dir: Path) -> Any:
+def _default_resume_run(run_dir: Path) -> RunLike:
     from core.training.engine import Run
 
     return Run.resume(run_dir)
@@ -140,7 +141,7 @@ class _Active:
     """A run handed to ``execute`` and not yet over: what the loop notes from its events."""
 
     entry: SweepEntry
-    run: Any
+    run: RunLike
     live_seconds: list[float] = field(default_factory=list)  # its epochs so far
     finished: RunFinished | None = None  # its RunFinished, once sent
 
@@ -217,8 +218,8 @@ class SweepLoop:
         hooks: SweepHooks | None = None,
         *,
         command: str = "",
-        make_run: Callable[[Any], Any] | None = None,
-        resume_run: Callable[[Path], Any] | None = None,
+        make_run: Callable[[Any], RunLike] | None = None,
+        resume_run: Callable[[Path], RunLike] | None = None,
         execute: Execute = run_here,
         source: RunSource | None = None,
         parallel: int = 1,

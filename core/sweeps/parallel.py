@@ -4,7 +4,7 @@ Each run is the ordinary command, ``python -m tui.cli.main --run PROFILE --plain
 ``--resume RUN_DIR``) into the same runs directory, so each writes an ordinary run directory,
 and the sweep loop (core/sweeps/loop.py, ``parallel=N``) starts, records, stops and resumes it
 as it does a run in its own process. :class:`ProcessRun` has the engine's face for the loop:
-``execute`` starts the child and follows its run directory's files (core/storage/follow.py),
+``execute`` starts the child and follows its run directory's files (core/following/session.py),
 sending the child's events to the loop as they come; ``request_stop`` sends the child the signal
 that stopped the sweep (Ctrl+C becomes SIGINT: it stops after its current batch and saves).
 
@@ -36,29 +36,22 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import CifarTuiError
-from core.events import Event, RunOpened
-from core.status import PRUNER, RunStatus
+from core.events import Event
+from core.following.protocol import (
+    ENV_LOG,
+    ENV_NOTE,
+    OUTPUT_LOG,
+    error_line,
+    read_note,
+    run_argv,
+    signal_for,
+)
+from core.following.session import Ending, follow
+from core.status import RunStatus
 from core.storage import rundir
-from core.storage.control import PRUNE_SIGNAL
 
 Listener = Callable[[Event], None]
-#: What tells a child of ``--run`` to write its run directory's path to a file, and to move its
-#: early output into the run's output.log (the names tui/cli/detach.py reads; core imports no
-#: tui: tests/test_parallel_sweep.py holds the two to the same names).
-ENV_NOTE = "CIFAR_TUI_DETACH_NOTE"
-ENV_LOG = "CIFAR_TUI_DETACH_LOG"
-OUTPUT_LOG = "output.log"
-#: The signal a child gets for each stopper (the loop's ``request_stop(by)``).
-SIGNAL_FOR = {
-    "user": signal.SIGINT,
-    "SIGINT": signal.SIGINT,
-    "SIGTERM": signal.SIGTERM,
-    "SIGHUP": signal.SIGHUP,
-    "SIGUSR1": signal.SIGUSR1,
-    PRUNER: PRUNE_SIGNAL,  # a study's pruner: the child's run ends "pruned" (tui/cli/headless.py)
-}
 POLL_SECONDS = 0.2
-ERROR_PREFIX = "cifar-tui: error: "
 #: Environment variables that size a process's CPU thread pools.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "MKL_NUM_THREADS")
 
@@ -250,7 +243,7 @@ class ProcessRun:
             self._signalled = True
         if child is not None and not signalled and child.poll() is None:
             with contextlib.suppress(ProcessLookupError):
-                child.send_signal(SIGNAL_FOR.get(by, signal.SIGINT))
+                child.send_signal(signal_for(by))
 
     @property
     def stop_requested(self) -> bool:
@@ -276,16 +269,9 @@ class ProcessRun:
 
     def argv(self, files: _Files) -> list[str]:
         """The ordinary command, as a user would type it."""
-        mode = ["--resume", str(self.run_dir)] if self.resumed else ["--run", str(files.profile)]
-        return [
-            self.python,
-            "-m",
-            "tui.cli.main",
-            *mode,
-            "--runs-dir",
-            str(self.runs_dir),
-            "--plain",
-        ]
+        if self.resumed:
+            return run_argv(resume=self.run_dir, runs_dir=self.runs_dir, python=self.python)
+        return run_argv(profile=files.profile, runs_dir=self.runs_dir, python=self.python)
 
     def _files(self) -> _Files:
         if self.resumed:
@@ -317,43 +303,29 @@ class ProcessRun:
             )
 
     def _follow(self, child: subprocess.Popen[bytes], files: _Files) -> str:
-        """Poll the child's files until it exits; then read the rest, and how it ended."""
-        from core.storage.follow import RunFollower
-
-        started = time.time() - 1.0
-        follower: RunFollower | None = None
-        this_session = False
-        while True:
-            exited = child.poll() is not None  # first: what it wrote before is all there
-            if follower is None and self._find_run_dir(files) is not None:
-                follower = RunFollower(self.run_dir)  # type: ignore[arg-type]
-            if follower is not None:
-                for event in follower.poll():
-                    # A resumed run's file holds its earlier sessions: from this one's start.
-                    this_session = this_session or (
-                        isinstance(event, RunOpened) and event.time >= started
-                    )
-                    if this_session:
-                        self._emit(event)
-            if exited:
-                break
-            time.sleep(POLL_SECONDS)
+        """Follow the child's run (this session's, for a resumed one) until it exits; then how
+        it ended."""
+        ending = follow(
+            lambda: self._find_run_dir(files),
+            self._emit,
+            lambda: child.poll() is not None,
+            since=time.time() - 1.0,
+            interval=POLL_SECONDS,
+        )
         self.returncode = child.returncode
-        return self._outcome(follower, files)
+        return self._outcome(ending or Ending(), files)
 
     def _find_run_dir(self, files: _Files) -> Path | None:
-        if self.run_dir is None and files.note is not None:
-            with contextlib.suppress(OSError):
-                text = files.note.read_text().strip()
-                self.run_dir = Path(text) if text else None
+        if self.run_dir is None:
+            self.run_dir = read_note(files.note)
         return self.run_dir
 
     def _emit(self, event: Event) -> None:
         for listener in self._listeners:
             listener(event)
 
-    def _outcome(self, follower: Any, files: _Files) -> str:
-        finished = follower.finished if follower is not None else None
+    def _outcome(self, ending: Ending, files: _Files) -> str:
+        finished = ending.finished
         if finished is not None:
             if self.run_dir is not None and files.note is not None:
                 files.log.unlink(missing_ok=True)  # moved into the run: a leftover is empty
@@ -376,9 +348,9 @@ class ProcessRun:
             text = log.read_text(errors="replace")
         if files.note is not None and self.run_dir is None:
             files.log.unlink(missing_ok=True)
-        lines = [line for line in text.splitlines() if line.startswith(ERROR_PREFIX)]
-        if lines:
-            return lines[-1].removeprefix(ERROR_PREFIX)
+        said = error_line(text)
+        if said is not None:
+            return said
         return f"a run of the sweep exited with code 2 ({' '.join(self.argv(files)[1:])})"
 
 

@@ -16,14 +16,22 @@ in the sweep directory, shared through the file system) for as many trials at on
 (core.sweeps.study.TrialRef): it reports each epoch to the study's pruner beside its engine and
 ends the run "pruned" when told; a requeued job resumes the same trial's run directory.
 
-Preemption and time limits. Slurm sends SIGTERM when it preempts a job, and submitit asks it for
-SIGUSR2 some time before its time limit (``--signal``). Either way :meth:`SweepJob.checkpoint`
-stops the run after its current batch, waits for it to save, and returns the job that resumes
-it; submitit requeues that, and the requeued job continues from the last saved epoch: none is
-lost or repeated. A job Slurm requeues by itself (a node lost) finds the run it started through
-its note file and resumes it too. SIGUSR1 (what :meth:`SlurmRun.request_stop` sends, e.g. on
-Ctrl+C of the submitting command) stops the run the same way without a requeue: the same
-command submits what is left again.
+Preemption, time limits and scancel. A job asks Slurm, on SIGTERM, why it came (the job's
+``scontrol show job``): a requeue (preemption, ``scontrol requeue``: its Restarts went up) stops
+the run after its batch, saves, and leaves the requeue to Slurm; ``scancel`` stops it for good
+("stopped by scancel"; nothing requeues it). Before the time limit submitit asks for SIGUSR2
+(``--signal``, ``signal_delay`` seconds early): the run stops after its batch once this slice
+has finished an epoch, saves, and the job requeues itself, with no limit on how often (unlike
+submitit's ``max_num_timeout``) as long as each slice finishes an epoch; a slice that finishes
+none (its SIGTERM at the limit comes first) ends the run stopped, saying to raise the limit.
+The requeued job resumes the run from its note file: no epoch is lost or repeated. SIGUSR1
+(what :meth:`SlurmRun.request_stop` sends, e.g. on Ctrl+C of the submitting command) stops the
+run the same way without a requeue: the same command submits what is left again.
+
+The submitting command follows each job's run with the one follow loop
+(core/following/session.py); the job's own state (``squeue``; sacct, which submitit would call
+and which many small clusters lack, is never asked) says when it is over, so a session that
+ended "stopped" by a requeue is reported as ``preempted, requeued`` and followed on.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -41,16 +50,48 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import CifarTuiError, ProfileError
-from core.events import Event, RunOpened
+from core.events import EpochEnded, Event, RunFinished, RunOpened
+from core.following.protocol import read_note, write_note
+from core.following.session import Ending, follow
 from core.status import FINISHED, RunStatus
 from core.storage import rundir
 
 INSTALL = '--slurm needs submitit: pip install -e ".[slurm]" (or pip install "submitit>=1.5")'
-#: What a job does on each signal: SIGUSR1 stops (the user), the others stop and requeue.
+#: What a job does on each signal: SIGUSR1 stops (the user), SIGUSR2 is the time limit's
+#: warning, SIGTERM asks Slurm why (see the module's docstring).
 USER_STOP = signal.SIGUSR1
+TIME_WARNING = signal.SIGUSR2
 EXECUTORS = ("slurm", "local")
 SLURM_FOLDER = "slurm"
 POLL_SECONDS = 0.5
+#: Seconds between two questions to Slurm about a job's state (squeue), per job.
+SLURM_POLL_SECONDS = 5.0
+#: RunFinished.stopped_by of a job's run, by what stopped it (its message: "stopped by ...").
+CANCELLED = "scancel: the job was cancelled, nothing requeues it"
+PREEMPTED = "preemption"  # Slurm requeues the job (preemption, scontrol requeue)
+TIME_LIMIT = "the time limit"  # the job requeues itself
+NO_PROGRESS = (
+    "the time limit: its slice finished no epoch (raise --time-limit or [slurm] time_limit)"
+)
+#: The lines the submitting command says when a job's session ends and the job goes on.
+REQUEUED_LINES = {PREEMPTED: "preempted, requeued", TIME_LIMIT: "time limit reached, requeued"}
+#: Slurm job states after which nothing of the job runs again.
+OVER = frozenset(
+    [
+        "COMPLETED",
+        "CANCELLED",
+        "FAILED",
+        "TIMEOUT",
+        "NODE_FAIL",
+        "OUT_OF_MEMORY",
+        "BOOT_FAIL",
+        "DEADLINE",
+        "SPECIAL_EXIT",
+        "REVOKED",
+    ]
+)
+#: Slurm job states of a job requeued (or being requeued).
+REQUEUE_STATES = frozenset(["PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "PREEMPTED"])
 
 
 class SlurmMissing(CifarTuiError):
@@ -79,13 +120,19 @@ class SlurmSettings:
     array_parallelism: int = 0  # array tasks at once; 0: as many as Slurm allows
     executor: str = "slurm"  # "local": submitit's local executor, on this machine
     signal_delay: int = 90  # seconds before the time limit that SIGUSR2 comes
+    scaled: bool = False  # the default delay was cut to fit a short time limit
 
     def describe(self) -> str:
         where = self.partition or "the default partition"
         at_once = self.array_parallelism or "all"
+        scaled = (
+            f"; the signal {self.signal_delay} s before the limit (scaled to the limit)"
+            if self.scaled
+            else ""
+        )
         return (
             f"{self.executor} executor, {where}, {self.gpus_per_run} GPU(s) per run, "
-            f"{self.time_limit} min per job, {at_once} at once"
+            f"{self.time_limit} min per job, {at_once} at once{scaled}"
         )
 
 
@@ -123,7 +170,29 @@ def read_settings(sweep_path: Path, flags: dict[str, Any] | None = None) -> Slur
         problem = _check(key, value)
         if problem:
             raise ProfileError("--" + key.replace("_", "-"), problem)
-    return replace(settings, **given)
+    settings = replace(settings, **given)
+    return _fit_delay(settings, "signal_delay" in table, source, layer.text)
+
+
+def _fit_delay(settings: SlurmSettings, chosen: bool, source: str, text: str) -> SlurmSettings:
+    """The time limit's warning must come inside the limit: a delay of the limit or more would
+    stop each job as it starts. A delay the file chose is refused (a located error); the
+    default is scaled to a quarter of the limit (said in the slurm line)."""
+    from core.profiles import find_line
+
+    limit = settings.time_limit * 60
+    if settings.signal_delay < limit:
+        return settings
+    if chosen:
+        key = "slurm.signal_delay"
+        raise ProfileError(
+            source,
+            f"must be less than the time limit ({settings.time_limit} min = {limit} s), "
+            f"got {settings.signal_delay}",
+            key=key,
+            line=find_line(text, key),
+        )
+    return replace(settings, signal_delay=max(1, limit // 4), scaled=True)
 
 
 def _check(key: str, value: Any) -> str:
@@ -148,8 +217,9 @@ def _check(key: str, value: Any) -> str:
 
 
 class SweepJob:
-    """One run as a submitit job (checkpointable: submitit calls :meth:`checkpoint` on
-    preemption or before the time limit). Pickled by submitit; holds only plain values."""
+    """One run as a submitit job. Pickled by submitit; holds only plain values. It handles the
+    signals itself (submitit's handlers are set aside while it runs): see the module's
+    docstring."""
 
     def __init__(
         self,
@@ -168,26 +238,36 @@ class SweepJob:
         self._run: Any = None
         self._worker: threading.Thread | None = None
         self._outcome: dict[str, Any] = {}
+        self._epochs = 0  # epochs finished in this slice (this process)
+        self._time_up = False  # the time limit's warning came
+        self._asked = ""  # a stop asked before the run existed
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state.update(_run=None, _worker=None, _outcome={})  # a requeued job starts afresh
+        # a requeued job starts afresh
+        state.update(_run=None, _worker=None, _outcome={}, _epochs=0, _time_up=False, _asked="")
         return state
 
     def __call__(self) -> str:
-        """Train (or resume, or find finished) the run; returns its status."""
-        run = self._make_run()
-        if isinstance(run, str):
-            return run  # finished by an earlier attempt
-        self._run = run
-        run.subscribe(self._write_note)
-        if self.trial is not None:  # each epoch reported to the study's pruner, from here
-            run.subscribe(self.trial.listener(run))
+        """Train (or resume, or find finished) the run; returns its status. A run stopped to
+        be requeued does not return: the job requeues (or Slurm has) and exits."""
+        # The handlers first: a signal may come while the engine is imported (an early
+        # SIGUSR2 on a short limit); the stop it asks is kept until the run exists.
         previous = {
-            signal.SIGTERM: signal.signal(signal.SIGTERM, self._preempted),
-            USER_STOP: signal.signal(USER_STOP, lambda *_: run.request_stop("SIGUSR1")),
+            signal.SIGTERM: signal.signal(signal.SIGTERM, self._terminated),
+            TIME_WARNING: signal.signal(TIME_WARNING, self._time_warning),
+            USER_STOP: signal.signal(USER_STOP, self._user_stop),
         }
         try:
+            run = self._make_run()
+            if isinstance(run, str):
+                return run  # finished by an earlier attempt
+            self._run = run
+            run.subscribe(self._listen)
+            if self.trial is not None:  # each epoch reported to the study's pruner, from here
+                run.subscribe(self.trial.listener(run))
+            if self._asked:
+                run.request_stop(self._asked)
             self._worker = threading.Thread(target=self._work, name="cifar-tui-job")
             self._worker.start()
             while self._worker.is_alive():
@@ -197,12 +277,20 @@ class SweepJob:
                 signal.signal(signum, handler)
         if "error" in self._outcome:
             raise self._outcome["error"]
-        return str(self._outcome["status"])
+        status = str(self._outcome["status"])
+        # A slice at the limit that did finish an epoch after all (its last batch ended it
+        # while the stop was asked) goes on too.
+        goes_on = run.stopped_by in REQUEUED_LINES or (
+            run.stopped_by == NO_PROGRESS and self._epochs
+        )
+        if status == RunStatus.STOPPED and goes_on:
+            self._requeue(run.stopped_by)
+        return status
 
     def _make_run(self) -> Any:
         from core.training.engine import Run
 
-        run_dir = self.run_dir or _read_note(Path(self.note))
+        run_dir = self.run_dir or read_note(self.note)
         if run_dir is not None and (Path(run_dir) / "profile.toml").exists():
             status = rundir.load_run(Path(run_dir)).status
             if status in FINISHED:
@@ -218,42 +306,130 @@ class SweepJob:
         except BaseException as exc:  # raised on the main thread, in __call__
             self._outcome["error"] = exc
 
-    def _write_note(self, event: Event) -> None:
+    def _listen(self, event: Event) -> None:
+        """The engine's thread: note the run directory; count this slice's epochs, and stop
+        after the first one when the time limit's warning came before it."""
         if isinstance(event, RunOpened):
             self.run_dir = event.run_dir
-            rundir.atomic_write(Path(self.note), event.run_dir)
+            write_note(Path(self.note), event.run_dir)
+        elif isinstance(event, EpochEnded):
+            self._epochs += 1
+            if self._time_up:
+                self._run.request_stop(TIME_LIMIT)
 
-    def _preempted(self, signum: int, frame: Any) -> None:
-        """SIGTERM: Slurm preempts the job; what submitit does with its own signal (USR2):
-        checkpoint, then requeue."""
-        os.kill(os.getpid(), _preemption_signal())
+    # -- signals (the main thread) ----------------------------------------------------------------
 
-    def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
-        """Stop the run after its current batch, wait for the save, and return the job that
-        resumes it (submitit requeues it)."""
+    def _stop(self, by: str) -> None:
+        if self._run is not None:
+            self._run.request_stop(by)
+        else:
+            self._asked = self._asked or by
+
+    def _user_stop(self, signum: int, frame: Any) -> None:
+        """SIGUSR1: the submitting command (Ctrl+C) or ``cifar-tui --stop``: no requeue."""
+        self._stop("SIGUSR1")
+
+    def _time_warning(self, signum: int, frame: Any) -> None:
+        """SIGUSR2, ``signal_delay`` seconds before the time limit: stop after this batch once
+        the slice has finished an epoch (else after its first), then requeue."""
+        self._time_up = True
+        if self._epochs:
+            self._stop(TIME_LIMIT)
+
+    def _terminated(self, signum: int, frame: Any) -> None:
+        """SIGTERM: ask Slurm why (a requeue, the time limit, or scancel), and stop so."""
+        self._stop(_why_terminated(self._epochs))
+
+    def _requeue(self, by: str) -> None:
+        """The run stopped and saved to go on in a later job: leave the job that resumes it
+        (its run directory known) for submitit to load, requeue unless Slurm already has, and
+        exit with no result (the submitting command keeps following the job)."""
+        import submitit
         from submitit.helpers import DelayedSubmission
 
-        if self._run is not None:
-            self._run.request_stop(signal.Signals(_preemption_signal()).name)
-        if self._worker is not None:
-            self._worker.join()
-        run_dir = self.run_dir or _read_note(Path(self.note))
-        return DelayedSubmission(
-            SweepJob(self.runs_dir, self.note, self.profile, run_dir, self.trial)
+        env = submitit.JobEnvironment()
+        later = DelayedSubmission(self.again())
+        later.set_timeout(0, 1)  # submitit's own timeout count is not used: see _time_warning
+        from submitit.core.utils import temporary_save_path
+
+        with temporary_save_path(env.paths.submitted_pickle) as path:
+            later.dump(path)
+        if by != PREEMPTED or not _on_slurm():  # Slurm requeues a preempted job by itself
+            try:
+                env._requeue(1)  # scontrol requeue (the local executor: its exit code)
+            except subprocess.SubprocessError as exc:  # requeued meanwhile: a preemption too
+                print(f"cifar-tui: scontrol requeue: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(-1)  # not an Exception: submitit writes no result for it
+
+    def again(self) -> SweepJob:
+        """The job that resumes this one's run."""
+        run_dir = self.run_dir or read_note(self.note)
+        return SweepJob(
+            self.runs_dir, self.note, self.profile, str(run_dir) if run_dir else None, self.trial
         )
 
+    def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
+        """submitit's hook, for a signal that reaches its handler while this job is not
+        running the run: the job that resumes it."""
+        from submitit.helpers import DelayedSubmission
 
-def _preemption_signal() -> int:
-    """The signal submitit handles as "checkpoint and requeue" (SIGUSR2 unless set)."""
-    name = os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2")
-    return int(getattr(signal, "SIG" + name, signal.SIGUSR2))
+        return DelayedSubmission(self.again())
 
 
-def _read_note(note: Path) -> str | None:
-    with contextlib.suppress(OSError):
-        text = note.read_text().strip()
-        return text or None
-    return None
+def _on_slurm() -> bool:
+    return bool(os.environ.get("SLURM_JOB_ID"))
+
+
+def _why_terminated(epochs: int) -> str:
+    """Who sent a job SIGTERM, as Slurm tells (the job's own ``scontrol show job``): a requeue
+    raised its Restarts count (preemption, ``scontrol requeue``), the time limit says so in its
+    Reason, anything else is ``scancel``. Off Slurm (submitit's local executor) a SIGTERM is
+    taken for a preemption."""
+    job = os.environ.get("SLURM_JOB_ID")
+    if not job:
+        return PREEMPTED
+    fields = _scontrol_job(job)
+    restarts = int(os.environ.get("SLURM_RESTART_COUNT") or 0)
+    state = fields.get("JobState", "")
+    if int(fields.get("Restarts") or 0) > restarts or state in REQUEUE_STATES:
+        return PREEMPTED
+    if fields.get("Reason") == "TimeLimit" or state == "TIMEOUT":
+        return TIME_LIMIT if epochs else NO_PROGRESS
+    return CANCELLED if fields else PREEMPTED  # Slurm did not answer: keep the run, requeue
+
+
+def _scontrol_job(job: str) -> dict[str, str]:
+    """``scontrol show job -o JOB`` as its key=value fields; {} when it does not answer."""
+    try:
+        out = subprocess.run(
+            ["scontrol", "show", "job", "-o", job],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    return dict(part.split("=", 1) for part in out.split() if "=" in part)
+
+
+def job_state(job_id: str) -> str | None:
+    """The job's state as ``squeue`` shows it (RUNNING, PENDING, COMPLETING, CANCELLED...);
+    "GONE" when Slurm no longer knows it, None when squeue does not answer."""
+    try:
+        done = subprocess.run(
+            ["squeue", "-h", "-j", job_id, "-o", "%T"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if done.returncode != 0:
+        return "GONE" if "Invalid job id" in done.stderr else None
+    states = done.stdout.split()
+    return states[0] if states else None
 
 
 # --- the submitting side: the sweep loop's runs are jobs of one array -----------------------
@@ -262,6 +438,7 @@ def _read_note(note: Path) -> str | None:
 def make_executor(folder: Path, settings: SlurmSettings, name: str) -> Any:
     """submitit's executor for the array (its files in ``folder``)."""
     submitit = require_submitit()
+    _quiet_submitit(folder)
     if settings.executor == "slurm" and shutil.which("sbatch") is None:
         raise CifarTuiError(
             '--slurm: no sbatch here (is this a Slurm login node?); executor = "local" in '
@@ -282,6 +459,21 @@ def make_executor(folder: Path, settings: SlurmSettings, name: str) -> Any:
             params["slurm_array_parallelism"] = settings.array_parallelism
     executor.update_parameters(**params)
     return executor
+
+
+def _quiet_submitit(folder: Path) -> None:
+    """submitit's log lines (its "Bypassing sacct error" warnings on a cluster without
+    accounting, 6 a poll) go to ``submitit.log`` in the sweep's slurm folder, not the terminal."""
+    import logging
+
+    logger = logging.getLogger("submitit")
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+    folder.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(folder / "submitit.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    logger.propagate = False
 
 
 class ArrayBatch:
@@ -360,6 +552,7 @@ class SlurmRun:
         self._listeners: list[Callable[[Event], None]] = []
         self._stop = threading.Event()
         self._lock = threading.Lock()
+        self._asked = float("-inf")  # when Slurm was last asked for the job's state
 
     def subscribe(self, listener: Callable[[Event], None]) -> None:
         self._listeners.append(listener)
@@ -394,34 +587,36 @@ class SlurmRun:
             stop = self._stop.is_set()
         if stop:
             _stop_job(job, self.run_dir, self.executor)
-        follower = self._follow(job, started)
-        finished = follower.finished if follower is not None else None
+        ending = follow(
+            self._find_run_dir,
+            self._emit,
+            lambda: self._over(job),
+            since=started,
+            goes_on=_requeued_line,
+            interval=POLL_SECONDS,
+        )
+        finished = (ending or Ending()).finished
         if finished is not None:
             return finished.status
         return self._failed(job)
 
-    def _follow(self, job: Any, started: float) -> Any:
-        """Send on the events of this submission's sessions (a requeued job's too) until the
-        job is done."""
-        from core.storage.follow import RunFollower
-
-        follower = None
-        while True:
-            done = job.done()
-            if follower is None and self._find_run_dir() is not None:
-                follower = RunFollower(self.run_dir)  # type: ignore[arg-type]
-            if follower is not None:
-                for event in follower.poll():
-                    if event.time >= started:  # not a resumed run's earlier sessions
-                        self._emit(event)
-            if done:
-                return follower
-            time.sleep(POLL_SECONDS)
+    def _over(self, job: Any) -> bool:
+        """Whether the job is over: it left its result, or Slurm says it ended (asked every
+        few seconds; submitit's own check would call sacct). A requeued job is not."""
+        if self.executor != "slurm":
+            return bool(job.done())
+        if job.paths.result_pickle.exists():
+            return True
+        now = time.monotonic()
+        if now - self._asked < SLURM_POLL_SECONDS:
+            return False
+        self._asked = now
+        state = job_state(job.job_id)
+        return state is not None and (state in OVER or state == "GONE")
 
     def _find_run_dir(self) -> Path | None:
         if self.run_dir is None:
-            noted = _read_note(Path(self.job.note))
-            self.run_dir = Path(noted) if noted else None
+            self.run_dir = read_note(self.job.note)
         return self.run_dir
 
     def _emit(self, event: Event) -> None:
@@ -442,6 +637,13 @@ class SlurmRun:
         return RunStatus.INTERRUPTED
 
 
+def _requeued_line(finished: RunFinished) -> str | None:
+    """A session's end that is not the run's: the job goes on, requeued."""
+    if finished.status != RunStatus.STOPPED:
+        return None
+    return REQUEUED_LINES.get(finished.stopped_by)
+
+
 def _stop_job(job: Any, run_dir: Path | None, executor: str) -> None:
     """SIGUSR1 to the job's training process: on this machine through its run's lock, on a
     cluster through scancel; a job that has not started is cancelled."""
@@ -452,9 +654,9 @@ def _stop_job(job: Any, run_dir: Path | None, executor: str) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, USER_STOP)
         return
-    if executor == "slurm" and job.state not in ("PENDING", "UNKNOWN"):
-        subprocess.run(
-            ["scancel", f"--signal={USER_STOP.name.removeprefix('SIG')}", "--full", job.job_id],
+    if executor == "slurm" and job_state(job.job_id) not in ("PENDING", None):
+        subprocess.run(  # to the job's steps (the training process), not its batch shell
+            ["scancel", f"--signal={USER_STOP.name.removeprefix('SIG')}", job.job_id],
             check=False,
             timeout=60,
         )

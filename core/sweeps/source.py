@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from core.events import Event
+from core.following.protocol import RunLike
 
 if TYPE_CHECKING:
     from core.sweeps.sweepdir import SweepDir, SweepEntry
@@ -31,7 +32,7 @@ class RunSource:
         """The next run, appended to ``sweep_dir.entries``; None when there are no more."""
         return None
 
-    def listener(self, entry: SweepEntry, run: Any) -> Listener | None:
+    def listener(self, entry: SweepEntry, run: RunLike) -> Listener | None:
         """A listener the run itself calls, on the engine's thread (a pruner)."""
         return None
 

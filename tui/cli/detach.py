@@ -29,12 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from core.events import Event, RunOpened
+from core.following.protocol import ENV_LOG, ENV_NOTE, OUTPUT_LOG, cli_argv, read_note, write_note
 from core.storage import rundir
 from core.storage.control import lock_holder
 
-ENV_NOTE = "CIFAR_TUI_DETACH_NOTE"
-ENV_LOG = "CIFAR_TUI_DETACH_LOG"
-OUTPUT_LOG = "output.log"
 #: How long the parent waits for the child to open its directory (Keras's import is in it).
 START_TIMEOUT = 120.0
 
@@ -57,7 +55,7 @@ class _RunNote:
             with contextlib.suppress(OSError):  # same filesystem: the open file moves with it
                 os.replace(self.log, run_dir / OUTPUT_LOG)
         with contextlib.suppress(OSError):
-            rundir.atomic_write(self.note, str(run_dir))
+            write_note(self.note, run_dir)
         self.note = None  # type: ignore[assignment]
 
 
@@ -113,7 +111,7 @@ def child_argv(argv: list[str]) -> list[str]:
     rest = [arg for arg in argv if arg != "--detach"]
     if "--plain" not in rest:
         rest.append("--plain")
-    return [sys.executable, "-m", "tui.cli.main", *rest]
+    return cli_argv(*rest)
 
 
 def spawn(argv: list[str], where: Plan) -> subprocess.Popen[bytes]:
@@ -134,11 +132,7 @@ def spawn(argv: list[str], where: Plan) -> subprocess.Popen[bytes]:
 
 def started_in(child: subprocess.Popen[bytes], where: Plan) -> Path | None:
     """The directory once the child holds its lock; None while it starts."""
-    directory = where.directory
-    if directory is None and where.note is not None:
-        with contextlib.suppress(OSError):
-            text = where.note.read_text().strip()
-            directory = Path(text) if text else None
+    directory = where.directory or read_note(where.note)
     if directory is not None and lock_holder(directory) == child.pid:
         return directory
     return None

@@ -26,17 +26,9 @@ from typing import Any, TextIO
 
 from core.errors import EXIT_STOPPED
 from core.events import Event
-from core.status import PRUNER
+from core.following.protocol import STOPPERS  # the one signal table (who stopped the run)
 from core.storage.control import EXIT_FOR_STOPPER, PRUNE_SIGNAL
 
-#: The signals that stop a run after its current batch, and who each says stopped it.
-STOPPERS = {
-    signal.SIGINT: "user",
-    signal.SIGTERM: "SIGTERM",
-    signal.SIGHUP: "SIGHUP",
-    signal.SIGUSR1: "SIGUSR1",
-    PRUNE_SIGNAL: PRUNER,  # a study's trial in a process of its own: it ends "pruned"
-}
 #: A second one of these quits at once; SIGUSR1 (``--stop``) only asks again.
 URGENT = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 NOTICE = {

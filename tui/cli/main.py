@@ -214,7 +214,9 @@ def _main(argv: list[str] | None) -> int:
             return _check(args)
         return _mode(args, raw)
     except CifarTuiError as exc:
-        print(f"cifar-tui: error: {exc}", file=sys.stderr)
+        from core.following.protocol import ERROR_PREFIX  # what a parent reads back
+
+        print(f"{ERROR_PREFIX}{exc}", file=sys.stderr)
         return exc.exit_code
 
 

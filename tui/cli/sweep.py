@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from core.errors import EXIT_FAILED, EXIT_OK, EXIT_STOPPED, CifarTuiError
-from core.events import EpochEnded, Event, RunFinished
+from core.events import EpochEnded, Event, RunFinished, RunWarning
+from core.following.session import REQUEUED
 from core.format import duration
 from core.status import BAD_ENDINGS, FINISHED, RunStatus, style_of
 from core.storage import rundir
@@ -86,7 +87,11 @@ def outcome(entry: SweepEntry, finished: RunFinished | None) -> str:
     if entry.status == RunStatus.COMPLETED:
         return f"completed{took}, {results(entry)}"
     if entry.status == RunStatus.STOPPED:
-        return f"stopped after {entry.epochs_done} of {entry.epochs} epochs"
+        said = f"stopped after {entry.epochs_done} of {entry.epochs} epochs"
+        if finished and finished.stopped_by not in ("", "user"):
+            # what stopped it: a signal, cifar-tui --stop, scancel, a time limit
+            said += " " + (finished.message or finished.stopped_by).replace("stopped ", "", 1)
+        return said
     if entry.status == RunStatus.PRUNED:  # a study's trial: the pruner says why
         why = finished.message if finished and finished.message else ""
         return f"pruned after {entry.epochs_done} of {entry.epochs} epochs" + (
@@ -275,6 +280,8 @@ class SweepDriver(SweepHooks):
             self._renderer(event)
         elif self.parallel > 1 and isinstance(event, EpochEnded):  # runs at once: a line each
             self.say(f"{self._tag(entry)}: {epoch_line(event, entry.epochs)}")
+        elif isinstance(event, RunWarning) and event.code == REQUEUED:  # a job goes on later
+            self.say(f"{self._tag(entry)}: {event.message}", "yellow")
 
     def run_ended(
         self, entry: SweepEntry, finished: RunFinished | None, error: CifarTuiError | None

@@ -11,17 +11,16 @@ sweep directory, it follows the run the sweep trains now.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 from typing import Any
 
-from core.errors import EXIT_OK, RunDirError
-from core.events import Event, RunOpened
+from core.errors import EXIT_FAILED, EXIT_OK, RunDirError
+from core.following.session import follow
 from core.format import epoch_cells, epoch_line
 from core.storage.control import exit_code_for, lock_holder
 from core.storage.follow import RunFollower
 from core.storage.index import live_runs
-from core.storage.rundir import RunRecord, load_run, read_json
+from core.storage.rundir import RunRecord, is_live, load_run, read_json
 from core.table import Column, Table
 from tui.cli.driver import use_plain
 from tui.cli.render import LiveRenderer, PlainRenderer
@@ -44,7 +43,7 @@ def watch(args: argparse.Namespace) -> int:
     print(f"watching {run_dir} (pid {pid}); Ctrl+C stops watching, not the run", flush=True)
     render: Any = PlainRenderer(history=True) if plain else LiveRenderer()
     try:
-        return _follow(follower, render)
+        return _follow(run_dir, render)
     except KeyboardInterrupt:
         _close(render)
         print(f"\nstopped watching; the run goes on (pid {pid})", flush=True)
@@ -73,28 +72,19 @@ def current_run(path: Path) -> Path:
     return chosen
 
 
-def _follow(follower: RunFollower, render: Any) -> int:
-    """Render the latest session's events as they come; the run's exit code at its end."""
-    for event in _latest_session(follower.poll()):
-        render(event)
-    while True:
-        code = follower.exit_code()
-        for event in follower.poll():
-            render(event)
-        if code is not None:
-            if follower.finished is None:  # the lock went free with no ending written
-                _close(render)
-                print("the run's process ended without saving an ending: it was killed "
-                      "(status interrupted; --resume continues it)", flush=True)  # fmt: skip
-            return code
-        time.sleep(POLL_SECONDS)
-
-
-def _latest_session(events: list[Event]) -> list[Event]:
-    """A resumed run's file holds every session: show the last (its RunStarted carries the
-    earlier epochs)."""
-    starts = [i for i, event in enumerate(events) if isinstance(event, RunOpened)]
-    return events[starts[-1] :] if starts else events
+def _follow(run_dir: Path, render: Any) -> int:
+    """Render the latest session's events as they come (core/following/session.py); the run's
+    exit code at its end."""
+    ending = follow(
+        lambda: run_dir, render, lambda: not is_live(run_dir), latest=True, interval=POLL_SECONDS
+    )
+    assert ending is not None  # no stop event: it follows to the end
+    if ending.finished is None:  # the lock went free with no ending written
+        _close(render)
+        print("the run's process ended without saving an ending: it was killed "
+              "(status interrupted; --resume continues it)", flush=True)  # fmt: skip
+        return EXIT_FAILED
+    return exit_code_for(ending.finished.status, ending.finished.stopped_by)
 
 
 def _close(render: Any) -> None:

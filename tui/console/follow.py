@@ -1,12 +1,12 @@
 """Runs trained by other processes, seen from the console: follow one, start one detached.
 
 A run trained elsewhere (a detached run, a headless one, another console's) is followed from
-its files by ``core.storage.follow.RunFollower``. :func:`follow_run` is the body of the app's
-follow worker (a thread): it polls the follower about twice a second and posts what it reads as
-:class:`~tui.console.messages.EngineEvent` messages, the same path a thread run's events take,
-so the watch screen draws an attached run exactly like its own. :func:`start_detached` is the
-body of the worker that starts a detached process (``cifar-tui --detach``) for a "keep
-training" launch.
+its files by the one follow loop (core/following/session.py). :func:`follow_run` is the body of
+the app's follow worker (a thread): it reads the files about twice a second and posts what it
+reads as :class:`~tui.console.messages.EngineEvent` messages, the same path a thread run's
+events take, so the watch screen draws an attached run exactly like its own.
+:func:`start_detached` is the body of the worker that starts a detached process
+(``cifar-tui --detach``) for a "keep training" launch.
 """
 
 from __future__ import annotations
@@ -16,15 +16,14 @@ import os
 import re
 import shlex
 import subprocess
-import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from textual.message import Message
 
-from core.events import Event, RunFinished, RunOpened, RunStarted
-from core.status import RunStatus
+from core.following.protocol import ERROR_PREFIX, cli_argv
+from core.following.session import Ending, follow
 from tui.console.messages import DetachedStarted, EngineEvent, FollowDone
 from tui.console.runner import LaunchRequest
 
@@ -34,9 +33,6 @@ FOLLOW_INTERVAL = 0.5
 #: Seconds ``cifar-tui --detach`` may take to print where the run goes (it returns long
 #: before training starts).
 DETACH_TIMEOUT = 60.0
-#: What a followed run that ended without saying how is shown with.
-INTERRUPTED_MESSAGE = "its process ended without saving an end (killed?)"
-
 Post = Callable[[Message], object]
 
 
@@ -56,25 +52,6 @@ def process_alive(pid: int | None) -> bool:
     return True
 
 
-class Ending:
-    """How the followed run's latest session ended, as its events say (None while it goes on).
-
-    A resumed run's log holds each session in turn: an earlier session's end is forgotten when
-    the next one opens."""
-
-    def __init__(self) -> None:
-        self.status: str | None = None
-        self.started = False
-
-    def see(self, event: Event) -> None:
-        if isinstance(event, RunOpened):
-            self.status = None
-        elif isinstance(event, RunStarted):
-            self.started, self.status = True, None
-        elif isinstance(event, RunFinished):
-            self.status = event.status
-
-
 def follow_run(
     run_dir: Path,
     source: int,
@@ -83,43 +60,42 @@ def follow_run(
     pid: int | None = None,
     interval: float = FOLLOW_INTERVAL,
 ) -> str | None:
-    """Post a run's events as its files show them until its process is gone or ``stop`` is set.
+    """Post a run's events as its files show them (core/following/session.py) until its
+    process is gone or ``stop`` is set.
 
     ``pid``: the process just started to train it, which may not hold the run's lock yet (the
     run counts as live while it runs, until the lock was seen once). A run whose process ends
     without a RunFinished is shown as interrupted. Returns how it ended (None when stopped).
     """
-    from core.errors import CifarTuiError
-    from core.storage.follow import RunFollower
+    from core.storage.rundir import is_live
 
-    try:
-        follower = RunFollower(Path(run_dir))
-    except (CifarTuiError, OSError) as exc:
-        post(FollowDone(source, None, str(exc)))
-        return None
-    ending, seen_live = Ending(), False
-    while True:
-        live = follower.is_live()
+    seen_live = False
+
+    def over() -> bool:
+        nonlocal seen_live
+        live = is_live(Path(run_dir))
         seen_live = seen_live or live
-        gone = not live and (seen_live or not process_alive(pid))
-        for event in follower.poll():  # after is_live: a run that ended has its last events
-            ending.see(event)
-            post(EngineEvent(event, source))
-        if gone:
-            return _ended(run_dir, source, post, ending)
-        if stop.wait(interval):
-            return None
+        return not live and (seen_live or not process_alive(pid))
+
+    ending = follow(
+        lambda: Path(run_dir),
+        lambda event: post(EngineEvent(event, source)),
+        over,
+        stop=stop,
+        interval=interval,
+    )
+    if ending is None:
+        return None
+    return _ended(run_dir, source, post, ending)
 
 
 def _ended(run_dir: Path, source: int, post: Post, ending: Ending) -> str:
     """The followed process is gone: say how the run ended (interrupted when it never said)."""
-    if not ending.started and ending.status is None:
+    if not ending.started and ending.finished is None:
         post(FollowDone(source, None, _last_words(Path(run_dir))))
         return "error"
-    if ending.status is None:
-        ending.status = RunStatus.INTERRUPTED
-        event = RunFinished(RunStatus.INTERRUPTED, INTERRUPTED_MESSAGE, None, None, 0.0)
-        post(EngineEvent(event, source))
+    if ending.finished is None:
+        post(EngineEvent(ending.interrupted(), source))
     post(FollowDone(source, ending.status))
     return ending.status
 
@@ -139,12 +115,11 @@ def _last_words(run_dir: Path) -> str:
 def detached_argv(request: LaunchRequest) -> list[str]:
     """``cifar-tui ... --detach`` for a launch: the command the run's report keeps (so the
     detached run resolves the same profile), or ``--resume RUN_DIR``."""
-    base = [sys.executable, "-m", "tui.cli.main"]
     if request.resume_dir is not None:
-        return [*base, "--resume", str(request.resume_dir), "--detach"]
+        return cli_argv("--resume", str(request.resume_dir), "--detach")
     if request.command is None:
         raise ValueError("a detached launch needs the launch's command line")
-    return [*base, *shlex.split(request.command)[1:], "--detach"]
+    return cli_argv(*shlex.split(request.command)[1:], "--detach")
 
 
 def start_detached(
@@ -168,7 +143,7 @@ def start_detached(
     if done.returncode != 0 or run_dir is None:
         said = (done.stderr.strip() or done.stdout.strip()).splitlines()
         error = said[-1] if said else f"cifar-tui --detach exited {done.returncode}"
-        post(DetachedStarted(source, None, None, error.removeprefix("cifar-tui: error: ")))
+        post(DetachedStarted(source, None, None, error.removeprefix(ERROR_PREFIX)))
         return
     post(DetachedStarted(source, run_dir, pid))
 
