@@ -15,6 +15,11 @@ Fixtures (request them by name):
   subprocess's environment (os.environ without NO_COLOR); None removes a variable.
 - ``installed_cli``: the installed ``cifar-tui`` script beside this interpreter; the test fails
   (it does not fall back to ``python -m``) when the package is not installed.
+- ``fake_run``: the stand-in engine (``tests/fakes.py``'s FakeRun, returned) reset before and
+  after the test, and the sweep loop's "free the finished run's models" made a no-op: FakeRun
+  builds no model, and that step's ``gc.collect()`` costs about a second a run once TensorFlow
+  is loaded in the test process. Every test that runs sweeps or studies on FakeRun asks for it
+  (``pytestmark = pytest.mark.usefixtures("fake_run")``).
 
 Plain constants and functions (paths such as REPO, SMOKE, MINI, and ``cli_command``,
 ``cli_env``, ``run_cli``, ``start_cli`` for subprocesses a fixture cannot express, such as
@@ -32,10 +37,11 @@ import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
+from fakes import FakeRun
 from helpers import JPEG_ARCHIVE, MINI, NO_ARCHIVE, NO_MINI, REPO, run_cli
 
 
@@ -94,3 +100,11 @@ def installed_cli() -> Path:
     if not script.is_file():
         pytest.fail(f"no cifar-tui script beside {sys.executable}: run pip install -e .[dev]")
     return script
+
+
+@pytest.fixture
+def fake_run(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[FakeRun]]:
+    monkeypatch.setattr("core.sweeps.loop._release_models", lambda: None)
+    FakeRun.reset()
+    yield FakeRun
+    FakeRun.reset()

@@ -33,11 +33,8 @@ SMOKE_LR = REPO / "profiles" / "sweeps" / "smoke-lr.toml"
 TINY = ("data.synthetic_train=300", "data.synthetic_test=60", "profiler.trace=false")
 
 
-@pytest.fixture(autouse=True)
-def _fake_run():
-    FakeRun.reset()
-    yield
-    FakeRun.reset()
+#: FakeRun reset around each test, and no models to free between its runs (conftest.py).
+pytestmark = pytest.mark.usefixtures("fake_run")
 
 
 def fake_sweep(tmp_path: Path, rates: str = "0.001, 0.002, 0.003") -> Path:

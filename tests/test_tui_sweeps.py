@@ -180,12 +180,13 @@ def hold_after_first_epoch(run: FakeRun, epoch: int) -> None:
 
 
 @pytest.fixture
-def fake_engine(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[FakeRun]]:
-    """The console's sweep builds its runs with core.training.engine.Run: the stand-in here."""
+def fake_engine(
+    monkeypatch: pytest.MonkeyPatch, fake_run: type[FakeRun]
+) -> Iterator[type[FakeRun]]:
+    """The console's sweep builds its runs with core.training.engine.Run: the stand-in here
+    (``fake_run`` resets it and skips freeing models between its runs)."""
     monkeypatch.setattr("core.training.engine.Run", FakeRun)
-    FakeRun.reset()
     yield FakeRun
-    FakeRun.reset()
 
 
 @in_event_loop
