@@ -26,6 +26,9 @@ Fixtures (request them by name):
   (``helpers.JAX_SMOKE``: one epoch on 300 training and 60 test images), run once per session
   as a subprocess; a ``CliRun``: ``proc`` (its CompletedProcess: returncode, stdout, stderr)
   and ``run_dir``. Read-only, as ``completed_run``. Skipped where JAX is not installed.
+- ``lasting_toasts``: the console's notifications (Textual's toasts) do not expire during the
+  test, so a test that reads ``app._notifications`` finds every one however long the loaded
+  machine took to get there (they expire after 3 to 8 s otherwise).
 - ``fake_run``: the stand-in engine (``tests/fakes.py``'s FakeRun, returned) reset before and
   after the test, and the sweep loop's "free the finished run's models" made a no-op: FakeRun
   builds no model, and that step's ``gc.collect()`` costs about a second a run once TensorFlow
@@ -259,3 +262,11 @@ def jax_cli_run(tmp_path_factory: pytest.TempPathFactory) -> CliRun:
     )
     assert len(made["run_dirs"]) == 1, proc.stdout + proc.stderr  # one run, wherever it ended
     return CliRun(proc, Path(made["run_dirs"][0]))
+
+
+@pytest.fixture
+def lasting_toasts(monkeypatch: pytest.MonkeyPatch) -> None:
+    from textual.notifications import Notification
+
+    monkeypatch.setattr(Notification, "time_left", property(lambda self: 3600.0))
+    monkeypatch.setattr(Notification, "has_expired", property(lambda self: False))
