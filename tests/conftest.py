@@ -46,6 +46,12 @@ often. The test process holds Textual, Optuna and TensorFlow, and each full coll
 all of them: about a quarter of the console tests' CPU time. Young objects are still collected
 as usual, and the engine's own ``gc.collect()`` between real runs still runs.
 
+Workers: CI and the README run the suite on two pytest-xdist workers (``-n 2 --dist
+loadfile``): a file's tests stay on one worker, so module-scoped fixtures are made once; the
+session-scoped shared runs above are made once for both workers (under a file lock in the
+session's temporary folder). A test never relies on another file's tests, or on the machine
+being idle: it waits on a condition (a line, an event, a barrier), never on a race.
+
 Markers: ``@pytest.mark.slow`` on every test that trains a model or otherwise takes more than a
 few seconds (see pyproject.toml). ``pytest -m "not slow"`` is the fast lane for daily work;
 CI runs everything.
