@@ -19,6 +19,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 PROFILES = REPO / "profiles"
 SMOKE = PROFILES / "smoke.toml"
+#: The overrides of the session's shared completed run (conftest.py's ``completed_run``): two
+#: epochs of 4 steps (batch 50 pinned, whatever the shipped profile says), 60 test images.
+SHARED_SMOKE = (
+    "train.epochs=2",
+    "data.synthetic_train=300",
+    "data.synthetic_test=60",
+    "train.batch_size=50",
+)
+#: The overrides of the session's shared JAX run by the command (conftest.py's ``jax_cli_run``).
+JAX_SMOKE = ("train.epochs=1", "data.synthetic_train=300", "data.synthetic_test=60")
 
 
 def _shared_data() -> Path:

@@ -17,33 +17,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
-def test_smoke_profile_runs_on_jax(tmp_path):
-    pytest.importorskip("jax")
-    env = {**os.environ, "KERAS_BACKEND": "jax"}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tui.cli.main",
-            "--run",
-            str(ROOT / "profiles" / "smoke.toml"),
-            "--runs-dir",
-            str(tmp_path),
-            "--set",
-            "train.epochs=1",
-            "--set",
-            "data.synthetic_train=300",
-            "--set",
-            "data.synthetic_test=60",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        cwd=ROOT,
-    )
+def test_smoke_profile_runs_on_jax(jax_cli_run):
+    """The session's smoke run by the command on JAX (conftest.py's jax_cli_run: one epoch)."""
+    proc, run_dir = jax_cli_run.proc, jax_cli_run.run_dir
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    (run_dir,) = tmp_path.iterdir()
     report = json.loads((run_dir / "report.json").read_text())
     assert report["status"] == "completed"
     assert report["environment"]["backend"] == "jax"

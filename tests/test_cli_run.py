@@ -77,6 +77,14 @@ def test_diverged_run_exits_1(tmp_path):
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "run diverged" in proc.stdout
     assert "Traceback" not in proc.stderr
+    # The engine's side of a NaN loss, on the same run.
+    record = load_run(only_run(tmp_path))
+    assert record.status == record.report["status"] == "diverged"
+    message = record.report["error"]["message"]
+    # Here validation sees the blow-up first (inf after epoch 1); test_engine has the per-batch
+    # check.
+    assert "loss became" in message and "epoch" in message
+    assert "train.learning_rate" in message
 
 
 def test_bad_profile_exits_2_and_writes_nothing(tmp_path):

@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import SMOKE, markdown_tables
+from helpers import SHARED_SMOKE, SMOKE, markdown_tables
 
 from core.compare import Comparison, RunRow, collect, differing_keys
 from core.errors import EXIT_USAGE, RunDirError
@@ -25,26 +25,16 @@ from core.storage.rundir import RunRecord, load_run
 from core.training.engine import Run
 from tui.cli.compare import compare
 
-TINY = [
-    "data.synthetic_train=300",
-    "data.synthetic_test=60",
-    "profiler.trace=false",
-    "train.epochs=2",
-]
-
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> list[Path]:
-    """Two completed runs, learning rate 0.001 and 0.002, everything else the same."""
-    runs_dir = tmp_path_factory.mktemp("runs")
-    out = []
-    for lr in ("0.001", "0.002"):
-        profile = load_profile(SMOKE, overrides=[*TINY, f"train.learning_rate={lr}"])
-        run = Run(profile, runs_dir)
-        assert run.execute() == "completed"
-        assert run.run_dir is not None
-        out.append(run.run_dir)
-    return out
+def runs(tmp_path_factory, completed_run) -> list[Path]:
+    """Two completed runs, learning rate 0.001 and 0.002, everything else the same: the
+    session's shared run (conftest.py; the smoke profile's 0.001) and one trained here."""
+    profile = load_profile(SMOKE, overrides=[*SHARED_SMOKE, "train.learning_rate=0.002"])
+    run = Run(profile, tmp_path_factory.mktemp("runs"))
+    assert run.execute() == "completed"
+    assert run.run_dir is not None
+    return [completed_run.run_dir, run.run_dir]
 
 
 def numbers(record: RunRecord) -> dict[str, str]:

@@ -46,17 +46,16 @@ class FakeProcessRuns:
 
 
 @pytest.fixture
-def two_cores(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """A machine of two CPU cores and no GPU; the thread path's engine is the stand-in too."""
+def two_cores(monkeypatch: pytest.MonkeyPatch, fake_run: type[FakeRun]) -> Iterator[None]:
+    """A machine of two CPU cores and no GPU; the thread path's engine is the stand-in too
+    (``fake_run`` resets it and skips freeing models between its runs)."""
     monkeypatch.setattr(parallel, "visible_gpus", lambda: [])
     monkeypatch.setattr(parallel, "_cores", lambda: [0, 1])
     monkeypatch.setattr(sweeps_screen, "cpu_cores", lambda: 2)
     monkeypatch.setattr(parallel, "ProcessRuns", FakeProcessRuns)
     monkeypatch.setattr("core.training.engine.Run", FakeRun)
-    FakeRun.reset()
     FakeProcessRuns.slots = []
     yield
-    FakeRun.reset()
 
 
 def details(screen: Any) -> str:

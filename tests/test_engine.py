@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from helpers import assert_progress_shows_each_epoch_complete
+from helpers import SHARED_SMOKE, assert_progress_shows_each_epoch_complete
 
 from core import events as ev
 from core.errors import RunDirError
@@ -20,12 +20,8 @@ from core.training.engine import Run
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "profiles" / "smoke.toml"
 # Batch 50 pinned: the tests count steps (4 per epoch here), whatever the shipped profile says.
-FAST = [
-    "train.epochs=2",
-    "data.synthetic_train=300",
-    "data.synthetic_test=60",
-    "train.batch_size=50",
-]
+# The same overrides as the session's shared completed run (conftest.py's completed_run).
+FAST = list(SHARED_SMOKE)
 
 
 def smoke(*overrides: str):
@@ -39,13 +35,11 @@ def collect(run_list: list) -> callable:
     return sink
 
 
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory):
-    """One completed two-epoch smoke run, shared by the file-content tests."""
-    seen: list = []
-    run = Run(smoke(), tmp_path_factory.mktemp("runs"), collect(seen))
-    status = run.execute()
-    return status, run.run_dir, seen
+@pytest.fixture
+def finished(completed_run):
+    """The session's completed two-epoch smoke run (conftest.py), read by the file-content
+    tests: its status, directory and the events its listener got."""
+    return completed_run.status, completed_run.run_dir, list(completed_run.events)
 
 
 @pytest.mark.slow
@@ -255,17 +249,8 @@ def test_completed_run_cannot_be_resumed(finished):
         Run.resume(run_dir)
 
 
-@pytest.mark.slow
-def test_nan_loss_stops_the_run_as_diverged(tmp_path):
-    profile = load_profile(SMOKE, overrides=["train.learning_rate=10.0", "train.optimizer=sgd"])
-    status = Run(profile, tmp_path).execute()
-    assert status == "diverged"
-    record = load_run(next(tmp_path.iterdir()))
-    assert record.report["status"] == "diverged"
-    message = record.report["error"]["message"]
-    # Here validation sees the blow-up first (inf after epoch 1); the per-batch check is below.
-    assert "loss became" in message and "epoch" in message
-    assert "train.learning_rate" in message
+# A NaN loss ending the run as diverged: tests/test_cli_run.py's diverged run (the same
+# profile and settings) checks the report's status and message beside the exit code.
 
 
 @pytest.mark.slow

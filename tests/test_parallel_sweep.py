@@ -22,7 +22,7 @@ from helpers import REPO, cli_command, cli_env
 
 from core.errors import EXIT_OK, EXIT_STOPPED
 from core.sweeps import parallel
-from core.sweeps.loop import SweepLoop
+from core.sweeps.loop import SweepHooks, SweepLoop
 from core.sweeps.parallel import Slot, plan_slots
 from core.sweeps.spec import load_sweep
 from tui.cli.sweep import SweepDriver
@@ -32,11 +32,8 @@ SMOKE_LR = REPO / "profiles" / "sweeps" / "smoke-lr.toml"
 TINY = ("data.synthetic_train=300", "data.synthetic_test=60", "profiler.trace=false")
 
 
-@pytest.fixture(autouse=True)
-def _fake_run():
-    FakeRun.reset()
-    yield
-    FakeRun.reset()
+#: FakeRun reset around each test, and no models to free between its runs (conftest.py).
+pytestmark = pytest.mark.usefixtures("fake_run")
 
 
 def fake_sweep(tmp_path: Path, rates: str = "0.001, 0.002, 0.003") -> Path:
@@ -147,18 +144,37 @@ def test_a_stop_reaches_every_active_run_and_the_same_command_resumes(tmp_path: 
                                                for r in data["runs"][:2])  # fmt: skip
 
 
+class _FirstTwoEnded(SweepHooks):
+    """Sets ``done`` once runs 1 and 2 are reaped (their entries finished in the loop)."""
+
+    def __init__(self) -> None:
+        self.ended = 0
+        self.done = threading.Event()
+
+    def run_ended(self, entry: Any, finished: Any, error: Any) -> None:
+        if entry.run.profile.train.learning_rate in (0.001, 0.002):
+            self.ended += 1
+            if self.ended == 2:
+                self.done.set()
+
+
 def test_the_eta_shares_the_epochs_left_between_the_lanes(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     etas = []
+    hooks = _FirstTwoEnded()
 
     def hook(run: FakeRun, epoch: int) -> None:
         if run.profile.train.learning_rate == 0.003:
+            # Run 3 starts when one lane frees; the other of runs 1 and 2 may still be going.
+            # Wait until both are reaped, so one run (one lane) is left by construction.
+            assert hooks.done.wait(30)
             etas.append(loop.eta())
 
     FakeRun.hook = hook
     loop = SweepLoop(
         load_sweep(fake_sweep(tmp_path), ["train.epochs=2"]),
         runs,
+        hooks,
         make_run=lambda profile: FakeRun(profile, runs),
         resume_run=FakeRun.resume,
         parallel=2,

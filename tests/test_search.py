@@ -46,11 +46,8 @@ SWEEPS = REPO / "profiles" / "sweeps"
 SMOKE = REPO / "profiles" / "smoke.toml"
 
 
-@pytest.fixture(autouse=True)
-def _fake_run():
-    FakeRun.reset()
-    yield
-    FakeRun.reset()
+#: FakeRun reset around each test, and no models to free between its runs (conftest.py).
+pytestmark = pytest.mark.usefixtures("fake_run")
 
 
 def good_rate(profile: Any, epoch: int) -> float:
@@ -606,12 +603,11 @@ startup_trials = 2
 
 
 @pytest.fixture
-def fake_engine(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The console's sweep builds its runs with core.training.engine.Run: the stand-in here."""
+def fake_engine(monkeypatch: pytest.MonkeyPatch, fake_run: type[FakeRun]) -> Any:
+    """The console's sweep builds its runs with core.training.engine.Run: the stand-in here
+    (``fake_run`` resets it and skips freeing models between its runs)."""
     monkeypatch.setattr("core.training.engine.Run", FakeRun)
-    FakeRun.reset()
     yield FakeRun
-    FakeRun.reset()
 
 
 def test_console_shows_a_running_studys_trial_best_so_far_and_plots(

@@ -30,10 +30,12 @@ def finished_event(run_dir: Path) -> dict:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143)])
 def test_a_signal_stops_and_saves_then_resume_finishes_every_epoch_once(tmp_path, signum, code):
     """Sent once epoch 2 is printed, with 6 planned: the run stops after its current batch,
-    saved as stopped, and a resume trains the epochs left, each once."""
+    saved as stopped, and a resume trains the epochs left, each once. SIGTERM stands for the
+    stop signals here (one process each costs a training and a resume): SIGHUP and SIGUSR1 take
+    the same handler, whose codes and lines the tests below check for each."""
     runs = tmp_path / "runs"
     args = ["--run", str(SMOKE), "--runs-dir", str(runs), "--plain", *TINY]
     proc = start_cli(*args, "--set", "train.epochs=6")
@@ -77,6 +79,20 @@ def test_the_handler_only_asks_and_a_second_urgent_signal_quits_at_once(monkeypa
     assert quits == []
     signals.handle(signal.SIGTERM)  # the second: quits at once with its own code
     assert quits == [143] and asked == ["SIGUSR1"]
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_each_stop_signal_stops_by_its_name_with_its_code_and_line(signum, code, capsys):
+    """What the end-to-end SIGTERM run above shows of its signal, for SIGHUP too: the stop is
+    asked by the signal's name (RunFinished.stopped_by), the exit code is the shell's, and the
+    line names it (piped, so SIGHUP's terminal drop has nothing to drop)."""
+    asked: list[str] = []
+    signals = StopSignals(asked.append)
+    signals.handle(signum)
+    name = signal.Signals(signum).name
+    assert asked == [name] and signals.by == name and signals.exit_code == code
+    signals.announce()
+    assert f"{name}: stopping after the current batch" in capsys.readouterr().err
 
 
 def test_installed_handlers_take_real_signals_and_give_the_old_ones_back(capsys):

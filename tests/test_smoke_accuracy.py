@@ -48,25 +48,13 @@ def test_the_smoke_profile_learns_in_its_default_epochs(cli, tmp_path: Path) -> 
 
 
 @pytest.mark.slow
-def test_jax_runs_keep_tensorflow_quiet_and_hint_like_the_report(cli, tmp_path: Path) -> None:
+def test_jax_runs_keep_tensorflow_quiet_and_hint_like_the_report(jax_cli_run) -> None:
     """On JAX, Keras imports TensorFlow in the engine's thread to seed it: still no chatter.
-    The CLI's hint line follows the same rule as report.md's, on the same run."""
-    proc = cli(
-        "--run",
-        str(SMOKE),
-        "--set",
-        "train.epochs=1",
-        "--set",
-        "data.synthetic_train=200",
-        "--runs-dir",
-        str(tmp_path),
-        "--plain",
-        env={"KERAS_BACKEND": "jax"},
-        timeout=300,
-    )
+    The CLI's hint line follows the same rule as report.md's, on the same run (the session's
+    one-epoch smoke run by the command on JAX, conftest.py's jax_cli_run)."""
+    proc, run_dir = jax_cli_run.proc, jax_cli_run.run_dir
     assert proc.returncode == 0, proc.stderr
     assert_no_chatter(proc.stderr)
-    (run_dir,) = tmp_path.iterdir()
     report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
     hint = hint_for_report(report)
     hinted = [line for line in proc.stdout.splitlines() if line.startswith("hint: ")]

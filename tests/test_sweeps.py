@@ -791,11 +791,8 @@ class Notes(SweepHooks):
         self.said.append(("sweep_ended", loop.error))
 
 
-@pytest.fixture(autouse=True)
-def _fake_run():
-    FakeRun.reset()
-    yield
-    FakeRun.reset()
+#: FakeRun reset around each test, and no models to free between its runs (conftest.py).
+pytestmark = pytest.mark.usefixtures("fake_run")
 
 
 def test_fake_sweep_completes_with_status_lines_eta_and_summary(tmp_path: Path) -> None:

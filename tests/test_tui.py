@@ -60,8 +60,15 @@ def in_event_loop(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..
     return run
 
 
+#: The least any wait_for waits before it fails. Each wait is on a condition, so the deadline
+#: only bounds a failure; a loaded machine (the suite beside other work) takes many times longer.
+WAIT_AT_LEAST = 60.0
+
+
 async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float, what: str) -> None:
-    """Let the app run until ``condition`` holds; fail after ``timeout`` seconds."""
+    """Let the app run until ``condition`` holds; fail after ``timeout`` seconds (at least
+    WAIT_AT_LEAST)."""
+    timeout = max(timeout, WAIT_AT_LEAST)
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
@@ -69,7 +76,7 @@ async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float, 
         await pilot.pause(0.1)
 
 
-async def sweeps_listed(pilot: Pilot, timeout: float = 10.0) -> SweepsScreen:
+async def sweeps_listed(pilot: Pilot, timeout: float = WAIT_AT_LEAST) -> SweepsScreen:
     """The sweeps screen, once its worker has brought the list of sweep files (it reads and
     validates them in a thread): await this after pressing S, before reading or using the list."""
     screen = pilot.app.screen
@@ -305,6 +312,7 @@ async def test_quit_during_a_run_asks_first(tmp_path: Path) -> None:
     assert app.return_value == 130
 
 
+@pytest.mark.usefixtures("lasting_toasts")
 @in_event_loop
 async def test_warnings_and_bad_endings_cannot_be_missed(tmp_path: Path) -> None:
     """Fed the events of a diverged run, as the worker posts them: banner and notification."""

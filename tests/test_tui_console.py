@@ -329,6 +329,7 @@ async def test_the_report_screen_says_what_it_reads_at_once(
         assert not status.display and screen.markdown.startswith("# Run smoke: completed")
 
 
+@pytest.mark.usefixtures("lasting_toasts")
 @in_event_loop
 async def test_no_gpu_is_said_once_and_the_watch_screen_is_not_covered(tmp_path: Path) -> None:
     app = create_app(copy_profiles(tmp_path / "profiles"), tmp_path / "runs")

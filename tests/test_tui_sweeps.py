@@ -37,7 +37,7 @@ from tui.console.state import RunState
 from tui.console.widgets.plots import MetricPlot
 
 TRAIN_TIMEOUT = 150.0  # seconds for the whole real sweep; ~25 s on 2 CPU cores
-FAST_TIMEOUT = 10.0
+FAST_TIMEOUT = 60.0  # a bound on a failure only: every wait is on a condition
 
 TINY_SWEEP = """\
 name = "tiny"
@@ -180,12 +180,13 @@ def hold_after_first_epoch(run: FakeRun, epoch: int) -> None:
 
 
 @pytest.fixture
-def fake_engine(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[FakeRun]]:
-    """The console's sweep builds its runs with core.training.engine.Run: the stand-in here."""
+def fake_engine(
+    monkeypatch: pytest.MonkeyPatch, fake_run: type[FakeRun]
+) -> Iterator[type[FakeRun]]:
+    """The console's sweep builds its runs with core.training.engine.Run: the stand-in here
+    (``fake_run`` resets it and skips freeing models between its runs)."""
     monkeypatch.setattr("core.training.engine.Run", FakeRun)
-    FakeRun.reset()
     yield FakeRun
-    FakeRun.reset()
 
 
 @in_event_loop
@@ -277,6 +278,7 @@ async def test_quit_during_a_sweep_stops_it_and_leaves_it_resumable(
     assert [r["status"] for r in data["runs"]] == ["stopped", "pending"]
 
 
+@pytest.mark.usefixtures("lasting_toasts")
 @in_event_loop
 async def test_a_run_that_cannot_start_ends_the_sweep_as_on_the_command_line(
     tmp_path: Path, fake_engine: type[FakeRun]
@@ -301,6 +303,7 @@ async def test_a_run_that_cannot_start_ends_the_sweep_as_on_the_command_line(
     assert_ended_by_missing_data(runs_dir)
 
 
+@pytest.mark.usefixtures("lasting_toasts")
 @in_event_loop
 async def test_a_sweep_waits_for_the_current_run_and_bad_sweeps_say_why(tmp_path: Path) -> None:
     profiles = tiny_profiles(tmp_path / "profiles")
@@ -341,6 +344,7 @@ def compare_runs(runs_dir: Path) -> tuple[Path, Path]:
     return paths["completed"], other
 
 
+@pytest.mark.usefixtures("lasting_toasts")
 @in_event_loop
 async def test_mark_two_runs_compare_and_export(tmp_path: Path) -> None:
     runs_dir = tmp_path / "runs"
