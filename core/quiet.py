@@ -68,9 +68,11 @@ class _QuietFinder(importlib.abc.MetaPathFinder):
         self.names = set(names)
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
-        if fullname not in self.names:
+        # Not discarded here: importlib.util.find_spec (the backend check) asks too, before the
+        # real import; once imported, the module is in sys.modules and never asked for again.
+        # Its submodules load inside its own (quiet) import.
+        if fullname not in self.names or fullname in sys.modules:
             return None
-        self.names.discard(fullname)  # its submodules load inside its own (quiet) import
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return None

@@ -82,8 +82,8 @@ class Slow(np.ndarray):
         return np.asarray(super().__getitem__(index))
 
 load = core.training.engine.load_dataset
-def slow_load(spec):
-    data = load(spec)
+def slow_load(spec, **kwargs):
+    data = load(spec, **kwargs)
     data.x_train = data.x_train.view(Slow)
     return data
 
