@@ -14,7 +14,7 @@ from typing import Any
 
 from core.errors import RunDirError
 from core.evaluation import ClassResults, class_results
-from core.status import RunStatus
+from core.status import RunStatus, status_with_cause
 from core.storage.rundir import RunRecord, load_run, looks_like_run
 from core.table import Column, Table, format_cell, format_delta
 from core.values import flatten, show_value
@@ -56,6 +56,8 @@ class RunRow:
     @classmethod
     def from_record(cls, record: RunRecord, label: str | None = None) -> RunRow:
         status = RunStatus.parse(record.status) or record.status
+        if record.stopped_by:  # "stopped (SIGTERM)"
+            status = status_with_cause(status, record.stopped_by)
         return cls(
             label=label or record.path.name,
             path=record.path,

@@ -150,9 +150,20 @@ def epoch_line(row: Mapping[str, Any], planned: int = 0) -> str:
 # -- a run's start, its input pipeline, its end --------------------------------------------------
 
 
+def device_name(name: str) -> str:
+    """A device as people read it: "CPU:0". Runs recorded before the names were tidied say
+    "CPU:CPU:0" (TensorFlow) or "cpu:cpu" (JAX); they read the same way now."""
+    parts = name.split(":")
+    if len(parts) == 3 and parts[0] == parts[1]:
+        return f"{parts[1]}:{parts[2]}"
+    if len(parts) == 2 and parts[0] == parts[1]:
+        return parts[0].upper()
+    return name
+
+
 def device_text(event: RunStarted) -> str:
-    """ "tensorflow on CPU:CPU:0": the backend and the devices it trains on."""
-    return f"{event.backend} on {', '.join(event.devices)}"
+    """ "tensorflow on CPU:0": the backend and the devices it trains on."""
+    return f"{event.backend} on {', '.join(device_name(d) for d in event.devices)}"
 
 
 def device_line(event: RunStarted) -> str:
@@ -229,10 +240,11 @@ def finished_line(event: RunFinished, run_dir: str | None) -> str:
 def finish_text(event: RunFinished, epochs_done: int) -> str:
     """The run's end in a short sentence a front can mark and extend: "Completed in 0:34, test
     accuracy 29.0%.", "Stopped after 2 epoch(s)", "Run diverged: loss became nan"."""
-    if event.status == RunStatus.STOPPED:
-        return f"Stopped after {epochs_done} epoch(s)"
+    if event.status == RunStatus.STOPPED:  # "Stopped by SIGTERM (...) after 2 epoch(s)"
+        why = event.message.rstrip(".") if event.message.startswith("stopped ") else "stopped"
+        return f"{why[0].upper()}{why[1:]} after {epochs_done} epoch(s)"
     if event.status != RunStatus.COMPLETED:
-        return f"Run {event.status}: {event.message}"
+        return f"Run {event.status}: {event.message.rstrip('.')}."
     test = (
         f", test accuracy {percent(event.test_accuracy)}" if event.test_accuracy is not None else ""
     )

@@ -167,9 +167,12 @@ async def test_a_console_follows_another_process_run_and_stops_it(tmp_path: Path
             assert state.finished is not None and state.finished.status == "stopped"
             assert app.engine_status == "stopped" and not app.can_stop
             assert writer.proc.wait(10) == 130
-            assert "Stopped after 2 epoch(s)" in text_of(app, "#outcome")
+            # The console's s asks as --stop does: the banner says so, not "--stop" alone.
+            outcome = text_of(app, "#outcome")
+            assert "Stopped on request (cifar-tui --stop, or s in a console" in outcome
+            assert "after 2 epoch(s)" in outcome
             report = json.loads((writer.run_dir / "report.json").read_text())
-            assert report["status"] == "stopped"
+            assert report["status"] == "stopped" and report["stop"]["by"] == "SIGUSR1"
             await pilot.press("b")
             await until(pilot, lambda: status_of(runs, writer.run_dir) == "stopped", "the row")
     finally:

@@ -73,9 +73,17 @@ def test_confusion_rows_are_true_classes() -> None:
     assert worst_confusions(matrix, NAMES) == [("ship", "cat", 2), ("cat", "dog", 1)]
 
 
-def test_worst_confusions_break_ties_in_matrix_order() -> None:
+def test_worst_confusions_keep_every_tie_in_matrix_order() -> None:
+    # Asked for 2, three cells are equal: all three are the largest, none is left unstarred.
     matrix = np.array([[5, 2, 2], [2, 5, 0], [0, 0, 5]])
-    assert worst_confusions(matrix, NAMES, 2) == [("cat", "dog", 2), ("cat", "ship", 2)]
+    assert worst_confusions(matrix, NAMES, 2) == [
+        ("cat", "dog", 2),
+        ("cat", "ship", 2),
+        ("dog", "cat", 2),
+    ]
+    assert worst_confusions(np.array([[5, 3, 2], [2, 5, 0], [0, 0, 5]]), NAMES, 1) == [
+        ("cat", "dog", 3)
+    ]
     assert worst_confusions(np.eye(3, dtype=int), NAMES) == []
 
 

@@ -127,12 +127,12 @@ def test_start_lines() -> None:
         == "tensorflow on gpu:H200, gpu:H200"
     )
     assert f.device_line(started()) == (
-        "tensorflow on CPU:CPU:0 · 552,874 params · batch 50 · 500 train images"
+        "tensorflow on CPU:0 · 552,874 params · batch 50 · 500 train images"
     )
     assert f.device_line(started(initial_epoch=2)).endswith(" · resumed after epoch 2")
     assert f.run_started_line(started(backend="jax", devices=["cpu:cpu"])) == (
         "run smoke -> runs/20260101-120000-smoke: 552,874 parameters, 500 train / 100 val / "
-        "100 test images, 10 steps per epoch, jax on cpu:cpu"
+        "100 test images, 10 steps per epoch, jax on CPU"
     )
     assert f.run_started_line(started(initial_epoch=2)).endswith(", resuming after epoch 2")
 
@@ -157,10 +157,14 @@ def test_finish_lines() -> None:
     assert f.finish_text(finished(), 3) == "Completed in 1:05, test accuracy 29.0%."
     assert f.finish_text(finished(accuracy=None), 3) == "Completed in 1:05."
     assert f.finish_text(finished("stopped", "stopped by the user", None), 2) == (
-        "Stopped after 2 epoch(s)"
+        "Stopped by the user after 2 epoch(s)"
     )
+    assert f.finish_text(finished("stopped", "", None), 2) == "Stopped after 2 epoch(s)"
     assert f.finish_text(finished("failed", "out of memory", None), 0) == (
-        "Run failed: out of memory"
+        "Run failed: out of memory."
+    )
+    assert f.finish_text(finished("pruned", "pruned at epoch 2.", None), 2) == (
+        "Run pruned: pruned at epoch 2."
     )
 
 

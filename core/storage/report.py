@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import itertools
 import re
+import shlex
 import threading
 from typing import Any
 
-from core.format import EPOCH_COLUMNS, duration, epoch_cells, fmt
+from core.format import EPOCH_COLUMNS, device_name, duration, epoch_cells, fmt
 from core.hints import hint_for_report
+from core.status import RESUMABLE
 from core.storage.results_md import classes_section, model_file_lines
 from core.training.profiler import VERDICT_TEXT
 
@@ -46,13 +48,15 @@ def text_plot(
         return ANSI.sub("", plt.build())
 
 
-def render_markdown(report: dict[str, Any]) -> str:
-    """``report.md`` from ``report.json``'s content: each section from what the report holds."""
+def render_markdown(report: dict[str, Any], run_dir: Any = None) -> str:
+    """``report.md`` from ``report.json``'s content: each section from what the report holds
+    (``run_dir``: where the run lives, for the command that resumes it)."""
     profile = report.get("profile", {})
     epochs = report.get("epochs", [])
     lines = [f"# Run {profile.get('name', '?')}: {report.get('status', '?')}", ""]
-    if profile.get("description"):
-        lines += [profile["description"], ""]
+    # What this run did, not the profile's description (which tells its defaults: a run
+    # with --set train.epochs=3 is no "20 epochs" run).
+    lines += [_run_line(report), ""]
     lines += _setup_section(report)
     lines += _epochs_section(epochs)
     if epochs:
@@ -68,8 +72,37 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += ["", "## Warnings", ""] + [f"- {w['message']}" for w in warnings]
     if report.get("error"):
         lines += ["", "## Error", "", f"- {report['error'].get('message')}"]
+    lines += _resume_section(report, run_dir)
     lines += ["", "## Repeat", "", "```", report.get("command", ""), "```", ""]
     return "\n".join(lines)
+
+
+def _run_line(report: dict[str, Any]) -> str:
+    """ "2 of 20 epochs trained; stopped by SIGTERM (...)." under the title."""
+    planned = (report.get("profile") or {}).get("train", {}).get("epochs")
+    done = len(report.get("epochs") or [])
+    line = f"{done} of {planned} epochs trained" if planned else f"{done} epoch(s) trained"
+    stop = report.get("stop")
+    if isinstance(stop, dict) and stop.get("message"):
+        line += f"; {str(stop['message']).rstrip('.')}"
+    return line + "."
+
+
+def _resume_section(report: dict[str, Any], run_dir: Any = None) -> list[str]:
+    """How a stopped run goes on from its last finished epoch (Repeat starts over)."""
+    if str(report.get("status")) not in RESUMABLE:
+        return []
+    where = run_dir or "RUN_DIR"
+    return [
+        "",
+        "## Resume",
+        "",
+        "It goes on from its last finished epoch:",
+        "",
+        "```",
+        f"cifar-tui --resume {shlex.quote(str(where))}",
+        "```",
+    ]
 
 
 def _setup_section(report: dict[str, Any]) -> list[str]:
@@ -156,8 +189,9 @@ def _pipeline_section(pipe: dict[str, Any] | None) -> list[str]:
 
 
 def _env_line(env: dict[str, Any]) -> str:
+    devices = ", ".join(device_name(d) for d in env.get("devices", []))
     return (
         f"Python {env.get('python')}, Keras {env.get('keras')} on {env.get('backend')} "
-        f"{env.get('backend_version')}, devices {', '.join(env.get('devices', []))}, "
+        f"{env.get('backend_version')}, devices {devices}, "
         f"{env.get('cpu_count')} CPUs"
     )

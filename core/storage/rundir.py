@@ -349,6 +349,13 @@ class RunRecord:
         return status
 
     @property
+    def stopped_by(self) -> str:
+        """Who stopped a stopped run ("user", "SIGTERM"...; report.json's ``stop``), or ""."""
+        stop = self.report.get("stop")
+        by = stop.get("by") if isinstance(stop, dict) else ""
+        return by if isinstance(by, str) and self.status == RunStatus.STOPPED else ""
+
+    @property
     def damage(self) -> str:
         """The problems in one line ("" when there are none)."""
         return "; ".join(self.problems)

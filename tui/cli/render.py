@@ -158,6 +158,7 @@ class LiveRenderer(EventConsumer):
         self.rows: list[dict[str, Any]] = []
         self.epochs = 0
         self.status = "starting"
+        self.header = ""  # the run's name and device line, once it has started
         self.run_dir: str | None = None
         self.clock = RunClock()
         self.live = Live(self._view(), console=self.console, refresh_per_second=4)
@@ -186,7 +187,7 @@ class LiveRenderer(EventConsumer):
         self.epochs, self.run_dir = event.epochs, event.run_dir
         self.rows = [dict(row) for row in event.history]
         self.clock.start(event)
-        self.status = f"{event.name}: {device_line(event)}"
+        self.status = self.header = f"{event.name}: {device_line(event)}"
         earlier = earlier_profile_line(event)
         if earlier is not None:
             self.console.print(earlier, markup=False)
@@ -206,6 +207,8 @@ class LiveRenderer(EventConsumer):
         )
 
     def on_epoch_ended(self, event: EpochEnded) -> None:
+        # The "first steps compile the model" note is over once an epoch has ended.
+        self.status = self.header or self.status
         self.rows.append(epoch_row(event))
         self.clock.ended(event)
 

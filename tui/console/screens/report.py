@@ -35,7 +35,7 @@ def report_markdown(record: RunRecord) -> str:
     report = dict(record.report)
     report["status"] = record.status
     report["epochs"] = record.epochs
-    return render_markdown(report)
+    return render_markdown(report, record.path)
 
 
 class ReportScreen(Screen):

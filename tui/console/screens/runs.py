@@ -23,7 +23,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from core.errors import RunDirError
 from core.format import fmt, percent, percent_points
-from core.status import BAD_ENDINGS, RunStatus, mark_of, style_of
+from core.status import BAD_ENDINGS, RunStatus, mark_of, status_with_cause, style_of
 from core.storage.rundir import RunRecord, list_runs, load_run, looks_like_run
 from tui.console.messages import RunsRead
 
@@ -67,7 +67,8 @@ def _input_bound(r: RunRecord) -> str:
 
 def _status(r: RunRecord) -> str:
     damaged = ", damaged" if r.problems else ""  # the report view says what is wrong
-    return f"{mark_of(r.status)} {r.status}{damaged}"  # the mark reads without colour
+    status = status_with_cause(r.status, r.stopped_by)
+    return f"{mark_of(r.status)} {status}{damaged}"  # the mark reads without colour
 
 
 def status_style(status: str, no_color: bool) -> str:
