@@ -71,8 +71,15 @@ def eta_text(eta: Eta) -> str:
         return "ETA unknown until an epoch is measured"
     return (
         f"ETA {duration(eta.seconds)} ({eta.epochs_left} epoch(s) left at "
-        f"{eta.median_epoch_seconds:.1f} s/epoch)"
+        f"{eta.median_epoch_seconds:.1f} s/epoch{compile_text(eta)})"
     )
+
+
+def compile_text(eta: Eta) -> str:
+    """ ", + 6.2 s compiling for each of 2 runs": what starting the runs left costs."""
+    if not eta.starts or not eta.compile_seconds:
+        return ""
+    return f", + {eta.compile_seconds:.1f} s compiling for each of {eta.starts} run(s)"
 
 
 def epoch_eta_text(progress: BatchProgress) -> str:

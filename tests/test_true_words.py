@@ -115,3 +115,84 @@ def test_the_live_view_drops_the_compile_note_after_the_first_epoch() -> None:
         assert "compile" not in live.status and live.status.startswith("smoke: tensorflow on")
     finally:
         live.close()
+
+
+def test_the_data_split_error_names_the_key_and_the_fix() -> None:
+    import pytest
+
+    from core.config import DataConfig
+    from core.data import load_dataset
+    from core.errors import DataError
+
+    cfg = DataConfig(source="synthetic", synthetic_train=300, synthetic_test=50,
+                     validation_size=200, limit=200)  # fmt: skip
+    with pytest.raises(DataError) as info:
+        load_dataset(cfg)
+    assert str(info.value) == (
+        "data.validation_size 200 leaves no training images: the source has 200 training "
+        "images; set it below that, e.g. --set data.validation_size=40"
+    )
+
+
+def test_the_report_says_what_the_test_pass_share_is_of() -> None:
+    import numpy as np
+
+    from core.evaluation import class_results
+    from core.storage.results_md import _cost_line
+
+    confusion = np.eye(10, dtype=int).tolist()
+    report = {
+        "test": {"classes": [f"c{i}" for i in range(10)], "confusion": confusion,
+                 "per_class": {f"c{i}": 1.0 for i in range(10)}, "mistakes": [],
+                 "seconds": {"predict": 0.65, "per_class": 0.0008}},
+        "timing": {"total_seconds": 21.0},
+    }  # fmt: skip
+    line = _cost_line(report, class_results(report))
+    assert line == (
+        "From the test pass over 10 images: predicting took 0.65 s and working out these "
+        "figures 0.8 ms; together 3.1% of the whole run's 0:21."
+    )
+
+
+def test_a_sweep_eta_counts_each_run_still_to_compile(tmp_path: Path) -> None:
+    """Run 1 done (a 9 s first epoch, then 2 s ones), run 2 one epoch in (live), run 3 not
+    begun: 2 + 3 steady epochs left, and run 3's compile (7 s over a steady epoch) on top."""
+    from core.format import eta_text
+    from core.storage.rundir import RunRecord
+    from core.sweeps.spec import load_sweep
+    from core.sweeps.sweepdir import SweepDir
+
+    path = tmp_path / "s.toml"
+    path.write_text(f'name = "s"\nbase = "{ROOT / "profiles" / "smoke.toml"}"\n'
+                    '[grid]\n"train.learning_rate" = [0.001, 0.002, 0.003]\n')  # fmt: skip
+    sweep = load_sweep(path, ["train.epochs=3"])
+    sweep_dir = SweepDir(tmp_path / "dir", sweep, tmp_path)
+    done = sweep_dir.entries[0]
+    done.status = RunStatus.COMPLETED
+    rows = [{**row(1), "seconds": 9.0}, {**row(2), "seconds": 2.0}, {**row(3), "seconds": 2.0}]
+    done.record = RunRecord(tmp_path / "r1", {"status": "completed"}, rows)
+    sweep_dir.entries[1].status = RunStatus.RUNNING
+    eta = sweep_dir.eta([9.0])
+    assert (eta.epochs_left, eta.median_epoch_seconds) == (5, 2.0)
+    assert (eta.compile_seconds, eta.starts, eta.seconds) == (7.0, 1, 5 * 2.0 + 7.0)
+    assert eta_text(eta) == (
+        "ETA 0:17 (5 epoch(s) left at 2.0 s/epoch, + 7.0 s compiling for each of 1 run(s))"
+    )
+    # While run 2 still compiles (no epoch measured yet), it pays its compile too.
+    assert sweep_dir.eta([]).starts == 2
+
+
+def test_the_console_sweep_eta_is_never_under_the_run_eta() -> None:
+    """The sweep's ETA comes from finished epochs; between two it may fall under the run's
+    own, ticking ETA: the line then shows the run's, never a sweep ending first."""
+    from core.sweeps.sweepdir import Eta
+    from tui.console.screens.watch import sweep_text
+    from tui.console.state import SweepState
+    from tui.console.sweep_runner import SweepRunView, SweepSnapshot
+
+    view = SweepRunView(index=1, label="lr=0.001", status="running", epochs_done=1, epochs=3)
+    snap = SweepSnapshot("s", Path("sweeps/s"), "running", (view,), Eta(17.0, 3, 2.0), current=1)
+    sweep = SweepState("s", "s.toml", 1, "cifar-tui --sweep s.toml", snapshot=snap)
+    assert "ETA 0:24" in sweep_text(sweep, False, 24.0).plain
+    assert "ETA 0:17" in sweep_text(sweep, False, 5.0).plain
+    assert "ETA 0:17" in sweep_text(sweep, False).plain

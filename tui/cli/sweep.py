@@ -24,7 +24,7 @@ from typing import Any, TextIO
 
 from core.errors import EXIT_FAILED, EXIT_OK, EXIT_STOPPED, CifarTuiError
 from core.events import EpochEnded, Event, RunFinished
-from core.format import duration
+from core.format import compile_text, duration
 from core.status import BAD_ENDINGS, FINISHED, RunStatus, style_of
 from core.storage import rundir
 from core.sweeps.loop import Listener, SweepHooks, SweepLoop, run_here, sweep_command
@@ -151,7 +151,7 @@ def eta_line(loop: SweepLoop) -> str:
     else:
         when = (
             f"ETA {duration(eta.seconds)} ({eta.epochs_left} epochs left at a median "
-            f"{eta.median_epoch_seconds:.1f} s/epoch)"
+            f"{eta.median_epoch_seconds:.1f} s/epoch{compile_text(eta)})"
         )
     if loop.parallel > 1:  # the ETA shares the epochs left between the runs at once
         when = f"{len(loop.active)} running, up to {loop.parallel} at once; {when}"

@@ -11,6 +11,7 @@ and each run's outcome so far.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
@@ -33,6 +34,7 @@ from core.format import (
     input_bound_text,
     percent,
     report_hint,
+    run_eta,
     run_eta_text,
     verdict_text,
 )
@@ -63,9 +65,23 @@ def run_outcome(view: SweepRunView) -> Text:
     return text
 
 
-def sweep_text(sweep: SweepState, stopping: bool) -> Text:
-    """The sweep line: "sweep NAME: run 2/3 LABEL · ETA ...", then each run's outcome."""
+def state_eta(state: RunState) -> float | None:
+    """The run's own time left (the progress line's "run ETA"), while it trains."""
+    if not state.active:
+        return None
+    seconds = [e["seconds"] for e in state.epochs if e.get("seconds") is not None]
+    return run_eta(seconds, state.planned_epochs, state.progress)
+
+
+def sweep_text(sweep: SweepState, stopping: bool, run_left: float | None = None) -> Text:
+    """The sweep line: "sweep NAME: run 2/3 LABEL · ETA ...", then each run's outcome.
+    ``run_left``: the current run's own ETA; the sweep's is never shorter (both are shown, and
+    the sweep's, counted from finished epochs, lags the run's between epochs)."""
     snap = sweep.snapshot
+    if snap is not None and run_left is not None:
+        eta = snap.eta
+        if eta.seconds is not None and eta.seconds < run_left:
+            snap = replace(snap, eta=replace(eta, seconds=run_left))
     text = Text()
     text.append(f"sweep {sweep.name}", "bold")
     if snap is None:
@@ -226,6 +242,9 @@ class WatchScreen(Screen):
 
     def show_batch_progress(self, event: Event) -> None:
         self._draw_progress()
+        sweep = self.app.sweep_state
+        if sweep is not None and sweep.active:  # its ETA is never under the run's own
+            self._draw_sweep_line()
         if self._drawn_status != self.state.status:  # the "first steps compile" note ended
             self._draw_device()
 
@@ -265,13 +284,16 @@ class WatchScreen(Screen):
 
     def draw_sweep(self) -> None:
         """The sweep line, shown while a sweep runs and after it (until a single run starts)."""
+        self._draw_sweep_line()
+        self._draw_study()
+
+    def _draw_sweep_line(self) -> None:
         widget = self.query_one("#sweep", Static)
         sweep = self.app.sweep_state
         widget.display = sweep is not None
         if sweep is not None:
             stopping = sweep.active and self.app.control.stop_requested
-            widget.update(sweep_text(sweep, stopping))
-        self._draw_study()
+            widget.update(sweep_text(sweep, stopping, state_eta(self.state)))
 
     def _study_snapshot(self) -> Any:
         """The study's snapshot while the console's sweep is a study, else None."""
