@@ -196,3 +196,69 @@ def test_the_console_sweep_eta_is_never_under_the_run_eta() -> None:
     assert "ETA 0:24" in sweep_text(sweep, False, 24.0).plain
     assert "ETA 0:17" in sweep_text(sweep, False, 5.0).plain
     assert "ETA 0:17" in sweep_text(sweep, False).plain
+
+
+def test_a_resumed_run_keeps_its_earlier_input_pipeline_figure() -> None:
+    """Resumed past its profiler window, a run does not measure other batches, send a second
+    figure and warn about it: the first session's figure stands, said once."""
+    from core.training.callbacks import EngineCallback
+    from core.training.profiler import InputProfiler
+
+    def ended_early(report: dict) -> list:
+        sent: list = []
+
+        class FakeRun:
+            stop_requested = False
+            profile = load_profile(ROOT / "profiles" / "smoke.toml")
+            emit = sent.append
+
+            def __init__(self) -> None:
+                self.report = report
+
+            def warn(self, code: str, message: str) -> None:
+                sent.append(code)
+
+        profiler = InputProfiler(500, 520)
+        for batch in range(30, 40):  # this session's batches, far from the window
+            profiler.record(batch, 0.01, 0.1)
+        EngineCallback(FakeRun(), 10, None, profiler, num_classes=10).finish_profile()
+        return sent
+
+    assert ended_early({"input_pipeline": {"input_bound_percent": 1.1}}) == []
+    fresh = ended_early({"input_pipeline": None})  # a run that never reaches its window
+    assert isinstance(fresh[0], ev.ProfilerSummary) and fresh[1:] == ["window_incomplete"]
+
+
+def test_the_command_line_says_which_input_pipeline_figure_stands() -> None:
+    import io
+
+    from tui.cli.render import PlainRenderer
+
+    def summary(percent: float, complete: bool) -> ev.ProfilerSummary:
+        return ev.ProfilerSummary(percent, "not", "m", [3, 8], 6, complete, [], {},
+                                  planned_window=[3, 8])  # fmt: skip
+
+    earlier = {k: v for k, v in summary(1.1, False).to_dict().items() if k not in ("type", "time")}
+    resumed = started(Path("runs/x"), 5)
+    resumed.initial_epoch, resumed.input_pipeline = 2, earlier
+    out = io.StringIO()
+    plain = PlainRenderer(out)
+    plain(resumed)
+    plain(summary(2.0, True))
+    lines = out.getvalue().splitlines()
+    assert lines[1].startswith("input pipeline: 1.1% input-bound")
+    assert lines[1].endswith("(measured before the resume)")
+    assert lines[2].startswith("input pipeline: 2.0% input-bound")
+    assert lines[2].endswith("(its window measured now: this replaces the figure above)")
+
+
+def test_the_watch_screen_does_not_promise_a_window_the_run_never_reaches() -> None:
+    from tui.console.screens.watch import window_text
+    from tui.console.state import RunState
+
+    state = RunState(active=True, profiler_window=(500, 520))
+    state.apply(started(Path("runs/x"), 5))  # 5 epochs of 10 batches: 50 in all
+    assert "not reached yet" not in window_text(state)
+    assert "this run's 50 batches stop short of the window 500-520" in window_text(state)
+    state.profiler_window = (20, 30)
+    assert window_text(state) == "measured over global batches 20-30 (not reached yet)"

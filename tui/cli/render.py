@@ -61,6 +61,18 @@ def earlier_profile_line(event: RunStarted) -> str | None:
     return f"{profiler_line(summary)} (measured before the resume)"
 
 
+def summary_line(event: ProfilerSummary, shown_before: bool) -> str:
+    """The input-pipeline line: xprof's reading (the second summary), or the figure. After a
+    resumed run's earlier figure, the engine sends a new one only when this session measured
+    the whole window (core/training/callbacks.py): it says that it replaces the earlier."""
+    line = xprof_line(event)
+    if line is not None:
+        return line
+    if shown_before:
+        return f"{profiler_line(event)} (its window measured now: this replaces the figure above)"
+    return profiler_line(event)
+
+
 class RunClock:
     """The finished epochs' times and the latest progress: what a whole-run ETA needs."""
 
@@ -115,12 +127,8 @@ class PlainRenderer(EventConsumer):
         self.say(epoch_line(epoch_row(event), self.epochs) + (f"  {eta}" if eta else ""))
 
     def on_profiler_summary(self, event: ProfilerSummary) -> None:
-        line = xprof_line(event)
-        if line is None and not self.profiled:
-            line = profiler_line(event)
+        self.say(summary_line(event, self.profiled))
         self.profiled = True
-        if line is not None:
-            self.say(line)
 
     def on_warning(self, event: RunWarning) -> None:
         self.say(f"warning: {event.message}")
@@ -159,6 +167,7 @@ class LiveRenderer(EventConsumer):
         self.epochs = 0
         self.status = "starting"
         self.header = ""  # the run's name and device line, once it has started
+        self.profiled = False  # an input-pipeline figure was shown (a resumed run's earlier)
         self.run_dir: str | None = None
         self.clock = RunClock()
         self.live = Live(self._view(), console=self.console, refresh_per_second=4)
@@ -190,6 +199,7 @@ class LiveRenderer(EventConsumer):
         self.status = self.header = f"{event.name}: {device_line(event)}"
         earlier = earlier_profile_line(event)
         if earlier is not None:
+            self.profiled = True
             self.console.print(earlier, markup=False)
 
     def on_batch_progress(self, event: BatchProgress) -> None:
@@ -213,7 +223,8 @@ class LiveRenderer(EventConsumer):
         self.clock.ended(event)
 
     def on_profiler_summary(self, event: ProfilerSummary) -> None:
-        self.console.print(xprof_line(event) or profiler_line(event), markup=False)
+        self.console.print(summary_line(event, self.profiled), markup=False)
+        self.profiled = True
 
     def on_warning(self, event: RunWarning) -> None:
         self.console.print(f"[bold yellow]warning:[/] {event.message}")

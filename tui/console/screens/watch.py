@@ -116,6 +116,20 @@ def sweep_text(sweep: SweepState, stopping: bool, run_left: float | None = None)
     return text
 
 
+def window_text(state: RunState) -> str:
+    """Where the input pipeline will be measured: the profile's window, or, for a run too
+    short to reach it, the batches it will have instead (core/training/profiler.py)."""
+    assert state.profiler_window is not None
+    first, last = state.profiler_window
+    total = state.planned_epochs * state.started.steps_per_epoch if state.started else 0
+    if total and total < first:
+        return (
+            f"to be measured at the end: this run's {total} batches stop short of the "
+            f"window {first}-{last}, so its batches after the first two stand in"
+        )
+    return f"measured over global batches {first}-{last} (not reached yet)"
+
+
 def progress_info(state: RunState) -> str:
     """ "12/38 · ETA 0:05 · run ETA 1:23 · loss 1.2034 · acc 0.512": where the current epoch
     is, its time left and the whole run's (from the measured epochs)."""
@@ -422,8 +436,7 @@ class WatchScreen(Screen):
             for tip in p.advice:
                 text.append(f"\n{tip}")
         elif s.profiler_window is not None and s.active:
-            first, last = s.profiler_window
-            text.append(f"measured over global batches {first}-{last} (not reached yet)")
+            text.append(window_text(s))
         elif s.active or s.started is not None:
             text.append("not measured")
         else:
