@@ -14,6 +14,7 @@ from typing import Any
 
 from core.errors import RunDirError
 from core.evaluation import ClassResults, class_results
+from core.relevance import applies
 from core.status import RunStatus, status_with_cause
 from core.storage.rundir import RunRecord, load_run, looks_like_run
 from core.table import Column, Table, format_cell, format_delta
@@ -68,6 +69,10 @@ class RunRow:
             classes=class_results(record.report),
         )
 
+    def setting(self, key: str) -> Any:
+        """The run's value of ``key``, or None ("-") where the key changes nothing for it."""
+        return self.settings.get(key) if applies(key, self.settings) else None
+
     @property
     def worst_class(self) -> str | None:
         """ "cat 0.6120": the class it gets wrong most often."""
@@ -75,15 +80,25 @@ class RunRow:
         return f"{worst[0]} {worst[1]:.4f}" if worst else None
 
 
+def _shown(value: Any) -> str:
+    return "-" if value is None else show_value(value)
+
+
 def differing_keys(settings: list[dict[str, Any]]) -> list[str]:
-    """Dotted keys whose values are not all the same, in profile order (a missing key differs)."""
+    """Dotted keys whose values are not all the same, in profile order (a missing key differs),
+    among the runs where the key is used at all (core/relevance.py: ``data.synthetic_*`` of a
+    folder run, ``train.momentum`` of an Adam run change nothing, so they differ in nothing)."""
     keys: list[str] = []
     for flat in settings:
         keys += [k for k in flat if k not in keys and k not in NOT_SETTINGS]
 
     def same(key: str) -> bool:
-        seen = {json.dumps(flat.get(key, "<missing>"), sort_keys=True) for flat in settings}
-        return len(seen) == 1
+        seen = {
+            json.dumps(flat.get(key, "<missing>"), sort_keys=True)
+            for flat in settings
+            if applies(key, flat)
+        }
+        return len(seen) <= 1
 
     return [k for k in keys if not same(k)]
 
@@ -110,7 +125,7 @@ class Comparison:
         rows = [
             [
                 r.label,
-                *(r.settings.get(k) for k in self.keys),
+                *(r.setting(k) for k in self.keys),
                 *(r.metrics.get(m.attr) for m in METRICS),
                 *([r.worst_class] if self.has_classes else []),
                 r.status,
@@ -132,8 +147,7 @@ class Comparison:
             Column("difference (b - a)", "difference", "number"),
         ]
         rows: list[list[Any]] = [
-            [key, show_value(a.settings.get(key)), show_value(b.settings.get(key)), ""]
-            for key in self.keys
+            [key, _shown(a.setting(key)), _shown(b.setting(key)), ""] for key in self.keys
         ]
         for m in METRICS:
             va, vb = a.metrics.get(m.attr), b.metrics.get(m.attr)

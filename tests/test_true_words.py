@@ -262,3 +262,35 @@ def test_the_watch_screen_does_not_promise_a_window_the_run_never_reaches() -> N
     assert "this run's 50 batches stop short of the window 500-520" in window_text(state)
     state.profiler_window = (20, 30)
     assert window_text(state) == "measured over global batches 20-30 (not reached yet)"
+
+
+def test_compare_lists_only_keys_that_apply() -> None:
+    from core.compare import differing_keys
+    from core.relevance import applies
+
+    folder = {"data.source": "folder", "data.path": "a", "data.synthetic_train": 600,
+              "train.optimizer": "adam", "train.momentum": 0.0}  # fmt: skip
+    other = {**folder, "data.synthetic_train": 50000, "train.momentum": 0.9}
+    assert differing_keys([folder, other]) == []  # neither key changes a folder Adam run
+    sgd = {**other, "train.optimizer": "sgd"}
+    assert differing_keys([folder, sgd]) == ["train.optimizer"]  # momentum: used by one only
+    assert differing_keys([sgd, {**sgd, "train.momentum": 0.5}]) == ["train.momentum"]
+    assert not applies("data.path", {"data.source": "synthetic"})
+    assert applies("train.reduce_lr.enabled", {"train.reduce_lr.enabled": False})
+    assert not applies("train.reduce_lr.factor", {"train.reduce_lr.enabled": False})
+
+
+def test_a_one_epoch_run_has_no_steady_seconds_per_epoch(tmp_path: Path) -> None:
+    from core.storage.rundir import RunRecord
+
+    pruned = RunRecord(tmp_path, {"status": "pruned"}, [{**row(1), "seconds": 9.0}])
+    assert pruned.seconds_per_epoch is None  # its one epoch compiled the model
+    two = RunRecord(tmp_path, {}, [{**row(1), "seconds": 9.0}, {**row(2), "seconds": 2.0}])
+    assert two.seconds_per_epoch == 2.0
+
+
+def test_compare_headers_do_not_read_alike() -> None:
+    from tui.console.screens.compare import short
+
+    assert short("train.batch_size") != short("profiler.batches")
+    assert short("train.learning_rate") == "lr"

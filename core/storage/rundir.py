@@ -379,6 +379,10 @@ class RunRecord:
 
     @property
     def seconds_per_epoch(self) -> float | None:
+        """The median epoch after the first; None for a run of one epoch (a trial pruned
+        after it), whose only epoch compiled the model and says nothing of the steady rate."""
+        if len([e for e in self.epochs if e.get("seconds") is not None]) < 2:
+            return None
         return timing(self.epochs, None)["median_epoch_seconds"]
 
     @property

@@ -48,10 +48,21 @@ HEADERS = {
 }
 
 
+#: Headers that would read alike side by side ("batch" next to "batches"): said in full.
+CLEAR_NAMES = {"train.batch_size": "batch_size", "profiler.batches": "profiler.batches"}
+
+
 def short(key: str) -> str:
     """A setting's short name: "lr" for train.learning_rate, "optimizer" for train.optimizer."""
+    if key in CLEAR_NAMES:
+        return CLEAR_NAMES[key]
     last = key.rsplit(".", 1)[-1]
     return SHORT_NAMES.get(last, last)
+
+
+def shown(value: object) -> str:
+    """A setting's value; "-" where it changes nothing for that run (core/relevance.py)."""
+    return "-" if value is None else show_value(value)
 
 
 def cell_text(value: object, kind: str) -> str:
@@ -84,8 +95,7 @@ def series_labels(comparison: Comparison) -> list[str]:
     rows = comparison.rows
     if comparison.keys and len(comparison.keys) <= LABEL_KEYS:
         labels = [
-            " ".join(f"{short(k)}={show_value(row.settings.get(k))}" for k in comparison.keys)
-            for row in rows
+            " ".join(f"{short(k)}={shown(row.setting(k))}" for k in comparison.keys) for row in rows
         ]
         if len(set(labels)) == len(labels):
             return labels
@@ -113,7 +123,7 @@ def main_cells(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
     rows = [
         [
             row.label,
-            *(show_value(row.settings.get(k)) for k in comparison.keys),
+            *(shown(row.setting(k)) for k in comparison.keys),
             *(cell_text(row.metrics.get(m.attr), m.kind) for m in metrics),
             status_text(row),
         ]
@@ -131,10 +141,7 @@ def _differ(comparison: Comparison, attr: str) -> bool:
 def pair_cells(comparison: Comparison, labels: list[str]) -> tuple[list[str], list[list[str]]]:
     """Two runs side by side: each differing setting and each metric, and the difference."""
     a, b = comparison.rows
-    rows = [
-        [short(k), show_value(a.settings.get(k)), show_value(b.settings.get(k)), ""]
-        for k in comparison.keys
-    ]
+    rows = [[short(k), shown(a.setting(k)), shown(b.setting(k)), ""] for k in comparison.keys]
     for m in METRICS:
         va, vb = a.metrics.get(m.attr), b.metrics.get(m.attr)
         title = HEADERS.get(m.attr, m.title)

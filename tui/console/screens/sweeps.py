@@ -231,6 +231,10 @@ class SweepsScreen(Screen):
             text.append(f"\n{overrides_text(entry)}", "bold")
         if entry.last == "-":
             text.append("\nNot started yet. enter runs it; ")
+        elif entry.last.split()[0] in ("completed", "failed"):  # every run has its end
+            runs = "trial" if entry.study else "run"
+            text.append(f"\nRecorded in {entry.directory}: {entry.last}. Every {runs} has ")
+            text.append(f"finished; the summary is {entry.directory}/summary.md. ")
         else:
             text.append(f"\nRecorded in {entry.directory}: {entry.last} finished. ")
             text.append("enter goes on with it (finished runs are skipped); ")
