@@ -222,6 +222,9 @@ def test_study_prunes_losing_trials_and_its_summary_names_the_best(tmp_path: Pat
         assert "parameter importances: not yet (they need at least 5 completed" in summary
     rows = list(csv.DictReader(io.StringIO((sweep_folder(runs) / "summary.csv").read_text())))
     assert rows[0]["trial"] == str(best["index"])  # trials by objective, best first
+    # Optuna's own number (optuna-dashboard's) beside ours, which count from 1
+    assert rows[0]["optuna_number"] == str(best["index"] - 1)
+    assert f"; Optuna's trial {best['index'] - 1}): " in summary
     values = [float(r["objective"]) for r in rows]
     assert values == sorted(values, reverse=True)
 
@@ -496,7 +499,9 @@ def test_smoke_search_completes_with_pruning_and_names_the_best(tmp_path: Path, 
     best = data["search"]["best"]
     assert best is not None
     assert f"best trial: {best['trial']} (val_accuracy" in proc.stdout
-    assert f"- best trial: {best['trial']}" in (sweep_folder(runs) / "summary.md").read_text()
+    summary = (sweep_folder(runs) / "summary.md").read_text()
+    assert f"- best trial: {best['trial']}" in summary
+    assert "parameter importances (Optuna's" in summary  # five trials complete before pruning
     assert (sweep_folder(runs) / JOURNAL).is_file()
 
 

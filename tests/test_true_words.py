@@ -294,3 +294,20 @@ def test_compare_headers_do_not_read_alike() -> None:
 
     assert short("train.batch_size") != short("profiler.batches")
     assert short("train.learning_rate") == "lr"
+
+
+def test_a_study_draws_momentum_only_for_sgd_trials() -> None:
+    import optuna
+
+    from core.sweeps.spec import load_sweep
+    from core.sweeps.study import IMPORTANCE_TRIALS
+
+    search = load_sweep(ROOT / "profiles" / "sweeps" / "smoke-search.toml").search
+    assert search is not None and search.startup_trials >= IMPORTANCE_TRIALS
+    adam = {"train.learning_rate": 1e-3, "train.optimizer": "adam", "train.batch_size": 16}
+    # A FixedTrial fails on a key it was not given: Adam's trial never asks for momentum.
+    assert search.sample(optuna.trial.FixedTrial(adam)) == adam
+    sgd = {**adam, "train.optimizer": "sgd", "train.momentum": 0.5}
+    assert search.sample(optuna.trial.FixedTrial(sgd)) == sgd
+    assert search.active_keys(adam) == ["train.learning_rate", "train.optimizer",
+                                        "train.batch_size"]  # fmt: skip

@@ -140,12 +140,17 @@ class StudySource(RunSource):
         self.study = open_study(self.search, sweep_dir.path, sweep_dir.sweep.dir_name)
         running = optuna.trial.TrialState.RUNNING
         for trial in sorted(self.study.get_trials(deepcopy=False), key=lambda t: t.number):
-            if trial.user_attrs.get("invalid") or len(trial.params) < len(self.search.space):
+            params = {
+                d.key: d.normalize(trial.params[d.key])
+                for d in self.search.space
+                if d.key in trial.params
+            }
+            drawn = all(key in params for key in self.search.active_keys(params))
+            if trial.user_attrs.get("invalid") or not drawn:
                 # settings that could not make a run, or a trial killed while it was asked
                 if trial.state == running:
                     self.study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
                 continue
-            params = {d.key: d.normalize(trial.params[d.key]) for d in self.search.space}
             entry = SweepEntry(self.search.run(trial.number + 1, params))
             run_dir = trial.user_attrs.get("run_dir")
             if run_dir and Path(run_dir).is_dir():
@@ -161,7 +166,7 @@ class StudySource(RunSource):
             return None
         trial = self.study.ask()
         self.study.sampler = make_sampler(self.search, trial.number)  # before it draws
-        params = {dim.key: dim.suggest(trial) for dim in self.search.space}
+        params = self.search.sample(trial)  # a key only where it applies
         try:
             run = self.search.run(trial.number + 1, params)
         except Exception as exc:  # settings the corners did not catch: never run them
@@ -327,6 +332,8 @@ class StudyReport:
         """One row per trial, best objective first."""
         columns = [
             Column("trial", "trial", "number"),
+            # optuna-dashboard and Optuna's own API number trials from 0: both are shown.
+            Column("optuna #", "optuna_number", "number"),
             Column("status", "status"),
             *(Column(k, k, "setting") for k in self.keys),
             Column(self.objective, "objective", "accuracy"),
@@ -338,6 +345,7 @@ class StudyReport:
         rows = [
             [
                 r.index,
+                r.index - 1,
                 r.status,
                 *(r.params.get(k) for k in self.keys),
                 r.objective,
@@ -388,7 +396,11 @@ class StudyReport:
         test = ""
         if best.record is not None and best.record.test_accuracy is not None:
             test = f", test accuracy {best.record.test_accuracy:.4f}"
-        return f"best trial: {best.index} ({self.objective} {best.objective:.4f}{test}): {settings}"
+        optuna = f"; Optuna's trial {best.index - 1}"  # optuna-dashboard counts from 0
+        return (
+            f"best trial: {best.index} ({self.objective} {best.objective:.4f}{test}{optuna}): "
+            f"{settings}"
+        )
 
     def count_sentence(self) -> str:
         counts: dict[str, int] = {}
