@@ -311,3 +311,16 @@ def test_a_study_draws_momentum_only_for_sgd_trials() -> None:
     assert search.sample(optuna.trial.FixedTrial(sgd)) == sgd
     assert search.active_keys(adam) == ["train.learning_rate", "train.optimizer",
                                         "train.batch_size"]  # fmt: skip
+
+
+def test_data_path_keeps_the_link_the_user_named(tmp_path: Path, monkeypatch) -> None:
+    """A relative data.path through a symlink stays that path (made absolute against where it
+    was given), not the link's target: the profile names what the user typed."""
+    (tmp_path / "disk" / "data").mkdir(parents=True)
+    (tmp_path / "shared").symlink_to(tmp_path / "disk")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    overrides = ["data.source=folder", "data.path=../shared/data"]
+    profile = load_profile(ROOT / "profiles" / "smoke.toml", overrides=overrides, check_data=False)
+    assert profile.data.path == str(tmp_path / "shared" / "data")
