@@ -75,9 +75,9 @@ class RunRow:
 
     @property
     def worst_class(self) -> str | None:
-        """ "cat 0.6120": the class it gets wrong most often."""
+        """ "cat 61.2%": the class it gets wrong most often."""
         worst = self.classes.worst_class() if self.classes else None
-        return f"{worst[0]} {worst[1]:.4f}" if worst else None
+        return f"{worst[0]} {worst[1] * 100:.1f}%" if worst else None
 
 
 def _shown(value: Any) -> str:

@@ -138,9 +138,9 @@ def epoch_cells(row: Mapping[str, Any], planned: int = 0) -> list[str]:
         f"{row['epoch']}/{planned}" if planned else str(row["epoch"]),
         fmt(row.get("seconds"), ".2f"),
         fmt(row.get("loss")),
-        fmt(row.get("accuracy")),
+        percent(row.get("accuracy")),
         fmt(row.get("val_loss")),
-        fmt(row.get("val_accuracy")),
+        percent(row.get("val_accuracy")),
         fmt(row.get("lr"), ".2e"),
     ]
 
@@ -233,7 +233,7 @@ def report_hint(run_dir: str | None) -> str:
 def finished_line(event: RunFinished, run_dir: str | None) -> str:
     """The run's last plain line: status, why, test figures, time, where the report is."""
     test = (
-        f"test accuracy {fmt(event.test_accuracy)}, test loss {fmt(event.test_loss)}; "
+        f"test accuracy {percent(event.test_accuracy)}, test loss {fmt(event.test_loss)}; "
         if event.test_accuracy is not None
         else ""
     )

@@ -108,13 +108,13 @@ def test_epoch_row_cells_and_line() -> None:
     event = EpochEnded(**EPOCHS[0], time=0)
     row = f.epoch_row(event)
     assert row == EPOCHS[0] and list(row) == list(f.EPOCH_COLUMNS)
-    cells = ["1/3", "18.13", "1.5501", "0.5040", "7.4219", "0.0600", "1.00e-03"]
+    cells = ["1/3", "18.13", "1.5501", "50.4%", "7.4219", "6.0%", "1.00e-03"]
     assert f.epoch_cells(row, 3) == cells
     assert f.epoch_cells(row)[0] == "1"
     assert f.epoch_cells({"epoch": 2})[1:] == ["-"] * 6  # a row with no figures yet
     assert f.epoch_line(row, 3) == (
-        "epoch 1/3  18.13s  loss 1.5501  accuracy 0.5040  val_loss 7.4219  "
-        "val_accuracy 0.0600  lr 1.00e-03"
+        "epoch 1/3  18.13s  loss 1.5501  accuracy 50.4%  val_loss 7.4219  "
+        "val_accuracy 6.0%  lr 1.00e-03"
     )
 
 
@@ -148,7 +148,7 @@ def test_profiler_line() -> None:
 def test_finish_lines() -> None:
     where = "runs/x"
     assert f.finished_line(finished(), where) == (
-        "run completed. test accuracy 0.2900, test loss 4.5540; 65.4 s in all. "
+        "run completed. test accuracy 29.0%, test loss 4.5540; 65.4 s in all. "
         "Report: runs/x/report.md"
     )
     assert f.finished_line(finished("diverged", "loss became nan.", None), where) == (

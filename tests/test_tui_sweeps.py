@@ -404,7 +404,7 @@ async def test_mark_two_runs_compare_and_export(tmp_path: Path) -> None:
         assert str(markdown) in last_notification(app)
         tables = markdown_tables(markdown.read_text())
         assert [row["train.learning_rate"] for row in tables[0]] == ["0.002", "0.001"]
-        assert [row["test acc"] for row in tables[0]] == ["0.4100", "0.2900"]
+        assert [row["test acc"] for row in tables[0]] == ["41.0%", "29.0%"]
         assert tables[1][0] == {
             "": "train.learning_rate",
             other.name: "0.002",

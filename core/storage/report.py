@@ -8,7 +8,7 @@ import shlex
 import threading
 from typing import Any
 
-from core.format import EPOCH_COLUMNS, device_name, duration, epoch_cells, fmt
+from core.format import EPOCH_COLUMNS, device_name, duration, epoch_cells, fmt, percent
 from core.hints import hint_for_report
 from core.status import RESUMABLE
 from core.storage.results_md import classes_section, model_file_lines
@@ -161,7 +161,7 @@ def _result_section(test: dict[str, Any], timing: dict[str, Any]) -> list[str]:
         "",
         "## Result",
         "",
-        f"- test accuracy: {fmt(test.get('accuracy'))}, test loss: {fmt(test.get('loss'))}"
+        f"- test accuracy: {percent(test.get('accuracy'))}, test loss: {fmt(test.get('loss'))}"
         if test
         else "- no test evaluation (the run did not complete)",
         f"- timing: {duration(timing.get('total_seconds'))} in all, first epoch "

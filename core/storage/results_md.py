@@ -63,10 +63,10 @@ def per_class_table(results: ClassResults) -> list[str]:
         count, other = max(off, key=lambda item: item[0]) if off else (0, "")
         taken = f"{other} ({count})" if count else "-"
         acc = results.per_class[name]
-        lines.append(f"| {name} | {fmt(acc, '.4f')} | {int(row[i])} | {int(row.sum())} | {taken} |")
+        lines.append(f"| {name} | {percent(acc)} | {int(row[i])} | {int(row.sum())} | {taken} |")
     worst = results.worst_class()
     if worst is not None and worst[1] < 1.0:
-        lines += ["", f"- worst class: {worst[0]} ({fmt(worst[1], '.4f')})"]
+        lines += ["", f"- worst class: {worst[0]} ({percent(worst[1])})"]
     return lines
 
 

@@ -395,7 +395,7 @@ class StudyReport:
         settings = ", ".join(f"{k}={show_value(best.params.get(k))}" for k in self.keys)
         test = ""
         if best.record is not None and best.record.test_accuracy is not None:
-            test = f", test accuracy {best.record.test_accuracy:.4f}"
+            test = f", test accuracy {best.record.test_accuracy * 100:.1f}%"
         optuna = f"; Optuna's trial {best.index - 1}"  # optuna-dashboard counts from 0
         return (
             f"best trial: {best.index} ({self.objective} {best.objective:.4f}{test}{optuna}): "

@@ -111,7 +111,7 @@ SLURM_KEYS = ("partition", "gpus_per_run", "time_limit", "array_parallelism")
 
 
 def _acc(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"
+    return "-" if value is None else f"{value * 100:.1f}%"  # as every front says accuracy
 
 
 def results(entry: SweepEntry) -> str:
@@ -125,7 +125,7 @@ def results(entry: SweepEntry) -> str:
 
 
 def outcome(entry: SweepEntry, finished: RunFinished | None) -> str:
-    """How a run of this session ended: "completed in 1:05, test accuracy 0.41, val 0.43"."""
+    """How a run of this session ended: "completed in 1:05, test accuracy 41.0%, val 43.0%"."""
     took = f" in {duration(finished.total_seconds)}" if finished else ""
     if entry.status == RunStatus.COMPLETED:
         return f"completed{took}, {results(entry)}"
@@ -159,12 +159,12 @@ def eta_line(loop: SweepLoop) -> str:
 
 
 def epoch_line(event: EpochEnded, epochs: int) -> str:
-    """One run's epoch among runs at once: "epoch 2/3 3.2s loss 0.48 accuracy 0.81 ..."."""
+    """One run's epoch among runs at once: "epoch 2/3 3.2s loss 0.4800 accuracy 81.0% ..."."""
     parts = [f"epoch {event.epoch}/{epochs}", f"{event.seconds:.1f}s"]
     for name in ("loss", "accuracy", "val_loss", "val_accuracy"):
         value = getattr(event, name, None)
         if value is not None:
-            parts.append(f"{name} {value:.4f}")
+            parts.append(f"{name} {_acc(value) if 'accuracy' in name else f'{value:.4f}'}")
     return "  ".join(parts)
 
 

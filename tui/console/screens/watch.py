@@ -141,7 +141,7 @@ def progress_info(state: RunState) -> str:
         epoch_eta_text(p),
         run_eta_text(seconds, state.planned_epochs, p),
         f"loss {fmt(p.loss)}",
-        f"acc {fmt(p.accuracy, '.3f')}",
+        f"acc {percent(p.accuracy)}",
     ]
     return " " + " · ".join(part for part in parts if part)
 
