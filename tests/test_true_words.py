@@ -324,3 +324,19 @@ def test_data_path_keeps_the_link_the_user_named(tmp_path: Path, monkeypatch) ->
     overrides = ["data.source=folder", "data.path=../shared/data"]
     profile = load_profile(ROOT / "profiles" / "smoke.toml", overrides=overrides, check_data=False)
     assert profile.data.path == str(tmp_path / "shared" / "data")
+
+
+def test_the_mini_sweep_carries_the_samples_settings() -> None:
+    """mini.toml runs on the CIFAR-10 sample as it is: no --set lines needed."""
+    import pytest
+
+    from core.sweeps.spec import load_sweep
+
+    sample = ROOT.parent / "shared" / "data" / "cifar10-mini"
+    if not sample.is_dir():
+        pytest.skip(f"the CIFAR-10 sample is not at {sample}")
+    sweep = load_sweep(ROOT / "profiles" / "sweeps" / "mini.toml")  # the data checked too
+    for run in sweep.runs:
+        data = run.profile.data
+        assert (data.source, data.validation_size, run.profile.train.epochs) == ("folder", 200, 3)
+        assert Path(data.path).samefile(sample)
