@@ -43,6 +43,7 @@ from tui.console.messages import (
     SweepRunStarting,
     SweepUpdate,
 )
+from tui.console.navigation import ModeKeys
 from tui.console.runner import LaunchRequest, RunControl, execute
 from tui.console.screens.dialogs import ConfirmScreen, HelpScreen
 from tui.console.screens.launch import LaunchScreen
@@ -64,7 +65,7 @@ QUIT_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
 STOP_SIGNAL = signal.SIGUSR1
 
 
-class CifarTuiApp(App[int]):
+class CifarTuiApp(ModeKeys, App[int]):
     """The console. Modes: "launch" (pick), "watch" and "runs", each keeping its screen."""
 
     CSS_PATH = "app.tcss"
@@ -556,8 +557,8 @@ class CifarTuiApp(App[int]):
         self.set_timer(QUIT_GRACE_SECONDS, lambda: self.exit(self._quit_code))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # No footer key for the screen already shown.
-        return not (action == "switch_mode" and parameters and parameters[0] == self.current_mode)
+        # No footer key for the screen already shown (tui/console/navigation.py).
+        return not (action == "switch_mode" and parameters and self.mode_shown(parameters[0]))
 
 
 class _WatchHandle:

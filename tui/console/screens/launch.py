@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.table import Table
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
@@ -258,6 +259,27 @@ class LaunchScreen(Screen):
 
     def on_screen_resume(self) -> None:
         self.refresh_results()
+        # Back on the pick screen (p): focus starts on the profile list, as on the first visit,
+        # never on a field left behind or on nothing.
+        if not self._editing():
+            self.query_one("#profiles", DataTable).focus()
+
+    def on_key(self, event: events.Key) -> None:
+        """A digit typed on the lists is meant for the epochs: it goes to that field (typed
+        nowhere, it would launch the old number with nothing on screen to say so)."""
+        if event.character and event.character.isdigit() and not self._editing():
+            field = self.query_one("#field-epochs", Input)
+            if field.disabled:
+                return
+            event.stop()
+            field.select_on_focus = False  # keep the digit: the next one follows it
+            field.focus()
+            field.value = event.character
+            field.cursor_position = len(field.value)
+
+    def on_descendant_blur(self, event: events.DescendantBlur) -> None:
+        if isinstance(event.widget, Input):
+            event.widget.select_on_focus = True  # as the field was made (on_key turns it off)
 
     def refresh_results(self) -> None:
         """Update the "last run" column (a run may have finished since)."""

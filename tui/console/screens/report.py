@@ -20,6 +20,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Markdown, Static, TabbedContent, TabPane
 
 from core.errors import CifarTuiError
+from core.status import RESUMABLE
 from core.storage.rundir import RunRecord, load_run
 from tui.console.widgets.confusion import ClassesView
 from tui.console.widgets.plots import RUN_FIGURES, MetricPlot
@@ -109,6 +110,13 @@ class ReportScreen(Screen):
             plot = self.query_one(f"#report-{figure}", MetricPlot)
             plot.show_epochs(self.record.epochs, figure, None)
         self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The footer offers resume for a stopped or interrupted run only (m and i stay: for a
+        run without per-class figures they say why)."""
+        if action == "resume":
+            return self.record is not None and self.record.status in RESUMABLE
+        return True
 
     def action_back(self) -> None:
         self.dismiss()

@@ -23,7 +23,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from core.errors import RunDirError
 from core.format import fmt, percent, percent_points
-from core.status import BAD_ENDINGS, RunStatus, mark_of, status_with_cause, style_of
+from core.status import BAD_ENDINGS, RESUMABLE, RunStatus, mark_of, status_with_cause, style_of
 from core.storage.rundir import RunRecord, list_runs, load_run, looks_like_run
 from tui.console.messages import RunsRead
 
@@ -294,6 +294,16 @@ class RunsScreen(Screen):
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
         self.action_open()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.refresh_bindings()  # r Resume follows the highlighted run
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """r Resume is offered for a stopped or interrupted run only."""
+        if action == "resume":
+            record = self.selected_record()
+            return record is not None and record.status in RESUMABLE
+        return True
 
     def action_open(self) -> None:
         """A live run opens its watch screen (followed from its files); others their report."""
