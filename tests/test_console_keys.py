@@ -123,3 +123,20 @@ async def test_after_p_digits_go_to_the_epochs(tmp_path: Path) -> None:
         await pilot.press("1", "2")
         epochs = launch.query_one("#field-epochs", Input)
         assert app.focused is epochs and epochs.value == "12"
+
+
+@in_event_loop
+async def test_quitting_says_so_once_tensorflow_is_loaded(tmp_path: Path, monkeypatch) -> None:
+    import sys
+    import types
+
+    monkeypatch.setitem(sys.modules, "tensorflow", types.ModuleType("tensorflow"))
+    app = create_app(copy_profiles(tmp_path / "profiles"), tmp_path / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        left: list[object] = []
+        monkeypatch.setattr(app, "exit", lambda *args, **kwargs: left.append(args))
+        await pilot.press("q")
+        await pilot.pause()
+        assert [n.message for n in app._notifications] == ["Quitting…"]
+        await wait_for(pilot, lambda: bool(left), 5, "the exit")
+        assert left == [(0,)]

@@ -533,7 +533,7 @@ class CifarTuiApp(ModeKeys, App[int]):
             self.exit(self._quit_code)
             return
         if not self.run_active:
-            self.exit(EXIT_OK)
+            self.leave(EXIT_OK)  # says "Quitting…" when TensorFlow makes it slow
             return
         if isinstance(self.screen, ConfirmScreen):
             return
