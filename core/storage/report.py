@@ -32,16 +32,20 @@ def text_plot(
         plt.clear_figure()
         plt.plotsize(width, height)
         plt.theme("clear")
-        plt.title(title)
         plotted = False
+        keys = []
         for (label, values), marker in zip(series.items(), itertools.cycle(MARKERS)):
             points = [(i + 1, v) for i, v in enumerate(values) if v is not None]
             if points:
                 xs, ys = zip(*points, strict=True)
-                plt.plot(list(xs), list(ys), label=label, marker=marker)
+                # No plotext legend: it is drawn inside the canvas, over the data. The key
+                # goes in the title instead.
+                plt.plot(list(xs), list(ys), marker=marker)
+                keys.append(f"{marker} {label}")
                 plotted = True
         if not plotted:
             return f"{title}: no finished epoch yet"
+        plt.title(f"{title} ({'  '.join(keys)})" if len(keys) > 1 else title)
         last = max(len(values) for values in series.values())
         plt.xticks(list(range(1, last + 1, max(1, -(-last // 10)))))  # whole epochs only
         plt.xlabel("epoch")

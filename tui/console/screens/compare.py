@@ -32,7 +32,7 @@ from core.sweeps.spec import SHORT_NAMES
 from core.table import format_cell, format_delta
 from core.values import show_value
 from tui.console.screens.runs import planned_epochs
-from tui.console.widgets.plots import MetricPlot
+from tui.console.widgets.plots import MARKERS, MetricPlot
 
 if TYPE_CHECKING:
     from tui.console.app import CifarTuiApp
@@ -100,6 +100,28 @@ def series_labels(comparison: Comparison) -> list[str]:
         if len(set(labels)) == len(labels):
             return labels
     return [row.label for row in rows]
+
+
+def plotted_runs(records: list[RunRecord], labels: list[str]) -> list[tuple[str, RunRecord]]:
+    """The runs whose curves are drawn: all, up to one per marker; past that, the best by
+    validation accuracy (more would share markers and could not be told apart)."""
+    runs = list(zip(labels, records, strict=True))
+    if len(runs) <= len(MARKERS):
+        return runs
+    best = sorted(runs, key=lambda run: -(run[1].best_val_accuracy or 0.0))[: len(MARKERS)]
+    return [run for run in runs if run in best]
+
+
+def key_text(drawn: list[tuple[str, RunRecord]], total: int) -> str:
+    """ "key: • lr=0.001  + lr=0.002 ...": every curve's marker and run, and what is left out."""
+    pairs = zip(drawn, MARKERS, strict=False)  # at most one run per marker (plotted_runs)
+    marks = "  ".join(f"{marker} {label}" for (label, _), marker in pairs)
+    left_out = (
+        f" ({len(drawn)} of {total} runs drawn: the best by validation accuracy)"
+        if len(drawn) < total
+        else ""
+    )
+    return f"key: {marks}{left_out}"
 
 
 def export_comparison(comparison: Comparison, folder: Path, stamp: str) -> tuple[Path, Path]:
@@ -190,6 +212,7 @@ class CompareScreen(Screen):
         with Horizontal(id="compare-plots"):
             yield MetricPlot("validation accuracy", id="compare-val")
             yield MetricPlot("training loss", id="compare-loss")
+        yield Static(id="compare-key", markup=False)  # each curve's marker and run
         yield Footer()
 
     def on_mount(self) -> None:
@@ -200,7 +223,7 @@ class CompareScreen(Screen):
             self.records = [load_run(row.path) for row in rows if row.path is not None]
         except CifarTuiError as exc:
             title.update(Text(f"✖ Cannot compare: {exc}", "bold red"))
-            for part in ("#compare-tables", "#compare-plots"):
+            for part in ("#compare-tables", "#compare-plots", "#compare-key"):
                 self.query_one(part).display = False
             return
         comparison = self.comparison = Comparison.of(rows)
@@ -223,14 +246,16 @@ class CompareScreen(Screen):
             self.query_one(part).display = pair
         planned = max((planned_epochs(r) or 0 for r in self.records), default=0) or None
 
-        def curves(key: str) -> dict[str, list[float | None]]:
-            return {
-                label: [e.get(key) for e in record.epochs]
-                for label, record in zip(self.labels, self.records, strict=True)
-            }
+        drawn = plotted_runs(self.records, self.labels)
 
-        self.query_one("#compare-val", MetricPlot).show(curves("val_accuracy"), planned)
-        self.query_one("#compare-loss", MetricPlot).show(curves("loss"), planned)
+        def curves(key: str) -> dict[str, list[float | None]]:
+            return {label: [e.get(key) for e in record.epochs] for label, record in drawn}
+
+        for plot_id, key in (("#compare-val", "val_accuracy"), ("#compare-loss", "loss")):
+            plot = self.query_one(plot_id, MetricPlot)
+            plot.key_outside = True  # many runs: the key line below names every curve
+            plot.show(curves(key), planned)
+        self.query_one("#compare-key", Static).update(key_text(drawn, len(self.records)))
         self.query_one("#compare-table", DataTable).focus()
 
     # -- actions ------------------------------------------------------------------------------
