@@ -140,3 +140,23 @@ async def test_quitting_says_so_once_tensorflow_is_loaded(tmp_path: Path, monkey
         assert [n.message for n in app._notifications] == ["Quitting…"]
         await wait_for(pilot, lambda: bool(left), 5, "the exit")
         assert left == [(0,)]
+
+
+@in_event_loop
+async def test_every_footer_keeps_help_and_quit_at_80_columns(tmp_path: Path) -> None:
+    from textual.widgets._footer import FooterKey
+
+    runs_dir = tmp_path / "runs"
+    finished = write_run(runs_dir, "20260101-120000-smoke", fake_report())
+    killed_copy(finished, "20260105-080000-smoke")  # resumable: the report offers r too
+    app = create_app(copy_profiles(tmp_path / "profiles"), runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        for keys in ([], ["w"], ["b"], ["b", "enter"], ["b", "space", "space", "c"], ["S"]):
+            await pilot.press("p", *keys)
+            await pilot.pause()
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            shown = {f.key: f.region.right for f in app.screen.query(FooterKey)}
+            name = type(app.screen).__name__
+            for key in ("question_mark", "q", *(k for k in ("p", "w", "b") if k in shown)):
+                assert shown.get(key, 99) <= 80, (name, key, shown)

@@ -77,12 +77,13 @@ class CifarTuiApp(ModeKeys, App[int]):
     MODES: ClassVar[dict] = {"launch": LaunchScreen, "watch": "watch", "runs": RunsScreen}
     DEFAULT_MODE = "launch"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("p", "switch_mode('launch')", "Pick"),
-        Binding("w", "switch_mode('watch')", "Watch"),
-        Binding("b", "switch_mode('runs')", "Runs"),
+        # ? and q first: at 80 columns a footer cuts its last keys, and these two must stay.
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("f1", "help", "Help", show=False),
         Binding("q", "quit_console", "Quit"),
+        Binding("p", "switch_mode('launch')", "Pick"),
+        Binding("w", "switch_mode('watch')", "Watch"),
+        Binding("b", "switch_mode('runs')", "Runs"),
         Binding("ctrl+c", "quit_console", "Quit", show=False, priority=True),
         Binding("ctrl+q", "quit_console", "Quit", show=False, priority=True),
     ]

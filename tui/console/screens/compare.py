@@ -190,7 +190,7 @@ class CompareScreen(Screen):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
-        Binding("e", "export", "Export MD+CSV"),
+        Binding("e", "export", "Export"),  # .md and .csv (help says so)
     ]
 
     app: CifarTuiApp

@@ -45,7 +45,9 @@ class ReportScreen(Screen):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
-        Binding("v", "toggle_view", "Report/Plots"),
+        # In help, not the footer: the tabs above say it, and at 80 columns the room is for
+        # ? Help, q Quit and b Runs.
+        Binding("v", "toggle_view", "Plots", show=False),
         Binding("r", "resume", "Resume"),
         Binding("m", "classes", "Matrix"),
         Binding("i", "mistakes", "Mistakes"),

@@ -104,9 +104,10 @@ class SweepsScreen(Screen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "start", "Run sweep"),
         Binding("l", "start", "Run sweep", show=False),
-        Binding("c", "compare", "Compare its runs"),
-        Binding("plus,equals_sign", "more", "More at once"),
-        Binding("minus", "fewer", "Fewer at once"),
+        # Short words: at 80 columns the footer keeps ? Help and q Quit (help says more).
+        Binding("c", "compare", "Compare"),
+        Binding("plus,equals_sign", "more", "More"),
+        Binding("minus", "fewer", "Fewer"),
         Binding("escape", "back", "Back"),
     ]
 
