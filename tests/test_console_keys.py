@@ -160,3 +160,26 @@ async def test_every_footer_keeps_help_and_quit_at_80_columns(tmp_path: Path) ->
             name = type(app.screen).__name__
             for key in ("question_mark", "q", *(k for k in ("p", "w", "b") if k in shown)):
                 assert shown.get(key, 99) <= 80, (name, key, shown)
+
+
+@in_event_loop
+async def test_the_pick_screen_at_80x24_shows_the_path_end_and_the_whole_checkbox(
+    tmp_path: Path,
+) -> None:
+    from textual.widgets import Checkbox, Select
+
+    app = create_app(copy_profiles(tmp_path / "profiles"), tmp_path / "runs")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        launch = app.screen
+        assert isinstance(launch, LaunchScreen)
+        box = launch.query_one("#keep-training", Checkbox)
+        assert box.region.right <= box.parent.region.right  # "…closes", not "…close"
+        launch.query_one("#field-source", Select).value = "folder"
+        await pilot.pause()
+        long_path = tmp_path / "a" / "long" / "parent" / "folder" / "data" / "cifar10-mini"
+        launch._path_chosen(long_path)
+        await pilot.pause()
+        field = launch.query_one("#field-path", Input)
+        assert field.size.width < len(str(long_path))
+        assert field.scroll_offset.x > 0  # the end (cifar10-mini) is what shows

@@ -183,7 +183,7 @@ class LaunchScreen(Screen):
                 with VerticalScroll(id="resolved-scroll"):
                     yield Static(id="resolved", markup=False)
                 yield Checkbox(
-                    "keep training if this terminal closes",
+                    "keep training if terminal closes",  # whole at 80 columns
                     self.app.keep_training,
                     id="keep-training",
                     compact=True,
@@ -280,6 +280,8 @@ class LaunchScreen(Screen):
     def on_descendant_blur(self, event: events.DescendantBlur) -> None:
         if isinstance(event.widget, Input):
             event.widget.select_on_focus = True  # as the field was made (on_key turns it off)
+        if event.widget.id == "field-path":
+            self._show_path_end()
 
     def refresh_results(self) -> None:
         """Update the "last run" column (a run may have finished since)."""
@@ -354,6 +356,7 @@ class LaunchScreen(Screen):
             else:
                 self.query_one(f"#field-{field.id}", Input).value = value
         self._update_path_field(profile.data.source)
+        self._show_path_end()
 
     def _enable_fields(self, enabled: bool) -> None:
         for field in FIELDS:
@@ -529,7 +532,15 @@ class LaunchScreen(Screen):
     def _path_chosen(self, chosen: Path | None) -> None:
         if chosen is not None:
             self.query_one("#field-path", Input).value = str(chosen)
+            self._show_path_end()
             self.revalidate()
+
+    def _show_path_end(self) -> None:
+        """A long path shows its end (which dataset), not its start (a parent folder)."""
+        path = self.query_one("#field-path", Input)
+        if not path.has_focus:
+            path.cursor_position = len(path.value)
+            self.call_after_refresh(path.scroll_to, x=len(path.value), animate=False)
 
     def action_launch(self) -> None:
         profile = self.revalidate()
