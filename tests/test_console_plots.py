@@ -92,3 +92,21 @@ def test_report_md_plots_keep_the_key_out_of_the_data() -> None:
     title, *canvas = text.splitlines()
     assert "• train" in title and "+ validation" in title
     assert not any("validation" in line or "train" in line for line in canvas)
+
+
+def test_compare_at_80x24_shows_whole_run_names(app: CifarTuiApp) -> None:
+    from textual.widgets import DataTable
+
+    lr_run(Path("runs"), "20260104-100000-smoke", 0.002, gain=0.1, test_accuracy=0.41)
+    lr_run(Path("runs"), "20260105-100000-smoke", 0.004, gain=0.2, test_accuracy=0.5)
+
+    async def scenario() -> None:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await compare_four(pilot)
+            table = app.screen.query_one("#compare-table", DataTable)
+            names = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+            assert names == ["0105-100000-smoke", "0104-100000-smoke", "0103-180000-smoke",
+                             "0102-090000-smoke"]  # fmt: skip
+            assert table.virtual_size.width <= 80, table.virtual_size  # nothing cut off
+
+    asyncio.run(scenario())

@@ -12,6 +12,7 @@ with core.compare's exports.
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -37,6 +38,8 @@ from tui.console.widgets.plots import MARKERS, MetricPlot
 if TYPE_CHECKING:
     from tui.console.app import CifarTuiApp
 
+#: A run directory's name: <YYYYmmdd>-<HHMMSS>-<profile name>.
+STAMP = re.compile(r"^(\d{8})-(\d{6})-(.+)$")
 #: Up to this many differing settings name a run's curve ("lr=0.002"); more, and its directory.
 LABEL_KEYS = 2
 #: The console's headers for core.compare's metrics: short enough for 80 columns.
@@ -99,7 +102,7 @@ def series_labels(comparison: Comparison) -> list[str]:
         ]
         if len(set(labels)) == len(labels):
             return labels
-    return [row.label for row in rows]
+    return run_names(comparison)
 
 
 def plotted_runs(records: list[RunRecord], labels: list[str]) -> list[tuple[str, RunRecord]]:
@@ -144,14 +147,34 @@ def main_cells(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
     headers += [HEADERS.get(m.attr, m.title) for m in metrics] + ["status"]
     rows = [
         [
-            row.label,
+            name,
             *(shown(row.setting(k)) for k in comparison.keys),
             *(cell_text(row.metrics.get(m.attr), m.kind) for m in metrics),
             status_text(row),
         ]
-        for row in comparison.rows
+        for name, row in zip(run_names(comparison), comparison.rows, strict=True)
     ]
     return headers, rows
+
+
+def run_names(comparison: Comparison) -> list[str]:
+    """Each run's name as a narrow table shows it whole: its directory's name without the
+    date ("smoke-lr-0.002"; "130052-smoke" or "1205-130052-smoke" where two would read alike);
+    the title and the exports keep the full directory."""
+    labels = [row.label for row in comparison.rows]
+    stamped = [STAMP.match(label) for label in labels]
+    if not all(stamped):
+        return labels
+    names = [m.group(3) for m in stamped if m]
+    if len(set(names)) == len(names):
+        return names
+    for form in ("{time}-{name}", "{day}-{time}-{name}"):
+        shorter = [
+            form.format(day=m.group(1)[4:], time=m.group(2), name=m.group(3)) for m in stamped if m
+        ]
+        if len(set(shorter)) == len(shorter):
+            return shorter
+    return labels
 
 
 def _differ(comparison: Comparison, attr: str) -> bool:
