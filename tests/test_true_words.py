@@ -340,3 +340,30 @@ def test_the_mini_sweep_carries_the_samples_settings() -> None:
         data = run.profile.data
         assert (data.source, data.validation_size, run.profile.train.epochs) == ("folder", 200, 3)
         assert Path(data.path).samefile(sample)
+
+
+def test_a_study_table_never_breaks_a_key_mid_word() -> None:
+    import io
+
+    from rich.console import Console
+
+    from core.table import Column, Table
+    from tui.tables import rich_table
+
+    keys = ["train.learning_rate", "train.optimizer", "train.momentum", "train.batch_size"]
+    columns = [Column("trial", "trial", "number"), Column("optuna #", "o", "number"),
+               Column("status", "status"), *(Column(k, k, "setting") for k in keys),
+               Column("val_accuracy", "v", "accuracy"), Column("epochs", "epochs"),
+               Column("s/epoch", "s", "seconds"), Column("test acc", "t", "accuracy")]  # fmt: skip
+    rows = [[3, 2, "completed", 0.00123, "sgd", 0.5, 32, 0.41, "3/3", 1.8, 0.4]]
+    for width in (100, 120):
+        out = io.StringIO()
+        Console(file=out, width=width).print(rich_table(Table(columns, rows)))
+        text = out.getvalue()
+        for key in keys:
+            assert key in text, (width, text)  # whole, in the key line under the table
+        header = text.splitlines()[0]
+        assert header.split() == ["trial", "optuna", "#", "status", "lr", "optimizer",
+                                  "momentum", "batch", "val_accuracy", "epochs", "s/epoch",
+                                  "test", "acc"]  # fmt: skip
+        assert "completed" in text
