@@ -112,13 +112,15 @@ class MetricPlot(PlotextPlot):
         plt.xlim(1, max(2, last))
 
     def _value_axis(self, values: list[float]) -> None:
-        """A sane y range: around a single value (plotext would invent one), and within 0-1
-        for an accuracy (a fraction never reads 1.41)."""
+        """A sane y range: around a single value (plotext would invent one), never below 0
+        for values that cannot be, and within 0-1 for an accuracy (never 1.41)."""
         low, high = min(values), max(values)
         pad = (high - low) * 0.1 or max(0.05, abs(high) * 0.1)
         low, high = low - pad, high + pad
-        if "accuracy" in self.title and min(values) >= 0 and max(values) <= 1:
-            low, high = max(0.0, low), min(1.0, high)
+        if min(values) >= 0:  # a loss or an accuracy never reads below 0
+            low = max(0.0, low)
+        if "accuracy" in self.title and max(values) <= 1:
+            high = min(1.0, high)
         self.y_range = (low, high)
         self.plt.ylim(low, high)
 
