@@ -183,3 +183,28 @@ async def test_the_pick_screen_at_80x24_shows_the_path_end_and_the_whole_checkbo
         field = launch.query_one("#field-path", Input)
         assert field.size.width < len(str(long_path))
         assert field.scroll_offset.x > 0  # the end (cifar10-mini) is what shows
+
+
+@in_event_loop
+async def test_a_finished_sweep_says_it_has_finished(tmp_path: Path) -> None:
+    import json
+
+    from test_tui import sweeps_listed
+    from test_tui_sweeps import tiny_profiles
+
+    from core.sweeps.spec import load_sweep
+
+    profiles = tiny_profiles(tmp_path / "profiles")
+    runs_dir = tmp_path / "runs"
+    folder = runs_dir / "sweeps" / load_sweep(profiles / "sweeps" / "tiny.toml").dir_name
+    folder.mkdir(parents=True)
+    done = {"status": "completed"}
+    (folder / "sweep.json").write_text(json.dumps({"status": "completed", "runs": [done, done]}))
+    app = create_app(profiles, runs_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("S")
+        sweeps = await sweeps_listed(pilot)
+        await pilot.pause()
+        details = str(sweeps.query_one("#sweep-details", Static).render())
+        assert "completed 2/2. Every run has finished; the summary is" in details
+        assert "enter goes on" not in details and "finished. enter" not in details
