@@ -104,7 +104,7 @@ async def test_resume_is_offered_only_for_a_run_that_can_resume(tmp_path: Path) 
         assert isinstance(report, ReportScreen)
         await wait_for(pilot, lambda: report.record is not None, 10, "the report")
         await pilot.pause()
-        assert "r" not in footer_keys(app) and "v" in footer_keys(app)
+        assert "r" not in footer_keys(app) and "m" in footer_keys(app)
         await pilot.press("escape", "up", "enter")
         report = app.screen
         await wait_for(pilot, lambda: report.record is not None, 10, "the report")

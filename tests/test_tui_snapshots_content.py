@@ -19,7 +19,8 @@ from textual.widgets import Select
 from tui.console.app import CifarTuiApp, create_app
 from tui.console.study_view import StudyInfo
 
-LONG_PATH = "../shared/data/some/deeply/nested/folder/of/image/archives/cifar10-mini"
+#: Absolute, so the form's error ("no such folder") reads the same on every machine.
+LONG_PATH = "/srv/shared/data/some/deeply/nested/folder/of/image/archives/cifar10-mini"
 
 
 @pytest.fixture
