@@ -35,6 +35,13 @@ def percent(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value * 100:.{digits}f}%"
 
 
+def metric_text(name: str, value: float | None) -> str:
+    """A metric for people: an accuracy as a percentage ("41.0%"), a loss as a number."""
+    if value is None:
+        return "-"
+    return percent(value) if "accuracy" in name else f"{value:.4f}"
+
+
 def percent_points(value: float | None, digits: int = 1) -> str:
     """A figure that is already a percentage: 0.83 -> "0.8%" (the input-bound share)."""
     return "-" if value is None else f"{value:.{digits}f}%"

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from core.events import EpochEnded, Event, RunOpened
-from core.format import duration
+from core.format import duration, metric_text
 from core.status import FINISHED, PRUNER, RunStatus
 from core.storage.rundir import RunRecord, load_run
 from core.sweeps.loop import Listener, RunSource
@@ -275,7 +275,8 @@ class PruningListener:
             return
         reason = (
             f"the {self.search.pruner} pruner stopped it after epoch {event.epoch} of "
-            f"{self.epochs}: {self.search.objective} {value:.4f} trails the trials before it"
+            f"{self.epochs}: {self.search.objective} {metric_text(self.search.objective, value)} "
+            "trails the trials before it"
         )
         self.run.request_stop(PRUNER, reason=reason)
 
@@ -398,7 +399,8 @@ class StudyReport:
             test = f", test accuracy {best.record.test_accuracy * 100:.1f}%"
         optuna = f"; Optuna's trial {best.index - 1}"  # optuna-dashboard counts from 0
         return (
-            f"best trial: {best.index} ({self.objective} {best.objective:.4f}{test}{optuna}): "
+            f"best trial: {best.index} ({self.objective} "
+            f"{metric_text(self.objective, best.objective)}{test}{optuna}): "
             f"{settings}"
         )
 

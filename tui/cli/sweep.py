@@ -24,7 +24,7 @@ from typing import Any, TextIO
 
 from core.errors import EXIT_FAILED, EXIT_OK, EXIT_STOPPED, CifarTuiError
 from core.events import EpochEnded, Event, RunFinished
-from core.format import compile_text, duration
+from core.format import compile_text, duration, metric_text
 from core.status import BAD_ENDINGS, FINISHED, RunStatus, style_of
 from core.storage import rundir
 from core.sweeps.loop import Listener, SweepHooks, SweepLoop, run_here, sweep_command
@@ -164,7 +164,7 @@ def epoch_line(event: EpochEnded, epochs: int) -> str:
     for name in ("loss", "accuracy", "val_loss", "val_accuracy"):
         value = getattr(event, name, None)
         if value is not None:
-            parts.append(f"{name} {_acc(value) if 'accuracy' in name else f'{value:.4f}'}")
+            parts.append(f"{name} {metric_text(name, value)}")
     return "  ".join(parts)
 
 
