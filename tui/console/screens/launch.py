@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.table import Table
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
@@ -198,7 +198,7 @@ class LaunchScreen(Screen):
                 with VerticalScroll(id="resolved-scroll"):
                     yield Static(id="resolved", markup=False)
                 yield Checkbox(
-                    "keep training if this terminal closes",
+                    "keep training if terminal closes",  # whole at 80 columns
                     self.app.session.keep_training,
                     id="keep-training",
                     compact=True,
@@ -304,6 +304,29 @@ class LaunchScreen(Screen):
 
     def on_screen_resume(self) -> None:
         self.refresh_results()
+        # Back on the pick screen (p): focus starts on the profile list, as on the first visit,
+        # never on a field left behind or on nothing.
+        if not self._editing():
+            self.query_one("#profiles", DataTable).focus()
+
+    def on_key(self, event: events.Key) -> None:
+        """A digit typed on the lists is meant for the epochs: it goes to that field (typed
+        nowhere, it would launch the old number with nothing on screen to say so)."""
+        if event.character and event.character.isdigit() and not self._editing():
+            field = self.query_one("#field-epochs", Input)
+            if field.disabled:
+                return
+            event.stop()
+            field.select_on_focus = False  # keep the digit: the next one follows it
+            field.focus()
+            field.value = event.character
+            field.cursor_position = len(field.value)
+
+    def on_descendant_blur(self, event: events.DescendantBlur) -> None:
+        if isinstance(event.widget, Input):
+            event.widget.select_on_focus = True  # as the field was made (on_key turns it off)
+        if event.widget.id == "field-path":
+            self._show_path_end()
 
     def refresh_results(self) -> None:
         """Update the "last run" column (a run may have finished since): from a worker."""
@@ -380,6 +403,7 @@ class LaunchScreen(Screen):
             else:
                 self.query_one(f"#field-{field.id}", Input).value = value
         self._update_path_field(profile.data.source)
+        self._show_path_end()
 
     def _enable_fields(self, enabled: bool) -> None:
         for field in FIELDS:
@@ -555,7 +579,15 @@ class LaunchScreen(Screen):
     def _path_chosen(self, chosen: Path | None) -> None:
         if chosen is not None:
             self.query_one("#field-path", Input).value = str(chosen)
+            self._show_path_end()
             self.revalidate()
+
+    def _show_path_end(self) -> None:
+        """A long path shows its end (which dataset), not its start (a parent folder)."""
+        path = self.query_one("#field-path", Input)
+        if not path.has_focus:
+            path.cursor_position = len(path.value)
+            self.call_after_refresh(path.scroll_to, x=len(path.value), animate=False)
 
     def action_launch(self) -> None:
         profile = self.revalidate()
