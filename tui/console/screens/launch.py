@@ -145,6 +145,20 @@ class NumberInput(Input):
         self.post_message(self.Refused(self))
 
 
+class PathInput(Input):
+    """The data path field: unfocused, a long path keeps its end (the dataset) in view, also
+    after a relayout (the "last run" column filled by a worker, a resize), which scrolls an
+    input back to its start."""
+
+    def show_end(self) -> None:
+        if not self.has_focus:
+            self.cursor_position = len(self.value)
+            self.call_after_refresh(self.scroll_to, x=len(self.value), animate=False)
+
+    def _on_resize(self, event: events.Resize) -> None:
+        self.show_end()
+
+
 class LaunchScreen(Screen):
     """Pick, check and launch a run."""
 
@@ -217,7 +231,7 @@ class LaunchScreen(Screen):
                 yield Select(options, id=widget_id, allow_blank=False, compact=True)
             elif field.id == "path":
                 with Horizontal(id="path-cell"):
-                    yield Input(id=widget_id, compact=True, select_on_focus=True)
+                    yield PathInput(id=widget_id, compact=True, select_on_focus=True)
                     yield Button("Browse", id="browse", compact=True)
             else:
                 yield NumberInput(
@@ -584,10 +598,7 @@ class LaunchScreen(Screen):
 
     def _show_path_end(self) -> None:
         """A long path shows its end (which dataset), not its start (a parent folder)."""
-        path = self.query_one("#field-path", Input)
-        if not path.has_focus:
-            path.cursor_position = len(path.value)
-            self.call_after_refresh(path.scroll_to, x=len(path.value), animate=False)
+        self.query_one("#field-path", PathInput).show_end()
 
     def action_launch(self) -> None:
         profile = self.revalidate()
