@@ -239,15 +239,60 @@ def test_scontrol_requeue_is_followed_to_completion(tmp_path: Path) -> None:
     assert "Traceback" not in logs and "scontrol requeue" not in logs, logs[-3000:]
 
 
+class warn_after_each_epoch:
+    """While the block runs, each epoch the sweep's one run finishes (but its last) is followed
+    by the time limit's warning, SIGUSR2, sent to the running job as Slurm's ``--signal`` sends
+    it (``scancel --signal=USR2``): on an idle machine five tiny epochs finish in seconds, before
+    slurmctld's timer (checked about every 30 s) sends the warning of a one-minute limit, so the
+    test sends it at the moment that makes every slice finish exactly one epoch."""
+
+    def __init__(self, name: str, runs: Path, epochs: int):
+        self.name, self.runs, self.epochs = name, runs, epochs
+        self.sent = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> warn_after_each_epoch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _finished_epochs(self) -> int:
+        try:
+            run_dir = Path(sweep_json(self.runs)["runs"][0]["run_dir"])
+            return sum(e["type"] == "epoch_ended" for e in events_of(run_dir))
+        except (OSError, ValueError, KeyError, TypeError):  # not started, or a line being written
+            return 0
+
+    def _loop(self) -> None:
+        warned = 0  # epochs after which the warning went out
+        while not self._stop.wait(0.5):
+            done = self._finished_epochs()
+            if warned < done < self.epochs:
+                for job in jobs_of(self.name, "R"):
+                    subprocess.run(
+                        ["scancel", "--signal=USR2", job], capture_output=True, timeout=30
+                    )
+                    self.sent += 1
+                warned = done
+
+
 def test_a_run_longer_than_five_time_limit_slices_completes(tmp_path: Path) -> None:
-    """A one-minute limit with the signal 50 s before it: each slice stops after its first
-    epoch, saves and requeues itself, past submitit's max_num_timeout (3 requeues): 5 slices,
-    5 epochs, each once."""
+    """A one-minute limit with the warning (SIGUSR2) 50 s before it: each slice stops after its
+    first epoch, saves and requeues itself, past submitit's max_num_timeout (3 requeues): 5
+    slices, 5 epochs, each once. The warning is also sent after each epoch by the test
+    (warn_after_each_epoch), so the slices do not depend on how fast the machine is."""
     runs = tmp_path / "runs"
     path = sweep_file(tmp_path, "slices", slurm="signal_delay = 50\n")
     path.write_text(path.read_text().replace("time_limit = 10", "time_limit = 1"))
-    proc = start_cli(*sweep_args(path, runs, epochs=5), env=JAX)
-    with release_held("slices"):
+    # 1,500 images: a steady epoch of seconds, so the warning sent as one epoch ends lands
+    # within the next (300 images' 0.7 s epoch could end before it arrives).
+    args = (*sweep_args(path, runs, epochs=5), "--set", "data.synthetic_train=1500")
+    proc = start_cli(*args, env=JAX)
+    with release_held("slices"), warn_after_each_epoch("slices", runs, 5):
         out, err = finish(proc, [], timeout=840)
     assert proc.returncode == EXIT_OK, out + err
     assert out.count("[1/1] slices lr=0.001: time limit reached, requeued") >= 4
