@@ -185,11 +185,9 @@ ROW_FIELDS = (
     "damage",
     "detail",
 )
-SUMMARY_SELECT = (
-    "SELECT name, disk_status, profile_name, architecture, input_size, epochs_done,"
-    " epochs_planned, best_val, test, s_epoch, input_bound, params, started, total_seconds,"
-    " damage{detail} FROM runs WHERE is_run = 1"
-)
+#: A RunSummary's columns, in its fields' order (the select and a row read back share them).
+SUMMARY_FIELDS = ("name", *(f for f in ROW_FIELDS if f not in ("is_run", "detail")))
+SUMMARY_SELECT = "SELECT " + ", ".join(SUMMARY_FIELDS) + "{detail} FROM runs WHERE is_run = 1"
 
 
 def signature(run_dir: Path | str) -> tuple[str, float]:
@@ -565,28 +563,7 @@ class RunIndex:
         return {"name": name, "sig": sig, "settled": int(settled), **row}
 
     def _summary_of(self, row: dict[str, Any]) -> RunSummary:
-        return self._summary(
-            tuple(
-                row.get(c)
-                for c in (
-                    "name",
-                    "disk_status",
-                    "profile_name",
-                    "architecture",
-                    "input_size",
-                    "epochs_done",
-                    "epochs_planned",
-                    "best_val",
-                    "test",
-                    "s_epoch",
-                    "input_bound",
-                    "params",
-                    "started",
-                    "total_seconds",
-                    "damage",
-                )
-            )
-        )
+        return self._summary(tuple(row.get(c) for c in SUMMARY_FIELDS))
 
     # -- named runs (``--compare``, ``--watch`` of a sweep) ---------------------------------------
 
