@@ -15,7 +15,8 @@ from typing import Any
 
 from core.errors import RunDirError
 from core.evaluation import ClassResults, class_results
-from core.status import RunStatus
+from core.relevance import applies
+from core.status import RunStatus, status_with_cause
 from core.storage.rundir import RunRecord, load_run, looks_like_run
 from core.sweeps.sweepfile import SWEEP_FILE, is_sweep_dir, sweep_run_dirs
 from core.table import Column, Table, format_cell, format_delta
@@ -58,6 +59,8 @@ class RunRow:
     @classmethod
     def from_record(cls, record: RunRecord, label: str | None = None) -> RunRow:
         status = RunStatus.parse(record.status) or record.status
+        if record.stopped_by:  # "stopped (SIGTERM)"
+            status = status_with_cause(status, record.stopped_by)
         return cls(
             label=label or record.path.name,
             path=record.path,
@@ -68,15 +71,25 @@ class RunRow:
             classes=class_results(record.report),
         )
 
+    def setting(self, key: str) -> Any:
+        """The run's value of ``key``, or None ("-") where the key changes nothing for it."""
+        return self.settings.get(key) if applies(key, self.settings) else None
+
     @property
     def worst_class(self) -> str | None:
-        """ "cat 0.6120": the class it gets wrong most often."""
+        """ "cat 61.2%": the class it gets wrong most often."""
         worst = self.classes.worst_class() if self.classes else None
-        return f"{worst[0]} {worst[1]:.4f}" if worst else None
+        return f"{worst[0]} {worst[1] * 100:.1f}%" if worst else None
+
+
+def _shown(value: Any) -> str:
+    return "-" if value is None else show_value(value)
 
 
 def differing_keys(settings: list[dict[str, Any]]) -> list[str]:
-    """Dotted keys whose values are not all the same, in profile order (a missing key differs)."""
+    """Dotted keys whose values are not all the same, in profile order (a missing key differs),
+    among the runs where the key is used at all (core/relevance.py: ``data.synthetic_*`` of a
+    folder run, ``train.momentum`` of an Adam run change nothing, so they differ in nothing)."""
     keys: list[str] = []
     for flat in settings:
         keys += [k for k in flat if k not in keys and k not in NOT_SETTINGS]
@@ -84,7 +97,12 @@ def differing_keys(settings: list[dict[str, Any]]) -> list[str]:
     def same(key: str) -> bool:
         first = _comparable(settings[0].get(key, "<missing>"))
         # Stops at the first difference; a plain value is not dumped (1,000 runs x 60 keys).
-        return all(_comparable(flat.get(key, "<missing>")) == first for flat in settings[1:])
+        # A key that changes nothing for a run (core/relevance.py) neither differs nor counts.
+        shown = [flat for flat in settings if applies(key, flat)]
+        if not shown:
+            return True
+        first = _comparable(shown[0].get(key, "<missing>"))
+        return all(_comparable(flat.get(key, "<missing>")) == first for flat in shown[1:])
 
     return [k for k in keys if not same(k)]
 
@@ -118,7 +136,7 @@ class Comparison:
         rows = [
             [
                 r.label,
-                *(r.settings.get(k) for k in self.keys),
+                *(r.setting(k) for k in self.keys),
                 *(r.metrics.get(m.attr) for m in METRICS),
                 *([r.worst_class] if self.has_classes else []),
                 r.status,
@@ -140,8 +158,7 @@ class Comparison:
             Column("difference (b - a)", "difference", "number"),
         ]
         rows: list[list[Any]] = [
-            [key, show_value(a.settings.get(key)), show_value(b.settings.get(key)), ""]
-            for key in self.keys
+            [key, _shown(a.setting(key)), _shown(b.setting(key)), ""] for key in self.keys
         ]
         for m in METRICS:
             va, vb = a.metrics.get(m.attr), b.metrics.get(m.attr)

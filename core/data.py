@@ -173,9 +173,10 @@ def split(x, y, xt, yt, classes, cfg: DataConfig, description: str) -> Dataset:
         xt, yt = xt[:test_n], yt[:test_n]
         description += f", limit {cfg.limit}"
     if cfg.validation_size >= len(x):
-        raise DataError(
-            f"validation_size {cfg.validation_size} leaves no training images: the source has "
-            f"{len(x)} training images"
+        raise DataError(  # the key and the fix, as the profile check says them
+            f"data.validation_size {cfg.validation_size} leaves no training images: the "
+            f"source has {len(x)} training images; set it below that, e.g. --set "
+            f"data.validation_size={max(1, len(x) // 5)}"
         )
     v = cfg.validation_size
     return Dataset(

@@ -26,12 +26,13 @@ def describe() -> dict[str, Any]:
     if backend == "jax":
         import jax
 
-        devices = [f"{d.platform}:{getattr(d, 'device_kind', d)}" for d in jax.devices()]
+        devices = [_jax_device_name(d) for d in jax.devices()]
         gpu = any(d.platform in ("gpu", "cuda", "rocm") for d in jax.devices())
         backend_version = jax.__version__
     elif backend == "tensorflow" and tf is not None:
         physical = tf.config.list_physical_devices()
-        devices = [f"{d.device_type}:{d.name.split(':', 1)[-1]}" for d in physical]
+        # "/physical_device:CPU:0" -> "CPU:0" (the name already holds the type)
+        devices = [d.name.rsplit("physical_device:", 1)[-1] for d in physical]
         gpu = any(d.device_type == "GPU" for d in physical)
         backend_version = tf.__version__
     else:
@@ -49,3 +50,10 @@ def describe() -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "argv": sys.argv[:],
     }
+
+
+def _jax_device_name(device: Any) -> str:
+    """ "CPU:0", or "GPU:0 (NVIDIA H100 80GB HBM3)": the kind only where it says more."""
+    name = f"{device.platform.upper()}:{device.id}"
+    kind = str(getattr(device, "device_kind", "") or "")
+    return name if kind.lower() in ("", device.platform.lower()) else f"{name} ({kind})"

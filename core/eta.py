@@ -16,15 +16,25 @@ class Eta:
     seconds: float | None  # None until an epoch has been measured
     epochs_left: int
     median_epoch_seconds: float | None
+    #: The first epoch's extra time over a steady one, and how many runs still pay it.
+    compile_seconds: float = 0.0
+    starts: int = 0
 
 
-def estimate(measured: Iterable[float], epochs_left: int) -> Eta:
-    """Median measured epoch time x epochs left; no seconds until one epoch was measured."""
-    seconds = list(measured)
+def estimate(
+    measured: Iterable[float], epochs_left: int, firsts: Iterable[float] = (), starts: int = 0
+) -> Eta:
+    """The median steady epoch time (``measured``; a run's first epochs when none is steady
+    yet) x epochs left, plus each of ``starts`` runs still to start paying its first epoch's
+    extra time over a steady one (compiling); no seconds until an epoch was measured."""
+    steady, first = list(measured), list(firsts)
+    seconds = steady or first
     if not seconds:
         return Eta(None, epochs_left, None)
     median = statistics.median(seconds)
-    return Eta(median * epochs_left, epochs_left, median)
+    extra = max(0.0, statistics.median(first) - median) if first else 0.0
+    total = median * epochs_left + extra * starts
+    return Eta(total, epochs_left, median, extra, starts if extra else 0)
 
 
 def shared(eta: Eta, lanes: int) -> Eta:

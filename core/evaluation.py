@@ -58,11 +58,17 @@ def per_class_accuracy(confusion: np.ndarray, class_names: tuple[str, ...] | lis
 def worst_confusions(
     confusion: np.ndarray, class_names: tuple[str, ...] | list[str], count: int = MARKED
 ) -> list[tuple[str, str, int]]:
-    """The largest off-diagonal cells as (true, predicted, images), largest first; ties in
-    matrix order, so the answer is the same every time."""
+    """The largest off-diagonal cells as (true, predicted, images), largest first, in matrix
+    order among equals, so the answer is the same every time. Cells tied with the last one
+    kept are kept too: starring three of five equal confusions would say they differ."""
     off = np.array(confusion, dtype=np.int64, copy=True)
     np.fill_diagonal(off, 0)
-    flat = np.argsort(-off, axis=None, kind="stable")[:count]
+    order = np.argsort(-off, axis=None, kind="stable")
+    values = off.reshape(-1)[order]
+    kept = min(count, len(order))
+    while 0 < kept < len(order) and values[kept] == values[kept - 1]:
+        kept += 1
+    flat = order[:kept]
     k = off.shape[0]
     cells = [(int(i) // k, int(i) % k) for i in flat]
     return [(class_names[t], class_names[p], int(off[t, p])) for t, p in cells if off[t, p] > 0]

@@ -35,6 +35,13 @@ def percent(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value * 100:.{digits}f}%"
 
 
+def metric_text(name: str, value: float | None) -> str:
+    """A metric for people: an accuracy as a percentage ("41.0%"), a loss as a number."""
+    if value is None:
+        return "-"
+    return percent(value) if "accuracy" in name else f"{value:.4f}"
+
+
 def percent_points(value: float | None, digits: int = 1) -> str:
     """A figure that is already a percentage: 0.83 -> "0.8%" (the input-bound share)."""
     return "-" if value is None else f"{value:.{digits}f}%"
@@ -71,8 +78,15 @@ def eta_text(eta: Eta) -> str:
         return "ETA unknown until an epoch is measured"
     return (
         f"ETA {duration(eta.seconds)} ({eta.epochs_left} epoch(s) left at "
-        f"{eta.median_epoch_seconds:.1f} s/epoch)"
+        f"{eta.median_epoch_seconds:.1f} s/epoch{compile_text(eta)})"
     )
+
+
+def compile_text(eta: Eta) -> str:
+    """ ", + 6.2 s compiling for each of 2 runs": what starting the runs left costs."""
+    if not eta.starts or not eta.compile_seconds:
+        return ""
+    return f", + {eta.compile_seconds:.1f} s compiling for each of {eta.starts} run(s)"
 
 
 def epoch_eta_text(progress: BatchProgress) -> str:
@@ -131,9 +145,9 @@ def epoch_cells(row: Mapping[str, Any], planned: int = 0) -> list[str]:
         f"{row['epoch']}/{planned}" if planned else str(row["epoch"]),
         fmt(row.get("seconds"), ".2f"),
         fmt(row.get("loss")),
-        fmt(row.get("accuracy")),
+        percent(row.get("accuracy")),
         fmt(row.get("val_loss")),
-        fmt(row.get("val_accuracy")),
+        percent(row.get("val_accuracy")),
         fmt(row.get("lr"), ".2e"),
     ]
 
@@ -150,9 +164,20 @@ def epoch_line(row: Mapping[str, Any], planned: int = 0) -> str:
 # -- a run's start, its input pipeline, its end --------------------------------------------------
 
 
+def device_name(name: str) -> str:
+    """A device as people read it: "CPU:0". Runs recorded before the names were tidied say
+    "CPU:CPU:0" (TensorFlow) or "cpu:cpu" (JAX); they read the same way now."""
+    parts = name.split(":")
+    if len(parts) == 3 and parts[0] == parts[1]:
+        return f"{parts[1]}:{parts[2]}"
+    if len(parts) == 2 and parts[0] == parts[1]:
+        return parts[0].upper()
+    return name
+
+
 def device_text(event: RunStarted) -> str:
-    """ "tensorflow on CPU:CPU:0": the backend and the devices it trains on."""
-    return f"{event.backend} on {', '.join(event.devices)}"
+    """ "tensorflow on CPU:0": the backend and the devices it trains on."""
+    return f"{event.backend} on {', '.join(device_name(d) for d in event.devices)}"
 
 
 def device_line(event: RunStarted) -> str:
@@ -218,7 +243,7 @@ def report_hint(run_dir: str | None) -> str:
 def finished_line(event: RunFinished, run_dir: str | None) -> str:
     """The run's last plain line: status, why, test figures, time, where the report is."""
     test = (
-        f"test accuracy {fmt(event.test_accuracy)}, test loss {fmt(event.test_loss)}; "
+        f"test accuracy {percent(event.test_accuracy)}, test loss {fmt(event.test_loss)}; "
         if event.test_accuracy is not None
         else ""
     )
@@ -232,10 +257,11 @@ def finished_line(event: RunFinished, run_dir: str | None) -> str:
 def finish_text(event: RunFinished, epochs_done: int) -> str:
     """The run's end in a short sentence a front can mark and extend: "Completed in 0:34, test
     accuracy 29.0%.", "Stopped after 2 epoch(s)", "Run diverged: loss became nan"."""
-    if event.status == RunStatus.STOPPED:
-        return f"Stopped after {epochs_done} epoch(s)"
+    if event.status == RunStatus.STOPPED:  # "Stopped by SIGTERM (...) after 2 epoch(s)"
+        why = event.message.rstrip(".") if event.message.startswith("stopped ") else "stopped"
+        return f"{why[0].upper()}{why[1:]} after {epochs_done} epoch(s)"
     if event.status != RunStatus.COMPLETED:
-        return f"Run {event.status}: {event.message}"
+        return f"Run {event.status}: {event.message.rstrip('.')}."
     test = (
         f", test accuracy {percent(event.test_accuracy)}" if event.test_accuracy is not None else ""
     )

@@ -117,7 +117,7 @@ def read_toml(path: str | os.PathLike[str]) -> Layer:
             line = int(m.group(1)) if m else None
         message = getattr(exc, "msg", None) or re.sub(r"\s*\(at .*\)$", "", str(exc))
         raise ProfileError(label, f"invalid TOML: {message}", line=line) from None
-    return Layer(label, raw, text, p.resolve().parent)
+    return Layer(label, raw, text, Path(os.path.abspath(p)).parent)  # links kept, as written
 
 
 def parse_override(item: str) -> tuple[str, Any]:
@@ -453,7 +453,10 @@ def _resolve_data_path(data: DataConfig, merged: _Merged, check_data: bool) -> D
         )
     resolved = Path(os.path.expanduser(data.path))
     if not resolved.is_absolute():
-        resolved = (merged.layer_of("data.path").base_dir / resolved).resolve()
+        # Absolute against where it was given, but as written: "..", not symlinks, resolved,
+        # so the run's profile.toml, compare and sweep commands name the path the user knows
+        # (a link such as ../shared stays a link; the kernel follows it when the data is read).
+        resolved = Path(os.path.abspath(merged.layer_of("data.path").base_dir / resolved))
     if check_data:
         problem = data_mod.check_folder(resolved)
         if problem:

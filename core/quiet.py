@@ -87,3 +87,23 @@ def quiet_imports(names: Iterable[str] = CHATTY_MODULES) -> None:
     pending = [name for name in names if name not in sys.modules]
     if pending:
         sys.meta_path.insert(0, _QuietFinder(pending))
+
+
+class _RetracingFilter:
+    """Drops TensorFlow's "N out of the last M calls to <function> triggered tf.function
+    retracing" warning: a sweep builds a new model for every run in one process, so its
+    functions are traced again by design, and the advice (reduce_retracing=True...) is not
+    the user's to follow."""
+
+    def filter(self, record: Any) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+def silence_retracing_warning() -> None:
+    """Install the filter on TensorFlow's logger (named "tensorflow"; it may be imported
+    later: the logger object is the same). Idempotent."""
+    import logging
+
+    logger = logging.getLogger("tensorflow")
+    if not any(isinstance(f, _RetracingFilter) for f in logger.filters):
+        logger.addFilter(_RetracingFilter())

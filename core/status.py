@@ -52,6 +52,32 @@ WRITTEN = (
 #: Who stops a run its study's pruner gives up on (``Run.request_stop(PRUNER)``): it ends
 #: "pruned" rather than "stopped", and the sweep goes on.
 PRUNER = "pruner"
+#: Why a "stopped" run stopped, by who asked (RunFinished.stopped_by): the words its message,
+#: report.json's ``stop`` and every status line use.
+STOPPED_BY = {
+    "user": "stopped by the user",
+    "SIGUSR1": "stopped on request (cifar-tui --stop, or s in a console following it)",
+    "SIGHUP": "stopped by SIGHUP (the terminal or SSH connection closed)",
+    "SIGTERM": "stopped by SIGTERM (timeout, docker stop, a Slurm time limit)",
+}
+
+
+def stopped_message(by: str) -> str:
+    """ "stopped by the user", "stopped by SIGTERM (...)": why a run stopped."""
+    return STOPPED_BY.get(by or "user", f"stopped by {by}")
+
+
+#: The same in a word, for a status column: "stopped (SIGTERM)".
+STOPPED_BY_SHORT = {"user": "user", "SIGUSR1": "--stop", "SIGHUP": "SIGHUP", "SIGTERM": "SIGTERM"}
+
+
+def status_with_cause(status: str, stopped_by: str = "") -> str:
+    """ "stopped (SIGTERM)": a stopped run's status with who stopped it, where it is known."""
+    if status != RunStatus.STOPPED or not stopped_by:
+        return str(status)
+    return f"{status} ({STOPPED_BY_SHORT.get(stopped_by, stopped_by)})"
+
+
 #: A run that ended badly: the same settings would end the same way.
 BAD_ENDINGS = (RunStatus.FAILED, RunStatus.DIVERGED)
 #: A run that can go on from its last finished epoch.

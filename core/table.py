@@ -15,6 +15,8 @@ from core.values import show_value
 
 #: How each kind of number is written for people.
 FORMATS = {"seconds": ".2f", "accuracy": ".4f", "percent": ".1f", "count": ","}
+# Accuracy reads as a percentage for people everywhere ("29.0%", differences in points); CSV
+# and JSON keep the raw fraction.
 NUMERIC_KINDS = (*FORMATS, "number")
 
 
@@ -34,6 +36,8 @@ def format_cell(value: Any, kind: str) -> str:
     if value is None:
         return "-"
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if number and kind == "accuracy":
+        return f"{value * 100:.1f}%"
     if number and kind in FORMATS:
         return format(value, FORMATS[kind])
     if kind in ("setting", "number"):
@@ -46,6 +50,8 @@ def format_delta(a: Any, b: Any, kind: str) -> str:
     numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (a, b))
     if not numbers:
         return ""
+    if kind == "accuracy":
+        return f"{(b - a) * 100:+.1f} pts"
     spec = FORMATS.get(kind, "g")
     return format(b - a, "+" + spec)
 

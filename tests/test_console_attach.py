@@ -167,9 +167,11 @@ async def test_a_console_follows_another_process_run_and_stops_it(tmp_path: Path
             assert state.finished is not None and state.finished.status == "stopped"
             assert app.engine_status == "stopped" and not app.can_stop
             assert writer.proc.wait(10) == 130
-            assert "Stopped after 2 epoch(s)" in text_of(app, "#outcome")
+            # The console's s asks as --stop does: the banner says so, not "--stop" alone.
+            # the writer's own message (a stand-in for the engine's), then the epochs
+            assert "Stopped by cifar-tui --stop after 2 epoch(s)" in text_of(app, "#outcome")
             report = json.loads((writer.run_dir / "report.json").read_text())
-            assert report["status"] == "stopped"
+            assert report["status"] == "stopped" and report["stop"]["by"] == "SIGUSR1"
             await pilot.press("b")
             await until(pilot, lambda: status_of(runs, writer.run_dir) == "stopped", "the row")
     finally:
@@ -275,7 +277,7 @@ def test_progress_says_the_epoch_and_run_eta_and_the_compile_note_ends() -> None
     state.apply(EpochEnded(1, 6.0, 2.0, 0.1, 2.1, 0.1, 0.001))
     state.apply(BatchProgress(2, 4, 10, 1.25, 0.5, 2.0, 3.0))
     # 3 s left in epoch 2, then epochs 3 and 4 at the measured 6 s each.
-    assert progress_info(state) == " 4/10 · ETA 0:03 · run ETA 0:15 · loss 1.2500 · acc 0.500"
+    assert progress_info(state) == " 4/10 · ETA 0:03 · run ETA 0:15 · loss 1.2500 · acc 50.0%"
 
 
 def test_a_resumed_session_replayed_from_the_log_starts_afresh() -> None:

@@ -73,9 +73,17 @@ def test_confusion_rows_are_true_classes() -> None:
     assert worst_confusions(matrix, NAMES) == [("ship", "cat", 2), ("cat", "dog", 1)]
 
 
-def test_worst_confusions_break_ties_in_matrix_order() -> None:
+def test_worst_confusions_keep_every_tie_in_matrix_order() -> None:
+    # Asked for 2, three cells are equal: all three are the largest, none is left unstarred.
     matrix = np.array([[5, 2, 2], [2, 5, 0], [0, 0, 5]])
-    assert worst_confusions(matrix, NAMES, 2) == [("cat", "dog", 2), ("cat", "ship", 2)]
+    assert worst_confusions(matrix, NAMES, 2) == [
+        ("cat", "dog", 2),
+        ("cat", "ship", 2),
+        ("dog", "cat", 2),
+    ]
+    assert worst_confusions(np.array([[5, 3, 2], [2, 5, 0], [0, 0, 5]]), NAMES, 1) == [
+        ("cat", "dog", 3)
+    ]
     assert worst_confusions(np.eye(3, dtype=int), NAMES) == []
 
 
@@ -146,7 +154,7 @@ def test_recorder_keeps_the_figures_of_a_completed_run(tmp_path: Path) -> None:
     assert test["confusion"] == results.confusion.tolist()
     assert test["seconds"] == {"predict": 1.5, "per_class": 0.002}
     markdown = (recorder.run_dir / "report.md").read_text()
-    assert "## Confusion matrix" in markdown and "5.0% of the run's 0:30" in markdown
+    assert "## Confusion matrix" in markdown and "5.0% of the whole run's 0:30" in markdown
     lines = (recorder.run_dir / "events.jsonl").read_text().splitlines()
     logged = [json.loads(line)["type"] for line in lines]
     assert logged[-2:] == ["evaluated", "run_finished"]
@@ -180,8 +188,9 @@ def test_report_md_shows_the_table_the_matrix_and_the_mistakes() -> None:
     for i, row in enumerate(per_class):
         assert int(row["right"]) == results.confusion[i, i]
         assert int(row["images"]) == results.confusion[i].sum()
-        assert float(row["accuracy"]) == pytest.approx(
-            results.confusion[i, i] / row_sum(results, i), abs=1e-4
+        # accuracy for people: a percentage (report.json keeps the fraction)
+        assert float(row["accuracy"].rstrip("%")) == pytest.approx(
+            100 * results.confusion[i, i] / row_sum(results, i), abs=0.05
         )
     block = markdown.split("## Confusion matrix")[1].split("```")[1].splitlines()[1:]
     assert block[0].split()[-3:] == ["0", "1", "2"]
@@ -222,13 +231,13 @@ def test_compare_adds_the_worst_class_and_per_class_differences(tmp_path: Path) 
     column = table.headers().index("worst class")
     for (_, results), cells in zip(runs, table.cells(), strict=True):
         accuracy = results.confusion.diagonal() / results.confusion.sum(axis=1)
-        assert cells[column] == f"{NAMES[int(accuracy.argmin())]} {accuracy.min():.4f}"
+        assert cells[column] == f"{NAMES[int(accuracy.argmin())]} {accuracy.min() * 100:.1f}%"
     per_class = comparison.class_table()
     assert per_class is not None
     (_, a), (_, b) = runs
     for i, row in enumerate(per_class.cells()):
         delta = b.confusion[i, i] / row_sum(b, i) - a.confusion[i, i] / row_sum(a, i)
-        assert row[0] == NAMES[i] and row[3] == f"{delta:+.4f}"
+        assert row[0] == NAMES[i] and row[3] == f"{delta * 100:+.1f} pts"
     assert "## Per class" in comparison.to_markdown()
 
 

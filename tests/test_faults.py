@@ -209,7 +209,8 @@ def test_a_damaged_run_directory_reads_as_a_run_with_its_reason(tmp_path, damage
     assert f": {status}" in text and "Damaged run directory" in text
     # --compare: a row for each, the damaged one marked, its reason in a note.
     comparison = Comparison.of(collect([intact, damaged]))
-    assert comparison.rows[1].status == f"{status}, damaged"
+    shown = f"{status} (user)" if status == RunStatus.STOPPED else status  # who stopped it
+    assert comparison.rows[1].status == f"{shown}, damaged"
     assert reason in comparison.notes()[0]
     assert "## Damaged runs" in comparison.to_markdown()
 

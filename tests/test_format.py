@@ -108,13 +108,13 @@ def test_epoch_row_cells_and_line() -> None:
     event = EpochEnded(**EPOCHS[0], time=0)
     row = f.epoch_row(event)
     assert row == EPOCHS[0] and list(row) == list(f.EPOCH_COLUMNS)
-    cells = ["1/3", "18.13", "1.5501", "0.5040", "7.4219", "0.0600", "1.00e-03"]
+    cells = ["1/3", "18.13", "1.5501", "50.4%", "7.4219", "6.0%", "1.00e-03"]
     assert f.epoch_cells(row, 3) == cells
     assert f.epoch_cells(row)[0] == "1"
     assert f.epoch_cells({"epoch": 2})[1:] == ["-"] * 6  # a row with no figures yet
     assert f.epoch_line(row, 3) == (
-        "epoch 1/3  18.13s  loss 1.5501  accuracy 0.5040  val_loss 7.4219  "
-        "val_accuracy 0.0600  lr 1.00e-03"
+        "epoch 1/3  18.13s  loss 1.5501  accuracy 50.4%  val_loss 7.4219  "
+        "val_accuracy 6.0%  lr 1.00e-03"
     )
 
 
@@ -127,12 +127,12 @@ def test_start_lines() -> None:
         == "tensorflow on gpu:H200, gpu:H200"
     )
     assert f.device_line(started()) == (
-        "tensorflow on CPU:CPU:0 · 552,874 params · batch 50 · 500 train images"
+        "tensorflow on CPU:0 · 552,874 params · batch 50 · 500 train images"
     )
     assert f.device_line(started(initial_epoch=2)).endswith(" · resumed after epoch 2")
     assert f.run_started_line(started(backend="jax", devices=["cpu:cpu"])) == (
         "run smoke -> runs/20260101-120000-smoke: 552,874 parameters, 500 train / 100 val / "
-        "100 test images, 10 steps per epoch, jax on cpu:cpu"
+        "100 test images, 10 steps per epoch, jax on CPU"
     )
     assert f.run_started_line(started(initial_epoch=2)).endswith(", resuming after epoch 2")
 
@@ -148,7 +148,7 @@ def test_profiler_line() -> None:
 def test_finish_lines() -> None:
     where = "runs/x"
     assert f.finished_line(finished(), where) == (
-        "run completed. test accuracy 0.2900, test loss 4.5540; 65.4 s in all. "
+        "run completed. test accuracy 29.0%, test loss 4.5540; 65.4 s in all. "
         "Report: runs/x/report.md"
     )
     assert f.finished_line(finished("diverged", "loss became nan.", None), where) == (
@@ -157,10 +157,14 @@ def test_finish_lines() -> None:
     assert f.finish_text(finished(), 3) == "Completed in 1:05, test accuracy 29.0%."
     assert f.finish_text(finished(accuracy=None), 3) == "Completed in 1:05."
     assert f.finish_text(finished("stopped", "stopped by the user", None), 2) == (
-        "Stopped after 2 epoch(s)"
+        "Stopped by the user after 2 epoch(s)"
     )
+    assert f.finish_text(finished("stopped", "", None), 2) == "Stopped after 2 epoch(s)"
     assert f.finish_text(finished("failed", "out of memory", None), 0) == (
-        "Run failed: out of memory"
+        "Run failed: out of memory."
+    )
+    assert f.finish_text(finished("pruned", "pruned at epoch 2.", None), 2) == (
+        "Run pruned: pruned at epoch 2."
     )
 
 

@@ -281,3 +281,28 @@ def test_a_refresh_hands_on_runs_another_process_indexed(tmp_path: Path) -> None
     theirs.refresh()  # the other console's timer reads it first
     assert new in {s.path for s in mine.refresh().changed}
     assert new not in {s.path for s in mine.refresh().changed}  # handed on once
+
+
+def test_the_index_keeps_who_stopped_a_run(tmp_path: Path) -> None:
+    """report.json's stop.by (issue 25) is a listing field: the runs screen and --compare show
+    "stopped (SIGTERM)" from the index, as from the run's files, with no report read."""
+    from core.status import status_with_cause
+    from tui.console.screens.runs import _status
+
+    runs = tmp_path / "runs"
+    paths = standard_runs(runs)
+    report = fake_report("stopped", epochs=2, test_accuracy=None)
+    report["stop"] = {"by": "SIGTERM", "message": "stopped by SIGTERM"}
+    signal = write_run(runs, "20260104-090000-smoke", report)
+    summaries = {s.path: s for s in list_summaries(runs)}
+    records = {r.path: r for r in list_runs(runs)}
+    assert {p: s.stopped_by for p, s in summaries.items()} == {
+        p: r.stopped_by for p, r in records.items()
+    }
+    assert (
+        summaries[signal].stopped_by == "SIGTERM" and summaries[paths["stopped"]].stopped_by == ""
+    )
+    assert status_with_cause(summaries[signal].status, summaries[signal].stopped_by) == (
+        "stopped (SIGTERM)"
+    )
+    assert _status(summaries[signal]) == _status(records[signal]) == "■ stopped (SIGTERM)"

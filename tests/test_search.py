@@ -219,6 +219,9 @@ def test_study_prunes_losing_trials_and_its_summary_names_the_best(tmp_path: Pat
         assert "parameter importances: not yet (they need at least 5 completed" in summary
     rows = list(csv.DictReader(io.StringIO((sweep_folder(runs) / "summary.csv").read_text())))
     assert rows[0]["trial"] == str(best["index"])  # trials by objective, best first
+    # Optuna's own number (optuna-dashboard's) beside ours, which count from 1
+    assert rows[0]["optuna_number"] == str(best["index"] - 1)
+    assert f"; Optuna's trial {best['index'] - 1}): " in summary
     values = [float(r["objective"]) for r in rows]
     assert values == sorted(values, reverse=True)
 
@@ -401,7 +404,7 @@ def test_pruning_listener_reports_each_epoch_and_stops_with_the_pruner(tmp_path:
     listener(epoch(1, 0.31))
     assert trial.reported == [(0.31, 1)]
     assert run.stop_requested and run.stopped_by == PRUNER
-    assert "pruner stopped it after epoch 1 of 3: val_accuracy 0.3100" in run.stop_reason
+    assert "pruner stopped it after epoch 1 of 3: val_accuracy 31.0%" in run.stop_reason
 
 
 def test_pruning_listener_never_prunes_the_last_epoch_or_a_nan(tmp_path: Path) -> None:
@@ -493,7 +496,9 @@ def test_smoke_search_completes_with_pruning_and_names_the_best(tmp_path: Path, 
     best = data["search"]["best"]
     assert best is not None
     assert f"best trial: {best['trial']} (val_accuracy" in proc.stdout
-    assert f"- best trial: {best['trial']}" in (sweep_folder(runs) / "summary.md").read_text()
+    summary = (sweep_folder(runs) / "summary.md").read_text()
+    assert f"- best trial: {best['trial']}" in summary
+    assert "parameter importances (Optuna's" in summary  # five trials complete before pruning
     assert (sweep_folder(runs) / JOURNAL).is_file()
 
 
@@ -661,7 +666,8 @@ def test_console_shows_a_running_studys_trial_best_so_far_and_plots(
             rate = snap.run(4).settings[0][1]
             assert f"trial 4/5 ▶ learning_rate={rate}" in text
             best = max((v for v in snap.runs if v.status == "completed"), key=lambda v: v.objective)
-            assert f"best so far: trial {best.index} · val_accuracy {best.objective:.4f}" in text
+            best_text = f"{best.objective * 100:.1f}%"  # accuracy for people, as everywhere
+            assert f"best so far: trial {best.index} · val_accuracy {best_text}" in text
             trials = watch.query_one("#plot-trials", MetricPlot)
             assert trials.display and not watch.query_one("#plot-lr").display
             assert trials.series["completed"][best.index - 1] == best.objective
@@ -678,7 +684,7 @@ def test_console_shows_a_running_studys_trial_best_so_far_and_plots(
             (row,) = [
                 r for r in cells(sweeps.query_one("#sweeps", DataTable)) if r[0] == "tiny-study"
             ]
-            assert row[2].startswith("completed 5/5 best 0.")
+            assert row[2].startswith("completed 5/5 best ") and row[2].endswith("%")
 
     asyncio.run(scenario())
 

@@ -57,9 +57,12 @@ def test_a_signal_stops_and_saves_then_resume_finishes_every_epoch_once(tmp_path
     proc = run_cli("--resume", str(run_dir), "--plain")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert [row["epoch"] for row in read_history(run_dir / "history.csv")] == [1, 2, 3, 4, 5, 6]
-    # the input-pipeline figure of the first session is kept, and shown
+    # the input-pipeline figure of the first session is kept, and shown, and is the only one
     assert "(measured before the resume)" in proc.stdout
+    first = json.loads(json.dumps(record.report["input_pipeline"]))
     report = json.loads((run_dir / "report.json").read_text())
+    assert report["input_pipeline"] == first
+    assert "window_incomplete" not in {w["code"] for w in report["warnings"]}
     assert report["status"] == "completed" and len(report["epochs"]) == 6
 
 

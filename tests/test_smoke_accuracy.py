@@ -105,7 +105,8 @@ def test_report_md_hints_and_marks_its_series_apart() -> None:
     assert "- hint:" not in render_markdown(fake_report(test_accuracy=0.95))
     stopped = fake_report("stopped", epochs=2, test_accuracy=None)
     assert hint_for_report(stopped) is None  # only a completed run is judged
-    # Each series has its own marker, named in the legend: no colour needed.
+    # Each series has its own marker, named in the title's key (issue 25: never drawn inside
+    # the plot, over the data): no colour needed.
     plots = markdown.split("## Plots")[1].split("## Result")[0]
-    assert "•• train" in plots and "++ validation" in plots
+    assert "(• train  + validation)" in plots and "•• train" not in plots
     assert plots.count("+") > 4 and plots.count("•") > 4

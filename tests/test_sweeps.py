@@ -803,7 +803,7 @@ def test_fake_sweep_completes_with_status_lines_eta_and_summary(tmp_path: Path) 
     lines = out.splitlines()
     assert "ETA unknown" in next(line for line in lines if "ETA" in line)
     # durations read as everywhere else (core.format.duration): two 2-second epochs
-    assert "[1/3] fake lr=0.001: completed in 0:04, test accuracy 0.40, val 0.35" in lines
+    assert "[1/3] fake lr=0.001: completed in 0:04, test accuracy 40.0%, val 35.0%" in lines
     # after run 1: two 2-second epochs measured, four epochs left
     assert (
         "sweep fake: 1 of 3 runs finished; ETA 0:08 (4 epochs left at a median 2.0 s/epoch)"

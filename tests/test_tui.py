@@ -90,9 +90,9 @@ def table_column(table: DataTable, key: str) -> list[str]:
 
 
 def status_of(screen: RunsScreen, run_dir: Path) -> str:
-    """The status word of a run's row (after its mark)."""
+    """The status word of a run's row (after its mark, before who stopped it)."""
     table = screen.query_one("#runs", DataTable)
-    return str(table.get_cell(str(run_dir), "status")).split()[-1]
+    return str(table.get_cell(str(run_dir), "status")).split()[1].rstrip(",")
 
 
 # -- the whole path, with the real engine -------------------------------------------------
@@ -375,7 +375,7 @@ async def test_resumed_run_shows_its_earlier_epochs_from_the_event(tmp_path: Pat
         watch = app.screen
         table = watch.query_one("#epochs", DataTable)
         assert table_column(table, "epoch") == ["1/3"]
-        assert "jax on cpu:cpu" in str(watch.query_one("#device", Static).render())
+        assert "jax on CPU" in str(watch.query_one("#device", Static).render())
         assert "resumed after epoch 1" in str(watch.query_one("#device", Static).render())
         for row in EPOCHS[1:]:
             app.post_message(EngineEvent(EpochEnded(**row)))

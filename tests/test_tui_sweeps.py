@@ -244,9 +244,10 @@ async def test_stop_stops_the_sweep_and_starting_it_again_resumes(
         await pilot.pause()
         compare = app.screen
         assert isinstance(compare, CompareScreen)
+        # each run by its directory's name without the date (whole at 80 columns)
         assert [row[:2] for row in cells(compare.query_one("#compare-table", DataTable))] == [
-            [first.name, "0.001"],
-            [second.name, "0.002"],
+            [first.name.split("-", 2)[2], "0.001"],
+            [second.name.split("-", 2)[2], "0.002"],
         ]
         assert list(compare.query_one("#compare-val", MetricPlot).series) == [
             "lr=0.001",
@@ -380,9 +381,10 @@ async def test_mark_two_runs_compare_and_export(tmp_path: Path) -> None:
         # parameter count, the same for both, only side by side.
         assert headers(main)[:2] == ["run", "lr"]  # differing settings first
         assert headers(main)[2:] == ["s/ep", "best val", "test", "input", "status"]
+        # runs by their directory's name with as little of the date as tells them apart
         assert cells(main) == [
-            [other.name, "0.002", "4.39", "41.0%", "41.0%", "0.8%", "✔ completed"],
-            [completed.name, "0.001", "4.39", "31.0%", "29.0%", "0.8%", "✔ completed"],
+            [other.name[9:], "0.002", "4.39", "41.0%", "41.0%", "0.8%", "✔ completed"],
+            [completed.name[9:], "0.001", "4.39", "31.0%", "29.0%", "0.8%", "✔ completed"],
         ]
         pair = screen.query_one("#compare-pair", DataTable)
         assert pair.display
@@ -408,7 +410,7 @@ async def test_mark_two_runs_compare_and_export(tmp_path: Path) -> None:
         assert str(markdown) in last_notification(app)
         tables = markdown_tables(markdown.read_text())
         assert [row["train.learning_rate"] for row in tables[0]] == ["0.002", "0.001"]
-        assert [row["test acc"] for row in tables[0]] == ["0.4100", "0.2900"]
+        assert [row["test acc"] for row in tables[0]] == ["41.0%", "29.0%"]
         assert tables[1][0] == {
             "": "train.learning_rate",
             other.name: "0.002",

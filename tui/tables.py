@@ -27,14 +27,34 @@ def plain_text(table: Table, title: str | None = None) -> str:
     return "\n".join(out)
 
 
+def short_headers(table: Table) -> dict[str, str]:
+    """The settings' headers a terminal table shows: a dotted key's last part ("lr" for
+    train.learning_rate, as labels say it), the whole key where two would read alike, so a
+    study's table fits 100 columns without breaking a key mid-word."""
+    from core.sweeps.spec import SHORT_NAMES
+
+    settings = [c.title for c in table.columns if c.kind == "setting" and "." in c.title]
+    short = {k: SHORT_NAMES.get(k.rsplit(".", 1)[-1], k.rsplit(".", 1)[-1]) for k in settings}
+    others = {c.title for c in table.columns} - set(settings)
+    names = list(short.values())
+    return {k: s for k, s in short.items() if names.count(s) == 1 and s not in others}
+
+
 def rich_table(table: Table, title: str | None = None) -> Any:
     from rich.table import Table as RichTable
     from rich.text import Text
 
-    out = RichTable(title=title, title_justify="left")
+    short = short_headers(table)
+    caption = ", ".join(f"{s} = {k}" for k, s in short.items()) or None
+    out = RichTable(
+        title=title, title_justify="left", caption=caption, caption_justify="left",
+        box=None, padding=(0, 1, 0, 0), pad_edge=False, header_style="bold underline",
+    )  # fmt: skip
     for header, numeric in zip(table.headers(), table.numeric(), strict=True):
         # fold, not truncate: a cut-off "complet…" or "train.l…" would hide what the row says
-        out.add_column(Text(header), justify="right" if numeric else "left", overflow="fold")
+        out.add_column(
+            Text(short.get(header, header)), justify="right" if numeric else "left", overflow="fold"
+        )
     for row in table.cells():
         out.add_row(*(Text(cell) for cell in row))  # "[3, 8]" is a value, not Rich markup
     return out

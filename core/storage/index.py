@@ -39,7 +39,7 @@ from typing import Any
 from core.status import RunStatus
 
 #: Bumped when the table changes: an index of another version is rebuilt.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: The files a run's entry is read from (``load_run`` reads these and nothing else).
 SIGNED = (
     "report.json",
@@ -96,6 +96,8 @@ class RunSummary:
     started: str | None = None
     total_seconds: float | None = None
     damage: str = ""
+    #: Who stopped a stopped run ("user", "SIGTERM"...: report.json's ``stop.by``), or "".
+    stopped_by: str = ""
     #: The resolved profile, the test block and the error (``--compare``'s needs), when asked.
     detail: dict[str, Any] | None = None
     status: str = field(init=False, default="")
@@ -148,6 +150,7 @@ def summarize(record: Any) -> dict[str, Any]:
         "started": str(report.get("started")) if report.get("started") else None,
         "total_seconds": _num(timing.get("total_seconds") if isinstance(timing, dict) else None),
         "damage": record.damage,
+        "stopped_by": record.stopped_by,
         "detail": json.dumps(detail, default=str),
     }
 
@@ -165,7 +168,7 @@ COLUMNS = (
     " disk_status TEXT, profile_name TEXT, architecture TEXT, input_size INTEGER,"
     " epochs_done INTEGER, epochs_planned INTEGER, best_val REAL, test REAL, s_epoch REAL,"
     " input_bound REAL, params INTEGER, started TEXT, total_seconds REAL, damage TEXT,"
-    " detail TEXT, gen INTEGER NOT NULL DEFAULT 0"
+    " stopped_by TEXT, detail TEXT, gen INTEGER NOT NULL DEFAULT 0"
 )
 ROW_FIELDS = (
     "is_run",
@@ -183,6 +186,7 @@ ROW_FIELDS = (
     "started",
     "total_seconds",
     "damage",
+    "stopped_by",
     "detail",
 )
 #: A RunSummary's columns, in its fields' order (the select and a row read back share them).
@@ -388,7 +392,7 @@ class RunIndex:
         return make(name) if make is not None else self.runs_dir / name
 
     def _summary(self, row: tuple[Any, ...]) -> RunSummary:
-        detail = json.loads(row[15]) if len(row) > 15 and row[15] else None
+        detail = json.loads(row[16]) if len(row) > 16 and row[16] else None
         return RunSummary(
             path=self._child(row[0]),
             disk_status=row[1],
@@ -405,6 +409,7 @@ class RunIndex:
             started=row[12],
             total_seconds=row[13],
             damage=row[14] or "",
+            stopped_by=row[15] or "",
             detail=detail,
         )
 

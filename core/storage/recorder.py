@@ -42,7 +42,7 @@ from core.events import (
     RunWarning,
     SystemSampled,
 )
-from core.status import BAD_ENDINGS, RunStatus
+from core.status import BAD_ENDINGS, PRUNER, RunStatus
 from core.storage import checkpoint, rundir
 from core.storage.system_report import SYSTEM_FILE, SystemSeries
 
@@ -271,6 +271,12 @@ class RunRecorder(EventConsumer):
         else:  # never figures of a pass whose run then failed
             self.report["test"] = None
         self.report["timing"] = {**self.report["timing"], "total_seconds": event.total_seconds}
+        if event.status in (RunStatus.STOPPED, RunStatus.PRUNED):
+            # Why it stopped (SIGTERM, SIGHUP, the user, --stop, the pruner), for every reader.
+            by = event.stopped_by or (PRUNER if event.status == RunStatus.PRUNED else "user")
+            self.report["stop"] = {"by": by, "message": event.message}
+        else:
+            self.report.pop("stop", None)
         if event.status in BAD_ENDINGS:
             error = {"type": event.error_type or event.status, "message": event.message}
             if event.traceback:
@@ -290,7 +296,8 @@ class RunRecorder(EventConsumer):
         text = json.dumps(self.report, indent=2, default=rundir._json_default)
         with rundir.disk_guard("the report", self.run_dir):
             rundir.atomic_write(self.run_dir / "report.json", text)
-            rundir.atomic_write(self.run_dir / "report.md", render_markdown(self.report))
+            markdown = render_markdown(self.report, self.run_dir)
+            rundir.atomic_write(self.run_dir / "report.md", markdown)
 
     def save_model(self, save: WeightsIO, spec: dict[str, Any]) -> None:
         """The final model as ``model.keras``, written by ``save(path)`` to a temporary name

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import itertools
 import re
+import shlex
 import threading
 from typing import Any
 
-from core.format import EPOCH_COLUMNS, duration, epoch_cells, fmt
+from core.format import EPOCH_COLUMNS, device_name, duration, epoch_cells, fmt, percent
 from core.hints import hint_for_report
+from core.status import RESUMABLE
 from core.storage.results_md import classes_section, export_lines, model_file_lines
 from core.storage.system_report import system_section
 from core.words import VERDICT_TEXT
@@ -38,17 +40,21 @@ def text_plot(
         plt.clear_figure()
         plt.plotsize(width, height)
         plt.theme("clear")
-        plt.title(title)
         plotted = False
+        keys = []
         for (label, values), marker in zip(series.items(), itertools.cycle(MARKERS)):
             xs_all = x if x is not None else range(1, len(values) + 1)
             points = [(i, v) for i, v in zip(xs_all, values, strict=False) if v is not None]
             if points:
                 xs, ys = zip(*points, strict=True)
-                plt.plot(list(xs), list(ys), label=label, marker=marker)
+                # No plotext legend: it is drawn inside the canvas, over the data. The key
+                # goes in the title instead.
+                plt.plot(list(xs), list(ys), marker=marker)
+                keys.append(f"{marker} {label}")
                 plotted = True
         if not plotted:
             return f"{title}: no finished epoch yet"
+        plt.title(f"{title} ({'  '.join(keys)})" if len(keys) > 1 else title)
         if x is None:
             last = max(len(values) for values in series.values())
             plt.xticks(list(range(1, last + 1, max(1, -(-last // 10)))))  # whole epochs only
@@ -56,13 +62,15 @@ def text_plot(
         return ANSI.sub("", plt.build())
 
 
-def render_markdown(report: dict[str, Any]) -> str:
-    """``report.md`` from ``report.json``'s content: each section from what the report holds."""
+def render_markdown(report: dict[str, Any], run_dir: Any = None) -> str:
+    """``report.md`` from ``report.json``'s content: each section from what the report holds
+    (``run_dir``: where the run lives, for the command that resumes it)."""
     profile = report.get("profile", {})
     epochs = report.get("epochs", [])
     lines = [f"# Run {profile.get('name', '?')}: {report.get('status', '?')}", ""]
-    if profile.get("description"):
-        lines += [profile["description"], ""]
+    # What this run did, not the profile's description (which tells its defaults: a run
+    # with --set train.epochs=3 is no "20 epochs" run).
+    lines += [_run_line(report), ""]
     lines += _setup_section(report)
     lines += _epochs_section(epochs)
     if epochs:
@@ -79,8 +87,37 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += ["", "## Warnings", ""] + [f"- {w['message']}" for w in warnings]
     if report.get("error"):
         lines += ["", "## Error", "", f"- {report['error'].get('message')}"]
+    lines += _resume_section(report, run_dir)
     lines += ["", "## Repeat", "", "```", report.get("command", ""), "```", ""]
     return "\n".join(lines)
+
+
+def _run_line(report: dict[str, Any]) -> str:
+    """ "2 of 20 epochs trained; stopped by SIGTERM (...)." under the title."""
+    planned = (report.get("profile") or {}).get("train", {}).get("epochs")
+    done = len(report.get("epochs") or [])
+    line = f"{done} of {planned} epochs trained" if planned else f"{done} epoch(s) trained"
+    stop = report.get("stop")
+    if isinstance(stop, dict) and stop.get("message"):
+        line += f"; {str(stop['message']).rstrip('.')}"
+    return line + "."
+
+
+def _resume_section(report: dict[str, Any], run_dir: Any = None) -> list[str]:
+    """How a stopped run goes on from its last finished epoch (Repeat starts over)."""
+    if str(report.get("status")) not in RESUMABLE:
+        return []
+    where = run_dir or "RUN_DIR"
+    return [
+        "",
+        "## Resume",
+        "",
+        "It goes on from its last finished epoch:",
+        "",
+        "```",
+        f"cifar-tui --resume {shlex.quote(str(where))}",
+        "```",
+    ]
 
 
 def _setup_section(report: dict[str, Any]) -> list[str]:
@@ -139,7 +176,7 @@ def _result_section(test: dict[str, Any], timing: dict[str, Any]) -> list[str]:
         "",
         "## Result",
         "",
-        f"- test accuracy: {fmt(test.get('accuracy'))}, test loss: {fmt(test.get('loss'))}"
+        f"- test accuracy: {percent(test.get('accuracy'))}, test loss: {fmt(test.get('loss'))}"
         if test
         else "- no test evaluation (the run did not complete)",
         f"- timing: {duration(timing.get('total_seconds'))} in all, first epoch "
@@ -167,8 +204,9 @@ def _pipeline_section(pipe: dict[str, Any] | None) -> list[str]:
 
 
 def _env_line(env: dict[str, Any]) -> str:
+    devices = ", ".join(device_name(d) for d in env.get("devices", []))
     return (
         f"Python {env.get('python')}, Keras {env.get('keras')} on {env.get('backend')} "
-        f"{env.get('backend_version')}, devices {', '.join(env.get('devices', []))}, "
+        f"{env.get('backend_version')}, devices {devices}, "
         f"{env.get('cpu_count')} CPUs"
     )

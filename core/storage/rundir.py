@@ -440,6 +440,13 @@ class RunRecord:
         return status
 
     @property
+    def stopped_by(self) -> str:
+        """Who stopped a stopped run ("user", "SIGTERM"...; report.json's ``stop``), or ""."""
+        stop = self.report.get("stop")
+        by = stop.get("by") if isinstance(stop, dict) else ""
+        return by if isinstance(by, str) and self.status == RunStatus.STOPPED else ""
+
+    @property
     def damage(self) -> str:
         """The problems in one line ("" when there are none)."""
         return "; ".join(self.problems)
@@ -463,6 +470,10 @@ class RunRecord:
 
     @property
     def seconds_per_epoch(self) -> float | None:
+        """The median epoch after the first; None for a run of one epoch (a trial pruned
+        after it), whose only epoch compiled the model and says nothing of the steady rate."""
+        if len([e for e in self.epochs if e.get("seconds") is not None]) < 2:
+            return None
         return timing(self.epochs, None)["median_epoch_seconds"]
 
     @property

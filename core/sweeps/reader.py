@@ -340,7 +340,8 @@ class SweepReader:
             ) from None
         path = run_flat.get("data.path")
         if path and not Path(os.path.expanduser(path)).is_absolute():
-            raw["data"]["path"] = str(self.folder / path)  # relative to the sweep file
+            # relative to the sweep file; ".." made absolute as written, links kept
+            raw["data"]["path"] = os.path.abspath(self.folder / path)
         return layer, run_flat
 
     def _blame(

@@ -143,6 +143,31 @@ class Search:
         """Trial ``index`` (from 1; Optuna's trial number + 1) with ``params`` as a sweep run."""
         return self.make_run(index, params)
 
+    def sample(self, trial: Any) -> dict[str, Any]:
+        """The trial's settings, each key drawn only where it applies (core/relevance.py): an
+        Adam trial draws no ``train.momentum``, so nothing learns from a key that did
+        nothing. A key whose switch is searched too is drawn after it."""
+        from core.relevance import condition_of
+
+        searched = {dim.key for dim in self.space}
+        later = [d for d in self.space if (condition_of(d.key) or ("",))[0] in searched]
+        params: dict[str, Any] = {}
+        for dim in [*(d for d in self.space if d not in later), *later]:
+            if self.applies(dim.key, params):
+                params[dim.key] = dim.suggest(trial)
+        return {dim.key: params[dim.key] for dim in self.space if dim.key in params}
+
+    def applies(self, key: str, params: dict[str, Any]) -> bool:
+        """Whether ``key`` applies to a trial with ``params`` over this study's base."""
+        from core.relevance import applies
+        from core.values import flatten
+
+        return applies(key, {**flatten(self.profile.to_dict()), **params})
+
+    def active_keys(self, params: dict[str, Any]) -> list[str]:
+        """The searched keys a trial with ``params`` draws (those that apply to it)."""
+        return [dim.key for dim in self.space if self.applies(dim.key, params)]
+
     def describe(self) -> str:
         """ "8 trials, tpe, val_accuracy (higher is better), median pruner"."""
         better = "higher" if self.maximize else "lower"

@@ -34,7 +34,7 @@ from typing import Any
 
 from core.errors import RunDirError
 from core.events import EpochEnded, Event, RunOpened
-from core.format import duration
+from core.format import duration, metric_text
 from core.status import FINISHED, PRUNER, RunStatus
 from core.storage.rundir import RunRecord, load_run
 from core.sweeps.search import OBJECTIVES, Search
@@ -151,12 +151,17 @@ class StudySource(RunSource):
         self.study = open_study(self.search, sweep_dir.path, sweep_dir.sweep.dir_name)
         running = optuna.trial.TrialState.RUNNING
         for trial in sorted(self.study.get_trials(deepcopy=False), key=lambda t: t.number):
-            if trial.user_attrs.get("invalid") or len(trial.params) < len(self.search.space):
+            params = {
+                d.key: d.normalize(trial.params[d.key])
+                for d in self.search.space
+                if d.key in trial.params
+            }
+            drawn = all(key in params for key in self.search.active_keys(params))
+            if trial.user_attrs.get("invalid") or not drawn:
                 # settings that could not make a run, or a trial killed while it was asked
                 if trial.state == running:
                     self.study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
                 continue
-            params = {d.key: d.normalize(trial.params[d.key]) for d in self.search.space}
             entry = SweepEntry(self.search.run(trial.number + 1, params))
             run_dir = trial.user_attrs.get("run_dir")
             if run_dir and Path(run_dir).is_dir():
@@ -172,7 +177,7 @@ class StudySource(RunSource):
             return None
         trial = self.study.ask()
         self.study.sampler = make_sampler(self.search, trial.number)  # before it draws
-        params = {dim.key: dim.suggest(trial) for dim in self.search.space}
+        params = self.search.sample(trial)  # a key only where it applies
         try:
             run = self.search.run(trial.number + 1, params)
         except Exception as exc:  # settings the corners did not catch: never run them
@@ -292,7 +297,8 @@ class PruningListener:
             return
         reason = (
             f"the {self.search.pruner} pruner stopped it after epoch {event.epoch} of "
-            f"{self.epochs}: {self.search.objective} {value:.4f} trails the trials before it"
+            f"{self.epochs}: {self.search.objective} {metric_text(self.search.objective, value)} "
+            "trails the trials before it"
         )
         self.run.request_stop(PRUNER, reason=reason)
 
@@ -349,6 +355,8 @@ class StudyReport:
         """One row per trial, best objective first."""
         columns = [
             Column("trial", "trial", "number"),
+            # optuna-dashboard and Optuna's own API number trials from 0: both are shown.
+            Column("optuna #", "optuna_number", "number"),
             Column("status", "status"),
             *(Column(k, k, "setting") for k in self.keys),
             Column(self.objective, "objective", "accuracy"),
@@ -360,6 +368,7 @@ class StudyReport:
         rows = [
             [
                 r.index,
+                r.index - 1,
                 r.status,
                 *(r.params.get(k) for k in self.keys),
                 r.objective,
@@ -409,8 +418,13 @@ class StudyReport:
         settings = ", ".join(f"{k}={show_value(best.params.get(k))}" for k in self.keys)
         test = ""
         if best.record is not None and best.record.test_accuracy is not None:
-            test = f", test accuracy {best.record.test_accuracy:.4f}"
-        return f"best trial: {best.index} ({self.objective} {best.objective:.4f}{test}): {settings}"
+            test = f", test accuracy {best.record.test_accuracy * 100:.1f}%"
+        optuna = f"; Optuna's trial {best.index - 1}"  # optuna-dashboard counts from 0
+        return (
+            f"best trial: {best.index} ({self.objective} "
+            f"{metric_text(self.objective, best.objective)}{test}{optuna}): "
+            f"{settings}"
+        )
 
     def count_sentence(self) -> str:
         counts: dict[str, int] = {}

@@ -244,20 +244,31 @@ class SweepDir:
         return self.state
 
     def eta(self, live_seconds: list[float] | tuple[float, ...] = ()) -> Eta:
-        """Median measured epoch time so far x epochs left (``live_seconds``: epochs of the run
-        going on now that its record does not hold yet)."""
-        measured = [
-            row["seconds"]
-            for e in self.entries
-            if e.record is not None
-            for row in e.record.epochs
-            if row.get("seconds") is not None
-        ]
-        measured += list(live_seconds)
-        left = max(0, sum(e.epochs_left for e in self.entries) - len(live_seconds))
+        """The steady epoch time (the median epoch after each run's first) x epochs left, plus
+        what each run still to start spends compiling: its first epoch's extra time over a
+        steady one (``live_seconds``: epochs of the run going on now that its record does not
+        hold yet; none yet means it is compiling now)."""
+        firsts: list[float] = []
+        steady: list[float] = []
+        for e in self.entries:
+            rows = e.record.epochs if e.record is not None else []
+            for row in rows:
+                if row.get("seconds") is not None:
+                    (firsts if row.get("epoch") == 1 else steady).append(row["seconds"])
+        live = list(live_seconds)
+        firsts += live[:1]
+        steady += live[1:]
+        left = max(0, sum(e.epochs_left for e in self.entries) - len(live))
+        # Runs that still compile: those not begun (a resumed one compiles again, too) and the
+        # live one until its first epoch is measured.
+        starts = sum(1 for e in self.entries if e.epochs_left and e.epochs_done == 0)
+        if live:
+            starts = max(0, starts - 1)
         if self.sweep.search is not None:  # trials still to ask: at most the base's epochs
-            left += max(0, self.sweep.planned - len(self.entries)) * self.sweep.search.epochs
-        return estimate(measured, left)
+            asked = max(0, self.sweep.planned - len(self.entries))
+            left += asked * self.sweep.search.epochs
+            starts += asked
+        return estimate(steady, left, firsts, starts)
 
     # -- files -----------------------------------------------------------------------------------
 

@@ -327,6 +327,11 @@ class EngineCallback(keras.callbacks.Callback):
             summary = self.profiler.summary(self.run.profile)
         if summary is None:
             return
+        report = getattr(self.run, "report", None) or {}
+        if not summary.complete and report.get("input_pipeline"):
+            # A resumed run measured before its stop: that figure stands (the fronts said it
+            # at the start), not a second one over other batches with its own warning.
+            return
         self.summary = summary
         self.run.emit(summary)
         if not summary.complete and "note" in summary.details:

@@ -36,13 +36,12 @@ from core.events import (
     RunWarning,
     Status,
 )
-from core.status import PRUNER, RunStatus
+from core.status import PRUNER, RunStatus, stopped_message
 from core.storage import rundir
 from core.storage.recorder import RunRecorder
 from core.storage.resume import plan_resume
 
 EventSink = Callable[[Event], None]
-STOPPED_MESSAGE = "stopped by the user"
 
 
 @dataclasses.dataclass
@@ -527,12 +526,8 @@ class Run:
         return RunStatus.STOPPED, self._stopped_message()
 
     def _stopped_message(self) -> str:
-        """ "stopped by the user", or by the signal that asked (SIGUSR1: ``cifar-tui --stop``)."""
-        if self.stopped_by in ("", "user"):
-            return STOPPED_MESSAGE
-        if self.stopped_by == "SIGUSR1":
-            return "stopped by cifar-tui --stop"
-        return f"stopped by {self.stopped_by}"
+        """ "stopped by the user", or by the signal that asked (core.status.STOPPED_BY)."""
+        return stopped_message(self.stopped_by)
 
     def _crashed(self, exc: Exception, started: float, with_traceback: bool = True) -> RunStatus:
         """Called while ``exc`` is handled: the run ends "failed", with its traceback kept (a

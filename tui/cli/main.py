@@ -46,9 +46,10 @@ def quiet_tensorflow() -> None:
     turned down, and its import (whoever makes it, in whichever thread) writes nothing to fd 2."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
-    from core.quiet import quiet_imports
+    from core.quiet import quiet_imports, silence_retracing_warning
 
     quiet_imports()
+    silence_retracing_warning()  # a sweep's runs retrace by design: not the user's to fix
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -204,6 +205,9 @@ def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     raw = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(raw)
+    from tui.cli.pipes import guard_pipes
+
+    guard_pipes()  # "| head": a closed pipe drops the output, never a traceback
     quiet_tensorflow()
     _check_args(parser, args)
     try:

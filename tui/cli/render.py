@@ -65,6 +65,18 @@ def earlier_profile_line(event: RunStarted) -> str | None:
     return f"{profiler_line(summary)} (measured before the resume)"
 
 
+def summary_line(event: ProfilerSummary, shown_before: bool) -> str:
+    """The input-pipeline line: xprof's reading (the second summary), or the figure. After a
+    resumed run's earlier figure, the engine sends a new one only when this session measured
+    the whole window (core/training/callbacks.py): it says that it replaces the earlier."""
+    line = xprof_line(event)
+    if line is not None:
+        return line
+    if shown_before:
+        return f"{profiler_line(event)} (its window measured now: this replaces the figure above)"
+    return profiler_line(event)
+
+
 class RunClock:
     """The finished epochs' times and the latest progress: what a whole-run ETA needs."""
 
@@ -123,12 +135,8 @@ class PlainRenderer(EventConsumer):
             self.say(epoch_system_line(event.epoch, event.system))
 
     def on_profiler_summary(self, event: ProfilerSummary) -> None:
-        line = xprof_line(event)
-        if line is None and not self.profiled:
-            line = profiler_line(event)
+        self.say(summary_line(event, self.profiled))
         self.profiled = True
-        if line is not None:
-            self.say(line)
 
     def on_warning(self, event: RunWarning) -> None:
         self.say(f"warning: {event.message}")
@@ -166,6 +174,8 @@ class LiveRenderer(EventConsumer):
         self.rows: list[dict[str, Any]] = []
         self.epochs = 0
         self.status = "starting"
+        self.header = ""  # the run's name and device line, once it has started
+        self.profiled = False  # an input-pipeline figure was shown (a resumed run's earlier)
         self.run_dir: str | None = None
         self.clock = RunClock()
         self.readings: list[SystemSampled] = []  # the recent ones: the system line
@@ -200,9 +210,10 @@ class LiveRenderer(EventConsumer):
         self.epochs, self.run_dir = event.epochs, event.run_dir
         self.rows = [dict(row) for row in event.history]
         self.clock.start(event)
-        self.status = f"{event.name}: {device_line(event)}"
+        self.status = self.header = f"{event.name}: {device_line(event)}"
         earlier = earlier_profile_line(event)
         if earlier is not None:
+            self.profiled = True
             self.console.print(earlier, markup=False)
 
     def on_batch_progress(self, event: BatchProgress) -> None:
@@ -220,6 +231,8 @@ class LiveRenderer(EventConsumer):
         )
 
     def on_epoch_ended(self, event: EpochEnded) -> None:
+        # The "first steps compile the model" note is over once an epoch has ended.
+        self.status = self.header or self.status
         self.rows.append(epoch_row(event))
         self.clock.ended(event)
 
@@ -227,7 +240,8 @@ class LiveRenderer(EventConsumer):
         self.readings = [*self.readings[-(SYSTEM_READINGS - 1) :], event]
 
     def on_profiler_summary(self, event: ProfilerSummary) -> None:
-        self.console.print(xprof_line(event) or profiler_line(event), markup=False)
+        self.console.print(summary_line(event, self.profiled), markup=False)
+        self.profiled = True
 
     def on_warning(self, event: RunWarning) -> None:
         self.console.print(f"[bold yellow]warning:[/] {event.message}")

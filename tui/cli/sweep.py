@@ -25,7 +25,7 @@ from typing import Any, TextIO
 from core.errors import EXIT_FAILED, EXIT_OK, EXIT_STOPPED, CifarTuiError
 from core.events import EpochEnded, Event, RunFinished, RunWarning
 from core.following.session import REQUEUED
-from core.format import duration
+from core.format import compile_text, duration, metric_text
 from core.status import BAD_ENDINGS, FINISHED, RunStatus, style_of
 from core.storage import rundir
 from core.sweeps.loop import Listener, SweepHooks, SweepLoop, run_here, sweep_command
@@ -68,7 +68,7 @@ def run_sweep(args: argparse.Namespace) -> int:
 
 
 def _acc(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"
+    return "-" if value is None else f"{value * 100:.1f}%"  # as every front says accuracy
 
 
 def results(entry: SweepEntry) -> str:
@@ -82,7 +82,7 @@ def results(entry: SweepEntry) -> str:
 
 
 def outcome(entry: SweepEntry, finished: RunFinished | None) -> str:
-    """How a run of this session ended: "completed in 1:05, test accuracy 0.41, val 0.43"."""
+    """How a run of this session ended: "completed in 1:05, test accuracy 41.0%, val 43.0%"."""
     took = f" in {duration(finished.total_seconds)}" if finished else ""
     if entry.status == RunStatus.COMPLETED:
         return f"completed{took}, {results(entry)}"
@@ -112,7 +112,7 @@ def eta_line(loop: SweepLoop) -> str:
     else:
         when = (
             f"ETA {duration(eta.seconds)} ({eta.epochs_left} epochs left at a median "
-            f"{eta.median_epoch_seconds:.1f} s/epoch)"
+            f"{eta.median_epoch_seconds:.1f} s/epoch{compile_text(eta)})"
         )
     if loop.parallel > 1:  # the ETA shares the epochs left between the runs at once
         when = f"{len(loop.active)} running, up to {loop.parallel} at once; {when}"
@@ -120,12 +120,12 @@ def eta_line(loop: SweepLoop) -> str:
 
 
 def epoch_line(event: EpochEnded, epochs: int) -> str:
-    """One run's epoch among runs at once: "epoch 2/3 3.2s loss 0.48 accuracy 0.81 ..."."""
+    """One run's epoch among runs at once: "epoch 2/3 3.2s loss 0.4800 accuracy 81.0% ..."."""
     parts = [f"epoch {event.epoch}/{epochs}", f"{event.seconds:.1f}s"]
     for name in ("loss", "accuracy", "val_loss", "val_accuracy"):
         value = getattr(event, name, None)
         if value is not None:
-            parts.append(f"{name} {value:.4f}")
+            parts.append(f"{name} {metric_text(name, value)}")
     return "  ".join(parts)
 
 

@@ -43,6 +43,7 @@ from tui.console.messages import (
     SweepRunStarting,
     SweepUpdate,
 )
+from tui.console.navigation import ModeKeys
 from tui.console.runner import LaunchRequest, RunControl, execute
 from tui.console.screens.dialogs import ConfirmScreen, HelpScreen
 from tui.console.screens.launch import LaunchScreen
@@ -107,7 +108,7 @@ def sweep_done_text(sweep: SweepState, snap: SweepSnapshot) -> str:
     return f"{text} Summary: {snap.path / 'summary.md'}"
 
 
-class CifarTuiApp(App[int]):
+class CifarTuiApp(ModeKeys, App[int]):
     """The console. Modes: "launch" (pick), "watch" and "runs", each keeping its screen."""
 
     CSS_PATH = "app.tcss"
@@ -119,12 +120,13 @@ class CifarTuiApp(App[int]):
     MODES: ClassVar[dict] = {"launch": LaunchScreen, "watch": "watch", "runs": RunsScreen}
     DEFAULT_MODE = "launch"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("p", "switch_mode('launch')", "Pick"),
-        Binding("w", "switch_mode('watch')", "Watch"),
-        Binding("b", "switch_mode('runs')", "Runs"),
+        # ? and q first: at 80 columns a footer cuts its last keys, and these two must stay.
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("f1", "help", "Help", show=False),
         Binding("q", "quit_console", "Quit"),
+        Binding("p", "switch_mode('launch')", "Pick"),
+        Binding("w", "switch_mode('watch')", "Watch"),
+        Binding("b", "switch_mode('runs')", "Runs"),
         Binding("ctrl+c", "quit_console", "Quit", show=False, priority=True),
         Binding("ctrl+q", "quit_console", "Quit", show=False, priority=True),
     ]
@@ -385,8 +387,10 @@ class CifarTuiApp(App[int]):
 
     def action_quit_console(self) -> None:
         session = self.session
-        if session.quitting or not session.busy:  # asked again while the run stops: leave now
-            self.exit(session.quit_code if session.quitting else EXIT_OK)
+        if session.quitting:  # asked again while the run stops: leave now (files stay whole)
+            self.exit(session.quit_code)
+        elif not session.busy:
+            self.leave(EXIT_OK)  # says "Quitting…" when TensorFlow makes it slow
         elif not isinstance(self.screen, ConfirmScreen):
             question = (QUIT_SWEEP if session.sweep_active else QUIT_RUN) + "and quit?"
             self.push_screen(ConfirmScreen(question), self._quit_confirmed)
@@ -400,8 +404,8 @@ class CifarTuiApp(App[int]):
         self.set_timer(QUIT_GRACE_SECONDS, lambda: self.exit(self.session.quit_code))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # No footer key for the screen already shown.
-        return not (action == "switch_mode" and parameters and parameters[0] == self.current_mode)
+        # No footer key for the screen already shown (tui/console/navigation.py).
+        return not (action == "switch_mode" and parameters and self.mode_shown(parameters[0]))
 
 
 def create_app(profiles_dir: Path, runs_dir: Path) -> CifarTuiApp:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.errors import CifarTuiError, ProfileError
-from core.format import params_text
+from core.format import metric_text, params_text
 from core.profiles import load_profile, read_toml
 from core.status import FINISHED, RunStatus
 
@@ -256,7 +256,8 @@ def sweep_progress(directory: Path) -> str:
     best = study.get("best") if isinstance(study.get("best"), dict) else None
     text = f"{status} {done}/{study.get('trials', len(runs))}"
     if best and isinstance(best.get("objective"), (int, float)):
-        text += f" best {best['objective']:.4f}"  # the best trial's objective so far
+        # the best trial's objective so far, as people read it (an accuracy in percent)
+        text += f" best {metric_text(str(study.get('objective', '')), best['objective'])}"
     return text
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 
+from core.format import metric_text
 from core.status import RunStatus, mark_of, style_of
 from core.values import show_value
 from tui.console.views import StudyInfo, SweepRunView, SweepSnapshot
@@ -78,7 +79,8 @@ def study_text(snap: SweepSnapshot, info: StudyInfo, active: bool) -> Text:
         text.append("none completed yet")
     else:
         assert best.objective is not None
-        text.append(f"trial {best.index} · {info.objective} {best.objective:.4f}", "green")
+        objective = metric_text(info.objective, best.objective)
+        text.append(f"trial {best.index} · {info.objective} {objective}", "green")
         text.append(f" · {settings_text(best)}")
     text.append(f" · {pruned} pruned of {len(snap.runs)}")
     return text

@@ -12,6 +12,7 @@ with core.compare's exports.
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -32,11 +33,13 @@ from core.sweeps.spec import SHORT_NAMES
 from core.table import format_cell, format_delta
 from core.values import show_value
 from tui.console.screens.runs import planned_epochs
-from tui.console.widgets.plots import MetricPlot
+from tui.console.widgets.plots import MARKERS, MetricPlot
 
 if TYPE_CHECKING:
     from tui.console.app import CifarTuiApp
 
+#: A run directory's name: <YYYYmmdd>-<HHMMSS>-<profile name>.
+STAMP = re.compile(r"^(\d{8})-(\d{6})-(.+)$")
 #: Up to this many differing settings name a run's curve ("lr=0.002"); more, and its directory.
 LABEL_KEYS = 2
 #: The console's headers for core.compare's metrics: short enough for 80 columns.
@@ -48,10 +51,21 @@ HEADERS = {
 }
 
 
+#: Headers that would read alike side by side ("batch" next to "batches"): said in full.
+CLEAR_NAMES = {"train.batch_size": "batch_size", "profiler.batches": "profiler.batches"}
+
+
 def short(key: str) -> str:
     """A setting's short name: "lr" for train.learning_rate, "optimizer" for train.optimizer."""
+    if key in CLEAR_NAMES:
+        return CLEAR_NAMES[key]
     last = key.rsplit(".", 1)[-1]
     return SHORT_NAMES.get(last, last)
+
+
+def shown(value: object) -> str:
+    """A setting's value; "-" where it changes nothing for that run (core/relevance.py)."""
+    return "-" if value is None else show_value(value)
 
 
 def cell_text(value: object, kind: str) -> str:
@@ -84,12 +98,33 @@ def series_labels(comparison: Comparison) -> list[str]:
     rows = comparison.rows
     if comparison.keys and len(comparison.keys) <= LABEL_KEYS:
         labels = [
-            " ".join(f"{short(k)}={show_value(row.settings.get(k))}" for k in comparison.keys)
-            for row in rows
+            " ".join(f"{short(k)}={shown(row.setting(k))}" for k in comparison.keys) for row in rows
         ]
         if len(set(labels)) == len(labels):
             return labels
-    return [row.label for row in rows]
+    return run_names(comparison)
+
+
+def plotted_runs(records: list[RunRecord], labels: list[str]) -> list[tuple[str, RunRecord]]:
+    """The runs whose curves are drawn: all, up to one per marker; past that, the best by
+    validation accuracy (more would share markers and could not be told apart)."""
+    runs = list(zip(labels, records, strict=True))
+    if len(runs) <= len(MARKERS):
+        return runs
+    best = sorted(runs, key=lambda run: -(run[1].best_val_accuracy or 0.0))[: len(MARKERS)]
+    return [run for run in runs if run in best]
+
+
+def key_text(drawn: list[tuple[str, RunRecord]], total: int) -> str:
+    """ "key: • lr=0.001  + lr=0.002 ...": every curve's marker and run, and what is left out."""
+    pairs = zip(drawn, MARKERS, strict=False)  # at most one run per marker (plotted_runs)
+    marks = "  ".join(f"{marker} {label}" for (label, _), marker in pairs)
+    left_out = (
+        f" ({len(drawn)} of {total} runs drawn: the best by validation accuracy)"
+        if len(drawn) < total
+        else ""
+    )
+    return f"key: {marks}{left_out}"
 
 
 def export_comparison(comparison: Comparison, folder: Path, stamp: str) -> tuple[Path, Path]:
@@ -112,14 +147,34 @@ def main_cells(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
     headers += [HEADERS.get(m.attr, m.title) for m in metrics] + ["status"]
     rows = [
         [
-            row.label,
-            *(show_value(row.settings.get(k)) for k in comparison.keys),
+            name,
+            *(shown(row.setting(k)) for k in comparison.keys),
             *(cell_text(row.metrics.get(m.attr), m.kind) for m in metrics),
             status_text(row),
         ]
-        for row in comparison.rows
+        for name, row in zip(run_names(comparison), comparison.rows, strict=True)
     ]
     return headers, rows
+
+
+def run_names(comparison: Comparison) -> list[str]:
+    """Each run's name as a narrow table shows it whole: its directory's name without the
+    date ("smoke-lr-0.002"; "130052-smoke" or "1205-130052-smoke" where two would read alike);
+    the title and the exports keep the full directory."""
+    labels = [row.label for row in comparison.rows]
+    stamped = [STAMP.match(label) for label in labels]
+    if not all(stamped):
+        return labels
+    names = [m.group(3) for m in stamped if m]
+    if len(set(names)) == len(names):
+        return names
+    for form in ("{time}-{name}", "{day}-{time}-{name}"):
+        shorter = [
+            form.format(day=m.group(1)[4:], time=m.group(2), name=m.group(3)) for m in stamped if m
+        ]
+        if len(set(shorter)) == len(shorter):
+            return shorter
+    return labels
 
 
 def _differ(comparison: Comparison, attr: str) -> bool:
@@ -131,10 +186,7 @@ def _differ(comparison: Comparison, attr: str) -> bool:
 def pair_cells(comparison: Comparison, labels: list[str]) -> tuple[list[str], list[list[str]]]:
     """Two runs side by side: each differing setting and each metric, and the difference."""
     a, b = comparison.rows
-    rows = [
-        [short(k), show_value(a.settings.get(k)), show_value(b.settings.get(k)), ""]
-        for k in comparison.keys
-    ]
+    rows = [[short(k), shown(a.setting(k)), shown(b.setting(k)), ""] for k in comparison.keys]
     for m in METRICS:
         va, vb = a.metrics.get(m.attr), b.metrics.get(m.attr)
         title = HEADERS.get(m.attr, m.title)
@@ -161,7 +213,7 @@ class CompareScreen(Screen):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
-        Binding("e", "export", "Export MD+CSV"),
+        Binding("e", "export", "Export"),  # .md and .csv (help says so)
     ]
 
     app: CifarTuiApp
@@ -183,6 +235,7 @@ class CompareScreen(Screen):
         with Horizontal(id="compare-plots"):
             yield MetricPlot("validation accuracy", id="compare-val")
             yield MetricPlot("training loss", id="compare-loss")
+        yield Static(id="compare-key", markup=False)  # each curve's marker and run
         yield Footer()
 
     def on_mount(self) -> None:
@@ -193,7 +246,7 @@ class CompareScreen(Screen):
             self.records = [load_run(row.path) for row in rows if row.path is not None]
         except CifarTuiError as exc:
             title.update(Text(f"✖ Cannot compare: {exc}", "bold red"))
-            for part in ("#compare-tables", "#compare-plots"):
+            for part in ("#compare-tables", "#compare-plots", "#compare-key"):
                 self.query_one(part).display = False
             return
         comparison = self.comparison = Comparison.of(rows)
@@ -216,14 +269,16 @@ class CompareScreen(Screen):
             self.query_one(part).display = pair
         planned = max((planned_epochs(r) or 0 for r in self.records), default=0) or None
 
-        def curves(key: str) -> dict[str, list[float | None]]:
-            return {
-                label: [e.get(key) for e in record.epochs]
-                for label, record in zip(self.labels, self.records, strict=True)
-            }
+        drawn = plotted_runs(self.records, self.labels)
 
-        self.query_one("#compare-val", MetricPlot).show(curves("val_accuracy"), planned)
-        self.query_one("#compare-loss", MetricPlot).show(curves("loss"), planned)
+        def curves(key: str) -> dict[str, list[float | None]]:
+            return {label: [e.get(key) for e in record.epochs] for label, record in drawn}
+
+        for plot_id, key in (("#compare-val", "val_accuracy"), ("#compare-loss", "loss")):
+            plot = self.query_one(plot_id, MetricPlot)
+            plot.key_outside = True  # many runs: the key line below names every curve
+            plot.show(curves(key), planned)
+        self.query_one("#compare-key", Static).update(key_text(drawn, len(self.records)))
         self.query_one("#compare-table", DataTable).focus()
 
     # -- actions ------------------------------------------------------------------------------

@@ -14,50 +14,6 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, DirectoryTree, Footer, Static
 
-#: Sections of (key, what it does): the help screen's content, in the order a user meets them.
-KEYS: dict[str, list[tuple[str, str]]] = {
-    "Everywhere": [
-        ("p", "pick: profiles, hyperparameters and settings; launch"),
-        ("w", "watch the current run"),
-        ("b", "browse the runs directory"),
-        ("? / F1", "this help"),
-        ("q / ctrl+c", "quit (asks first while a run trains)"),
-        ("tab", "move between panes (shift+tab back); the mouse works too"),
-    ],
-    "Pick": [
-        ("up / down", "choose a model profile, then a hyperparameter profile"),
-        ("enter", "go on: profiles, hyperparameters, settings"),
-        ("l", "launch the run (or the Launch button)"),
-        ("i", "look at training images of the profile's data"),
-        ("S", "sweeps (profiles/sweeps), run with this form's settings"),
-        ("Browse", "choose the data path of a folder source (enter opens, u uses)"),
-        ("escape / ctrl+l", "in a field: leave it / launch"),
-    ],
-    "Sweeps": [
-        ("enter", "run the sweep's runs in turn; again, it resumes (finished runs are skipped)"),
-        ("c", "compare the runs the sweep has made so far"),
-        ("escape", "back"),
-    ],
-    "Watch": [
-        ("s", "stop after the current batch (a sweep stops too); both can be resumed"),
-        ("d", "details: every banner line in full (sweep runs, warnings)"),
-    ],
-    "Runs": [
-        ("enter", "open the selected run's report"),
-        ("r", "resume a stopped or interrupted run"),
-        ("space / m", "mark or unmark the run to compare"),
-        ("c", "compare the marked runs"),
-        ("o / O", "sort by the next column / reverse (or click a header)"),
-        ("u", "read the runs directory again"),
-    ],
-    "Compare": [
-        ("e", "export the comparison: <runs dir>/compare-<time>.md and .csv"),
-        ("escape", "back"),
-    ],
-    "Report": [("v", "switch between the report and its plots"), ("escape", "back")],
-    "Images": [("n / N", "next / previous page"), ("escape", "back")],
-}
-
 
 class ConfirmScreen(ModalScreen[bool]):
     """A yes/no question; dismisses with the answer."""
@@ -93,11 +49,12 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(yes)
 
 
-def keys_table() -> Table:
+def keys_table(sections: dict[str, list[tuple[str, str]]]) -> Table:
+    """Help's table: each section's keys (tui/console/help_keys.py, from the bindings)."""
     table = Table(box=None, expand=True, padding=(0, 1), show_header=False, show_edge=False)
     table.add_column("key", style="bold", no_wrap=True, min_width=10)
     table.add_column("does", ratio=1)
-    for section, keys in KEYS.items():
+    for section, keys in sections.items():
         table.add_row(f"[b u]{section}[/]", "")
         for key, what in keys:
             table.add_row(key, what)
@@ -112,18 +69,31 @@ class HelpScreen(ModalScreen[None]):
         Binding("question_mark", "close", "Close", show=False),
         Binding("f1", "close", show=False),
         Binding("q", "close", show=False),
+        # p, w and b work from help too: they close it and show their screen.
+        Binding("p", "go('launch')", show=False),
+        Binding("w", "go('watch')", show=False),
+        Binding("b", "go('runs')", show=False),
     ]
 
     def compose(self) -> ComposeResult:
         with Vertical(id="help", classes="dialog"):
             yield Static("cifar-tui keys", id="help-title")
             with VerticalScroll(id="help-scroll"):
-                yield Static(keys_table(), id="help-keys")
+                yield Static(keys_table(self.sections()), id="help-keys")
             yield Static("escape closes · the footer shows the keys of each screen", id="help-hint")
         yield Footer()  # this dialog's keys, not those of the screen under it
 
+    def sections(self) -> dict[str, list[tuple[str, str]]]:
+        from tui.console.help_keys import help_sections
+
+        return help_sections(type(self.app), self.app.get_key_display)
+
     def action_close(self) -> None:
         self.dismiss(None)
+
+    async def action_go(self, mode: str) -> None:
+        self.dismiss(None)
+        await self.app.run_action(f"switch_mode({mode!r})")
 
 
 class DataFolderTree(DirectoryTree):

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.table import Table
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
@@ -145,6 +145,20 @@ class NumberInput(Input):
         self.post_message(self.Refused(self))
 
 
+class PathInput(Input):
+    """The data path field: unfocused, a long path keeps its end (the dataset) in view, also
+    after a relayout (the "last run" column filled by a worker, a resize), which scrolls an
+    input back to its start."""
+
+    def show_end(self) -> None:
+        if not self.has_focus:
+            self.cursor_position = len(self.value)
+            self.call_after_refresh(self.scroll_to, x=len(self.value), animate=False)
+
+    def _on_resize(self, event: events.Resize) -> None:
+        self.show_end()
+
+
 class LaunchScreen(Screen):
     """Pick, check and launch a run."""
 
@@ -198,7 +212,7 @@ class LaunchScreen(Screen):
                 with VerticalScroll(id="resolved-scroll"):
                     yield Static(id="resolved", markup=False)
                 yield Checkbox(
-                    "keep training if this terminal closes",
+                    "keep training if terminal closes",  # whole at 80 columns
                     self.app.session.keep_training,
                     id="keep-training",
                     compact=True,
@@ -217,7 +231,7 @@ class LaunchScreen(Screen):
                 yield Select(options, id=widget_id, allow_blank=False, compact=True)
             elif field.id == "path":
                 with Horizontal(id="path-cell"):
-                    yield Input(id=widget_id, compact=True, select_on_focus=True)
+                    yield PathInput(id=widget_id, compact=True, select_on_focus=True)
                     yield Button("Browse", id="browse", compact=True)
             else:
                 yield NumberInput(
@@ -304,6 +318,29 @@ class LaunchScreen(Screen):
 
     def on_screen_resume(self) -> None:
         self.refresh_results()
+        # Back on the pick screen (p): focus starts on the profile list, as on the first visit,
+        # never on a field left behind or on nothing.
+        if not self._editing():
+            self.query_one("#profiles", DataTable).focus()
+
+    def on_key(self, event: events.Key) -> None:
+        """A digit typed on the lists is meant for the epochs: it goes to that field (typed
+        nowhere, it would launch the old number with nothing on screen to say so)."""
+        if event.character and event.character.isdigit() and not self._editing():
+            field = self.query_one("#field-epochs", Input)
+            if field.disabled:
+                return
+            event.stop()
+            field.select_on_focus = False  # keep the digit: the next one follows it
+            field.focus()
+            field.value = event.character
+            field.cursor_position = len(field.value)
+
+    def on_descendant_blur(self, event: events.DescendantBlur) -> None:
+        if isinstance(event.widget, Input):
+            event.widget.select_on_focus = True  # as the field was made (on_key turns it off)
+        if event.widget.id == "field-path":
+            self._show_path_end()
 
     def refresh_results(self) -> None:
         """Update the "last run" column (a run may have finished since): from a worker."""
@@ -380,6 +417,7 @@ class LaunchScreen(Screen):
             else:
                 self.query_one(f"#field-{field.id}", Input).value = value
         self._update_path_field(profile.data.source)
+        self._show_path_end()
 
     def _enable_fields(self, enabled: bool) -> None:
         for field in FIELDS:
@@ -555,7 +593,12 @@ class LaunchScreen(Screen):
     def _path_chosen(self, chosen: Path | None) -> None:
         if chosen is not None:
             self.query_one("#field-path", Input).value = str(chosen)
+            self._show_path_end()
             self.revalidate()
+
+    def _show_path_end(self) -> None:
+        """A long path shows its end (which dataset), not its start (a parent folder)."""
+        self.query_one("#field-path", PathInput).show_end()
 
     def action_launch(self) -> None:
         profile = self.revalidate()

@@ -20,6 +20,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Markdown, Static, TabbedContent, TabPane
 
 from core.errors import CifarTuiError
+from core.status import RESUMABLE
 from core.storage.rundir import RunRecord, load_run
 from tui.console.widgets.confusion import ClassesView, ConfusionMap
 from tui.console.widgets.plots import RUN_FIGURES, MetricPlot
@@ -35,7 +36,7 @@ def report_markdown(record: RunRecord) -> str:
     report = dict(record.report)
     report["status"] = record.status
     report["epochs"] = record.epochs
-    return render_markdown(report)
+    return render_markdown(report, record.path)
 
 
 class ReportScreen(Screen):
@@ -44,7 +45,9 @@ class ReportScreen(Screen):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
-        Binding("v", "toggle_view", "Report/Plots"),
+        # In help, not the footer: the tabs above say it, and at 80 columns the room is for
+        # ? Help, q Quit and b Runs.
+        Binding("v", "toggle_view", "Plots", show=False),
         Binding("r", "resume", "Resume"),
         Binding("m", "classes", "Matrix"),
         Binding("i", "mistakes", "Mistakes"),
@@ -109,6 +112,13 @@ class ReportScreen(Screen):
             plot = self.query_one(f"#report-{figure}", MetricPlot)
             plot.show_epochs(self.record.epochs, figure, None)
         self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The footer offers resume for a stopped or interrupted run only (m and i stay: for a
+        run without per-class figures they say why)."""
+        if action == "resume":
+            return self.record is not None and self.record.status in RESUMABLE
+        return True
 
     def action_back(self) -> None:
         self.dismiss()

@@ -29,7 +29,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker
 
 from core.format import fmt, percent, percent_points
-from core.status import BAD_ENDINGS, RunStatus, mark_of, style_of
+from core.status import BAD_ENDINGS, RESUMABLE, RunStatus, mark_of, status_with_cause, style_of
 from core.storage.index import RunIndex
 from core.storage.system_report import latest_reading
 from core.system_format import busy_figure, runs_cell
@@ -93,7 +93,8 @@ def _busy_sort(r: Run) -> float | None:
 
 def _status(r: Run) -> str:
     damaged = ", damaged" if r.problems else ""  # the report view says what is wrong
-    return f"{mark_of(r.status)} {r.status}{damaged}"  # the mark reads without colour
+    status = status_with_cause(r.status, r.stopped_by)
+    return f"{mark_of(r.status)} {status}{damaged}"  # the mark reads without colour
 
 
 def status_style(status: str, no_color: bool) -> str:
@@ -537,6 +538,16 @@ class RunsScreen(Screen):
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
         self.action_open()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.refresh_bindings()  # r Resume follows the highlighted run
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """r Resume is offered for a stopped or interrupted run only."""
+        if action == "resume":
+            record = self.selected_record()
+            return record is not None and record.status in RESUMABLE
+        return True
 
     def action_open(self) -> None:
         """A live run opens its watch screen (followed from its files); others their report."""

@@ -105,9 +105,10 @@ class SweepsScreen(Screen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "start", "Run sweep"),
         Binding("l", "start", "Run sweep", show=False),
-        Binding("c", "compare", "Compare its runs"),
-        Binding("plus,equals_sign", "more", "More at once"),
-        Binding("minus", "fewer", "Fewer at once"),
+        # Short words: at 80 columns the footer keeps ? Help and q Quit (help says more).
+        Binding("c", "compare", "Compare"),
+        Binding("plus,equals_sign", "more", "More"),
+        Binding("minus", "fewer", "Fewer"),
         Binding("escape", "back", "Back"),
     ]
 
@@ -232,6 +233,10 @@ class SweepsScreen(Screen):
             text.append(f"\n{overrides_text(entry)}", "bold")
         if entry.last == "-":
             text.append("\nNot started yet. enter runs it; ")
+        elif entry.last.split()[0] in ("completed", "failed"):  # every run has its end
+            runs = "trial" if entry.study else "run"
+            text.append(f"\nRecorded in {entry.directory}: {entry.last}. Every {runs} has ")
+            text.append(f"finished; the summary is {entry.directory}/summary.md. ")
         else:
             text.append(f"\nRecorded in {entry.directory}: {entry.last} finished. ")
             text.append("enter goes on with it (finished runs are skipped); ")

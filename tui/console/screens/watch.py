@@ -11,6 +11,7 @@ and each run's outcome so far.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -35,6 +36,7 @@ from core.format import (
     input_bound_text,
     percent,
     report_hint,
+    run_eta,
     run_eta_text,
     verdict_text,
 )
@@ -73,9 +75,23 @@ def run_outcome(view: SweepRunView) -> Text:
     return text
 
 
-def sweep_text(sweep: SweepState, stopping: bool) -> Text:
-    """The sweep line: "sweep NAME: run 2/3 LABEL · ETA ...", then each run's outcome."""
+def state_eta(state: RunState) -> float | None:
+    """The run's own time left (the progress line's "run ETA"), while it trains."""
+    if not state.active:
+        return None
+    seconds = [e["seconds"] for e in state.epochs if e.get("seconds") is not None]
+    return run_eta(seconds, state.planned_epochs, state.progress)
+
+
+def sweep_text(sweep: SweepState, stopping: bool, run_left: float | None = None) -> Text:
+    """The sweep line: "sweep NAME: run 2/3 LABEL · ETA ...", then each run's outcome.
+    ``run_left``: the current run's own ETA; the sweep's is never shorter (both are shown, and
+    the sweep's, counted from finished epochs, lags the run's between epochs)."""
     snap = sweep.snapshot
+    if snap is not None and run_left is not None:
+        eta = snap.eta
+        if eta.seconds is not None and eta.seconds < run_left:
+            snap = replace(snap, eta=replace(eta, seconds=run_left))
     text = Text()
     text.append(f"sweep {sweep.name}", "bold")
     if snap is None:
@@ -110,6 +126,20 @@ def sweep_text(sweep: SweepState, stopping: bool) -> Text:
     return text
 
 
+def window_text(state: RunState) -> str:
+    """Where the input pipeline will be measured: the profile's window, or, for a run too
+    short to reach it, the batches it will have instead (core/training/profiler.py)."""
+    assert state.profiler_window is not None
+    first, last = state.profiler_window
+    total = state.planned_epochs * state.started.steps_per_epoch if state.started else 0
+    if total and total < first:
+        return (
+            f"to be measured at the end: this run's {total} batches stop short of the "
+            f"window {first}-{last}, so its batches after the first two stand in"
+        )
+    return f"measured over global batches {first}-{last} (not reached yet)"
+
+
 def progress_info(state: RunState) -> str:
     """ "12/38 · ETA 0:05 · run ETA 1:23 · loss 1.2034 · acc 0.512": where the current epoch
     is, its time left and the whole run's (from the measured epochs)."""
@@ -121,7 +151,7 @@ def progress_info(state: RunState) -> str:
         epoch_eta_text(p),
         run_eta_text(seconds, state.planned_epochs, p),
         f"loss {fmt(p.loss)}",
-        f"acc {fmt(p.accuracy, '.3f')}",
+        f"acc {percent(p.accuracy)}",
     ]
     return " " + " · ".join(part for part in parts if part)
 
@@ -251,6 +281,9 @@ class WatchScreen(Screen):
 
     def show_batch_progress(self, event: Event) -> None:
         self._draw_progress()
+        sweep = self.app.sweep_state
+        if sweep is not None and sweep.active:  # its ETA is never under the run's own
+            self._draw_sweep_line()
         if self._drawn_status != self.state.status:  # the "first steps compile" note ended
             self._draw_device()
 
@@ -293,13 +326,16 @@ class WatchScreen(Screen):
 
     def draw_sweep(self) -> None:
         """The sweep line, shown while a sweep runs and after it (until a single run starts)."""
+        self._draw_sweep_line()
+        self._draw_study()
+
+    def _draw_sweep_line(self) -> None:
         widget = self.query_one("#sweep", Static)
         sweep = self.app.session.sweep_state
         widget.display = sweep is not None
         if sweep is not None:
             stopping = sweep.active and self.app.session.control.stop_requested
-            widget.update(sweep_text(sweep, stopping))
-        self._draw_study()
+            widget.update(sweep_text(sweep, stopping, state_eta(self.state)))
 
     def _study_snapshot(self) -> Any:
         """The study's snapshot while the console's sweep is a study, else None."""
@@ -437,8 +473,7 @@ class WatchScreen(Screen):
             for tip in p.advice:
                 text.append(f"\n{tip}")
         elif s.profiler_window is not None and s.active:
-            first, last = s.profiler_window
-            text.append(f"measured over global batches {first}-{last} (not reached yet)")
+            text.append(window_text(s))
         elif s.active or s.started is not None:
             text.append("not measured")
         else:

@@ -24,7 +24,7 @@ from textual.message import Message
 from textual.widgets import Static
 
 from core.evaluation import ClassResults, class_results, missing_reason, worst_text
-from core.format import fmt
+from core.format import percent
 
 CELL = 6  # columns per cell: a count up to 9999, a marker and a space
 LABEL = 14  # "9 automobile" and a space
@@ -76,7 +76,7 @@ def worst_line(results: ClassResults) -> str:
 
 def per_class_line(results: ClassResults) -> str:
     return "per class: " + ", ".join(
-        f"{name} {fmt(acc, '.2f')}" for name, acc in results.per_class.items()
+        f"{name} {percent(acc, 0)}" for name, acc in results.per_class.items()
     )
 
 

@@ -21,11 +21,10 @@ RUN_FIGURES = {
 #: Figures drawn on a log scale: the notebook's learning-rate drops are 100x, a step on a log
 #: axis and a misleading diagonal on a linear one.
 LOG_FIGURES = ("lr",)
-LEGEND_MIN_HEIGHT = 14  # rows; below this the legend goes into the title
 # One marker per series, in turn (a comparison may overlay many runs), so the series stay
 # apart without colour too, and a line drawn over another still shows its own marks.
 MARKERS = ("•", "+", "x", "o", "*", "#", "@", "%")
-SHORT = {"validation": "val"}
+SHORT = {"validation": "val", "completed": "done"}
 
 
 def log_ticks(values: list[float]) -> list[float] | None:
@@ -55,6 +54,10 @@ class MetricPlot(PlotextPlot):
         self.scatter = scatter  # points alone (values of separate things, as a study's trials)
         self.legend = legend  # False: many series (a study's trials) that markers alone tell
         self.series: Series = {}
+        self.keys: list[str] = []  # each drawn series' marker and label ("•train")
+        #: The screen shows the key beside the plot when it does not fit the title.
+        self.key_outside = False
+        self.y_range: tuple[float, float] | None = None  # the y axis drawn (linear plots)
         self.epochs: int | None = None
         self.draws = 0  # how many times new data was drawn (tests and debugging)
         self._draw()
@@ -76,10 +79,10 @@ class MetricPlot(PlotextPlot):
         plt = self.plt
         plt.clear_data()
         plotted = False
-        # Small plots keep their canvas for data: the legend moves into the title, and the
-        # series differ by marker too, so they stay apart without colour (NO_COLOR).
-        legend = self.legend and self.size.height >= LEGEND_MIN_HEIGHT
-        keys = []
+        # The key never goes inside the canvas, where plotext puts it (top left: exactly where
+        # a rising accuracy ends); it goes in the title, and series differ by marker too, so
+        # they stay apart without colour (NO_COLOR).
+        self.keys = []
         drawn: list[float] = []
         for (label, values), marker in zip(self.series.items(), itertools.cycle(MARKERS)):
             points = [(i + 1, v) for i, v in enumerate(values) if v is not None]
@@ -87,8 +90,8 @@ class MetricPlot(PlotextPlot):
                 xs = [x for x, _ in points]
                 ys = [y for _, y in points]
                 draw = plt.scatter if self.scatter else plt.plot
-                draw(xs, ys, label=label if legend else "", marker=marker)
-                keys.append(f"{marker}{SHORT.get(label, label)}")
+                draw(xs, ys, label="", marker=marker)
+                self.keys.append(f"{marker}{SHORT.get(label, label)}")
                 drawn += ys
                 plotted = True
         if not plotted:
@@ -96,12 +99,30 @@ class MetricPlot(PlotextPlot):
             return
         if self.log_scale:
             self._rate_axis(drawn)
-        keyed = legend or len(keys) < 2 or not self.legend
-        plt.title(self.title if keyed else f"{self.title} {' '.join(keys)}")
+        else:
+            self._value_axis(drawn)
+        keyed = len(self.keys) < 2 or not self.legend
+        title = self.title if keyed else f"{self.title} {' '.join(self.keys)}"
+        if self.size.width and len(title) > self.size.width - 2 and self.key_outside:
+            title = self.title  # the screen shows the key beside the plot instead
+        plt.title(title)
         last = max(self.points, self.epochs or 0)
         step = max(1, -(-last // 6))
         plt.xticks(list(range(1, last + 1, step)))
         plt.xlim(1, max(2, last))
+
+    def _value_axis(self, values: list[float]) -> None:
+        """A sane y range: around a single value (plotext would invent one), never below 0
+        for values that cannot be, and within 0-1 for an accuracy (never 1.41)."""
+        low, high = min(values), max(values)
+        pad = (high - low) * 0.1 or max(0.05, abs(high) * 0.1)
+        low, high = low - pad, high + pad
+        if min(values) >= 0:  # a loss or an accuracy never reads below 0
+            low = max(0.0, low)
+        if "accuracy" in self.title and max(values) <= 1:
+            high = min(1.0, high)
+        self.y_range = (low, high)
+        self.plt.ylim(low, high)
 
     def _rate_axis(self, values: list[float]) -> None:
         """A learning rate's axis: log over decades; else ticks at its few values, written as
