@@ -50,6 +50,25 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 SET_SOURCE = "--set"
 
 
+def working_dir() -> Path:
+    """The current directory as the user's shell names it: ``$PWD`` where it is this directory
+    (a project reached through a symlink keeps the link), else the kernel's physical path."""
+    here = os.getcwd()
+    logical = os.environ.get("PWD", "")
+    if logical and os.path.isabs(logical) and logical != here:
+        try:
+            if os.path.samefile(logical, here):
+                return Path(logical)
+        except OSError:
+            pass
+    return Path(here)
+
+
+def absolute(path: str | os.PathLike[str]) -> Path:
+    """``path`` made absolute against :func:`working_dir`, with ".." folded but links kept."""
+    return Path(os.path.normpath(working_dir() / os.path.expanduser(path)))
+
+
 @dataclass
 class Layer:
     """One source of settings: its label for errors, its raw dict and its text (for lines)."""
@@ -57,7 +76,7 @@ class Layer:
     source: str
     raw: dict[str, Any]
     text: str = ""
-    base_dir: Path = field(default_factory=Path.cwd)
+    base_dir: Path = field(default_factory=working_dir)
     #: A hyperparameter profile: it may set only the training-side tables, and its name
     #: labels the file without renaming the run.
     hparams: bool = False
@@ -117,7 +136,7 @@ def read_toml(path: str | os.PathLike[str]) -> Layer:
             line = int(m.group(1)) if m else None
         message = getattr(exc, "msg", None) or re.sub(r"\s*\(at .*\)$", "", str(exc))
         raise ProfileError(label, f"invalid TOML: {message}", line=line) from None
-    return Layer(label, raw, text, Path(os.path.abspath(p)).parent)  # links kept, as written
+    return Layer(label, raw, text, absolute(p).parent)  # links kept, as written
 
 
 def parse_override(item: str) -> tuple[str, Any]:
@@ -456,7 +475,7 @@ def _resolve_data_path(data: DataConfig, merged: _Merged, check_data: bool) -> D
         # Absolute against where it was given, but as written: "..", not symlinks, resolved,
         # so the run's profile.toml, compare and sweep commands name the path the user knows
         # (a link such as ../shared stays a link; the kernel follows it when the data is read).
-        resolved = Path(os.path.abspath(merged.layer_of("data.path").base_dir / resolved))
+        resolved = Path(os.path.normpath(merged.layer_of("data.path").base_dir / resolved))
     if check_data:
         problem = data_mod.check_folder(resolved)
         if problem:

@@ -326,6 +326,22 @@ def test_data_path_keeps_the_link_the_user_named(tmp_path: Path, monkeypatch) ->
     assert profile.data.path == str(tmp_path / "shared" / "data")
 
 
+def test_data_path_keeps_the_link_the_shell_stands_in(tmp_path: Path, monkeypatch) -> None:
+    """A project reached through a symlink (cd ~/proj, a link): the kernel's cwd is the target,
+    but the shell's $PWD names the link, and so does the stored path."""
+    (tmp_path / "disk" / "proj" / "data").mkdir(parents=True)
+    (tmp_path / "proj").symlink_to(tmp_path / "disk" / "proj")
+    monkeypatch.chdir(tmp_path / "proj")
+    monkeypatch.setenv("PWD", str(tmp_path / "proj"))
+    overrides = ["data.source=folder", "data.path=data"]
+    profile = load_profile(ROOT / "profiles" / "smoke.toml", overrides=overrides, check_data=False)
+    assert profile.data.path == str(tmp_path / "proj" / "data")
+    # A $PWD left over from elsewhere is not believed: the kernel's directory is used.
+    monkeypatch.setenv("PWD", str(tmp_path))
+    profile = load_profile(ROOT / "profiles" / "smoke.toml", overrides=overrides, check_data=False)
+    assert Path(profile.data.path).samefile(tmp_path / "disk" / "proj" / "data")
+
+
 def test_the_mini_sweep_carries_the_samples_settings() -> None:
     """mini.toml runs on the CIFAR-10 sample as it is: no --set lines needed."""
     import pytest
