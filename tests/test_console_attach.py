@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import SMOKE, cli_env, start_cli
+from helpers import SMOKE, cli_env, read_pty_until, start_cli
 from test_tui import SIZE, TRAIN_TIMEOUT, in_event_loop, status_of, table_column, wait_for
 from test_tui_helpers import REPO, copy_profiles
 from textual.pilot import Pilot
@@ -367,15 +367,15 @@ def test_console_in_a_terminal_sent_sighup_saves_and_restores_the_terminal(
     os.close(slave)
     screen = bytearray()
     try:
-        _read_until(master, screen, lambda: b"Launch" in screen, 60, "the pick screen")
+        read_pty_until(master, screen, lambda: b"Launch" in screen, 60, "the pick screen")
         os.write(master, b"l")
         progress = lambda: list(runs_dir.glob("*/progress.json"))  # noqa: E731
-        _read_until(master, screen, lambda: bool(progress()), TRAIN_TIMEOUT, "training")
+        read_pty_until(master, screen, lambda: bool(progress()), TRAIN_TIMEOUT, "training")
         run_dir = progress()[0].parent
         mark = len(screen)
         proc.send_signal(signal.SIGHUP)
-        _read_until(master, screen, lambda: proc.poll() is not None, TRAIN_TIMEOUT, "the exit")
-        _read_until(master, screen, lambda: False, 0.5, "")  # what is left to read
+        read_pty_until(master, screen, lambda: proc.poll() is not None, TRAIN_TIMEOUT, "the exit")
+        read_pty_until(master, screen, lambda: False, 0.5, "")  # what is left to read
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -386,25 +386,6 @@ def test_console_in_a_terminal_sent_sighup_saves_and_restores_the_terminal(
     tail = bytes(screen[mark:])
     for sequence in (b"\x1b[?1049l", b"\x1b[?1000l", b"\x1b[?25h"):
         assert sequence in tail, (sequence, tail[-300:])
-
-
-def _read_until(
-    fd: int, into: bytearray, condition: Callable[[], bool], timeout: float, what: str
-) -> None:
-    """Read a pty into ``into`` until ``condition`` holds (an empty ``what``: until timeout)."""
-    import select
-
-    deadline = time.monotonic() + timeout
-    while not condition():
-        left = deadline - time.monotonic()
-        if left <= 0:
-            assert not what, f"timed out after {timeout:.0f} s waiting for {what}"
-            return
-        if select.select([fd], [], [], min(left, 0.2))[0]:
-            try:
-                into += os.read(fd, 65536)
-            except OSError:  # the other side closed
-                return
 
 
 @pytest.mark.slow

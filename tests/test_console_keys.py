@@ -4,8 +4,13 @@ Pilot tests on hand-written runs: nothing trains."""
 
 from __future__ import annotations
 
+import io
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+from helpers import REPO, cli_env, read_pty_until
 from test_tui import SIZE, in_event_loop, wait_for
 from test_tui_helpers import copy_profiles, fake_report, killed_copy, write_run
 from textual.widgets import DataTable, Input, Static
@@ -16,6 +21,7 @@ from tui.console.screens.dialogs import HelpScreen
 from tui.console.screens.launch import LaunchScreen
 from tui.console.screens.report import ReportScreen
 from tui.console.screens.runs import RunsScreen
+from tui.console.terminal import say_slow_exit
 
 
 def footer_keys(app: CifarTuiApp) -> set[str]:
@@ -125,21 +131,60 @@ async def test_after_p_digits_go_to_the_epochs(tmp_path: Path) -> None:
         assert app.focused is epochs and epochs.value == "12"
 
 
-@in_event_loop
-async def test_quitting_says_so_once_tensorflow_is_loaded(tmp_path: Path, monkeypatch) -> None:
-    import sys
-    import types
+#: The console with a stand-in for TensorFlow in sys.modules, as after a run (nothing trains).
+WITH_TENSORFLOW_LOADED = """
+import importlib.machinery, sys, types
+stand_in = types.ModuleType("tensorflow")
+stand_in.__spec__ = importlib.machinery.ModuleSpec("tensorflow", None)  # the backend check asks
+sys.modules["tensorflow"] = stand_in
+from tui.cli.main import main
+sys.exit(main(sys.argv[1:]))
+"""
 
-    monkeypatch.setitem(sys.modules, "tensorflow", types.ModuleType("tensorflow"))
-    app = create_app(copy_profiles(tmp_path / "profiles"), tmp_path / "runs")
-    async with app.run_test(size=SIZE) as pilot:
-        left: list[object] = []
-        monkeypatch.setattr(app, "exit", lambda *args, **kwargs: left.append(args))
-        await pilot.press("q")
-        await pilot.pause()
-        assert [n.message for n in app._notifications] == ["Quitting…"]
-        await wait_for(pilot, lambda: bool(left), 5, "the exit")
-        assert left == [(0,)]
+
+def test_quitting_says_so_once_tensorflow_is_loaded() -> None:
+    """TensorFlow's teardown takes seconds after the screen is gone: the terminal says why."""
+    said = io.StringIO()
+    assert say_slow_exit(said, {"tensorflow": object()})
+    assert said.getvalue() == "cifar-tui: quitting… (TensorFlow is shutting down)\n"
+    quiet = io.StringIO()
+    assert not say_slow_exit(quiet, {"textual": object()}) and quiet.getvalue() == ""
+
+
+def test_quitting_in_a_terminal_says_so_after_the_screen_is_gone(tmp_path: Path) -> None:
+    """The console in a pty, TensorFlow "loaded": after q, the bytes that follow leaving the
+    alternate screen say it is quitting (what the user sees during the teardown)."""
+    import pty
+
+    master, slave = pty.openpty()
+    env = cli_env({"TERM": "xterm-256color", "COLUMNS": None, "LINES": None})
+    args = ["--profiles-dir", str(copy_profiles(tmp_path / "profiles"))]
+    args += ["--runs-dir", str(tmp_path / "runs")]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WITH_TENSORFLOW_LOADED, *args],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        cwd=REPO,
+        start_new_session=True,
+    )
+    os.close(slave)
+    screen = bytearray()
+    try:
+        read_pty_until(master, screen, lambda: b"Launch" in screen, 60, "the pick screen")
+        os.write(master, b"q")
+        read_pty_until(master, screen, lambda: proc.poll() is not None, 30, "the exit")
+        read_pty_until(master, screen, lambda: False, 0.5, "")  # what is left to read
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+        os.close(master)
+    assert proc.returncode == 0
+    after = bytes(screen).rpartition(b"\x1b[?1049l")
+    assert after[1], bytes(screen[-300:])
+    assert "cifar-tui: quitting… (TensorFlow is shutting down)" in after[2].decode(), after[2]
 
 
 @in_event_loop

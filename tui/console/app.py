@@ -390,7 +390,9 @@ class CifarTuiApp(ModeKeys, App[int]):
         if session.quitting:  # asked again while the run stops: leave now (files stay whole)
             self.exit(session.quit_code)
         elif not session.busy:
-            self.leave(EXIT_OK)  # says "Quitting…" when TensorFlow makes it slow
+            # (the seconds TensorFlow then takes to tear down come after the screen is gone:
+            # run_console says so on the terminal)
+            self.exit(EXIT_OK)
         elif not isinstance(self.screen, ConfirmScreen):
             question = (QUIT_SWEEP if session.sweep_active else QUIT_RUN) + "and quit?"
             self.push_screen(ConfirmScreen(question), self._quit_confirmed)
