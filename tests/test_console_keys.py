@@ -15,6 +15,7 @@ from test_tui import SIZE, in_event_loop, wait_for
 from test_tui_helpers import copy_profiles, fake_report, killed_copy, write_run
 from textual.widgets import DataTable, Input, Static
 
+from core.storage.resume import why_not_resume
 from tui.console.app import CifarTuiApp, create_app
 from tui.console.help_keys import SECTIONS, help_sections
 from tui.console.screens.dialogs import HelpScreen
@@ -94,28 +95,54 @@ async def test_the_help_screen_shows_the_generated_keys(tmp_path: Path) -> None:
 
 
 @in_event_loop
-async def test_resume_is_offered_only_for_a_run_that_can_resume(tmp_path: Path) -> None:
+async def test_resume_is_offered_exactly_where_the_engine_would_resume(tmp_path: Path) -> None:
+    """r in the footer of the runs list and of each report where ``why_not_resume`` accepts the
+    run (stopped, interrupted, failed), and nowhere else; r where it is not offered still says
+    why (a diverged run: the lower rate to give it)."""
     runs_dir = tmp_path / "runs"
     finished = write_run(runs_dir, "20260101-120000-smoke", fake_report())
-    killed_copy(finished, "20260105-080000-smoke")
+    runs = {"completed": finished, "interrupted": killed_copy(finished, "20260102-080000-smoke")}
+    for day, status in ((3, "stopped"), (4, "failed"), (5, "diverged")):
+        report = fake_report(status, epochs=2, test_accuracy=None)
+        runs[status] = write_run(runs_dir, f"2026010{day}-080000-smoke", report)
+    accepted = {status for status, path in runs.items() if why_not_resume(path) is None}
+    assert accepted == {"stopped", "interrupted", "failed"}
     app = create_app(copy_profiles(tmp_path / "profiles"), runs_dir)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("b")
-        assert "r" in footer_keys(app)  # newest first: the interrupted run
-        await pilot.press("down")
-        await pilot.pause()
-        assert "r" not in footer_keys(app)  # the completed one
-        await pilot.press("enter")
-        report = app.screen
-        assert isinstance(report, ReportScreen)
-        await wait_for(pilot, lambda: report.record is not None, 10, "the report")
-        await pilot.pause()
-        assert "r" not in footer_keys(app) and "m" in footer_keys(app)
-        await pilot.press("escape", "up", "enter")
-        report = app.screen
-        await wait_for(pilot, lambda: report.record is not None, 10, "the report")
-        await pilot.pause()
-        assert "r" in footer_keys(app)
+        listing = app.screen
+        assert isinstance(listing, RunsScreen)
+        await wait_for(pilot, lambda: len(listing.rows) == len(runs), 10, "the runs")
+        in_list: dict[str, bool] = {}
+        for status, path in runs.items():
+            listing.goto(listing.ordered.index(path))
+            await pilot.pause()
+            assert listing.selected_path() == path
+            in_list[status] = "r" in footer_keys(app)
+            if status == "completed":  # r, not offered, says why rather than nothing
+                await pilot.press("r")
+                await pilot.pause()
+                said = [n.message for n in app._notifications]
+                assert any("already completed" in m for m in said), said
+        assert in_list == {s: s in accepted for s in runs}
+        in_report: dict[str, bool] = {}
+        for status in ("failed", "diverged", "completed"):  # (each report takes a second)
+            listing.goto(listing.ordered.index(runs[status]))
+            await pilot.press("enter")
+            report = app.screen
+            assert isinstance(report, ReportScreen) and report.run_dir == runs[status]
+            await wait_for(pilot, lambda r=report: r.record is not None, 10, "the report")
+            await pilot.pause()
+            in_report[status] = "r" in footer_keys(app)
+            if status == "diverged":
+                await pilot.press("r")  # refused: it says why, and the report stays
+                await pilot.pause()
+                assert app.screen is report
+                said = [n.message for n in app._notifications]
+                assert any("Give it a lower one" in m for m in said), said
+            await pilot.press("escape")
+            await pilot.pause()
+        assert in_report == {"failed": True, "diverged": False, "completed": False}
 
 
 @in_event_loop
