@@ -17,7 +17,7 @@ from textual.widgets import DataTable, Input, Static
 
 from core.storage.resume import why_not_resume
 from tui.console.app import CifarTuiApp, create_app
-from tui.console.help_keys import SECTIONS, help_sections
+from tui.console.help_keys import KEY_NAMES, help_sections, section_of
 from tui.console.screens.dialogs import HelpScreen
 from tui.console.screens.launch import LaunchScreen
 from tui.console.screens.report import ReportScreen
@@ -56,28 +56,67 @@ async def test_b_always_shows_the_runs_list(tmp_path: Path) -> None:
         assert isinstance(app.screen, LaunchScreen)  # help is not left over the pick screen
 
 
-def test_help_lists_every_key_of_every_screen() -> None:
-    """Generated from the bindings: a key with a footer word is in help, in its section."""
-    from importlib import import_module
+def screens_and_keyed_widgets() -> list[type]:
+    """Found here on its own, not with help's code: every Screen class defined in tui.console's
+    modules, and every widget there with bindings of its own."""
+    import importlib
+    import inspect
+    import pkgutil
 
+    from textual.screen import Screen
+    from textual.widget import Widget
+
+    import tui.console
+
+    found = []
+    for info in pkgutil.walk_packages(tui.console.__path__, "tui.console."):
+        module = importlib.import_module(info.name)
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if cls.__module__ == info.name and (
+                issubclass(cls, Screen) or (issubclass(cls, Widget) and "BINDINGS" in vars(cls))
+            ):
+                found.append(cls)
+    return found
+
+
+def test_help_lists_every_key_of_every_screen() -> None:
+    """Generated from the bindings: every key of the app and of every screen (modal ones too)
+    and keyed widget in tui/console is in help, in that class's section; a new screen cannot
+    be missed."""
+    classes = screens_and_keyed_widgets()
+    names = {cls.__name__ for cls in classes}
+    assert {"ConfirmScreen", "PathPicker", "HelpScreen", "RunsTable", "ConfusionMap"} <= names
     sections = help_sections(CifarTuiApp)
-    for section, path in SECTIONS:
-        owner = CifarTuiApp if not path else getattr(import_module(path.split(":")[0]),
-                                                     path.split(":")[1])  # fmt: skip
+    for owner in [CifarTuiApp, *classes]:
+        section = section_of(owner)
+        assert section in sections, owner
         listed = " / ".join(keys for keys, _ in sections[section]).split(" / ")
-        for binding in owner.BINDINGS:
-            if binding.description:
-                first = binding.key.split(",")[0]
-                shown = {"question_mark": "?", "plus": "+", "minus": "-", "f1": "F1"}.get(
-                    first, first
-                )
-                assert shown in listed, (section, binding.key)
-    # The keys the issue found missing: m, i, enter on Classes; n/p/a in mistakes; +/- sweeps.
+        for binding in vars(owner).get("BINDINGS", []):
+            for key in binding.key.split(","):
+                assert KEY_NAMES.get(key, key) in listed, (owner.__name__, binding.key, listed)
     words = {s: dict(rows) for s, rows in sections.items()}
+    # The keys the issue found missing: m, i, enter on Classes; n/p/a in mistakes; +/- sweeps.
     assert {"m", "i"} <= set(words["Report"])
     assert "enter" in words["Classes tab (the matrix)"]
     assert {"n", "p", "a"} <= set(words["Mistakes"])
     assert {"+ / =", "-"} <= set(words["Sweeps"])
+    # ...and those the audit found: the browser's backspace and escape, the question's y and n,
+    # and the runs list's ctrl+home / ctrl+end, which README names.
+    assert words["Data path browser"]["backspace"] == "up a folder"
+    assert "escape" in words["Data path browser"]
+    assert words["Questions"]["y"] == "yes" and words["Questions"]["n / escape"] == "no"
+    assert words["Runs"]["ctrl+home"] == "the first run"
+    assert words["Runs"]["ctrl+end"] == "the last run"
+    assert list(sections)[:2] == ["Everywhere", "Pick"]  # TITLES' order
+
+
+def test_a_screen_nobody_titled_still_shows_in_help() -> None:
+    from textual.screen import Screen
+
+    class NewThingScreen(Screen):
+        pass
+
+    assert section_of(NewThingScreen) == "New thing"
 
 
 @in_event_loop

@@ -161,6 +161,12 @@ class RunsTable(DataTable):
     """The runs table: a window of the screen's sorted runs. A key that would leave the window
     (up, down, page up, page down, ctrl+home, ctrl+end) moves it instead."""
 
+    BINDINGS: ClassVar[list[BindingType]] = [
+        # DataTable's own keys, named here so that help lists them: either end of the list.
+        Binding("ctrl+home", "scroll_top", "First run", show=False),
+        Binding("ctrl+end", "scroll_bottom", "Last run", show=False),
+    ]
+
     def _owner(self) -> RunsScreen:
         return self.screen  # type: ignore[return-value]
 
