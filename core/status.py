@@ -52,11 +52,15 @@ WRITTEN = (
 #: Who stops a run its study's pruner gives up on (``Run.request_stop(PRUNER)``): it ends
 #: "pruned" rather than "stopped", and the sweep goes on.
 PRUNER = "pruner"
+#: Who stopped a run with the console's s while another process trained it (the stop note of
+#: core/storage/control.py names it; the signal alone would say ``--stop``).
+CONSOLE = "console"
 #: Why a "stopped" run stopped, by who asked (RunFinished.stopped_by): the words its message,
 #: report.json's ``stop`` and every status line use.
 STOPPED_BY = {
     "user": "stopped by the user",
-    "SIGUSR1": "stopped on request (cifar-tui --stop, or s in a console following it)",
+    CONSOLE: "stopped by the console (s)",
+    "SIGUSR1": "stopped by cifar-tui --stop (SIGUSR1)",
     "SIGHUP": "stopped by SIGHUP (the terminal or SSH connection closed)",
     "SIGTERM": "stopped by SIGTERM (timeout, docker stop, a Slurm time limit)",
 }
@@ -68,7 +72,13 @@ def stopped_message(by: str) -> str:
 
 
 #: The same in a word, for a status column: "stopped (SIGTERM)".
-STOPPED_BY_SHORT = {"user": "user", "SIGUSR1": "--stop", "SIGHUP": "SIGHUP", "SIGTERM": "SIGTERM"}
+STOPPED_BY_SHORT = {
+    "user": "user",
+    CONSOLE: "console",
+    "SIGUSR1": "--stop",
+    "SIGHUP": "SIGHUP",
+    "SIGTERM": "SIGTERM",
+}
 
 
 def status_with_cause(status: str, stopped_by: str = "") -> str:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import math
 import os
+import select
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 #: The repository root: tests run their subprocesses from here.
@@ -147,3 +148,20 @@ def read_line(proc: subprocess.Popen[str], prefix: str, seen: list[str], timeout
             return
     proc.kill()
     pytest.fail(f"never printed {prefix!r}:\n{''.join(seen)}")
+
+
+def read_pty_until(
+    fd: int, into: bytearray, condition: Callable[[], bool], timeout: float, what: str
+) -> None:
+    """Read a pty into ``into`` until ``condition`` holds (an empty ``what``: until timeout)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            assert not what, f"timed out after {timeout:.0f} s waiting for {what}"
+            return
+        if select.select([fd], [], [], min(left, 0.2))[0]:
+            try:
+                into += os.read(fd, 65536)
+            except OSError:  # the other side closed
+                return

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import SMOKE, cli_env, start_cli
+from helpers import SMOKE, cli_env, read_pty_until, run_cli, start_cli
 from test_tui import SIZE, TRAIN_TIMEOUT, in_event_loop, status_of, table_column, wait_for
 from test_tui_helpers import REPO, copy_profiles
 from textual.pilot import Pilot
@@ -28,6 +28,7 @@ from textual.widgets import DataTable, Static
 
 from core.events import BatchProgress, EpochEnded, RunFinished, RunStarted, Status
 from core.profiles import load_profile
+from core.storage.control import STOP_NOTE
 from tui.console.app import CifarTuiApp, create_app
 from tui.console.follow import detached_argv, parse_detached, process_alive
 from tui.console.messages import EngineDone
@@ -44,6 +45,8 @@ import os, select, signal, sys
 from pathlib import Path
 from core import events as ev
 from core.profiles import load_profile
+from core.status import stopped_message
+from core.storage.control import take_stopper
 from core.storage.recorder import RunRecorder
 
 rec = RunRecorder.create(Path(sys.argv[2]), load_profile(sys.argv[1], overrides=["train.epochs=3"]))
@@ -66,7 +69,8 @@ while not stop:
             rec(ev.BatchProgress(epoch, step, 10, 2.0, 0.1, step * 0.5, (10 - step) * 0.5))
         elif kind == "epoch":
             rec(ev.EpochEnded(int(numbers[0]), 5.0, 2.0, 0.1, 2.1, 0.1, 0.001))
-rec(ev.RunFinished("stopped", "stopped by cifar-tui --stop", None, None, 3.0, stopped_by="SIGUSR1"))
+by = take_stopper(Path(run_dir), "SIGUSR1")  # who sent SIGUSR1, as the engine asks once stopped
+rec(ev.RunFinished("stopped", stopped_message(by), None, None, 3.0, stopped_by=by))
 rec.close()
 sys.exit(130)
 """
@@ -167,15 +171,48 @@ async def test_a_console_follows_another_process_run_and_stops_it(tmp_path: Path
             assert state.finished is not None and state.finished.status == "stopped"
             assert app.engine_status == "stopped" and not app.can_stop
             assert writer.proc.wait(10) == 130
-            # The console's s asks as --stop does: the banner says so, not "--stop" alone.
-            # the writer's own message (a stand-in for the engine's), then the epochs
-            assert "Stopped by cifar-tui --stop after 2 epoch(s)" in text_of(app, "#outcome")
+            # The console's s is recorded as the console's (its stop note), not as --stop's:
+            # in the banner, report.json, report.md and the runs list.
+            assert "Stopped by the console (s) after 2 epoch(s)" in text_of(app, "#outcome")
             report = json.loads((writer.run_dir / "report.json").read_text())
-            assert report["status"] == "stopped" and report["stop"]["by"] == "SIGUSR1"
+            assert report["status"] == "stopped" and report["stop"]["by"] == "console"
+            assert "stopped by the console (s)" in (writer.run_dir / "report.md").read_text()
+            assert not (writer.run_dir / STOP_NOTE).exists()
             await pilot.press("b")
             await until(pilot, lambda: status_of(runs, writer.run_dir) == "stopped", "the row")
+            row = str(runs.query_one("#runs", DataTable).get_cell(str(writer.run_dir), "status"))
+            assert "stopped (console)" in row
     finally:
         writer.close()
+
+
+def test_a_console_stopped_by_sigusr1_says_who_asked(tmp_path: Path) -> None:
+    """The toast of a console whose run gets SIGUSR1 names the asker its stop note names."""
+    from tui.console.app import stop_asked_text
+
+    assert stop_asked_text(str(tmp_path)) == (
+        "Stopping after the current batch, as cifar-tui --stop asked."
+    )
+    (tmp_path / STOP_NOTE).write_text("console")
+    assert "as another console's s asked" in stop_asked_text(str(tmp_path))
+    (tmp_path / STOP_NOTE).write_text("anything else")  # not a word the note may say
+    assert "as cifar-tui --stop asked" in stop_asked_text(str(tmp_path))
+
+
+def test_stop_from_the_command_line_clears_a_console_s_stale_note(tmp_path: Path) -> None:
+    """A console's stop note left behind (its signal never came) does not make a later
+    ``cifar-tui --stop`` the console's: --stop clears it, and the run says --stop stopped it."""
+    writer = FakeWriter(tmp_path / "runs")
+    try:
+        (writer.run_dir / STOP_NOTE).write_text("console")
+        proc = run_cli("--stop", str(writer.run_dir), timeout=60)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert writer.proc.wait(10) == 130
+    finally:
+        writer.close()
+    report = json.loads((writer.run_dir / "report.json").read_text())
+    assert report["stop"] == {"by": "SIGUSR1", "message": "stopped by cifar-tui --stop (SIGUSR1)"}
+    assert not (writer.run_dir / STOP_NOTE).exists()
 
 
 @in_event_loop
@@ -367,15 +404,15 @@ def test_console_in_a_terminal_sent_sighup_saves_and_restores_the_terminal(
     os.close(slave)
     screen = bytearray()
     try:
-        _read_until(master, screen, lambda: b"Launch" in screen, 60, "the pick screen")
+        read_pty_until(master, screen, lambda: b"Launch" in screen, 60, "the pick screen")
         os.write(master, b"l")
         progress = lambda: list(runs_dir.glob("*/progress.json"))  # noqa: E731
-        _read_until(master, screen, lambda: bool(progress()), TRAIN_TIMEOUT, "training")
+        read_pty_until(master, screen, lambda: bool(progress()), TRAIN_TIMEOUT, "training")
         run_dir = progress()[0].parent
         mark = len(screen)
         proc.send_signal(signal.SIGHUP)
-        _read_until(master, screen, lambda: proc.poll() is not None, TRAIN_TIMEOUT, "the exit")
-        _read_until(master, screen, lambda: False, 0.5, "")  # what is left to read
+        read_pty_until(master, screen, lambda: proc.poll() is not None, TRAIN_TIMEOUT, "the exit")
+        read_pty_until(master, screen, lambda: False, 0.5, "")  # what is left to read
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -386,25 +423,6 @@ def test_console_in_a_terminal_sent_sighup_saves_and_restores_the_terminal(
     tail = bytes(screen[mark:])
     for sequence in (b"\x1b[?1049l", b"\x1b[?1000l", b"\x1b[?25h"):
         assert sequence in tail, (sequence, tail[-300:])
-
-
-def _read_until(
-    fd: int, into: bytearray, condition: Callable[[], bool], timeout: float, what: str
-) -> None:
-    """Read a pty into ``into`` until ``condition`` holds (an empty ``what``: until timeout)."""
-    import select
-
-    deadline = time.monotonic() + timeout
-    while not condition():
-        left = deadline - time.monotonic()
-        if left <= 0:
-            assert not what, f"timed out after {timeout:.0f} s waiting for {what}"
-            return
-        if select.select([fd], [], [], min(left, 0.2))[0]:
-            try:
-                into += os.read(fd, 65536)
-            except OSError:  # the other side closed
-                return
 
 
 @pytest.mark.slow
@@ -427,7 +445,10 @@ async def test_a_console_watches_a_headless_run_and_stops_it(tmp_path: Path) -> 
             await pilot.press("s", "y")
             await wait_for(pilot, lambda: not state.active, TRAIN_TIMEOUT, "the stop")
             assert state.finished is not None and state.finished.status == "stopped"
+            assert state.finished.message == "stopped by the console (s)"
         assert proc.wait(TRAIN_TIMEOUT) == 130
+        report = json.loads((Path(state.run_dir or "") / "report.json").read_text())
+        assert report["stop"] == {"by": "console", "message": "stopped by the console (s)"}
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -4,18 +4,25 @@ Pilot tests on hand-written runs: nothing trains."""
 
 from __future__ import annotations
 
+import io
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+from helpers import REPO, cli_env, read_pty_until
 from test_tui import SIZE, in_event_loop, wait_for
 from test_tui_helpers import copy_profiles, fake_report, killed_copy, write_run
 from textual.widgets import DataTable, Input, Static
 
+from core.storage.resume import why_not_resume
 from tui.console.app import CifarTuiApp, create_app
-from tui.console.help_keys import SECTIONS, help_sections
+from tui.console.help_keys import KEY_NAMES, help_sections, section_of
 from tui.console.screens.dialogs import HelpScreen
 from tui.console.screens.launch import LaunchScreen
 from tui.console.screens.report import ReportScreen
 from tui.console.screens.runs import RunsScreen
+from tui.console.terminal import say_slow_exit
 
 
 def footer_keys(app: CifarTuiApp) -> set[str]:
@@ -49,28 +56,67 @@ async def test_b_always_shows_the_runs_list(tmp_path: Path) -> None:
         assert isinstance(app.screen, LaunchScreen)  # help is not left over the pick screen
 
 
-def test_help_lists_every_key_of_every_screen() -> None:
-    """Generated from the bindings: a key with a footer word is in help, in its section."""
-    from importlib import import_module
+def screens_and_keyed_widgets() -> list[type]:
+    """Found here on its own, not with help's code: every Screen class defined in tui.console's
+    modules, and every widget there with bindings of its own."""
+    import importlib
+    import inspect
+    import pkgutil
 
+    from textual.screen import Screen
+    from textual.widget import Widget
+
+    import tui.console
+
+    found = []
+    for info in pkgutil.walk_packages(tui.console.__path__, "tui.console."):
+        module = importlib.import_module(info.name)
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if cls.__module__ == info.name and (
+                issubclass(cls, Screen) or (issubclass(cls, Widget) and "BINDINGS" in vars(cls))
+            ):
+                found.append(cls)
+    return found
+
+
+def test_help_lists_every_key_of_every_screen() -> None:
+    """Generated from the bindings: every key of the app and of every screen (modal ones too)
+    and keyed widget in tui/console is in help, in that class's section; a new screen cannot
+    be missed."""
+    classes = screens_and_keyed_widgets()
+    names = {cls.__name__ for cls in classes}
+    assert {"ConfirmScreen", "PathPicker", "HelpScreen", "RunsTable", "ConfusionMap"} <= names
     sections = help_sections(CifarTuiApp)
-    for section, path in SECTIONS:
-        owner = CifarTuiApp if not path else getattr(import_module(path.split(":")[0]),
-                                                     path.split(":")[1])  # fmt: skip
+    for owner in [CifarTuiApp, *classes]:
+        section = section_of(owner)
+        assert section in sections, owner
         listed = " / ".join(keys for keys, _ in sections[section]).split(" / ")
-        for binding in owner.BINDINGS:
-            if binding.description:
-                first = binding.key.split(",")[0]
-                shown = {"question_mark": "?", "plus": "+", "minus": "-", "f1": "F1"}.get(
-                    first, first
-                )
-                assert shown in listed, (section, binding.key)
-    # The keys the issue found missing: m, i, enter on Classes; n/p/a in mistakes; +/- sweeps.
+        for binding in vars(owner).get("BINDINGS", []):
+            for key in binding.key.split(","):
+                assert KEY_NAMES.get(key, key) in listed, (owner.__name__, binding.key, listed)
     words = {s: dict(rows) for s, rows in sections.items()}
+    # The keys the issue found missing: m, i, enter on Classes; n/p/a in mistakes; +/- sweeps.
     assert {"m", "i"} <= set(words["Report"])
     assert "enter" in words["Classes tab (the matrix)"]
     assert {"n", "p", "a"} <= set(words["Mistakes"])
     assert {"+ / =", "-"} <= set(words["Sweeps"])
+    # ...and those the audit found: the browser's backspace and escape, the question's y and n,
+    # and the runs list's ctrl+home / ctrl+end, which README names.
+    assert words["Data path browser"]["backspace"] == "up a folder"
+    assert "escape" in words["Data path browser"]
+    assert words["Questions"]["y"] == "yes" and words["Questions"]["n / escape"] == "no"
+    assert words["Runs"]["ctrl+home"] == "the first run"
+    assert words["Runs"]["ctrl+end"] == "the last run"
+    assert list(sections)[:2] == ["Everywhere", "Pick"]  # TITLES' order
+
+
+def test_a_screen_nobody_titled_still_shows_in_help() -> None:
+    from textual.screen import Screen
+
+    class NewThingScreen(Screen):
+        pass
+
+    assert section_of(NewThingScreen) == "New thing"
 
 
 @in_event_loop
@@ -88,28 +134,54 @@ async def test_the_help_screen_shows_the_generated_keys(tmp_path: Path) -> None:
 
 
 @in_event_loop
-async def test_resume_is_offered_only_for_a_run_that_can_resume(tmp_path: Path) -> None:
+async def test_resume_is_offered_exactly_where_the_engine_would_resume(tmp_path: Path) -> None:
+    """r in the footer of the runs list and of each report where ``why_not_resume`` accepts the
+    run (stopped, interrupted, failed), and nowhere else; r where it is not offered still says
+    why (a diverged run: the lower rate to give it)."""
     runs_dir = tmp_path / "runs"
     finished = write_run(runs_dir, "20260101-120000-smoke", fake_report())
-    killed_copy(finished, "20260105-080000-smoke")
+    runs = {"completed": finished, "interrupted": killed_copy(finished, "20260102-080000-smoke")}
+    for day, status in ((3, "stopped"), (4, "failed"), (5, "diverged")):
+        report = fake_report(status, epochs=2, test_accuracy=None)
+        runs[status] = write_run(runs_dir, f"2026010{day}-080000-smoke", report)
+    accepted = {status for status, path in runs.items() if why_not_resume(path) is None}
+    assert accepted == {"stopped", "interrupted", "failed"}
     app = create_app(copy_profiles(tmp_path / "profiles"), runs_dir)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("b")
-        assert "r" in footer_keys(app)  # newest first: the interrupted run
-        await pilot.press("down")
-        await pilot.pause()
-        assert "r" not in footer_keys(app)  # the completed one
-        await pilot.press("enter")
-        report = app.screen
-        assert isinstance(report, ReportScreen)
-        await wait_for(pilot, lambda: report.record is not None, 10, "the report")
-        await pilot.pause()
-        assert "r" not in footer_keys(app) and "m" in footer_keys(app)
-        await pilot.press("escape", "up", "enter")
-        report = app.screen
-        await wait_for(pilot, lambda: report.record is not None, 10, "the report")
-        await pilot.pause()
-        assert "r" in footer_keys(app)
+        listing = app.screen
+        assert isinstance(listing, RunsScreen)
+        await wait_for(pilot, lambda: len(listing.rows) == len(runs), 10, "the runs")
+        in_list: dict[str, bool] = {}
+        for status, path in runs.items():
+            listing.goto(listing.ordered.index(path))
+            await pilot.pause()
+            assert listing.selected_path() == path
+            in_list[status] = "r" in footer_keys(app)
+            if status == "completed":  # r, not offered, says why rather than nothing
+                await pilot.press("r")
+                await pilot.pause()
+                said = [n.message for n in app._notifications]
+                assert any("already completed" in m for m in said), said
+        assert in_list == {s: s in accepted for s in runs}
+        in_report: dict[str, bool] = {}
+        for status in ("failed", "diverged", "completed"):  # (each report takes a second)
+            listing.goto(listing.ordered.index(runs[status]))
+            await pilot.press("enter")
+            report = app.screen
+            assert isinstance(report, ReportScreen) and report.run_dir == runs[status]
+            await wait_for(pilot, lambda r=report: r.record is not None, 10, "the report")
+            await pilot.pause()
+            in_report[status] = "r" in footer_keys(app)
+            if status == "diverged":
+                await pilot.press("r")  # refused: it says why, and the report stays
+                await pilot.pause()
+                assert app.screen is report
+                said = [n.message for n in app._notifications]
+                assert any("Give it a lower one" in m for m in said), said
+            await pilot.press("escape")
+            await pilot.pause()
+        assert in_report == {"failed": True, "diverged": False, "completed": False}
 
 
 @in_event_loop
@@ -125,21 +197,60 @@ async def test_after_p_digits_go_to_the_epochs(tmp_path: Path) -> None:
         assert app.focused is epochs and epochs.value == "12"
 
 
-@in_event_loop
-async def test_quitting_says_so_once_tensorflow_is_loaded(tmp_path: Path, monkeypatch) -> None:
-    import sys
-    import types
+#: The console with a stand-in for TensorFlow in sys.modules, as after a run (nothing trains).
+WITH_TENSORFLOW_LOADED = """
+import importlib.machinery, sys, types
+stand_in = types.ModuleType("tensorflow")
+stand_in.__spec__ = importlib.machinery.ModuleSpec("tensorflow", None)  # the backend check asks
+sys.modules["tensorflow"] = stand_in
+from tui.cli.main import main
+sys.exit(main(sys.argv[1:]))
+"""
 
-    monkeypatch.setitem(sys.modules, "tensorflow", types.ModuleType("tensorflow"))
-    app = create_app(copy_profiles(tmp_path / "profiles"), tmp_path / "runs")
-    async with app.run_test(size=SIZE) as pilot:
-        left: list[object] = []
-        monkeypatch.setattr(app, "exit", lambda *args, **kwargs: left.append(args))
-        await pilot.press("q")
-        await pilot.pause()
-        assert [n.message for n in app._notifications] == ["Quitting…"]
-        await wait_for(pilot, lambda: bool(left), 5, "the exit")
-        assert left == [(0,)]
+
+def test_quitting_says_so_once_tensorflow_is_loaded() -> None:
+    """TensorFlow's teardown takes seconds after the screen is gone: the terminal says why."""
+    said = io.StringIO()
+    assert say_slow_exit(said, {"tensorflow": object()})
+    assert said.getvalue() == "cifar-tui: quitting… (TensorFlow is shutting down)\n"
+    quiet = io.StringIO()
+    assert not say_slow_exit(quiet, {"textual": object()}) and quiet.getvalue() == ""
+
+
+def test_quitting_in_a_terminal_says_so_after_the_screen_is_gone(tmp_path: Path) -> None:
+    """The console in a pty, TensorFlow "loaded": after q, the bytes that follow leaving the
+    alternate screen say it is quitting (what the user sees during the teardown)."""
+    import pty
+
+    master, slave = pty.openpty()
+    env = cli_env({"TERM": "xterm-256color", "COLUMNS": None, "LINES": None})
+    args = ["--profiles-dir", str(copy_profiles(tmp_path / "profiles"))]
+    args += ["--runs-dir", str(tmp_path / "runs")]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WITH_TENSORFLOW_LOADED, *args],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        cwd=REPO,
+        start_new_session=True,
+    )
+    os.close(slave)
+    screen = bytearray()
+    try:
+        read_pty_until(master, screen, lambda: b"Launch" in screen, 60, "the pick screen")
+        os.write(master, b"q")
+        read_pty_until(master, screen, lambda: proc.poll() is not None, 30, "the exit")
+        read_pty_until(master, screen, lambda: False, 0.5, "")  # what is left to read
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+        os.close(master)
+    assert proc.returncode == 0
+    after = bytes(screen).rpartition(b"\x1b[?1049l")
+    assert after[1], bytes(screen[-300:])
+    assert "cifar-tui: quitting… (TensorFlow is shutting down)" in after[2].decode(), after[2]
 
 
 @in_event_loop

@@ -15,7 +15,8 @@ from core.errors import RunDirError
 from core.profiles import load_profile
 from core.status import RunStatus
 from core.storage.recorder import RunRecorder
-from core.storage.resume import plan_resume, why_not_resume
+from core.storage.resume import plan_resume, resumes_as_is, why_not_resume
+from core.storage.rundir import load_run
 
 ENV = {"backend": "tensorflow", "devices": ["CPU:0"], "gpu": False, "python": "3.11"}
 
@@ -31,7 +32,8 @@ def ended_run(runs: Path, status: str) -> Path:
     recorder(ev.EpochEnded(epoch=1, seconds=1.0, loss=2.0, accuracy=0.1, val_loss=2.5,
                            val_accuracy=0.09, lr=0.001))  # fmt: skip
     message = {RunStatus.DIVERGED: "the loss became nan. Try a lower rate"}.get(status, "")
-    recorder(ev.RunFinished(status, message, None, None, 5.0))
+    if status != RunStatus.INTERRUPTED:  # else killed: no RunFinished, its lock let go
+        recorder(ev.RunFinished(status, message, None, None, 5.0))
     recorder.close()
     return recorder.run_dir
 
@@ -69,3 +71,17 @@ def test_what_is_no_run_is_refused(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(RunDirError, match=r"has no profile\.toml"):
         plan_resume(tmp_path / "empty")
+
+
+#: Every status a run can be read back with once no process trains it.
+ENDED = [s for s in RunStatus if s not in (RunStatus.RUNNING, RunStatus.PENDING)]
+
+
+@pytest.mark.parametrize("status", ENDED, ids=str)
+def test_the_rule_by_status_alone_agrees_with_the_full_rule(tmp_path: Path, status: str) -> None:
+    """The screens offer r by ``resumes_as_is`` (they have the status and read no files):
+    exactly the runs ``why_not_resume`` accepts, failed and pruned ones too."""
+    run_dir = ended_run(tmp_path, status)
+    assert load_run(run_dir).status == status
+    assert resumes_as_is(status) == (why_not_resume(run_dir) is None)
+    assert resumes_as_is(status) == (status not in ("completed", "diverged"))

@@ -77,7 +77,7 @@ def test_the_handler_only_asks_and_a_second_urgent_signal_quits_at_once(monkeypa
     assert capsys.readouterr().err == ""  # nothing said inside a handler
     signals.announce()
     err = capsys.readouterr().err
-    assert err.count("stop requested (cifar-tui --stop)") == 2
+    assert err.count("stop requested (cifar-tui --stop or a console's s)") == 2
     signals.handle(signal.SIGHUP)  # the first urgent one: asks (already asked), no quit
     assert quits == []
     signals.handle(signal.SIGTERM)  # the second: quits at once with its own code

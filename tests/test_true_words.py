@@ -80,15 +80,16 @@ def test_who_stopped_a_run_shows_with_its_status(tmp_path: Path) -> None:
     assert json.loads((pruned.path / "report.json").read_text())["stop"]["by"] == "pruner"
     assert pruned.stopped_by == "" and _status(pruned) == "✂ pruned"
     assert status_with_cause("stopped", "SIGUSR1") == "stopped (--stop)"
+    assert status_with_cause("stopped", "console") == "stopped (console)"
     assert status_with_cause("completed", "user") == "completed"
 
 
 def test_stop_messages_name_who_asked() -> None:
     assert stopped_message("user") == "stopped by the user"
     assert stopped_message("") == "stopped by the user"
-    # SIGUSR1 comes from --stop or from a console's s on a run it follows: both are named.
-    assert "cifar-tui --stop" in stopped_message("SIGUSR1")
-    assert "console" in stopped_message("SIGUSR1")
+    # SIGUSR1 alone is --stop's; a console's s on a run it follows is named by its stop note.
+    assert stopped_message("SIGUSR1") == "stopped by cifar-tui --stop (SIGUSR1)"
+    assert stopped_message("console") == "stopped by the console (s)"
     finished = ev.RunFinished("stopped", stopped_message("SIGTERM"), None, None, 1.0)
     assert finish_text(finished, 2).startswith("Stopped by SIGTERM (timeout")
     pruned = ev.RunFinished("pruned", "pruned at epoch 2: below the median", None, None, 1.0)

@@ -519,7 +519,8 @@ def test_command_line_and_sorting(tmp_path: Path) -> None:
 
 
 def test_console_module_imports_no_tensorflow() -> None:
-    """The console must paint before TensorFlow loads: nothing heavy at import or mount."""
+    """The console must paint before TensorFlow loads: nothing heavy at import or mount, nor
+    when help imports every module of the console to find its screens."""
     code = (
         "import asyncio, sys\n"
         "from pathlib import Path\n"
@@ -528,6 +529,9 @@ def test_console_module_imports_no_tensorflow() -> None:
         "    app = create_app(Path('profiles'), Path('/nonexistent-runs'))\n"
         "    async with app.run_test() as pilot:\n"
         "        await pilot.pause()\n"
+        "        await pilot.press('question_mark')\n"
+        "        await pilot.pause()\n"
+        "        assert type(app.screen).__name__ == 'HelpScreen', app.screen\n"
         "asyncio.run(main())\n"
         "heavy = ('tensorflow', 'keras', 'jax', 'core.training.engine')\n"
         "print([m for m in heavy if m in sys.modules])\n"

@@ -9,6 +9,11 @@ that very file (by its inode), and only that process is ever signalled.
 The signal is SIGUSR1: every cifar-tui front that trains handles it as "stop after the current
 batch and save" (a process that does not handle it would be killed by it, which is why the pid
 is checked first). How a run ended maps to the process's exit code with :func:`exit_code_for`.
+
+A signal carries no word of who sent it, so an asker other than ``cifar-tui --stop`` (the
+console's s: :data:`CONSOLE`) first leaves its name in the directory's stop note
+(:data:`STOP_NOTE`), which ``--stop`` clears; the engine that stops takes it back with
+:func:`take_stopper` (a stop that came as SIGUSR1 is recorded as that asker's).
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ import time
 from pathlib import Path
 
 from core.errors import EXIT_FAILED, EXIT_OK, EXIT_STOPPED, RunDirError
-from core.status import RunStatus
-from core.storage.rundir import is_live, read_json
+from core.safe_files import read_regular
+from core.status import CONSOLE, RunStatus
+from core.storage.rundir import atomic_write, is_live, read_json
 
 #: The signal ``cifar-tui --stop`` sends: "stop after the current batch and save".
 STOP_SIGNAL = signal.SIGUSR1
@@ -35,6 +41,11 @@ EXIT_TERMINATED = 128 + signal.SIGTERM  # 143: timeout, docker stop, a CI cancel
 EXIT_FOR_STOPPER = {"SIGHUP": EXIT_HANGUP, "SIGTERM": EXIT_TERMINATED}
 LOCK_FILE = ".lock"
 PROC_LOCKS = Path("/proc/locks")
+#: Who asked the stop that the next SIGUSR1 brings, when it is not ``cifar-tui --stop``.
+STOP_NOTE = ".stop-by"
+#: The askers a stop note may name (RunFinished.stopped_by): anything else in the file is
+#: ignored, so what lies in a run directory cannot put its own words into a report.
+NOTED_STOPPERS = (CONSOLE,)
 
 
 def exit_code_for(status: str, stopped_by: str = "") -> int:
@@ -93,9 +104,11 @@ def lock_holder(directory: Path) -> int | None:
     return pids[0] if pids else None
 
 
-def request_stop(directory: Path) -> int:
+def request_stop(directory: Path, by: str = "") -> int:
     """Ask the process training ``directory`` (a run or a sweep) to stop after the current
-    batch and save; returns its pid. Raises RunDirError when nothing trains it."""
+    batch and save; returns its pid. Raises RunDirError when nothing trains it. ``by``: who
+    asks, when it is not ``cifar-tui --stop`` (one of NOTED_STOPPERS), left in the stop note
+    before the signal goes; without it, a note left by an earlier asker is cleared."""
     directory = Path(directory)
     if not directory.is_dir() or not is_run_or_sweep(directory):
         raise RunDirError(
@@ -118,15 +131,59 @@ def request_stop(directory: Path) -> int:
             f"{lock} is held by process {pid} ({_short(command)}), which is not cifar-tui; "
             "nothing was signalled"
         )
+    _leave_stop_note(directory, by)
     try:
         os.kill(pid, STOP_SIGNAL)
     except ProcessLookupError:
+        _leave_stop_note(directory, "")
         raise RunDirError(f"{directory}: its process {pid} has just ended") from None
     except PermissionError:
+        _leave_stop_note(directory, "")
         raise RunDirError(
             f"{directory} is trained by process {pid}, which this user may not signal"
         ) from None
     return pid
+
+
+def _leave_stop_note(directory: Path, by: str) -> None:
+    """Name ``by`` in the stop note (atomically: the stopped process never reads half of it), or
+    remove the note when there is no one to name. Where it cannot be written, the stop still
+    goes: it is then recorded as ``--stop``'s."""
+    note = Path(directory) / STOP_NOTE
+    with contextlib.suppress(OSError):
+        if by:
+            atomic_write(note, by, sync=False)
+        else:
+            note.unlink(missing_ok=True)
+
+
+def noted_stopper(directory: Path) -> str:
+    """The asker the stop note of ``directory`` names (one of NOTED_STOPPERS), or ""."""
+    noted = ""
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        noted = read_regular(Path(directory) / STOP_NOTE, 64, "a stop note").decode().strip()
+    return noted if noted in NOTED_STOPPERS else ""
+
+
+def take_stopper(directory: Path | None, by: str) -> str:
+    """Who stopped the run in ``directory``, which its process was told was ``by``: the stop
+    note's asker when the stop came as the stop signal and a note names one, else ``by``. The
+    note is removed either way (it was about this stop)."""
+    if directory is None:
+        return by
+    noted = noted_stopper(directory)
+    with contextlib.suppress(OSError):
+        (Path(directory) / STOP_NOTE).unlink(missing_ok=True)
+    return noted if noted and by == STOP_SIGNAL.name else by
+    note = Path(directory) / STOP_NOTE
+    noted = ""
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        noted = read_regular(note, 64, "a stop note").decode().strip()
+    with contextlib.suppress(OSError):
+        note.unlink(missing_ok=True)
+    if by == STOP_SIGNAL.name and noted in NOTED_STOPPERS:
+        return noted
+    return by
 
 
 #: The files that make a directory a run or a sweep (a bare ``.lock`` does not: any program may

@@ -22,6 +22,18 @@ from core.storage import rundir
 
 #: The settings ``--resume RUN --set`` may change: the checkpoint fixes everything else.
 RESUME_KEYS = ("train.learning_rate",)
+#: The statuses (as read back: "interrupted" for a killed run) that ``plan_resume`` accepts
+#: with no ``--set``: not "completed" (nothing is left), "diverged" (it needs a new rate),
+#: "running" (another process trains it) or "pending". tests/test_resume_policy.py holds the
+#: two to the same answer.
+RESUMES_AS_IS = (RunStatus.STOPPED, RunStatus.INTERRUPTED, RunStatus.FAILED, RunStatus.PRUNED)
+
+
+def resumes_as_is(status: str) -> bool:
+    """Whether a run read back as ``status`` resumes with no ``--set``: ``plan_resume``'s rule
+    by the status alone, for a screen that has the status and must not read files to offer r
+    (the rest, a run killed before it saved its profile, is said when r is pressed)."""
+    return RunStatus.parse(status) in RESUMES_AS_IS
 
 
 @dataclass(frozen=True)

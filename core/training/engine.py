@@ -38,6 +38,7 @@ from core.events import (
 )
 from core.status import PRUNER, RunStatus, stopped_message
 from core.storage import rundir
+from core.storage.control import take_stopper
 from core.storage.recorder import RunRecorder
 from core.storage.resume import plan_resume
 
@@ -169,6 +170,7 @@ class Run:
         finally:
             self._stop_sampler(send=False)
             assert self.recorder is not None
+            take_stopper(self.run_dir, "")  # a stop note no stop used (it came after the end)
             self.recorder.close()
 
     def _prepare(self) -> tuple[Any, Dataset]:
@@ -523,6 +525,8 @@ class Run:
         """How a stopped fit ends: "pruned" when the study's pruner asked, else "stopped"."""
         if self.stopped_by == PRUNER:
             return RunStatus.PRUNED, self.stop_reason or "pruned by the study"
+        # SIGUSR1 says only "stop": who sent it (the console's s, or --stop) is in the note
+        self.stopped_by = take_stopper(self.run_dir, self.stopped_by)
         return RunStatus.STOPPED, self._stopped_message()
 
     def _stopped_message(self) -> str:

@@ -33,7 +33,9 @@ from core.storage.control import EXIT_FOR_STOPPER, PRUNE_SIGNAL
 URGENT = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 NOTICE = {
     signal.SIGINT: "stopping after the current batch (Ctrl+C again to quit at once)",
-    signal.SIGUSR1: "stop requested (cifar-tui --stop): stopping after the current batch",
+    # (who asked, --stop or a console's s, the run's stop note says: core/storage/control.py)
+    signal.SIGUSR1: "stop requested (cifar-tui --stop or a console's s): stopping after the "
+    "current batch",
     PRUNE_SIGNAL: "the study's pruner gave this trial up: stopping after the current batch",
 }
 

@@ -96,6 +96,16 @@ class _SessionField:
         setattr(app.session, self.name, value)
 
 
+def stop_asked_text(run_dir: str | None) -> str:
+    """The toast for SIGUSR1: who asked, as the run's stop note says (another console's s)."""
+    from core.status import CONSOLE
+    from core.storage.control import noted_stopper
+
+    asker = noted_stopper(Path(run_dir)) if run_dir else ""
+    who = "another console's s" if asker == CONSOLE else "cifar-tui --stop"
+    return f"Stopping after the current batch, as {who} asked."
+
+
 def sweep_done_text(sweep: SweepState, snap: SweepSnapshot) -> str:
     """The toast for a sweep that ended: how far it came, and where its summary is."""
     if snap.status in ("completed", "failed"):
@@ -171,8 +181,7 @@ class CifarTuiApp(ModeKeys, App[int]):
         if signum == STOP_SIGNAL:
             if session.busy and not session.control.stop_requested:
                 self.stop_run(by=name)
-                text = "Stopping after the current batch, as cifar-tui --stop asked."
-                self.notify(text, timeout=6, markup=False)
+                self.notify(stop_asked_text(session.run_state.run_dir), timeout=6, markup=False)
             return
         session.quit_code = 128 + signum
         if session.quitting or not session.busy:
@@ -390,7 +399,9 @@ class CifarTuiApp(ModeKeys, App[int]):
         if session.quitting:  # asked again while the run stops: leave now (files stay whole)
             self.exit(session.quit_code)
         elif not session.busy:
-            self.leave(EXIT_OK)  # says "Quitting…" when TensorFlow makes it slow
+            # (the seconds TensorFlow then takes to tear down come after the screen is gone:
+            # run_console says so on the terminal)
+            self.exit(EXIT_OK)
         elif not isinstance(self.screen, ConfirmScreen):
             question = (QUIT_SWEEP if session.sweep_active else QUIT_RUN) + "and quit?"
             self.push_screen(ConfirmScreen(question), self._quit_confirmed)

@@ -110,6 +110,13 @@ class Session:
             return "A sweep is running: stop it first (w, then s)."
         return "A run is already training: stop it first (w, then s)."
 
+    def offers_resume(self, status: str) -> bool:
+        """Whether a screen offers r for a run read back as ``status``: where ``why_not_resume``
+        would accept it, judged without reading files (the engine's rule by status alone)."""
+        from core.storage.resume import resumes_as_is
+
+        return not self.busy and resumes_as_is(status)
+
     def why_not_resume(self, record: RunRecord) -> str | None:
         """Why ``record`` cannot be resumed now, or None if it can (the engine's own rule)."""
         if self.busy:

@@ -13,10 +13,16 @@ import os
 import shlex
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TextIO
 
 from core.errors import EXIT_OK
 from tui.console.app import create_app
+
+#: Libraries whose teardown keeps the process alive for seconds once they are loaded, each with
+#: the name the user knows it by.
+SLOW_TO_LEAVE = {"tensorflow": "TensorFlow", "jax": "JAX"}
 
 
 def run_console(profiles_dir: Path, runs_dir: Path) -> int:
@@ -53,12 +59,29 @@ def run_console(profiles_dir: Path, runs_dir: Path) -> int:
             file=sys.stderr,
             flush=True,
         )
+    code = result if isinstance(result, int) else EXIT_OK
     if app.return_code:
+        code = app.return_code
         if log_path is not None:  # the crash report went to the log: show it
             with contextlib.suppress(OSError):
                 sys.stderr.write(log_path.read_text(encoding="utf-8", errors="replace")[-20000:])
-        return app.return_code
-    return result if isinstance(result, int) else EXIT_OK
+    say_slow_exit(sys.stderr)
+    return code
+
+
+def say_slow_exit(stream: TextIO, modules: Mapping[str, object] = sys.modules) -> bool:
+    """Say on ``stream`` that the process is quitting when a library that takes seconds to tear
+    down is loaded (returns whether it said so). The screen is gone by then and the interpreter
+    still waits for the engine thread and TensorFlow's teardown: without a word, the terminal
+    just hangs. (Not hurried with os._exit: the engine thread may still be saving a stopped
+    run, and atexit handlers flush what the libraries hold.)"""
+    slow = [name for module, name in SLOW_TO_LEAVE.items() if module in modules]
+    if not slow:
+        return False
+    verb = "is" if len(slow) == 1 else "are"
+    text = f"cifar-tui: quitting… ({' and '.join(slow)} {verb} shutting down)"
+    print(text, file=stream, flush=True)
+    return True
 
 
 @contextlib.contextmanager

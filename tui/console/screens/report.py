@@ -20,7 +20,6 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Markdown, Static, TabbedContent, TabPane
 
 from core.errors import CifarTuiError
-from core.status import RESUMABLE
 from core.storage.rundir import RunRecord, load_run
 from tui.console.widgets.confusion import ClassesView, ConfusionMap
 from tui.console.widgets.plots import RUN_FIGURES, MetricPlot
@@ -49,6 +48,9 @@ class ReportScreen(Screen):
         # ? Help, q Quit and b Runs.
         Binding("v", "toggle_view", "Plots", show=False),
         Binding("r", "resume", "Resume"),
+        # r where the footer does not offer it (completed, diverged, busy): it says why (a
+        # diverged run: the lower rate to give it) rather than doing nothing.
+        Binding("r", "resume_refused", show=False),
         Binding("m", "classes", "Matrix"),
         Binding("i", "mistakes", "Mistakes"),
     ]
@@ -114,10 +116,10 @@ class ReportScreen(Screen):
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """The footer offers resume for a stopped or interrupted run only (m and i stay: for a
-        run without per-class figures they say why)."""
+        """The footer offers resume exactly where the engine's resume rule accepts the run (m
+        and i stay: for a run without per-class figures they say why)."""
         if action == "resume":
-            return self.record is not None and self.record.status in RESUMABLE
+            return self.record is not None and self.app.session.offers_resume(self.record.status)
         return True
 
     def action_back(self) -> None:
@@ -157,3 +159,6 @@ class ReportScreen(Screen):
             return
         self.dismiss()  # this report is about to change: back to the runs list, then resume
         self.app.resume_run(self.record)
+
+    def action_resume_refused(self) -> None:
+        self.action_resume()  # says why it cannot

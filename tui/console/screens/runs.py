@@ -29,7 +29,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker
 
 from core.format import fmt, percent, percent_points
-from core.status import BAD_ENDINGS, RESUMABLE, RunStatus, mark_of, status_with_cause, style_of
+from core.status import BAD_ENDINGS, RunStatus, mark_of, status_with_cause, style_of
 from core.storage.index import RunIndex
 from core.storage.system_report import latest_reading
 from core.system_format import busy_figure, runs_cell
@@ -161,6 +161,12 @@ class RunsTable(DataTable):
     """The runs table: a window of the screen's sorted runs. A key that would leave the window
     (up, down, page up, page down, ctrl+home, ctrl+end) moves it instead."""
 
+    BINDINGS: ClassVar[list[BindingType]] = [
+        # DataTable's own keys, named here so that help lists them: either end of the list.
+        Binding("ctrl+home", "scroll_top", "First run", show=False),
+        Binding("ctrl+end", "scroll_bottom", "Last run", show=False),
+    ]
+
     def _owner(self) -> RunsScreen:
         return self.screen  # type: ignore[return-value]
 
@@ -228,6 +234,9 @@ class RunsScreen(Screen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "open", "Open report", show=False),
         Binding("r", "resume", "Resume"),
+        # r where the footer does not offer it (completed, diverged, busy): it says why (a
+        # diverged run: the lower rate to give it) rather than doing nothing.
+        Binding("r", "resume_refused", show=False),
         Binding("o", "sort_next", "Sort"),
         Binding("O", "sort_reverse", "Reverse", show=False),
         Binding("u", "reload", "Reload"),
@@ -543,10 +552,10 @@ class RunsScreen(Screen):
         self.refresh_bindings()  # r Resume follows the highlighted run
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """r Resume is offered for a stopped or interrupted run only."""
+        """r Resume is offered exactly where the engine's resume rule accepts the run."""
         if action == "resume":
             record = self.selected_record()
-            return record is not None and record.status in RESUMABLE
+            return record is not None and self.app.session.offers_resume(record.status)
         return True
 
     def action_open(self) -> None:
@@ -575,6 +584,9 @@ class RunsScreen(Screen):
         if record is None:
             return
         self.app.resume_run(record)
+
+    def action_resume_refused(self) -> None:
+        self.action_resume()  # the app's resume_run says why it cannot
 
     def action_sort_next(self) -> None:
         index = (COLUMN_KEYS.index(self.sort_key) + 1) % len(COLUMN_KEYS)

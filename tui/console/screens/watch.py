@@ -519,10 +519,11 @@ class WatchScreen(Screen):
         state = self.state
         if not yes or not (state.attached and state.active and state.run_dir):
             return
+        from core.status import CONSOLE
         from core.storage.control import request_stop
 
-        try:
-            state.pid = request_stop(Path(state.run_dir))
+        try:  # the run records itself stopped by the console (its stop note), not by --stop
+            state.pid = request_stop(Path(state.run_dir), by=CONSOLE)
         except CifarTuiError as exc:
             self.notify(str(exc), title="Cannot stop", severity="warning", markup=False)
             return
