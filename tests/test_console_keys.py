@@ -319,3 +319,42 @@ async def test_a_finished_sweep_says_it_has_finished(tmp_path: Path) -> None:
         details = str(sweeps.query_one("#sweep-details", Static).render())
         assert "completed 2/2. Every run has finished; the summary is" in details
         assert "enter goes on" not in details and "finished. enter" not in details
+
+
+def test_the_readmes_key_table_names_only_keys_help_lists() -> None:
+    """README's console table is read against the bindings: every key it names for a screen is
+    one help lists for that screen (or everywhere), so the README cannot promise a key that
+    does nothing."""
+    import re
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = readme.split("## The console", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line]
+    sections = help_sections(CifarTuiApp)
+    listed = {
+        name: {key.strip() for keys, _ in rows_ for key in keys.split(" / ")}
+        for name, rows_ in sections.items()
+    }
+    screens = {
+        "pick": ["Pick", "Data path browser"],
+        "watch": ["Watch"],
+        "runs": ["Runs"],
+        "report": ["Report", "Classes tab (the matrix)"],
+        "mistakes": ["Mistakes"],
+        "sweeps": ["Sweeps"],
+        "help": ["Help"],
+    }
+    key = re.compile(r"^(?:.|enter|space|escape|tab|backspace|(?:ctrl|shift)\+\w+)$")
+    seen = set()
+    for row in rows[1:]:  # the header row names no screen
+        label, keys_cell = row.strip("| ").split(" | ", 1)
+        screen = label.split(" ", 1)[0]
+        assert screen in screens, f"README names a screen help does not: {label}"
+        seen.add(screen)
+        allowed = set().union(listed["Everywhere"], *(listed[s] for s in screens[screen]))
+        for token in re.findall(r"`([^`]+)`", keys_cell):
+            if key.match(token):
+                assert KEY_NAMES.get(token, token) in allowed, (screen, token, sorted(allowed))
+    assert seen == set(screens)
+    # The sentence under the table: q quits everywhere else.
+    assert "q" in listed["Everywhere"]
