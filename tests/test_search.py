@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 from fakes import FakeRun
-from helpers import REPO, cli_command, cli_env, start_cli
+from helpers import REPO, cli_command, cli_env, markdown_tables, start_cli
 
 from core.compare import collect
 from core.errors import EXIT_OK, EXIT_STOPPED, EXIT_USAGE, DataError
@@ -328,6 +328,35 @@ def test_val_loss_objective_prefers_the_lowest(tmp_path: Path) -> None:
     assert objective_value([{"val_accuracy": 0.2}, {"val_accuracy": 0.5}], "val_accuracy") == 0.5
     assert objective_value([{"val_loss": None}], "val_loss") is None
     assert sweep_json(runs)["search"]["direction"] == "minimize"
+
+
+def test_a_val_loss_study_shows_its_losses_as_losses_not_percentages(tmp_path: Path) -> None:
+    """Only an accuracy reads as a percentage: a loss of 1.0 is "1.0000", never "100.0%", in
+    summary.md, on the terminal (plain and Rich) and in the best trial's sentence."""
+    from rich.console import Console
+
+    from tui.tables import rich_table
+
+    runs = tmp_path / "runs"
+    path = study_file(tmp_path, trials=3, extra='objective = "val_loss"\npruner = "none"\n')
+    driver = driver_for(path, runs)
+    assert driver.execute() == EXIT_OK
+    summary = (sweep_folder(runs) / "summary.md").read_text()
+    (table,) = [t for t in markdown_tables(summary) if t and "val_loss" in t[0]]
+    assert [row["val_loss"] for row in table] == ["1.0000"] * 3, summary
+    assert [row["test acc"] for row in table] == ["40.0%"] * 3  # accuracy stays a percentage
+    out = output(driver)
+    lines = out.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("trial "))
+    column = lines[at].split().index("val_loss") - 1  # "optuna #" is two words
+    rows = [line.split() for line in lines[at + 2 : at + 5]]  # the footer's three trials
+    assert [row[column] for row in rows] == ["1.0000"] * 3, out
+    assert "best trial: 1 (val_loss 1.0000," in out and "100.0%" not in out
+    report = report_at(sweep_folder(runs))
+    assert report is not None
+    terminal = io.StringIO()
+    Console(file=terminal, width=100).print(rich_table(report.table()))
+    assert "1.0000" in terminal.getvalue() and "100.0%" not in terminal.getvalue()
 
 
 def test_parallel_2_asks_distinct_trials_that_train_at_once(tmp_path: Path) -> None:

@@ -41,7 +41,7 @@ from core.sweeps.search import OBJECTIVES, Search
 from core.sweeps.source import Listener, RunSource
 from core.sweeps.sweepdir import SweepDir, SweepEntry
 from core.sweeps.sweepfile import SWEEP_FILE, SweepFileRun, try_read_sweep_file
-from core.table import Column, Table
+from core.table import Column, Table, metric_kind
 from core.values import show_value
 
 JOURNAL = "study.journal"
@@ -359,7 +359,7 @@ class StudyReport:
             Column("optuna #", "optuna_number", "number"),
             Column("status", "status"),
             *(Column(k, k, "setting") for k in self.keys),
-            Column(self.objective, "objective", "accuracy"),
+            Column(self.objective, "objective", metric_kind(self.objective)),
             Column("epochs", "epochs"),
             Column("s/epoch", "seconds_per_epoch", "seconds"),
             Column("test acc", "test_accuracy", "accuracy"),
