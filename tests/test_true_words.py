@@ -303,7 +303,6 @@ def terminal_output(args: list[str], columns: int = 100) -> str:
     import pty
     import select
     import subprocess
-    import sys
 
     from helpers import REPO, cli_command, cli_env
 
