@@ -619,7 +619,7 @@ def test_real_study_ctrl_c_then_the_same_command(tmp_path: Path) -> None:
     )
     print(second.stdout[-3000:], second.stderr[-2000:])
     assert second.returncode == EXIT_OK, second.stderr
-    assert 'resuming run 2/4 "trial 2"' in second.stdout
+    assert "resuming trial 2/4 (Optuna #1) (stopped after" in second.stdout
     data = sweep_json(runs)
     assert [r["index"] for r in data["runs"]] == [1, 2, 3, 4]
     assert all(r["status"] in ("completed", "pruned") for r in data["runs"])
