@@ -23,6 +23,8 @@ MISTAKES_OVERALL = 40
 MISTAKES_PER_PAIR = 8
 #: Off-diagonal cells marked in report.md's matrix, and confusions named in one line.
 MARKED = 3
+#: With the cells tied with the last of them, at most this many are starred and named.
+MARKED_AT_MOST = 8
 
 
 def confusion_matrix(labels: Any, predicted: Any, num_classes: int) -> np.ndarray:
@@ -55,23 +57,55 @@ def per_class_accuracy(confusion: np.ndarray, class_names: tuple[str, ...] | lis
     return out
 
 
-def worst_confusions(
-    confusion: np.ndarray, class_names: tuple[str, ...] | list[str], count: int = MARKED
-) -> list[tuple[str, str, int]]:
-    """The largest off-diagonal cells as (true, predicted, images), largest first, in matrix
-    order among equals, so the answer is the same every time. Cells tied with the last one
-    kept are kept too: starring three of five equal confusions would say they differ."""
+@dataclass(frozen=True)
+class Worst:
+    """The confusions to star and name, and the ones tied with them that were left out."""
+
+    cells: list[tuple[str, str, int]]  # (true, predicted, images), largest first
+    tied: int = 0  # cells left out, all at ``value``: too many ties to star them all
+    value: int = 0
+
+    def more_text(self) -> str:
+        """ "and 12 more tied at 2": what the list leaves out, or ""."""
+        return f"and {self.tied} more tied at {self.value}" if self.tied else ""
+
+
+def worst_of(
+    confusion: np.ndarray,
+    class_names: tuple[str, ...] | list[str],
+    count: int = MARKED,
+    limit: int = MARKED_AT_MOST,
+) -> Worst:
+    """The largest off-diagonal cells, largest first, in matrix order among equals, so the
+    answer is the same every time. Cells tied with the ``count``-th are kept too (starring
+    three of five equal confusions would say they differ) while that keeps at most ``limit``;
+    past it only the cells strictly above the tie are kept and the tie is counted instead
+    (starring all 90 cells of a matrix whose confusions are all equal would say nothing)."""
     off = np.array(confusion, dtype=np.int64, copy=True)
     np.fill_diagonal(off, 0)
     order = np.argsort(-off, axis=None, kind="stable")
     values = off.reshape(-1)[order]
-    kept = min(count, len(order))
-    while 0 < kept < len(order) and values[kept] == values[kept - 1]:
-        kept += 1
-    flat = order[:kept]
+    positive = int((values > 0).sum())
+    kept, tied, value = min(count, positive), 0, 0
+    if 0 < kept < positive and values[kept] == values[kept - 1]:
+        value = int(values[kept - 1])
+        end = int((values >= value).sum())  # past the last cell of the tie
+        if end <= limit:
+            kept = end
+        else:
+            kept = int((values > value).sum())  # those strictly above the tie
+            tied = end - kept
     k = off.shape[0]
-    cells = [(int(i) // k, int(i) % k) for i in flat]
-    return [(class_names[t], class_names[p], int(off[t, p])) for t, p in cells if off[t, p] > 0]
+    cells = [(int(i) // k, int(i) % k) for i in order[:kept]]
+    named = [(class_names[t], class_names[p], int(off[t, p])) for t, p in cells]
+    return Worst(named, tied, value if tied else 0)
+
+
+def worst_confusions(
+    confusion: np.ndarray, class_names: tuple[str, ...] | list[str], count: int = MARKED
+) -> list[tuple[str, str, int]]:
+    """The confusions :func:`worst_of` stars, as (true, predicted, images)."""
+    return worst_of(confusion, class_names, count).cells
 
 
 def confident_mistakes(
@@ -163,6 +197,10 @@ class ClassResults:
     def worst_confusions(self, count: int = MARKED) -> list[tuple[str, str, int]]:
         return worst_confusions(self.confusion, self.class_names, count)
 
+    def worst(self, count: int = MARKED) -> Worst:
+        """The starred confusions and the tie left out, if any (see :func:`worst_of`)."""
+        return worst_of(self.confusion, self.class_names, count)
+
     def worst_class(self) -> tuple[str, float] | None:
         """The class with the lowest accuracy (the first such, in class order)."""
         known = [(name, acc) for name, acc in self.per_class.items() if acc is not None]
@@ -223,16 +261,22 @@ def missing_reason(report: dict[str, Any], status: str) -> str:
     return "no per-class results: this run was saved before cifar-tui recorded them"
 
 
-def worst_text(worst: list[tuple[str, str, int]]) -> str:
-    """The worst confusions in one line: "worst confusions: cat -> dog 187 · dog -> cat 121"."""
-    if not worst:
+def worst_text(worst: Worst) -> str:
+    """The worst confusions in one line: "worst confusions: cat -> dog 187 · dog -> cat 121",
+    and what a tie too large to list leaves out ("· and 12 more tied at 2")."""
+    if not worst.cells and not worst.tied:
         return "worst confusions: none (every test image right)"
-    return "worst confusions: " + " · ".join(f"{t} -> {p} {n}" for t, p, n in worst)
+    if not worst.cells:
+        return f"worst confusions: none stands out ({worst.tied} pairs tied at {worst.value})"
+    parts = [f"{t} -> {p} {n}" for t, p, n in worst.cells]
+    if worst.tied:
+        parts.append(worst.more_text())
+    return "worst confusions: " + " · ".join(parts)
 
 
 def evaluated_line(event: Any) -> str:
     """An ``Evaluated`` event's worst confusions, for the command line's renderers."""
-    return worst_text(worst_confusions(np.asarray(event.confusion), event.classes))
+    return worst_text(worst_of(np.asarray(event.confusion), event.classes))
 
 
 def evaluated_report(event: Any) -> dict[str, Any]:

@@ -14,17 +14,23 @@ from typing import Any
 from core.values import show_value
 
 #: How each kind of number is written for people.
-FORMATS = {"seconds": ".2f", "accuracy": ".4f", "percent": ".1f", "count": ","}
+FORMATS = {"seconds": ".2f", "accuracy": ".4f", "loss": ".4f", "percent": ".1f", "count": ","}
 # Accuracy reads as a percentage for people everywhere ("29.0%", differences in points); CSV
 # and JSON keep the raw fraction.
 NUMERIC_KINDS = (*FORMATS, "number")
+
+
+def metric_kind(name: str) -> str:
+    """A metric column's kind by its name: only an accuracy reads as a percentage (a study's
+    objective may be val_loss, which must not print as "123.4%")."""
+    return "accuracy" if "accuracy" in name else "loss"
 
 
 @dataclass(frozen=True)
 class Column:
     title: str  # what a person reads: Markdown and terminal headers
     key: str  # the CSV header
-    kind: str = "text"  # text | setting | number | seconds | accuracy | percent | count
+    kind: str = "text"  # text | setting | number | seconds | accuracy | loss | percent | count
     csv_only: bool = False  # long machine columns (paths) stay out of the readable tables
 
     @property

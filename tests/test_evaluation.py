@@ -15,12 +15,14 @@ from test_tui_helpers import fake_report, write_run
 from core.compare import Comparison, RunRow
 from core.evaluation import (
     MISTAKES_OVERALL,
+    Worst,
     class_results,
     confident_mistakes,
     confusion_matrix,
     crossentropy,
     evaluate,
     worst_confusions,
+    worst_of,
 )
 from core.events import Evaluated, RunFinished
 from core.profiles import load_profile
@@ -85,6 +87,77 @@ def test_worst_confusions_keep_every_tie_in_matrix_order() -> None:
         ("cat", "dog", 3)
     ]
     assert worst_confusions(np.eye(3, dtype=int), NAMES) == []
+
+
+TEN = tuple(f"c{i}" for i in range(10))
+
+
+def three_fronts(matrix: np.ndarray) -> tuple[str, str, int, str, int, str]:
+    """A matrix's worst confusions as each front says them: the command line's line, report.md's
+    stars and its marks line, the console's stars and its line under the heat map."""
+    import io
+
+    from core.evaluation import PassResults, accuracy_of
+    from tui.cli.render import PlainRenderer
+    from tui.console.widgets.confusion import heat_map, worst_line
+
+    results = PassResults(1.0, accuracy_of(matrix), TEN, matrix, [])
+    out = io.StringIO()
+    PlainRenderer(out)(evaluated(results))
+    report = fake_report()
+    report["test"] = {"loss": 1.0, "accuracy": results.accuracy, **results.to_report()}
+    markdown = render_markdown(report).split("## Confusion matrix")[1]
+    block = markdown.split("```")[1]
+    marks = next(line for line in markdown.splitlines() if line.startswith("- rows: true class"))
+    read = class_results(report)
+    assert read is not None
+    themap = heat_map(read, mono=True).plain
+    return (
+        out.getvalue().strip(),
+        block,
+        block.count("*"),
+        marks,
+        themap.count("*"),
+        worst_line(read),
+    )
+
+
+def test_five_tied_confusions_are_all_starred_and_named_on_every_front() -> None:
+    matrix = np.eye(10, dtype=int) * 9
+    for t, p in ((0, 1), (2, 3), (4, 5), (6, 7), (8, 9)):
+        matrix[t, p] = 2  # five equal confusions, three asked for: all five are the largest
+    matrix[1, 0] = 1
+    worst = worst_of(matrix, TEN)
+    assert [(t, p) for t, p, _ in worst.cells] == [("c0", "c1"), ("c2", "c3"), ("c4", "c5"),
+                                                 ("c6", "c7"), ("c8", "c9")]  # fmt: skip
+    assert worst.tied == 0
+    line, _, md_stars, marks, console_stars, console_line = three_fronts(matrix)
+    named = "c0 -> c1 2 · c2 -> c3 2 · c4 -> c5 2 · c6 -> c7 2 · c8 -> c9 2"
+    assert line == console_line == f"worst confusions: {named}"
+    assert md_stars == console_stars == 5
+    assert "more tied" not in marks and marks.endswith(named.replace(" ·", ","))
+
+
+def test_a_tie_too_large_to_star_is_counted_and_said_on_every_front() -> None:
+    """All 90 confusions equal: starring all 90 would say nothing; none is starred and each
+    front says how many are tied. One larger cell above such a tie is starred alone."""
+    matrix = np.full((10, 10), 1)
+    np.fill_diagonal(matrix, 20)
+    assert worst_of(matrix, TEN) == Worst([], 90, 1)
+    line, _, md_stars, marks, console_stars, console_line = three_fronts(matrix)
+    assert line == console_line == "worst confusions: none stands out (90 pairs tied at 1)"
+    assert md_stars == console_stars == 0
+    assert marks.endswith("; no confusion stands out: 90 pairs tied at 1")
+
+    matrix[3, 5] = 7
+    worst = worst_of(matrix, TEN)
+    assert worst.cells == [("c3", "c5", 7)] and (worst.tied, worst.value) == (89, 1)
+    line, block, md_stars, marks, console_stars, console_line = three_fronts(matrix)
+    assert line == console_line == "worst confusions: c3 -> c5 7 · and 89 more tied at 1"
+    assert md_stars == console_stars == 1 and "7*" in block
+    assert marks.endswith("c3 -> c5 7, and 89 more tied at 1 (not starred)")
+    # the bound: ties that keep at most MARKED_AT_MOST are all kept
+    assert len(worst_of(matrix, TEN, limit=90).cells) == 90
 
 
 def test_mistakes_keep_the_most_confident_overall_and_per_pair() -> None:

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 from fakes import FakeRun
-from helpers import REPO, cli_command, cli_env, start_cli
+from helpers import REPO, cli_command, cli_env, markdown_tables, start_cli
 
 from core.compare import collect
 from core.errors import EXIT_OK, EXIT_STOPPED, EXIT_USAGE, DataError
@@ -221,7 +221,8 @@ def test_study_prunes_losing_trials_and_its_summary_names_the_best(tmp_path: Pat
     assert rows[0]["trial"] == str(best["index"])  # trials by objective, best first
     # Optuna's own number (optuna-dashboard's) beside ours, which count from 1
     assert rows[0]["optuna_number"] == str(best["index"] - 1)
-    assert f"; Optuna's trial {best['index'] - 1}): " in summary
+    assert f"; Optuna #{best['index'] - 1}): " in summary
+    assert data["search"]["best"]["optuna_number"] == best["index"] - 1
     values = [float(r["objective"]) for r in rows]
     assert values == sorted(values, reverse=True)
 
@@ -264,7 +265,11 @@ def test_ctrl_c_mid_study_then_the_same_command_finishes_it_no_trial_twice(
 
     FakeRun.hook = stop_in_trial_three
     assert driver.execute() == EXIT_STOPPED
-    assert "[3/6] study trial 3: stopped after 2 of 4 epochs" in output(driver)
+    first = output(driver)
+    # each trial named with Optuna's number too (it counts from 0), in every line
+    assert "sweep study: starting trial 1/6 (Optuna #0): train.learning_rate=" in first
+    assert "[1/6] study trial 1 (Optuna #0): completed in 0:08" in first
+    assert "[3/6] study trial 3 (Optuna #2): stopped after 2 of 4 epochs" in first
     data = sweep_json(runs)
     assert [r["status"] for r in data["runs"]] == ["completed", "completed", "stopped"]
     assert data["status"] == "stopped"
@@ -276,7 +281,8 @@ def test_ctrl_c_mid_study_then_the_same_command_finishes_it_no_trial_twice(
     assert again.execute() == EXIT_OK
     out = output(again)
     assert "(2 to resume" not in out and "3 to ask, 1 to resume, 2 finished earlier" in out
-    assert 'resuming run 3/6 "trial 3" (stopped after 2 of 4 epochs)' in out
+    assert "resuming trial 3/6 (Optuna #2) (stopped after 2 of 4 epochs)" in out
+    assert "[1/6] study trial 1 (Optuna #0): completed earlier, skipped" in out
     data = sweep_json(runs)
     assert [r["index"] for r in data["runs"]] == [1, 2, 3, 4, 5, 6]
     assert [r["status"] for r in data["runs"]] == ["completed"] * 6
@@ -330,6 +336,35 @@ def test_val_loss_objective_prefers_the_lowest(tmp_path: Path) -> None:
     assert sweep_json(runs)["search"]["direction"] == "minimize"
 
 
+def test_a_val_loss_study_shows_its_losses_as_losses_not_percentages(tmp_path: Path) -> None:
+    """Only an accuracy reads as a percentage: a loss of 1.0 is "1.0000", never "100.0%", in
+    summary.md, on the terminal (plain and Rich) and in the best trial's sentence."""
+    from rich.console import Console
+
+    from tui.tables import rich_table
+
+    runs = tmp_path / "runs"
+    path = study_file(tmp_path, trials=3, extra='objective = "val_loss"\npruner = "none"\n')
+    driver = driver_for(path, runs)
+    assert driver.execute() == EXIT_OK
+    summary = (sweep_folder(runs) / "summary.md").read_text()
+    (table,) = [t for t in markdown_tables(summary) if t and "val_loss" in t[0]]
+    assert [row["val_loss"] for row in table] == ["1.0000"] * 3, summary
+    assert [row["test acc"] for row in table] == ["40.0%"] * 3  # accuracy stays a percentage
+    out = output(driver)
+    lines = out.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("trial "))
+    column = lines[at].split().index("val_loss") - 1  # "optuna #" is two words
+    rows = [line.split() for line in lines[at + 2 : at + 5]]  # the footer's three trials
+    assert [row[column] for row in rows] == ["1.0000"] * 3, out
+    assert "best trial: 1 (val_loss 1.0000," in out and "100.0%" not in out
+    report = report_at(sweep_folder(runs))
+    assert report is not None
+    terminal = io.StringIO()
+    Console(file=terminal, width=100).print(rich_table(report.table()))
+    assert "1.0000" in terminal.getvalue() and "100.0%" not in terminal.getvalue()
+
+
 def test_parallel_2_asks_distinct_trials_that_train_at_once(tmp_path: Path) -> None:
     """Two lanes (threads here; --parallel makes them processes): trial 2 is asked while trial
     1 trains, with its own number and settings; pruning goes on across the lanes."""
@@ -359,6 +394,8 @@ def test_parallel_2_asks_distinct_trials_that_train_at_once(tmp_path: Path) -> N
     trials = optuna_trials(runs)
     assert [t.number for t in trials] == list(range(6))
     assert all(t.state.name in ("COMPLETE", "PRUNED") for t in trials)
+    # runs at once: each epoch line names its trial by both numbers
+    assert "[2/6] study trial 2 (Optuna #1): epoch 1/4 " in output(front)
 
 
 def test_the_pruners_stop_reaches_a_trial_in_a_process_of_its_own() -> None:
@@ -582,7 +619,7 @@ def test_real_study_ctrl_c_then_the_same_command(tmp_path: Path) -> None:
     )
     print(second.stdout[-3000:], second.stderr[-2000:])
     assert second.returncode == EXIT_OK, second.stderr
-    assert 'resuming run 2/4 "trial 2"' in second.stdout
+    assert "resuming trial 2/4 (Optuna #1) (stopped after" in second.stdout
     data = sweep_json(runs)
     assert [r["index"] for r in data["runs"]] == [1, 2, 3, 4]
     assert all(r["status"] in ("completed", "pruned") for r in data["runs"])
@@ -605,6 +642,31 @@ startup_trials = 2
 [search.space]
 "train.learning_rate" = { log_uniform = [1e-5, 1e-1] }
 """
+
+
+def test_the_consoles_study_lines_name_each_trial_by_both_numbers() -> None:
+    """The console's study text and sweep line are plain functions of a snapshot: no app."""
+    from core.eta import Eta
+    from tui.console.screens.watch import sweep_text
+    from tui.console.state import SweepState
+    from tui.console.study_view import study_text
+    from tui.console.views import StudyInfo, SweepRunView, SweepSnapshot
+
+    info = StudyInfo("val_loss", False, "3 trials, random, val_loss (lower is better), no pruner")
+    done = SweepRunView(1, "trial 1", "completed", 4, 4, test_accuracy=0.4, objective=1.2345,
+                        settings=(("train.learning_rate", 0.001),))  # fmt: skip
+    now = SweepRunView(2, "trial 2", "running", 4, 1, settings=(("train.learning_rate", 0.01),))
+    snap = SweepSnapshot("s", Path("sweeps/s"), "running", (done, now), Eta(17.0, 3, 2.0),
+                         current=2, planned=3, study=info)  # fmt: skip
+    assert study_text(snap, info, active=True).plain.splitlines() == [
+        f"trial 2/3 (Optuna #1) {mark_of('running')} learning_rate=0.01",
+        "best so far: trial 1 (Optuna #0) · val_loss 1.2345 · learning_rate=0.001 · 0 pruned of 2",
+    ]
+    sweep = SweepState("s", "s.toml", 3, "cifar-tui --sweep s.toml", active=True, snapshot=snap)
+    first, outcomes = sweep_text(sweep, False).plain.splitlines()
+    assert first.startswith("sweep s: trial 2/3 (Optuna #1) · ETA")
+    assert outcomes.startswith(f"trial 1 (Optuna #0) {mark_of('completed')} 40.0%   ")
+    assert "trial 2 (Optuna #1)" in outcomes
 
 
 @pytest.fixture
@@ -661,13 +723,14 @@ def test_console_shows_a_running_studys_trial_best_so_far_and_plots(
             await pilot.pause(0.3)
             text = str(study.render())
             print(sweep_line(watch), text, sep="\n")
-            assert "sweep tiny-study: trial 4/5" in sweep_line(watch)
+            assert "sweep tiny-study: trial 4/5 (Optuna #3)" in sweep_line(watch)
             snap = app.sweep_state.snapshot
             rate = snap.run(4).settings[0][1]
-            assert f"trial 4/5 ▶ learning_rate={rate}" in text
+            assert f"trial 4/5 (Optuna #3) ▶ learning_rate={rate}" in text
             best = max((v for v in snap.runs if v.status == "completed"), key=lambda v: v.objective)
             best_text = f"{best.objective * 100:.1f}%"  # accuracy for people, as everywhere
-            assert f"best so far: trial {best.index} · val_accuracy {best_text}" in text
+            optuna = f"(Optuna #{best.index - 1})"
+            assert f"best so far: trial {best.index} {optuna} · val_accuracy {best_text}" in text
             trials = watch.query_one("#plot-trials", MetricPlot)
             assert trials.display and not watch.query_one("#plot-lr").display
             assert trials.series["completed"][best.index - 1] == best.objective

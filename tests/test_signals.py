@@ -66,6 +66,34 @@ def test_a_signal_stops_and_saves_then_resume_finishes_every_epoch_once(tmp_path
     assert report["status"] == "completed" and len(report["epochs"]) == 6
 
 
+@pytest.mark.slow
+def test_timeout_preserve_status_passes_a_stopped_runs_143_through(tmp_path):
+    """README: ``timeout --preserve-status -s TERM N cifar-tui --run ...`` exits with the run's
+    143, and report.json records the stop as SIGTERM. timeout's timer is a SIGALRM to itself:
+    the test sends that SIGALRM once epoch 1 is printed, so timeout's own stop lands mid-run on
+    any machine (a duration alone would race the run's start on a slow one, its end on a fast
+    one). Its other path, 124 without --preserve-status, is timeout's own."""
+    import subprocess
+
+    from helpers import REPO, cli_command, cli_env
+
+    runs = tmp_path / "runs"
+    args = ["--run", str(SMOKE), "--runs-dir", str(runs), "--plain", *TINY,
+            "--set", "train.epochs=6"]  # fmt: skip
+    argv = ["timeout", "--preserve-status", "-s", "TERM", "600", *cli_command(*args)]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=REPO, env=cli_env())  # fmt: skip
+    seen: list[str] = []
+    read_line(proc, "epoch 1/6", seen)
+    proc.send_signal(signal.SIGALRM)  # timeout's time is up: it sends the command SIGTERM
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 143, "".join(seen) + out + err
+    assert "SIGTERM: stopping after the current batch" in err and "Traceback" not in err
+    report = json.loads((only_run(runs) / "report.json").read_text())
+    assert report["status"] == "stopped" and 1 <= len(report["epochs"]) < 6
+    assert report["stop"]["by"] == "SIGTERM"
+
+
 def test_the_handler_only_asks_and_a_second_urgent_signal_quits_at_once(monkeypatch, capsys):
     asked: list[str] = []
     quits: list[int] = []

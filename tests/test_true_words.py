@@ -297,6 +297,90 @@ def test_compare_headers_do_not_read_alike() -> None:
     assert short("train.learning_rate") == "lr"
 
 
+def terminal_output(args: list[str], columns: int = 100) -> str:
+    """``cifar-tui ARGS`` on a terminal (a pty, so Rich draws its tables) ``columns`` wide:
+    what it printed, colours and all."""
+    import os
+    import pty
+    import select
+    import subprocess
+
+    from helpers import REPO, cli_command, cli_env
+
+    master, slave = pty.openpty()
+    env = cli_env({"TERM": "xterm-256color", "COLUMNS": str(columns), "CI": None})
+    proc = subprocess.Popen(cli_command(*args), stdin=slave, stdout=slave, stderr=slave,
+                            env=env, cwd=REPO)  # fmt: skip
+    os.close(slave)
+    out = bytearray()
+    try:
+        while True:  # to EOF: the pty reads EIO once the command and its output are gone
+            ready, _, _ = select.select([master], [], [], 120)
+            if not ready:
+                break
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        assert proc.wait(60) == 0, out.decode(errors="replace")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+    return out.decode(errors="replace")
+
+
+def test_compare_on_a_terminal_names_batch_size_and_profiled_batches_unalike(
+    tmp_path: Path,
+) -> None:
+    """Issue 25: "batch" next to "batches [500, 520]" is ambiguous; the command line's Rich
+    table (shortened headers) says them unalike, as the console does."""
+    import re
+
+    from test_tui_helpers import fake_report, write_run
+
+    dirs = []
+    for name, batch, window in (("a", 16, [500, 520]), ("b", 32, [3, 8])):
+        report = fake_report()
+        report["profile"]["train"]["batch_size"] = batch
+        report["profile"]["profiler"]["batches"] = window
+        dirs.append(str(write_run(tmp_path / "runs", f"20260101-12000{len(dirs)}-{name}", report)))
+    text = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", terminal_output(["--compare", *dirs]))
+    print(text)
+    lines = text.splitlines()
+    first_row = next(i for i, line in enumerate(lines) if line.startswith("2026"))
+    header = "\n".join(lines[1:first_row])  # a header may wrap, between words, at 100 columns
+    assert "batch size" in header and "profiled" in header and "batches" in header, text
+    assert not re.search(r"\bbatch\b(?! size)", header), header  # no bare "batch"
+    assert "batch size = train.batch_size" in text  # the key line says which keys they are
+    assert "profiled batches = profiler.batches" in text
+
+
+def test_a_study_table_with_both_batch_keys_keeps_each_header_whole() -> None:
+    import io
+
+    from rich.console import Console
+
+    from core.table import Column, Table
+    from tui.tables import rich_table
+
+    keys = ["train.learning_rate", "train.batch_size", "profiler.batches"]
+    columns = [Column("trial", "trial", "number"), Column("optuna #", "o", "number"),
+               Column("status", "status"), *(Column(k, k, "setting") for k in keys),
+               Column("val_accuracy", "v", "accuracy"), Column("epochs", "epochs"),
+               Column("s/epoch", "s", "seconds"), Column("test acc", "t", "accuracy")]  # fmt: skip
+    rows = [[3, 2, "completed", 0.00123, 16, [500, 520], 0.41, "3/3", 1.8, 0.4]]
+    out = io.StringIO()
+    Console(file=out, width=100).print(rich_table(Table(columns, rows)))
+    header = out.getvalue().splitlines()[0]
+    assert header.split() == ["trial", "optuna", "#", "status", "lr", "batch", "size",
+                              "profiled", "batches", "val_accuracy", "epochs", "s/epoch",
+                              "test", "acc"], out.getvalue()  # fmt: skip
+
+
 def test_a_study_draws_momentum_only_for_sgd_trials() -> None:
     import optuna
 

@@ -27,17 +27,36 @@ def plain_text(table: Table, title: str | None = None) -> str:
     return "\n".join(out)
 
 
+#: Settings whose short names read alike side by side ("batch" next to "batches [500, 520]"),
+#: said unalike where both are shown; words, so a narrow terminal wraps them between words.
+CLEAR_NAMES = {"train.batch_size": "batch size", "profiler.batches": "profiled batches"}
+
+
+def _alike(a: str, b: str) -> bool:
+    """ "batch" and "batches": one a stem of the other, easy to take for the same thing."""
+    return a != b and (a.startswith(b) or b.startswith(a))
+
+
 def short_headers(table: Table) -> dict[str, str]:
     """The settings' headers a terminal table shows: a dotted key's last part ("lr" for
     train.learning_rate, as labels say it), the whole key where two would read alike, so a
-    study's table fits 100 columns without breaking a key mid-word."""
+    study's table fits 100 columns without breaking a key mid-word. Names where one is a stem
+    of another ("batch", "batches") take their clear names (CLEAR_NAMES) or the whole key."""
     from core.sweeps.spec import SHORT_NAMES
 
     settings = [c.title for c in table.columns if c.kind == "setting" and "." in c.title]
     short = {k: SHORT_NAMES.get(k.rsplit(".", 1)[-1], k.rsplit(".", 1)[-1]) for k in settings}
     others = {c.title for c in table.columns} - set(settings)
     names = list(short.values())
-    return {k: s for k, s in short.items() if names.count(s) == 1 and s not in others}
+    chosen: dict[str, str] = {}
+    for key, name in short.items():
+        if names.count(name) > 1 or name in others:
+            continue  # the whole key
+        if any(_alike(name, other) for other in [*names, *others]):
+            name = CLEAR_NAMES.get(key, key)
+        if name != key:
+            chosen[key] = name
+    return chosen
 
 
 def rich_table(table: Table, title: str | None = None) -> Any:

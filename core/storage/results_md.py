@@ -91,8 +91,16 @@ def confusion_block(results: ClassResults) -> list[str]:
             cells.append(f"{text:>{width}}{'*' if (t, p) in marked else ' '}")
         lines.append((f"{f'{t} {name}':<{label}}" + "".join(cells)).rstrip())
     lines.append("```")
-    worst = ", ".join(f"{t} -> {p} {n}" for t, p, n in results.worst_confusions())
-    marks = f"; * the largest confusions: {worst}" if worst else "; no confusions"
+    worst = results.worst()
+    parts = [f"{t} -> {p} {n}" for t, p, n in worst.cells]
+    if parts and worst.tied:  # a tie too large to star: counted, not listed
+        parts.append(f"{worst.more_text()} (not starred)")
+    if parts:
+        marks = "; * the largest confusions: " + ", ".join(parts)
+    elif worst.tied:
+        marks = f"; no confusion stands out: {worst.tied} pairs tied at {worst.value}"
+    else:
+        marks = "; no confusions"
     lines += ["", f"- rows: true class, columns: predicted{marks}"]
     return lines
 

@@ -193,6 +193,19 @@ class Search:
         }
 
 
+def optuna_number(index: int) -> int:
+    """Optuna's number for cifar-tui's trial ``index``: cifar-tui counts trials from 1 (run
+    names ``<name>-trial-N`` stay as they are), Optuna and optuna-dashboard from 0."""
+    return index - 1
+
+
+def trial_name(index: int, planned: int = 0) -> str:
+    """ "trial 4 (Optuna #3)", or "trial 4/8 (Optuna #3)" with the planned number: every front
+    names a trial with both numbers, so it can be found in optuna-dashboard too."""
+    of = f"/{planned}" if planned else ""
+    return f"trial {index}{of} (Optuna #{optuna_number(index)})"
+
+
 def default_startup_trials(trials: int) -> int:
     """Trials the median pruner lets finish before it compares: a quarter, 2 to 5."""
     return min(5, max(2, trials // 4))
@@ -242,7 +255,7 @@ def read_search(
         index: int, params: dict[str, Any], check: bool = False, where: str = ""
     ) -> SweepRun:
         """A trial's run, resolved (and blamed when it cannot be) as any sweep run is."""
-        place = Place(where or f"[search] trial {index}", space_at.span)
+        place = Place(where or f"[search] {trial_name(index)}", space_at.span)
         spec = Spec(index, f"trial {index}", place, params, base, hparams)
         return reader.resolve(spec, cli, cli_flat, check)
 

@@ -37,11 +37,11 @@ from core.events import EpochEnded, Event, RunOpened
 from core.format import duration, metric_text
 from core.status import FINISHED, PRUNER, RunStatus
 from core.storage.rundir import RunRecord, load_run
-from core.sweeps.search import OBJECTIVES, Search
+from core.sweeps.search import OBJECTIVES, Search, optuna_number
 from core.sweeps.source import Listener, RunSource
 from core.sweeps.sweepdir import SweepDir, SweepEntry
 from core.sweeps.sweepfile import SWEEP_FILE, SweepFileRun, try_read_sweep_file
-from core.table import Column, Table
+from core.table import Column, Table, metric_kind
 from core.values import show_value
 
 JOURNAL = "study.journal"
@@ -359,7 +359,7 @@ class StudyReport:
             Column("optuna #", "optuna_number", "number"),
             Column("status", "status"),
             *(Column(k, k, "setting") for k in self.keys),
-            Column(self.objective, "objective", "accuracy"),
+            Column(self.objective, "objective", metric_kind(self.objective)),
             Column("epochs", "epochs"),
             Column("s/epoch", "seconds_per_epoch", "seconds"),
             Column("test acc", "test_accuracy", "accuracy"),
@@ -368,7 +368,7 @@ class StudyReport:
         rows = [
             [
                 r.index,
-                r.index - 1,
+                optuna_number(r.index),
                 r.status,
                 *(r.params.get(k) for k in self.keys),
                 r.objective,
@@ -419,7 +419,7 @@ class StudyReport:
         test = ""
         if best.record is not None and best.record.test_accuracy is not None:
             test = f", test accuracy {best.record.test_accuracy * 100:.1f}%"
-        optuna = f"; Optuna's trial {best.index - 1}"  # optuna-dashboard counts from 0
+        optuna = f"; Optuna #{optuna_number(best.index)}"  # optuna-dashboard counts from 0
         return (
             f"best trial: {best.index} ({self.objective} "
             f"{metric_text(self.objective, best.objective)}{test}{optuna}): "
@@ -510,7 +510,12 @@ def study_json(sweep_dir: SweepDir) -> dict[str, Any]:
         "journal": JOURNAL,
         "best": None
         if best is None
-        else {"trial": best.index, "objective": best.objective, "params": best.params},
+        else {
+            "trial": best.index,
+            "optuna_number": optuna_number(best.index),
+            "objective": best.objective,
+            "params": best.params,
+        },
     }
 
 

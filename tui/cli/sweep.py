@@ -30,6 +30,7 @@ from core.status import BAD_ENDINGS, FINISHED, RunStatus, style_of
 from core.storage import rundir
 from core.sweeps.loop import Listener, SweepHooks, SweepLoop, run_here, sweep_command
 from core.sweeps.placement import SLURM_KEYS, place_sweep
+from core.sweeps.search import trial_name
 from core.sweeps.spec import Sweep, load_sweep
 from core.sweeps.sweepdir import RESUME, SKIP, START, SweepDir, SweepEntry
 from core.values import show_value
@@ -230,7 +231,11 @@ class SweepDriver(SweepHooks):
                 self._console.print(Text(text, style=style))
 
     def _tag(self, entry: SweepEntry) -> str:
-        return f"[{self._number(entry)}] {self.sweep.name} {entry.label}"
+        return f"[{self._number(entry)}] {self.sweep.name} {self._name(entry)}"
+
+    def _name(self, entry: SweepEntry) -> str:
+        """A run's label; a study's trial with Optuna's number too ("trial 4 (Optuna #3)")."""
+        return trial_name(entry.run.index) if self.sweep.search is not None else entry.label
 
     def _number(self, entry: SweepEntry) -> str:
         return f"{entry.run.index}/{self.sweep.planned}"
@@ -264,14 +269,18 @@ class SweepDriver(SweepHooks):
             self.say(f"{self._tag(entry)}: {entry.status} earlier, skipped ({results(entry)})")
         elif action == RESUME:
             assert entry.record is not None  # what it was before this session started it
+            what = f'run {number} "{entry.label}"'
+            if self.sweep.search is not None:
+                what = trial_name(entry.run.index, self.sweep.planned)
             self.say(
-                f'sweep {name}: resuming run {number} "{entry.label}" '
+                f"sweep {name}: resuming {what} "
                 f"({entry.record.status} after {entry.epochs_done} of {entry.epochs} epochs)",
                 "bold",
             )
         elif self.sweep.search is not None:
             settings = " ".join(f"{k}={show_value(v)}" for k, v in entry.run.overrides.items())
-            self.say(f"sweep {name}: starting trial {number}: {settings}", "bold")
+            trial = trial_name(entry.run.index, self.sweep.planned)
+            self.say(f"sweep {name}: starting {trial}: {settings}", "bold")
         else:
             self.say(f'sweep {name}: starting run {number} "{entry.label}"', "bold")
 

@@ -16,6 +16,7 @@ from rich.text import Text
 
 from core.format import metric_text
 from core.status import RunStatus, mark_of, style_of
+from core.sweeps.search import trial_name
 from core.values import show_value
 from tui.console.views import StudyInfo, SweepRunView, SweepSnapshot
 
@@ -63,11 +64,12 @@ def best_view(snap: SweepSnapshot, info: StudyInfo) -> SweepRunView | None:
 
 
 def study_text(snap: SweepSnapshot, info: StudyInfo, active: bool) -> Text:
-    """Two lines: the trial training now and its settings; the best trial so far."""
+    """Two lines: the trial training now and its settings; the best trial so far. Each trial
+    is named with Optuna's number too ("trial 4/5 (Optuna #3)"), as on the command line."""
     text = Text()
     current = snap.run(snap.current) if active and snap.current is not None else None
     if current is not None:
-        text.append(f"trial {current.index}/{snap.total} ", "bold")
+        text.append(f"{trial_name(current.index, snap.total)} ", "bold")
         text.append(mark_of(current.status), style_of(current.status))
         text.append(f" {settings_text(current)}")
     else:
@@ -80,7 +82,7 @@ def study_text(snap: SweepSnapshot, info: StudyInfo, active: bool) -> Text:
     else:
         assert best.objective is not None
         objective = metric_text(info.objective, best.objective)
-        text.append(f"trial {best.index} · {info.objective} {objective}", "green")
+        text.append(f"{trial_name(best.index)} · {info.objective} {objective}", "green")
         text.append(f" · {settings_text(best)}")
     text.append(f" · {pruned} pruned of {len(snap.runs)}")
     return text

@@ -42,6 +42,7 @@ from core.format import (
 )
 from core.hints import hint_for_run
 from core.status import BAD_ENDINGS, MARK, RESUMABLE, RunStatus, mark_of, style_of
+from core.sweeps.search import trial_name
 from core.system_format import live_line
 from tui.console.screens.dialogs import ConfirmScreen
 from tui.console.state import RunState, SweepState
@@ -61,9 +62,10 @@ REDRAW, STATUS, SWEEP = "redraw", "status", "sweep"
 WatchNews = Event | str
 
 
-def run_outcome(view: SweepRunView) -> Text:
-    """ "2 lr=0.002 ✔ 29.0%": a sweep run, its mark and its test accuracy or epochs."""
-    text = Text(f"{view.index} {view.label} ")
+def run_outcome(view: SweepRunView, study: bool = False) -> Text:
+    """ "2 lr=0.002 ✔ 29.0%": a sweep run, its mark and its test accuracy or epochs; a study's
+    trial by both its numbers, "trial 2 (Optuna #1) ✔ 29.0%"."""
+    text = Text(f"{trial_name(view.index)} " if study else f"{view.index} {view.label} ")
     text.append(mark_of(view.status), style_of(view.status))
     if view.status == RunStatus.COMPLETED:
         accuracy = view.test_accuracy if view.test_accuracy is not None else view.best_val_accuracy
@@ -103,7 +105,7 @@ def sweep_text(sweep: SweepState, stopping: bool, run_left: float | None = None)
     count = snap.total
     busy = " · stopping…" if stopping else ""
     if sweep.active and snap.current is not None and snap.study is not None:
-        text.append(f": trial {snap.current}/{count}", "bold")  # its settings: the study line
+        text.append(f": {trial_name(snap.current, count)}", "bold")  # settings: the study line
         text.append(busy or f" · {eta_text(snap.eta)}")
     elif sweep.active and snap.current is not None:
         text.append(f": run {snap.current}/{count} {snap.run(snap.current).label}", "bold")
@@ -122,7 +124,8 @@ def sweep_text(sweep: SweepState, stopping: bool, run_left: float | None = None)
         else:
             text.append(" · start it again to resume (p, then S)")
     text.append("\n")
-    text.append(Text("   ").join(run_outcome(view) for view in snap.runs))
+    study = snap.study is not None
+    text.append(Text("   ").join(run_outcome(view, study) for view in snap.runs))
     return text
 
 

@@ -71,7 +71,7 @@ def heat_map(
 
 
 def worst_line(results: ClassResults) -> str:
-    return worst_text(results.worst_confusions())
+    return worst_text(results.worst())
 
 
 def per_class_line(results: ClassResults) -> str:
