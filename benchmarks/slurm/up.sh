@@ -118,9 +118,23 @@ fi
 if ! pgrep -x slurmctld >/dev/null; then say "starting slurmctld"; /usr/sbin/slurmctld; fi
 if ! pgrep -x slurmd >/dev/null; then say "starting slurmd"; /usr/sbin/slurmd; fi
 
-# 5. Wait until the node takes jobs.
-for _ in $(seq 60); do
+# 5. Wait until the node takes jobs. Jobs an earlier run left (slurmctld keeps its state in
+# $STATE across restarts, and a test killed mid-way leaves its jobs "running" with no process)
+# would hold the node: once slurmctld answers, cancel them and wait for the node to free.
+stale=""
+checked=0
+for _ in $(seq 90); do
   state=$(sinfo -h -N -n "$host" -o %t 2>/dev/null | head -n1 || true)
+  if [[ -n "$state" ]] && ((!checked)); then
+    checked=1
+    stale=$(squeue -h -o "%A %j" 2>/dev/null | awk '$2 ~ /^cifar-tu/ {print $1}' | sort -u || true)
+    if [[ -n "$stale" ]]; then
+      say "cancelling $(echo "$stale" | wc -l) cifar-tui job(s) left from an earlier run"
+      # shellcheck disable=SC2086
+      scancel $stale || true
+    fi
+  fi
+  if [[ -n "$stale" && "$state" == alloc* ]]; then sleep 1; continue; fi
   case "$state" in
     idle|mix|alloc) say "node $host $state: the cluster is up"; exit 0 ;;
     down*|drain*) scontrol update NodeName="$host" State=RESUME >/dev/null 2>&1 || true ;;
