@@ -35,7 +35,7 @@ from tui.console.messages import EngineDone
 from tui.console.runner import LaunchRequest
 from tui.console.screens.dialogs import ConfirmScreen
 from tui.console.screens.runs import RunsScreen
-from tui.console.screens.watch import WatchScreen, progress_info
+from tui.console.screens.watch import WatchScreen, fit_parts, progress_info, progress_parts
 from tui.console.state import RunState
 
 WAIT = 20.0  # seconds: generous for a file read every 0.5 s on a busy machine
@@ -315,6 +315,12 @@ def test_progress_says_the_epoch_and_run_eta_and_the_compile_note_ends() -> None
     state.apply(BatchProgress(2, 4, 10, 1.25, 0.5, 2.0, 3.0))
     # 3 s left in epoch 2, then epochs 3 and 4 at the measured 6 s each.
     assert progress_info(state) == " 4/10 · ETA 0:03 · run ETA 0:15 · loss 1.2500 · acc 50.0%"
+    # Where they do not all fit (80x24 leaves 44 columns), the least needed go whole, in turn.
+    parts = progress_parts(state)
+    assert fit_parts(parts, 57) == progress_info(state)  # all of them
+    assert fit_parts(parts, 56) == " 4/10 · ETA 0:03 · run ETA 0:15 · loss 1.2500"
+    assert fit_parts(parts, 44) == " 4/10 · run ETA 0:15 · loss 1.2500"
+    assert fit_parts(parts, 20) == " 4/10 · run ETA 0:15"
 
 
 def test_a_resumed_session_replayed_from_the_log_starts_afresh() -> None:

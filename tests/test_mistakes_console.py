@@ -25,7 +25,8 @@ from tui.console.widgets.confusion import ClassesView, ConfusionMap
 RUN = "20260106-100000-smoke"
 STOPPED = "20260105-100000-smoke"
 NAMES = tuple(f"pattern{i}" for i in range(10))
-SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 45), id="160x45")]
+#: The snapshots' sizes: the smallest, the newcomer's 100x30 and the largest (issue 25).
+SIZES = [pytest.param(size, id=f"{size[0]}x{size[1]}") for size in ((80, 24), (100, 30), (160, 45))]
 
 
 def fabricated_test() -> dict:

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -49,6 +51,15 @@ HEADERS = {
     "test_accuracy": "test",
     "input_bound_percent": "input",
 }
+
+
+#: The metrics that leave the table, in this order, when it is wider than the screen
+#: (fit_columns); the accuracies always stay.
+NARROW_DROP = ("params", "input_bound_percent", "seconds_per_epoch")
+
+
+#: Columns a vertical scrollbar takes (Textual's default), kept free for the runs table.
+SCROLLBAR = 2
 
 
 #: Headers that would read alike side by side ("batch" next to "batches"): said in full.
@@ -115,16 +126,23 @@ def plotted_runs(records: list[RunRecord], labels: list[str]) -> list[tuple[str,
     return [run for run in runs if run in best]
 
 
-def key_text(drawn: list[tuple[str, RunRecord]], total: int) -> str:
-    """ "key: • lr=0.001  + lr=0.002 ...": every curve's marker and run, and what is left out."""
+def key_text(drawn: list[tuple[str, RunRecord]], total: int, width: int = 0) -> str:
+    """ "key: • lr=0.001  + lr=0.002 ...": every curve's marker and run, and what is left out;
+    given a ``width``, its lines break between runs, never between a marker and its run."""
     pairs = zip(drawn, MARKERS, strict=False)  # at most one run per marker (plotted_runs)
-    marks = "  ".join(f"{marker} {label}" for (label, _), marker in pairs)
-    left_out = (
-        f" ({len(drawn)} of {total} runs drawn: the best by validation accuracy)"
-        if len(drawn) < total
-        else ""
-    )
-    return f"key: {marks}{left_out}"
+    items = ["key:", *(f"{marker} {label}" for (label, _), marker in pairs)]
+    if len(drawn) < total:
+        items.append(f"({len(drawn)} of {total} runs drawn: the best by validation accuracy)")
+    if width <= 0:
+        return items[0] + " " + "  ".join(items[1:])
+    lines = [items[0]]
+    for item in items[1:]:
+        gap = " " if lines[-1] == "key:" else "  "
+        if cell_len(lines[-1] + gap + item) <= width:
+            lines[-1] += gap + item
+        else:
+            lines.append(item)
+    return "\n".join(lines)
 
 
 def export_comparison(comparison: Comparison, folder: Path, stamp: str) -> tuple[Path, Path]:
@@ -140,21 +158,86 @@ def export_comparison(comparison: Comparison, folder: Path, stamp: str) -> tuple
     return markdown, table
 
 
-def main_cells(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
-    """The one-row-per-run table: headers and cells, in the console's words."""
+@dataclass(frozen=True)
+class MainColumn:
+    """A column of the one-row-per-run table: its header and cells in the console's words."""
+
+    header: str
+    cells: tuple[str, ...]
+    left: bool = False  # names and settings read left to right, numbers right
+    attr: str = ""  # core.compare's metric, "status", or "" for the run and its settings
+
+    @property
+    def width(self) -> int:
+        """Its width in a DataTable: the widest of header and cells, a cell of padding each side."""
+        return max(cell_len(text) for text in (self.header, *self.cells)) + 2
+
+    @property
+    def same(self) -> bool:
+        return len(set(self.cells)) == 1
+
+
+def main_columns(comparison: Comparison) -> list[MainColumn]:
+    """The one-row-per-run table, column by column: the run, the settings that differ, the
+    metrics, the status."""
     metrics = [m for m in METRICS if m.attr != "params" or _differ(comparison, "params")]
-    headers = ["run", *(short(k) for k in comparison.keys)]
-    headers += [HEADERS.get(m.attr, m.title) for m in metrics] + ["status"]
-    rows = [
-        [
-            name,
-            *(shown(row.setting(k)) for k in comparison.keys),
-            *(cell_text(row.metrics.get(m.attr), m.kind) for m in metrics),
-            status_text(row),
-        ]
-        for name, row in zip(run_names(comparison), comparison.rows, strict=True)
+    rows = comparison.rows
+    columns = [MainColumn("run", tuple(run_names(comparison)), left=True)]
+    columns += [
+        MainColumn(short(k), tuple(shown(row.setting(k)) for row in rows), left=True)
+        for k in comparison.keys
     ]
-    return headers, rows
+    columns += [
+        MainColumn(
+            HEADERS.get(m.attr, m.title),
+            tuple(cell_text(row.metrics.get(m.attr), m.kind) for row in rows),
+            attr=m.attr,
+        )
+        for m in metrics
+    ]
+    columns.append(MainColumn("status", tuple(status_text(row) for row in rows), attr="status"))
+    return columns
+
+
+def table_width(columns: list[MainColumn]) -> int:
+    return sum(column.width for column in columns)
+
+
+def fit_columns(columns: list[MainColumn], width: int) -> tuple[list[MainColumn], list[str]]:
+    """The columns that fit ``width`` whole, and what the table leaves out, said in a line.
+
+    In turn, while the table is too wide: a metric that is the same for every run leaves the
+    table for the line ("input 0.8% for every run"); the status keeps only its mark, next to the
+    run, and the line says what each mark means; the metrics that differ but matter least go
+    (their values stay in the side-by-side table and the exports). The run's name, the settings
+    that differ and the accuracies always stay: past that, the table scrolls sideways.
+    """
+    notes: list[str] = []
+    shown = list(columns)
+    for attr in NARROW_DROP:
+        if table_width(shown) <= width:
+            return shown, notes
+        column = next((c for c in shown if c.attr == attr and c.same), None)
+        if column is not None:
+            shown.remove(column)
+            notes.append(f"{column.header} {column.cells[0]} for every run")
+    if table_width(shown) > width:
+        status = next(c for c in shown if c.attr == "status")
+        shown.remove(status)
+        marks = tuple(cell.split(" ", 1)[0] for cell in status.cells)
+        shown.insert(1, MainColumn("", marks, left=True, attr="status"))
+        notes.append("  ".join(dict.fromkeys(status.cells)))  # each mark and its word, once
+    left_out = []
+    for attr in NARROW_DROP:
+        if table_width(shown) <= width:
+            break
+        column = next((c for c in shown if c.attr == attr), None)
+        if column is not None:
+            shown.remove(column)
+            left_out.append(column.header)
+    if left_out:
+        notes.append(f"{', '.join(left_out)}: left out at this width (e exports every column)")
+    return shown, notes
 
 
 def run_names(comparison: Comparison) -> list[str]:
@@ -224,12 +307,16 @@ class CompareScreen(Screen):
         self.comparison: Comparison | None = None
         self.records: list[RunRecord] = []
         self.labels: list[str] = []
+        self.columns: list[MainColumn] = []
+        self.shown_headers: list[str] | None = None
+        self.drawn: list[tuple[str, RunRecord]] = []
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="compare-title", markup=False)
         with VerticalScroll(id="compare-tables"):
             yield DataTable(id="compare-table", cursor_type="none", zebra_stripes=True)
+            yield Static(id="compare-note", markup=False)  # what a narrow table leaves out
             yield Static("side by side", id="compare-pair-title", classes="compare-heading")
             yield DataTable(id="compare-pair", cursor_type="none", zebra_stripes=True)
         with Horizontal(id="compare-plots"):
@@ -259,8 +346,8 @@ class CompareScreen(Screen):
             text.append(": the runs have the same settings")
         title.update(text)
         self.labels = series_labels(comparison)
-        left = 1 + len(comparison.keys)  # the run and its settings read left to right
-        fill_table(self.query_one("#compare-table", DataTable), *main_cells(comparison), left)
+        self.columns = main_columns(comparison)
+        self._fill_main()
         pair = len(rows) == 2
         if pair:
             headers, cells = pair_cells(comparison, self.labels)
@@ -278,8 +365,35 @@ class CompareScreen(Screen):
             plot = self.query_one(plot_id, MetricPlot)
             plot.key_outside = True  # many runs: the key line below names every curve
             plot.show(curves(key), planned)
-        self.query_one("#compare-key", Static).update(key_text(drawn, len(self.records)))
+        self.drawn = drawn
+        self._draw_key()
         self.query_one("#compare-table", DataTable).focus()
+
+    def on_resize(self) -> None:
+        if self.comparison is not None:
+            self._fill_main()
+            self._draw_key()
+
+    def _fill_main(self) -> None:
+        """The one-row-per-run table, with the columns that fit the screen whole (the rest said
+        in the line under it)."""
+        # The table's room: the screen less a vertical scrollbar, should the tables need one.
+        shown, notes = fit_columns(self.columns, self.app.size.width - SCROLLBAR)
+        if [c.header for c in shown] == self.shown_headers:
+            return
+        self.shown_headers = [c.header for c in shown]
+        headers = [c.header for c in shown]
+        rows = [list(row) for row in zip(*(c.cells for c in shown), strict=True)]
+        left = sum(1 for c in shown if c.left)
+        fill_table(self.query_one("#compare-table", DataTable), headers, rows, left)
+        note = self.query_one("#compare-note", Static)
+        note.update(" · ".join(notes))
+        note.display = bool(notes)
+
+    def _draw_key(self) -> None:
+        key = self.query_one("#compare-key", Static)
+        width = self.app.size.width - 2  # its padding
+        key.update(key_text(self.drawn, len(self.records), width))
 
     # -- actions ------------------------------------------------------------------------------
 

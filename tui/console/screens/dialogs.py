@@ -7,12 +7,18 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import ClassVar
 
+from rich.style import Style
 from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, DirectoryTree, Footer, Static
+from textual.widgets.directory_tree import DirEntry
+from textual.widgets.tree import TreeNode
+
+from tui.console.fit import break_name, shorten_name
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -96,8 +102,43 @@ class HelpScreen(ModalScreen[None]):
         await self.app.run_action(f"switch_mode({mode!r})")
 
 
+def home_form(path: Path) -> str:
+    """A path as people write it: under the home folder as ``~/...``, else in full."""
+    try:
+        home = Path.home()
+        below = path.relative_to(home)
+    except (RuntimeError, ValueError):  # no home folder, or the path is not under it
+        return str(path)
+    return "~" if below == Path() else f"~/{below}"
+
+
 class DataFolderTree(DirectoryTree):
-    """Folders and image archives only: what a folder source can read."""
+    """Folders and image archives only: what a folder source can read; its root said as
+    :func:`home_form` says it, and a name too long for the width shortened at a separator
+    with "…" (the picker's title says the highlighted one in full), so nothing scrolls
+    sideways."""
+
+    def __init__(self, path: Path, **kwargs) -> None:
+        super().__init__(path, **kwargs)
+        self.root.set_label(home_form(path))
+
+    async def watch_path(self) -> None:
+        await super().watch_path()
+        self.root.set_label(home_form(Path(self.path)))
+
+    def render_label(self, node: TreeNode[DirEntry], base_style: Style, style: Style) -> Text:
+        label = super().render_label(node, base_style, style)
+        depth, parent = 0, node.parent
+        while parent is not None:
+            depth, parent = depth + 1, parent.parent
+        room = self.scrollable_content_region.width - depth * self.guide_depth
+        wide = label.cell_len - len(label.plain)  # the icon's second cell
+        if room > 2 and label.cell_len > room:
+            plain = label.plain
+            kept = len(shorten_name(plain, room - wide)) - 1  # less its "…"
+            label = label[:kept]
+            label.append("…")
+        return label
 
     def filter_paths(self, paths: Iterable[Path]) -> Iterable[Path]:
         return [
@@ -142,9 +183,20 @@ class PathPicker(ModalScreen[Path | None]):
     def on_mount(self) -> None:
         self._title()
         self.query_one(DataFolderTree).focus()
+        self.call_after_refresh(self._title)  # laid out: its width known
+
+    def on_resize(self) -> None:
+        self._title()
 
     def _title(self) -> None:
-        self.query_one("#picker-title", Static).update(f"Data path: {self.highlighted}")
+        """ "Data path: ~/data/cifar10-mini", the path on lines of its own where it is long,
+        broken after its separators (never inside a name where it has them)."""
+        title = self.query_one("#picker-title", Static)
+        path, width = home_form(self.highlighted), title.content_region.width
+        if width < 1 or len(path) + len("Data path: ") <= width:
+            title.update(f"Data path: {path}")
+        else:
+            title.update("Data path:\n" + break_name(path, width))
 
     def on_tree_node_highlighted(self, event: DirectoryTree.NodeHighlighted) -> None:
         data = event.node.data

@@ -34,6 +34,7 @@ from textual.worker import get_current_worker
 from core.errors import CifarTuiError
 from core.sweeps import parallel as processes
 from tui.console.catalog import SweepFileEntry, list_sweeps
+from tui.console.fit import break_name, shorten
 from tui.console.screens.dialogs import ConfirmScreen
 
 if TYPE_CHECKING:
@@ -41,6 +42,13 @@ if TYPE_CHECKING:
     from tui.console.app import CifarTuiApp
 
 DESCRIPTION_MIN_WIDTH = 16
+#: The sweep column's narrowest width: a longer name breaks over lines in its cell (after its
+#: hyphens), never cut.
+NAME_MIN_WIDTH = 12
+#: Columns a vertical scrollbar takes (Textual's default), kept free so nothing scrolls sideways.
+SCROLLBAR = 2
+#: A DataTable cell's padding, both sides.
+PADDING = 2
 #: A sweep of more runs than this asks before it starts (the notebook's is 11 AlexNet runs).
 CONFIRM_RUNS = 3
 
@@ -87,16 +95,19 @@ def parallel_text(width: int, limit: int, gpus: list[str]) -> Text:
     return text
 
 
-def entry_cells(entry: SweepFileEntry) -> list[str | Text]:
-    """A sweep file's row: name, run count, how far it got, description (or "invalid")."""
+def entry_cells(entry: SweepFileEntry, name_width: int, description_width: int) -> list[str | Text]:
+    """A sweep file's row: name, run count, how far it got, and its description when
+    ``description_width`` gives it room (or "invalid")."""
+    name = break_name(entry.name, name_width)
     if entry.error:
-        return [Text(entry.name, "red"), Text("-", justify="right"), "invalid", ""]
-    return [
-        Text(entry.name, "bold"),
-        Text(str(entry.runs), justify="right"),
-        entry.last,
-        Text(entry.description, "dim"),
-    ]
+        cells: list[str | Text] = [Text(name, "red"), Text("-", justify="right"), "invalid"]
+        description = ""
+    else:
+        cells = [Text(name, "bold"), Text(str(entry.runs), justify="right"), entry.last]
+        description = entry.description
+    if description_width:
+        cells.append(Text(shorten(description, description_width), "dim"))
+    return cells
 
 
 class SweepsScreen(Screen):
@@ -167,20 +178,28 @@ class SweepsScreen(Screen):
         self._fill()
 
     def _fill(self) -> None:
-        """Lay out the list read last: its columns fit the width, the description gets the rest."""
+        """Lay out the list read last so that it fits the width whole (nothing scrolls
+        sideways): a long name breaks over lines in its cell, and the description gets what is
+        left of the line, or, with too little left, only the details below."""
         table = self.query_one("#sweeps", DataTable)
         row = table.cursor_row
         table.clear(columns=True)
-        # Fixed widths so the description takes what is left of the line (no sideways scroll).
         name = max([5] + [len(e.name) for e in self.entries])
         last = max([4] + [len(e.last) for e in self.entries])
-        left = self.app.size.width - (name + 4 + last) - 4 * 2 - 1
+        # What the name (and the description) have: the width less runs, last and the paddings.
+        room = self.app.size.width - SCROLLBAR - (4 + PADDING) - (last + PADDING) - PADDING
+        description = room - name - PADDING
+        if description < DESCRIPTION_MIN_WIDTH:
+            description = 0
+            name = max(NAME_MIN_WIDTH, min(name, room))
         table.add_column("sweep", key="sweep", width=name)
         table.add_column(Text("runs", justify="right"), key="runs", width=4)
         table.add_column("last", key="last", width=last)
-        table.add_column("description", key="description", width=max(DESCRIPTION_MIN_WIDTH, left))
+        if description:
+            table.add_column("description", key="description", width=description)
         for index, entry in enumerate(self.entries):
-            table.add_row(*entry_cells(entry), key=str(index))
+            # height None: as many lines as the name takes
+            table.add_row(*entry_cells(entry, name, description), key=str(index), height=None)
         if self.entries:
             table.move_cursor(row=min(max(row, 0), len(self.entries) - 1))
         self._draw_details()

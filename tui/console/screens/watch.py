@@ -143,20 +143,56 @@ def window_text(state: RunState) -> str:
     return f"measured over global batches {first}-{last} (not reached yet)"
 
 
-def progress_info(state: RunState) -> str:
-    """ "12/38 · ETA 0:05 · run ETA 1:23 · loss 1.2034 · acc 0.512": where the current epoch
-    is, its time left and the whole run's (from the measured epochs)."""
+#: What the progress line leaves out first where its figures do not all fit (80 columns).
+PROGRESS_DROP = ("acc", "epoch_eta", "loss", "run_eta")
+
+
+def progress_parts(state: RunState) -> list[tuple[str, str]]:
+    """The progress line's figures, each with its name in :data:`PROGRESS_DROP`."""
     p = state.progress
     assert p is not None
     seconds = [e["seconds"] for e in state.epochs if e.get("seconds") is not None]
     parts = [
-        f"{p.step}/{p.steps}",
-        epoch_eta_text(p),
-        run_eta_text(seconds, state.planned_epochs, p),
-        f"loss {fmt(p.loss)}",
-        f"acc {percent(p.accuracy)}",
+        ("step", f"{p.step}/{p.steps}"),
+        ("epoch_eta", epoch_eta_text(p)),
+        ("run_eta", run_eta_text(seconds, state.planned_epochs, p)),
+        ("loss", f"loss {fmt(p.loss)}"),
+        ("acc", f"acc {percent(p.accuracy)}"),
     ]
-    return " " + " · ".join(part for part in parts if part)
+    return [(key, text) for key, text in parts if text]
+
+
+def fit_parts(parts: list[tuple[str, str]], width: int) -> str:
+    """ " 12/38 · ETA 0:05 · ...": the figures joined, less those that do not fit ``width``
+    (:data:`PROGRESS_DROP` in turn), so none is cut; ``width`` 0: all of them."""
+    kept = list(parts)
+    for key in PROGRESS_DROP:
+        if not width or len(" " + " · ".join(text for _, text in kept)) <= width:
+            break
+        kept = [(k, text) for k, text in kept if k != key]
+    return " " + " · ".join(text for _, text in kept) if kept else ""
+
+
+def progress_info(state: RunState) -> str:
+    """ "12/38 · ETA 0:05 · run ETA 1:23 · loss 1.2034 · acc 0.512": where the current epoch
+    is, its time left and the whole run's (from the measured epochs)."""
+    return fit_parts(progress_parts(state), 0)
+
+
+class ProgressInfo(Static):
+    """The progress line's figures: at its width, those that do not fit are left out (the
+    least needed first), never cut; laid out again when its width changes."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(markup=False, **kwargs)
+        self.parts: list[tuple[str, str]] = []
+
+    def show(self, parts: list[tuple[str, str]]) -> None:
+        self.parts = parts
+        self.update(fit_parts(parts, self.size.width))
+
+    def on_resize(self) -> None:
+        self.update(fit_parts(self.parts, self.size.width))
 
 
 def epoch_row_cells(row: dict[str, Any], planned: int) -> list[Text]:
@@ -220,7 +256,7 @@ class WatchScreen(Screen):
         with Horizontal(id="progress-row"):
             yield Static(id="progress-label", markup=False)
             yield ProgressBar(id="progress", show_eta=False, show_percentage=False)
-            yield Static(id="progress-info", markup=False)
+            yield ProgressInfo(id="progress-info")
         yield Static(id="system", markup=False)  # the host and GPU: one line
         with Container(id="upper"):
             yield DataTable(id="epochs", cursor_type="row", zebra_stripes=True)
@@ -432,24 +468,24 @@ class WatchScreen(Screen):
         s = self.state
         bar = self.query_one("#progress", ProgressBar)
         label = self.query_one("#progress-label", Static)
-        info = self.query_one("#progress-info", Static)
+        info = self.query_one("#progress-info", ProgressInfo)
         p = s.progress
         planned = s.planned_epochs
         if p is not None:
             label.update(f"epoch {p.epoch}/{planned} ")
             bar.update(total=p.steps, progress=p.step)
             if s.active:
-                info.update(progress_info(s))
+                info.show(progress_parts(s))
             else:
-                info.update(f" {s.status} at step {p.step}/{p.steps}")
+                info.show([("status", f"{s.status} at step {p.step}/{p.steps}")])
         elif s.active:
             label.update("epoch - ")
             bar.update(total=None, progress=0)
-            info.update(f" {s.status}…")
+            info.show([("status", f"{s.status}…")])
         else:
             label.update("epoch - ")
             bar.update(total=1, progress=0)
-            info.update("")
+            info.show([])
 
     def _draw_system(self) -> None:
         """The latest system reading after a sparkline of the recent ones (GPU utilization,
