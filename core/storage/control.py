@@ -175,15 +175,6 @@ def take_stopper(directory: Path | None, by: str) -> str:
     with contextlib.suppress(OSError):
         (Path(directory) / STOP_NOTE).unlink(missing_ok=True)
     return noted if noted and by == STOP_SIGNAL.name else by
-    note = Path(directory) / STOP_NOTE
-    noted = ""
-    with contextlib.suppress(OSError, UnicodeDecodeError):
-        noted = read_regular(note, 64, "a stop note").decode().strip()
-    with contextlib.suppress(OSError):
-        note.unlink(missing_ok=True)
-    if by == STOP_SIGNAL.name and noted in NOTED_STOPPERS:
-        return noted
-    return by
 
 
 #: The files that make a directory a run or a sweep (a bare ``.lock`` does not: any program may
