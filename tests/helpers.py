@@ -7,13 +7,14 @@ fixtures built on them live in ``conftest.py``; read its docstring first.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import select
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 #: The repository root: tests run their subprocesses from here.
@@ -165,3 +166,25 @@ def read_pty_until(
                 into += os.read(fd, 65536)
             except OSError:  # the other side closed
                 return
+
+
+@contextlib.contextmanager
+def console_in_pty(argv: list[str]) -> Iterator[tuple[subprocess.Popen, int, bytearray]]:
+    """``argv`` (a console) started in a pty of its own session, as a terminal would; yields
+    the process, the pty's master end and the bytes read so far (see :func:`read_pty_until`),
+    and kills what is left of it at the end."""
+    import pty
+
+    master, slave = pty.openpty()
+    env = cli_env({"TERM": "xterm-256color", "COLUMNS": None, "LINES": None})
+    proc = subprocess.Popen(
+        argv, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=REPO, start_new_session=True
+    )
+    os.close(slave)
+    try:
+        yield proc, master, bytearray()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+        os.close(master)

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import SMOKE, cli_env, read_pty_until, run_cli, start_cli
+from helpers import SMOKE, cli_env, console_in_pty, read_pty_until, run_cli, start_cli
 from test_tui import SIZE, TRAIN_TIMEOUT, in_event_loop, status_of, table_column, wait_for
 from test_tui_helpers import REPO, copy_profiles
 from textual.pilot import Pilot
@@ -391,25 +391,10 @@ def test_console_in_a_terminal_sent_sighup_saves_and_restores_the_terminal(
 ) -> None:
     """The console in a pty launches the smoke profile (l); SIGHUP: the run is saved stopped,
     and the last bytes leave the alternate screen, turn mouse tracking off, show the cursor."""
-    import pty
-
     runs_dir = tmp_path / "runs"
     profiles = copy_profiles(tmp_path / "profiles")
-    master, slave = pty.openpty()
-    env = cli_env({"TERM": "xterm-256color", "COLUMNS": None, "LINES": None})
     args = ["--profiles-dir", str(profiles), "--runs-dir", str(runs_dir)]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tui.cli.main", *args],
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-        env=env,
-        cwd=REPO,
-        start_new_session=True,
-    )
-    os.close(slave)
-    screen = bytearray()
-    try:
+    with console_in_pty([sys.executable, "-m", "tui.cli.main", *args]) as (proc, master, screen):
         read_pty_until(master, screen, lambda: b"Launch" in screen, 60, "the pick screen")
         os.write(master, b"l")
         progress = lambda: list(runs_dir.glob("*/progress.json"))  # noqa: E731
@@ -419,11 +404,6 @@ def test_console_in_a_terminal_sent_sighup_saves_and_restores_the_terminal(
         proc.send_signal(signal.SIGHUP)
         read_pty_until(master, screen, lambda: proc.poll() is not None, TRAIN_TIMEOUT, "the exit")
         read_pty_until(master, screen, lambda: False, 0.5, "")  # what is left to read
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(10)
-        os.close(master)
     assert proc.returncode == 129
     assert json.loads((run_dir / "report.json").read_text())["status"] == "stopped"
     tail = bytes(screen[mark:])

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
 import sys
 from pathlib import Path
 
-from helpers import REPO, cli_env, read_pty_until
+from helpers import console_in_pty, read_pty_until
 from test_tui import SIZE, in_event_loop, wait_for
 from test_tui_helpers import copy_profiles, fake_report, killed_copy, write_run
 from textual.widgets import DataTable, Input, Static
@@ -220,33 +219,14 @@ def test_quitting_says_so_once_tensorflow_is_loaded() -> None:
 def test_quitting_in_a_terminal_says_so_after_the_screen_is_gone(tmp_path: Path) -> None:
     """The console in a pty, TensorFlow "loaded": after q, the bytes that follow leaving the
     alternate screen say it is quitting (what the user sees during the teardown)."""
-    import pty
-
-    master, slave = pty.openpty()
-    env = cli_env({"TERM": "xterm-256color", "COLUMNS": None, "LINES": None})
     args = ["--profiles-dir", str(copy_profiles(tmp_path / "profiles"))]
     args += ["--runs-dir", str(tmp_path / "runs")]
-    proc = subprocess.Popen(
-        [sys.executable, "-c", WITH_TENSORFLOW_LOADED, *args],
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-        env=env,
-        cwd=REPO,
-        start_new_session=True,
-    )
-    os.close(slave)
-    screen = bytearray()
-    try:
+    argv = [sys.executable, "-c", WITH_TENSORFLOW_LOADED, *args]
+    with console_in_pty(argv) as (proc, master, screen):
         read_pty_until(master, screen, lambda: b"Launch" in screen, 60, "the pick screen")
         os.write(master, b"q")
         read_pty_until(master, screen, lambda: proc.poll() is not None, 30, "the exit")
         read_pty_until(master, screen, lambda: False, 0.5, "")  # what is left to read
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(10)
-        os.close(master)
     assert proc.returncode == 0
     after = bytes(screen).rpartition(b"\x1b[?1049l")
     assert after[1], bytes(screen[-300:])

@@ -9,23 +9,19 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from test_tui_helpers import copy_profiles, lr_run, standard_runs
+from test_tui_helpers import lr_run, standard_console
 from test_tui_snapshots import compare_four, feed_mid_sweep, settle, sweep_state
 from test_tui_snapshots_content import compare_long_names
 from textual.widgets import DataTable, Static
 
-from tui.console.app import CifarTuiApp, create_app
+from tui.console.app import CifarTuiApp
 from tui.console.study_view import StudyInfo
 from tui.console.widgets.plots import MARKERS, MetricPlot
 
 
 @pytest.fixture
 def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CifarTuiApp:
-    """The snapshots' console: fixed profiles and runs under relative paths."""
-    monkeypatch.chdir(tmp_path)
-    copy_profiles(tmp_path / "profiles")
-    standard_runs(tmp_path / "runs")
-    return create_app(Path("profiles"), Path("runs"))
+    return standard_console(tmp_path, monkeypatch)
 
 
 def shown_plots(app: CifarTuiApp) -> list[MetricPlot]:

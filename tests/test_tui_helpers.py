@@ -197,6 +197,17 @@ def standard_runs(runs_dir: Path) -> dict[str, Path]:
     return {"completed": completed, "stopped": stopped, "killed": killed}
 
 
+def standard_console(tmp_path: Path, monkeypatch: Any) -> Any:
+    """The snapshots' console over fixed profiles and :func:`standard_runs`, by relative paths
+    (cwd is ``tmp_path``), so what it shows reads the same on every machine."""
+    from tui.console.app import create_app
+
+    monkeypatch.chdir(tmp_path)
+    copy_profiles(tmp_path / "profiles")
+    standard_runs(tmp_path / "runs")
+    return create_app(Path("profiles"), Path("runs"))
+
+
 def lr_run(
     runs_dir: Path, dirname: str, learning_rate: float, gain: float, test_accuracy: float
 ) -> Path:

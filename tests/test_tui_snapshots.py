@@ -20,7 +20,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from test_tui_helpers import EPOCHS, copy_profiles, lr_run, standard_runs
+from test_tui_helpers import EPOCHS, lr_run, standard_console
 
 from core.events import (
     BatchProgress,
@@ -35,7 +35,7 @@ from core.events import (
     SystemSampled,
 )
 from core.sweeps.sweepdir import Eta
-from tui.console.app import CifarTuiApp, create_app
+from tui.console.app import CifarTuiApp
 from tui.console.messages import EngineDone, EngineEvent
 from tui.console.state import RunState, SweepState
 from tui.console.sweep_runner import SweepRunView, SweepSnapshot
@@ -63,10 +63,7 @@ THREE_SIZES = [_size_param((80, 24)), _size_param((100, 30)), _size_param((160, 
 
 @pytest.fixture
 def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CifarTuiApp:
-    monkeypatch.chdir(tmp_path)
-    copy_profiles(tmp_path / "profiles")
-    standard_runs(tmp_path / "runs")
-    return create_app(Path("profiles"), Path("runs"))
+    return standard_console(tmp_path, monkeypatch)
 
 
 async def settle(pilot) -> None:

@@ -12,11 +12,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from test_tui_helpers import copy_profiles, lr_run, standard_runs
+from test_tui_helpers import lr_run, standard_console
 from test_tui_snapshots import THREE_SIZES, compare_four, feed_mid_sweep, settle, sweep_state
 from textual.widgets import Select
 
-from tui.console.app import CifarTuiApp, create_app
+from tui.console.app import CifarTuiApp
 from tui.console.study_view import StudyInfo
 
 #: Absolute, so the form's error ("no such folder") reads the same on every machine.
@@ -25,10 +25,7 @@ LONG_PATH = "/srv/shared/data/some/deeply/nested/folder/of/image/archives/cifar1
 
 @pytest.fixture
 def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CifarTuiApp:
-    monkeypatch.chdir(tmp_path)
-    copy_profiles(tmp_path / "profiles")
-    standard_runs(tmp_path / "runs")
-    return create_app(Path("profiles"), Path("runs"))
+    return standard_console(tmp_path, monkeypatch)
 
 
 async def feed_study(pilot) -> None:
