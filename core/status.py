@@ -92,6 +92,8 @@ def status_with_cause(status: str, stopped_by: str = "") -> str:
 BAD_ENDINGS = (RunStatus.FAILED, RunStatus.DIVERGED)
 #: A run that can go on from its last finished epoch.
 RESUMABLE = (RunStatus.STOPPED, RunStatus.INTERRUPTED)
+#: A run ``--resume`` takes as it is, no --set needed (a diverged one needs a new rate).
+RESUMES_AS_IS = (*RESUMABLE, RunStatus.FAILED, RunStatus.PRUNED)
 #: A sweep never runs these again.
 FINISHED = (RunStatus.COMPLETED, RunStatus.PRUNED, *BAD_ENDINGS)
 #: Statuses a run ends a ``Run.execute()`` with.

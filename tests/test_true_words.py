@@ -70,6 +70,26 @@ def test_a_completed_report_has_no_resume_section(tmp_path: Path) -> None:
     assert "stop" not in json.loads((recorder.run_dir / "report.json").read_text())
 
 
+def test_a_failed_report_says_how_to_resume_and_a_diverged_one_does_not(tmp_path: Path) -> None:
+    """report.md offers --resume exactly where the engine takes the run as it is: a failed run
+    resumes (README, "Over SSH"); a diverged one needs a new rate first."""
+    from core.storage.resume import why_not_resume
+
+    profile = load_profile(ROOT / "profiles" / "smoke.toml")
+    for status, resumes in ((RunStatus.FAILED, True), (RunStatus.DIVERGED, False)):
+        recorder = RunRecorder.create(tmp_path / status, profile)
+        recorder(started(recorder.run_dir, 3))
+        recorder.save_checkpoint(
+            lambda path: Path(path).write_text("w"), row(1), {"reduce_lr": None}
+        )
+        recorder(ev.EpochEnded(**row(1)))
+        recorder(ev.RunFinished(status, "it ended", None, None, 4.0))
+        recorder.close()
+        md = (recorder.run_dir / "report.md").read_text()
+        assert ("## Resume" in md) is resumes, status
+        assert (why_not_resume(recorder.run_dir) is None) is resumes, status
+
+
 def test_who_stopped_a_run_shows_with_its_status(tmp_path: Path) -> None:
     from tui.console.screens.runs import _status
 

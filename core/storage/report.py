@@ -10,7 +10,7 @@ from typing import Any
 
 from core.format import EPOCH_COLUMNS, device_name, duration, epoch_cells, fmt, percent
 from core.hints import hint_for_report
-from core.status import RESUMABLE
+from core.status import RESUMES_AS_IS
 from core.storage.results_md import classes_section, export_lines, model_file_lines
 from core.storage.system_report import system_section
 from core.words import VERDICT_TEXT
@@ -104,8 +104,9 @@ def _run_line(report: dict[str, Any]) -> str:
 
 
 def _resume_section(report: dict[str, Any], run_dir: Any = None) -> list[str]:
-    """How a stopped run goes on from its last finished epoch (Repeat starts over)."""
-    if str(report.get("status")) not in RESUMABLE:
+    """How a run that ``--resume`` takes as it is (stopped, killed, failed, pruned) goes on from
+    its last finished epoch (Repeat starts over)."""
+    if str(report.get("status")) not in RESUMES_AS_IS:
         return []
     where = run_dir or "RUN_DIR"
     return [

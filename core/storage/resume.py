@@ -17,16 +17,15 @@ from pathlib import Path
 from core.config import Profile
 from core.errors import CifarTuiError, RunDirError
 from core.profiles import Layer, overrides_layer, parse_override, read_toml, resolve
-from core.status import RunStatus
+from core.status import RESUMES_AS_IS, RunStatus
 from core.storage import rundir
 
 #: The settings ``--resume RUN --set`` may change: the checkpoint fixes everything else.
 RESUME_KEYS = ("train.learning_rate",)
-#: The statuses (as read back: "interrupted" for a killed run) that ``plan_resume`` accepts
-#: with no ``--set``: not "completed" (nothing is left), "diverged" (it needs a new rate),
-#: "running" (another process trains it) or "pending". tests/test_resume_policy.py holds the
-#: two to the same answer.
-RESUMES_AS_IS = (RunStatus.STOPPED, RunStatus.INTERRUPTED, RunStatus.FAILED, RunStatus.PRUNED)
+# RESUMES_AS_IS (core/status.py): the statuses (as read back: "interrupted" for a killed run)
+# that ``plan_resume`` accepts with no ``--set``: not "completed" (nothing is left), "diverged"
+# (it needs a new rate), "running" (another process trains it) or "pending".
+# tests/test_resume_policy.py holds the two to the same answer.
 
 
 def resumes_as_is(status: str) -> bool:
