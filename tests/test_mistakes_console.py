@@ -26,7 +26,13 @@ RUN = "20260106-100000-smoke"
 STOPPED = "20260105-100000-smoke"
 NAMES = tuple(f"pattern{i}" for i in range(10))
 #: The snapshots' sizes: the smallest, the newcomer's 100x30 and the largest (issue 25).
-SIZES = [pytest.param(size, id=f"{size[0]}x{size[1]}") for size in ((80, 24), (100, 30), (160, 45))]
+#: The fast lane keeps 80x24; the larger two run with the whole suite (CI).
+SIZES = [
+    pytest.param(
+        size, id=f"{size[0]}x{size[1]}", marks=() if size == (80, 24) else pytest.mark.slow
+    )
+    for size in ((80, 24), (100, 30), (160, 45))
+]
 
 
 def fabricated_test() -> dict:
