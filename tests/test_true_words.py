@@ -488,3 +488,30 @@ def test_a_study_table_never_breaks_a_key_mid_word() -> None:
                                   "momentum", "batch", "val_accuracy", "epochs", "s/epoch",
                                   "test", "acc"]  # fmt: skip
         assert "completed" in text
+
+
+def test_compare_on_a_terminal_breaks_a_long_run_name_between_its_parts() -> None:
+    """A run's name too long for the terminal breaks after a "-", never inside "0.001" or
+    mid-word as Rich's fold would ("...-rate-0." / "001-adam")."""
+    import io
+
+    from rich.console import Console
+
+    from core.table import Column, Table
+    from tui.tables import rich_table
+
+    names = [f"20261205-13005{i}-smoke-learning-rate-0.00{i}-adam" for i in (1, 4)]
+    columns = [Column("run", "run"), Column("s/epoch", "s", "seconds"),
+               Column("best val acc", "b", "accuracy"), Column("test acc", "t", "accuracy"),
+               Column("input-bound %", "i", "percent"), Column("params", "p", "count"),
+               Column("status", "status")]  # fmt: skip
+    rows = [[name, 4.39, 0.31, 0.29, 0.8, 552874, "completed"] for name in names]
+    for width in (80, 100):
+        out = io.StringIO()
+        Console(file=out, width=width).print(rich_table(Table(columns, rows), width=width))
+        lines = out.getvalue().splitlines()
+        assert all(len(line) <= width for line in lines)
+        pieces = [line.split(" ", 1)[0] for line in lines[1:]]
+        assert all(p.endswith("-") or p.endswith("adam") for p in pieces), (width, lines)
+        assert "".join(pieces) == "".join(names), (width, lines)
+        assert sum("completed" in line for line in lines) == 2

@@ -217,7 +217,7 @@ def test_data_folder_picker(app, snap_compare, size) -> None:
 
 
 def test_names_break_after_separators_and_descriptions_at_words() -> None:
-    from tui.console.fit import break_name, shorten, shorten_name
+    from tui.fit import break_name, shorten, shorten_name
 
     assert break_name(LONG_SWEEP, 44).splitlines() == [
         "smoke-learning-rates-from-a-ten-thousandth-",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.table import Table
+from tui.fit import break_name
 
 
 def plain_text(table: Table, title: str | None = None) -> str:
@@ -59,7 +60,31 @@ def short_headers(table: Table) -> dict[str, str]:
     return chosen
 
 
-def rich_table(table: Table, title: str | None = None) -> Any:
+def _broken_names(headers: list[str], rows: list[list[str]], width: int) -> list[list[str]]:
+    """The rows with their longest text column's cells (a run's name) broken after separators
+    to what the other columns leave of ``width``, so a terminal table never folds
+    ``...-0.001-adam`` into ``...-0.`` / ``001-adam``; the other columns as Rich will need them
+    (Rich keeps a header whole while it can)."""
+    if not rows:
+        return rows
+
+    def need(i: int) -> int:
+        return max(len(headers[i]), *(len(r[i]) for r in rows))
+
+    widest = max(range(len(headers)), key=lambda i: max(len(r[i]) for r in rows))
+    others = sum(need(i) + 1 for i in range(len(headers)) if i != widest)
+    room = max(16, width - others)
+    if max(len(r[widest]) for r in rows) <= room:
+        return rows
+    # not after "." as a path may break: in a name it is a number's point ("0.001")
+    return [
+        [break_name(c, room, "-_/") if i == widest else c for i, c in enumerate(r)] for r in rows
+    ]
+
+
+def rich_table(table: Table, title: str | None = None, width: int | None = None) -> Any:
+    """``table`` for a Rich console; given the console's ``width``, a long name column is
+    broken after its separators rather than folded mid-word."""
     from rich.table import Table as RichTable
     from rich.text import Text
 
@@ -74,6 +99,10 @@ def rich_table(table: Table, title: str | None = None) -> Any:
         out.add_column(
             Text(short.get(header, header)), justify="right" if numeric else "left", overflow="fold"
         )
-    for row in table.cells():
+    headers = [short.get(h, h) for h in table.headers()]
+    rows = [list(row) for row in table.cells()]
+    if width:
+        rows = _broken_names(headers, rows, width)
+    for row in rows:
         out.add_row(*(Text(cell) for cell in row))  # "[3, 8]" is a value, not Rich markup
     return out

@@ -46,7 +46,7 @@ def compare(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
         console = Console(file=out)
         for heading, t in tables:
-            console.print(rich_table(t, heading))
+            console.print(rich_table(t, heading, console.width))
     for study in studies:
         for sentence in study.sentences():
             print(f"study {study.name}: {sentence}", file=out, flush=True)

@@ -314,7 +314,7 @@ class SweepDriver(SweepHooks):
         if self._console is None:
             print(plain_text(table, title), file=self.out, flush=True)
         else:
-            self._console.print(rich_table(table, title))
+            self._console.print(rich_table(table, title, self._console.width))
         if self.sweep.search is not None:
             from core.sweeps.study import study_report
 

@@ -18,7 +18,7 @@ from textual.widgets import Button, DirectoryTree, Footer, Static
 from textual.widgets.directory_tree import DirEntry
 from textual.widgets.tree import TreeNode
 
-from tui.console.fit import break_name, shorten_name
+from tui.fit import break_name, shorten_name
 
 
 class ConfirmScreen(ModalScreen[bool]):

@@ -34,8 +34,8 @@ from textual.worker import get_current_worker
 from core.errors import CifarTuiError
 from core.sweeps import parallel as processes
 from tui.console.catalog import SweepFileEntry, list_sweeps
-from tui.console.fit import break_name, shorten
 from tui.console.screens.dialogs import ConfirmScreen
+from tui.fit import break_name, shorten
 
 if TYPE_CHECKING:
     from core.sweeps.spec import Sweep
